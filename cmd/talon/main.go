@@ -1,0 +1,28 @@
+// Command talon is the Talon gateway and its command-line tools.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/talonclaw/talon/internal/cli"
+)
+
+func main() {
+	if err := run(); err != nil {
+		if !cli.IsSilent(err) {
+			for _, line := range strings.Split(strings.TrimSpace(err.Error()), "\n") {
+				fmt.Fprintf(os.Stderr, "talon: %s\n", line)
+			}
+		}
+		os.Exit(cli.ExitCode(err))
+	}
+}
+
+func run() error {
+	home, _ := os.UserHomeDir()
+	env := cli.Env{Lookup: os.LookupEnv, Home: home, Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr}
+	return cli.Execute(context.Background(), env, os.Args[1:])
+}

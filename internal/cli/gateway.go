@@ -1,0 +1,137 @@
+package cli
+
+import (
+	"context"
+	"net"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+	"github.com/talonclaw/talon/internal/gateway"
+	"github.com/talonclaw/talon/internal/logging"
+	"github.com/talonclaw/talon/internal/store"
+	"github.com/talonclaw/talon/internal/version"
+)
+
+func (a *app) gatewayCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "gateway",
+		Short: "Run and manage the gateway daemon",
+		Args:  exactArgs(0),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return usagef("gateway: missing subcommand (hint: talon gateway run)")
+		},
+	}
+	var port int
+	var bind string
+	run := &cobra.Command{
+		Use:   "run",
+		Short: "Run the gateway in the foreground until SIGINT/SIGTERM",
+		Args:  exactArgs(0),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if cmd.Flags().Changed("port") && (port < 0 || port > 65535) {
+				return usagef("--port: %d is not a port number (0..65535; 0 picks a free one)", port)
+			}
+			if cmd.Flags().Changed("bind") {
+				switch bind {
+				case "loopback", "lan", "tailnet", "custom":
+				default:
+					return usagef("--bind: %q is not one of loopback|lan|tailnet|custom", bind)
+				}
+			}
+			return a.runGateway(cmd.Context(), cmd.Flags().Changed("port"), port, bind)
+		},
+	}
+	run.Flags().IntVar(&port, "port", 0, "port to listen on (default gateway.port, 18789; 0 picks a free port)")
+	run.Flags().StringVar(&bind, "bind", "", "where to listen: loopback|lan|tailnet|custom (default gateway.bind)")
+	cmd.AddCommand(run)
+	return cmd
+}
+
+func (a *app) runGateway(ctx context.Context, portSet bool, port int, bind string) error {
+	p, err := a.paths()
+	if err != nil {
+		return err
+	}
+	if err := ensureStateDir(p.StateDir); err != nil {
+		return err
+	}
+	created, tok, err := ensureConfig(p)
+	if err != nil {
+		return err
+	}
+	if created {
+		a.errf("talon: wrote a new config with a fresh gateway token to %s\n", p.Config)
+	}
+	cfg, _, err := a.loadConfig(p)
+	if err != nil {
+		return err
+	}
+	if bind != "" {
+		cfg.Gateway.Bind = bind
+	}
+	if portSet {
+		// 0 picks a free port; the listening line tells which.
+		cfg.Gateway.Port = port
+	}
+
+	logFile := cfg.Logging.File
+	if logFile == "" {
+		logFile = p.LogFile
+	}
+	logger, err := logging.New(logging.Options{
+		Level:           cfg.Logging.Level,
+		Format:          cfg.Logging.Format,
+		File:            logFile,
+		MaxSizeBytes:    int64(cfg.Logging.MaxSizeMB) << 20,
+		MaxFiles:        cfg.Logging.MaxFiles,
+		Stderr:          a.env.Stderr,
+		RedactSensitive: cfg.Logging.RedactSensitive != "off",
+	})
+	if err != nil {
+		return err
+	}
+	defer logger.Close()
+
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+
+	st, err := store.Open(ctx, p.DB)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+
+	opts := gateway.Options{
+		Config:     cfg,
+		ConfigPath: p.Config,
+		Env:        a.env.Lookup,
+		Store:      st,
+		Logger:     logger,
+		LogFile:    logFile,
+		Version:    version.Version,
+		StateDir:   p.StateDir,
+		Ready: func(addr net.Addr) {
+			host, portStr, _ := net.SplitHostPort(addr.String())
+			a.outf("gateway listening on ws://%s\n", net.JoinHostPort(host, portStr))
+			uiHost := host
+			if uiHost == "0.0.0.0" || uiHost == "::" {
+				uiHost = "127.0.0.1"
+			}
+			ui := "http://" + net.JoinHostPort(uiHost, portStr) + "/"
+			if created && !tok.IsZero() {
+				// Only on the run that generated the token, and only in the
+				// URL fragment, which browsers never send to a server.
+				a.errf("talon: control ui: %s#token=%s\n", ui, tok.Reveal())
+			} else {
+				a.errf("talon: control ui: %s (token: talon config get gateway.auth.token --reveal)\n", ui)
+			}
+		},
+	}
+	g, err := gateway.New(opts)
+	if err != nil {
+		return err
+	}
+	return g.Run(ctx)
+}
+

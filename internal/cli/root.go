@@ -1,0 +1,159 @@
+// Package cli is the talon command tree. It owns the process's contact with
+// the outside world (arguments, environment, standard streams) and hands
+// explicit values to the packages below; nothing under internal/ reads the
+// environment itself.
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"github.com/talonclaw/talon/internal/config"
+)
+
+// Env is everything the commands take from the process environment, read once
+// in main (the one envknob-style place).
+type Env struct {
+	Lookup config.LookupEnv
+	Home   string
+	Stdin  io.Reader
+	Stdout io.Writer
+	Stderr io.Writer
+}
+
+func (e Env) get(name string) string {
+	if e.Lookup == nil {
+		return ""
+	}
+	v, _ := e.Lookup(name)
+	return v
+}
+
+// UsageError marks a mistake in how talon was invoked; main exits 2 for it.
+type UsageError struct{ Err error }
+
+func (e *UsageError) Error() string { return e.Err.Error() }
+func (e *UsageError) Unwrap() error { return e.Err }
+
+func usagef(format string, args ...any) error {
+	return &UsageError{Err: fmt.Errorf(format, args...)}
+}
+
+// ExitCode maps an error from Execute to the process exit status: 0 success,
+// 1 failure, 2 usage.
+func ExitCode(err error) int {
+	if err == nil {
+		return 0
+	}
+	var ue *UsageError
+	if errors.As(err, &ue) {
+		return 2
+	}
+	return 1
+}
+
+// errSilent is returned when the command already printed its failure.
+type silentError struct{ code int }
+
+func (e *silentError) Error() string { return "" }
+
+// IsSilent reports whether err was already reported to the user.
+func IsSilent(err error) bool {
+	var se *silentError
+	return errors.As(err, &se)
+}
+
+type app struct {
+	env  Env
+	json bool
+}
+
+// Execute runs talon with args (without the program name).
+func Execute(ctx context.Context, env Env, args []string) error {
+	a := &app{env: env}
+	root := a.rootCmd()
+	root.SetArgs(args)
+	root.SetIn(env.Stdin)
+	root.SetOut(env.Stdout)
+	root.SetErr(env.Stderr)
+	_, err := root.ExecuteContextC(ctx)
+	if err != nil && isCobraUsage(err) {
+		return &UsageError{Err: err}
+	}
+	return err
+}
+
+// isCobraUsage recognises the errors cobra produces for bad invocations.
+func isCobraUsage(err error) bool {
+	var ue *UsageError
+	if errors.As(err, &ue) {
+		return false
+	}
+	m := err.Error()
+	for _, p := range []string{"unknown command", "unknown flag", "unknown shorthand flag", "accepts ", "requires at least", "requires at most", "flag needs an argument", "invalid argument"} {
+		if strings.HasPrefix(m, p) || strings.Contains(m, p) {
+			return true
+		}
+	}
+	return false
+}
+
+func (a *app) rootCmd() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "talon",
+		Short:         "Talon: a self-hosted personal AI agent gateway that stays safe when the model is hijacked",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		CompletionOptions: cobra.CompletionOptions{
+			DisableDefaultCmd: true,
+		},
+	}
+	root.PersistentFlags().BoolVar(&a.json, "json", false, "print machine-readable JSON")
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return &UsageError{Err: fmt.Errorf("%w (hint: talon %s --help)", err, strings.TrimPrefix(c.CommandPath(), "talon "))}
+	})
+	root.AddCommand(a.versionCmd(), a.gatewayCmd(), a.healthCmd(), a.statusCmd(), a.configCmd(), a.doctorCmd())
+	return root
+}
+
+// printJSON writes v as indented JSON to stdout.
+func (a *app) printJSON(v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(a.env.Stdout, "%s\n", b)
+	return err
+}
+
+func (a *app) outf(format string, args ...any) {
+	fmt.Fprintf(a.env.Stdout, format, args...)
+}
+
+func (a *app) errf(format string, args ...any) {
+	fmt.Fprintf(a.env.Stderr, format, args...)
+}
+
+// exactArgs is cobra.ExactArgs with a usage error that names the command.
+func exactArgs(n int) cobra.PositionalArgs {
+	return func(c *cobra.Command, args []string) error {
+		if len(args) != n {
+			return usagef("%s: want %d argument(s), got %d (hint: %s)", c.CommandPath(), n, len(args), c.UseLine())
+		}
+		return nil
+	}
+}
+
+func rangeArgs(lo, hi int) cobra.PositionalArgs {
+	return func(c *cobra.Command, args []string) error {
+		if len(args) < lo || len(args) > hi {
+			return usagef("%s: want %d to %d arguments, got %d (hint: %s)", c.CommandPath(), lo, hi, len(args), c.UseLine())
+		}
+		return nil
+	}
+}

