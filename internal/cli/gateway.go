@@ -134,4 +134,3 @@ func (a *app) runGateway(ctx context.Context, portSet bool, port int, bind strin
 	}
 	return g.Run(ctx)
 }
-
