@@ -45,7 +45,7 @@ const (
 	preConnectMaxBytes = 64 << 10
 	shutdownGrace      = 5 * time.Second
 	writeTimeout       = 10 * time.Second
-	outQueueLen        = 512
+	outQueueLen        = 128
 	maxInFlight        = 32
 )
 

@@ -59,7 +59,7 @@ func (s *syncBuffer) String() string {
 
 type gwOpt func(*config.Config, *Options)
 
-func withConfigFile(t *testing.T) gwOpt {
+func withConfigFile(t testing.TB) gwOpt {
 	return func(c *config.Config, o *Options) {
 		dir := t.TempDir()
 		path := filepath.Join(dir, "talon.json")
@@ -71,7 +71,7 @@ func withConfigFile(t *testing.T) gwOpt {
 	}
 }
 
-func startGW(t *testing.T, opts ...gwOpt) *testGW {
+func startGW(t testing.TB, opts ...gwOpt) *testGW {
 	t.Helper()
 	cfg := config.Default()
 	cfg.Gateway.Auth.Token = secret.New(testToken)

@@ -91,7 +91,7 @@ func (g *Gateway) mHealth(ctx context.Context, c *conn, _ json.RawMessage) (any,
 		"channelOrder": []string{},
 	}
 	if g.opts.Store != nil {
-		if err := g.opts.Store.Check(ctx); err != nil {
+		if err := g.opts.Store.Ping(ctx); err != nil {
 			out["ok"] = false
 			out["storeOk"] = false
 			out["storeError"] = err.Error()

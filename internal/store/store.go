@@ -337,3 +337,13 @@ func (s *Store) Check(ctx context.Context) error {
 	}
 	return fmt.Errorf("store.Check: %w: %s%s", ErrCorrupt, strings.Join(problems, "; "), more)
 }
+
+// Ping checks cheaply that the database answers a query on the read pool
+// (for health checks; Check is the thorough, slow one).
+func (s *Store) Ping(ctx context.Context) error {
+	var one int
+	if err := s.r.QueryRowContext(ctx, "SELECT 1").Scan(&one); err != nil {
+		return fmt.Errorf("store.Ping: %w", err)
+	}
+	return nil
+}

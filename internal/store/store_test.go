@@ -590,3 +590,18 @@ func BenchmarkMeta(b *testing.B) {
 		}
 	})
 }
+
+func TestPing(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, filepath.Join(t.TempDir(), "talon.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Ping(ctx); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if err := s.Ping(ctx); err == nil {
+		t.Fatal("ping on a closed store succeeded")
+	}
+}

@@ -1,0 +1,44 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// TestDeps keeps the daemon's import graph honest: no cgo (one static
+// binary), no GPL code in the default build (whatsmeow's libsignal stays
+// behind the whatsapp build tag), no debug endpoints, no test-only modules.
+func TestDeps(t *testing.T) {
+	cmd := exec.Command("go", "list", "-deps", ".")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, out)
+	}
+	deps := strings.Fields(string(out))
+	forbidden := map[string]string{
+		"runtime/cgo":                            "the daemon must build without cgo",
+		"net/http/pprof":                         "debug handlers must not be reachable on the gateway port",
+		"expvar":                                 "expvar registers a debug handler on the default mux",
+		"testing":                                "test code must not ship in the daemon",
+		"go.mau.fi/":                             "whatsmeow (GPL-3.0 libsignal) only with the whatsapp build tag",
+		"github.com/rogpeppe/go-internal/":       "test-only module",
+		"github.com/santhosh-tekuri/jsonschema/": "test-only module",
+	}
+	seen := 0
+	for _, d := range deps {
+		if strings.HasPrefix(d, "github.com/talonclaw/talon/internal/gateway") {
+			seen++
+		}
+		for bad, why := range forbidden {
+			if d == bad || (strings.HasSuffix(bad, "/") && strings.HasPrefix(d, bad)) {
+				t.Errorf("cmd/talon imports %s: %s", d, why)
+			}
+		}
+	}
+	if seen == 0 {
+		t.Fatal("dependency list does not include the gateway; the test is not looking at the daemon")
+	}
+}
