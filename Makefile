@@ -1,5 +1,7 @@
 # The one test entry point: README's second command, and what .ci/run calls.
 GO ?= go
+# The race detector needs cgo; use it where a C compiler is present.
+RACE ?= $(shell [ "$$($(GO) env CGO_ENABLED)" = 1 ] && command -v gcc >/dev/null 2>&1 && echo -race)
 
 .PHONY: test unit vet build static interop bench fuzz docs
 
@@ -14,7 +16,7 @@ static:
 	CGO_ENABLED=0 $(GO) build -o /dev/null ./cmd/talon
 
 unit:
-	$(GO) test -count=1 ./...
+	$(GO) test $(RACE) -count=1 ./...
 
 # The official OpenClaw CLI against a running Talon (needs npm; see test/interop).
 interop:

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -119,7 +120,7 @@ func TestExitCodes(t *testing.T) {
 type gatewayProc struct {
 	cmd    *exec.Cmd
 	stdout *bufio.Reader
-	stderr *strings.Builder
+	stderr *syncBuf
 	url    string
 }
 
@@ -129,12 +130,12 @@ func startGatewayProc(t *testing.T, stateDir string, args ...string) (*gatewayPr
 	cmd := exec.Command("talon", append([]string{"gateway", "run"}, args...)...)
 	cmd.Env = append(os.Environ(), "TALON_STATE_DIR="+stateDir, "HOME="+stateDir)
 	out, _ := cmd.StdoutPipe()
-	var errb strings.Builder
-	cmd.Stderr = &lockedWriter{w: &errb}
+	errb := &syncBuf{}
+	cmd.Stderr = errb
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	p := &gatewayProc{cmd: cmd, stdout: bufio.NewReader(out), stderr: &errb}
+	p := &gatewayProc{cmd: cmd, stdout: bufio.NewReader(out), stderr: errb}
 	t.Cleanup(func() {
 		cmd.Process.Kill()
 		cmd.Wait()
@@ -159,9 +160,33 @@ func startGatewayProc(t *testing.T, stateDir string, args ...string) (*gatewayPr
 	}
 }
 
-type lockedWriter struct{ w *strings.Builder }
+// syncBuf collects a child's stderr while the test reads it.
+type syncBuf struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
 
-func (l *lockedWriter) Write(p []byte) (int, error) { return l.w.Write(p) }
+func (s *syncBuf) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuf) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// waitFor polls cond for up to 10 s.
+func waitFor(cond func() bool) bool {
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if cond() {
+			return true
+		}
+	}
+	return false
+}
 
 func TestGatewayRunFirstRun(t *testing.T) {
 	state := filepath.Join(t.TempDir(), "state")
@@ -188,7 +213,7 @@ func TestGatewayRunFirstRun(t *testing.T) {
 		t.Fatalf("generated config: bind %s mode %s token length %d", cfg.Gateway.Bind, cfg.Gateway.Auth.Mode, len(tok))
 	}
 	// The connect hint carries the token only in the fragment.
-	time.Sleep(100 * time.Millisecond)
+	waitFor(func() bool { return strings.Contains(p.stderr.String(), "control ui") })
 	if !strings.Contains(p.stderr.String(), "/#token="+tok) || strings.Contains(p.stderr.String(), "?token=") {
 		t.Fatalf("connect hint: %s", p.stderr.String())
 	}
