@@ -171,7 +171,7 @@ func TestDefaults(t *testing.T) {
 		!d.Tools.Web.Fetch.Enabled || d.Tools.Web.Fetch.AllowPrivateNetwork {
 		t.Errorf("tools defaults = %+v", d.Tools)
 	}
-	if d.Session.DMScope != "per-channel-peer" || d.Agents.Defaults.Workspace != "~/.talon/workspace" ||
+	if d.Session.DMScope != "per-channel-peer" || d.Agents.Defaults.Workspace != "" || d.Agents.Defaults.MaxIterations != 16 ||
 		d.Agents.Defaults.MaxConcurrent != 4 || d.Agents.Defaults.BootstrapMaxChars != 20000 ||
 		d.Budgets.PerTurnToolCalls != 25 || d.Logging != (Logging{Level: "info", Format: "text", MaxSizeMB: 10, MaxFiles: 5, RedactSensitive: "tools"}) ||
 		!d.Audit.Enabled || d.Retention.TranscriptsDays != 90 || d.Channels.Telegram != nil || d.Channels.Signal != nil {

@@ -109,9 +109,11 @@ type Agents struct {
 type AgentDefaults struct {
 	Model             string   `json:"model" doc:"Primary model as \"<provider id>/<model id>\"." format:"model-ref"`
 	Fallbacks         []string `json:"fallbacks" doc:"Models tried in order when the primary fails, each \"<provider id>/<model id>\"." format:"model-ref"`
-	Workspace         string   `json:"workspace" doc:"The agent's working directory; file tools stay inside it when tools.fs.workspaceOnly is on. ~ is the home directory." default:"~/.talon/workspace"`
+	Workspace         string   `json:"workspace" doc:"The agent's working directory, created 0700; file tools stay inside it when tools.fs.workspaceOnly is on. ~ is the home directory; empty is $TALON_STATE_DIR/workspace."`
 	MaxConcurrent     int      `json:"maxConcurrent" doc:"Most agent turns running at the same time." default:"4" min:"1"`
 	BootstrapMaxChars int      `json:"bootstrapMaxChars" doc:"Most characters of workspace bootstrap files (AGENTS.md and the like) put into the prompt; 0 includes none." default:"20000" min:"0"`
+	MaxIterations     int      `json:"maxIterations" doc:"Most model calls in one turn; each round of tool calls takes one." default:"16" min:"1"`
+	TurnTimeoutSec    int      `json:"turnTimeoutSec" doc:"Longest one turn may run, model calls and tools included, in seconds." default:"600" min:"1"`
 }
 
 // Session configures session routing.
@@ -187,6 +189,8 @@ type Budgets struct {
 	PerDayUSD        float64 `json:"perDayUsd" doc:"Most USD spent per day across all sessions; 0 is unlimited." default:"0" min:"0"`
 	PerMonthUSD      float64 `json:"perMonthUsd" doc:"Most USD spent per calendar month across all sessions; 0 is unlimited." default:"0" min:"0"`
 	PerTurnToolCalls int     `json:"perTurnToolCalls" doc:"Most tool calls in one agent turn." default:"25" min:"1"`
+	PerSessionTokens int     `json:"perSessionTokens" doc:"Most tokens (input plus output) one session may use; 0 is unlimited." default:"0" min:"0"`
+	PerDayTokens     int     `json:"perDayTokens" doc:"Most tokens (input plus output) used per day across all sessions; 0 is unlimited." default:"0" min:"0"`
 }
 
 // Logging configures log output.
