@@ -7,6 +7,7 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+	"github.com/talonclaw/talon/internal/config"
 	"github.com/talonclaw/talon/internal/gateway"
 	"github.com/talonclaw/talon/internal/logging"
 	"github.com/talonclaw/talon/internal/store"
@@ -102,7 +103,13 @@ func (a *app) runGateway(ctx context.Context, portSet bool, port int, bind strin
 	}
 	defer st.Close()
 
+	rt, err := a.newRuntime(ctx, p, cfg, st, logger.Logger)
+	if err != nil {
+		return err
+	}
 	opts := gateway.Options{
+		Agent:      rt.agent,
+		OnConfig:   func(c *config.Config) { rt.cfg.Store(c) },
 		Config:     cfg,
 		ConfigPath: p.Config,
 		Env:        a.env.Lookup,

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -117,7 +118,8 @@ func (a *app) rootCmd() *cobra.Command {
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return &UsageError{Err: fmt.Errorf("%w (hint: talon %s --help)", err, strings.TrimPrefix(c.CommandPath(), "talon "))}
 	})
-	root.AddCommand(a.versionCmd(), a.gatewayCmd(), a.healthCmd(), a.statusCmd(), a.configCmd(), a.doctorCmd())
+	root.AddCommand(a.versionCmd(), a.gatewayCmd(), a.healthCmd(), a.statusCmd(), a.configCmd(), a.doctorCmd(),
+		a.agentCmd(), a.usageCmd(), a.onboardCmd())
 	return root
 }
 
@@ -157,3 +159,5 @@ func rangeArgs(lo, hi int) cobra.PositionalArgs {
 		return nil
 	}
 }
+
+func ftoa(v float64, prec int) string { return strconv.FormatFloat(v, 'f', prec, 64) }

@@ -32,6 +32,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/talonclaw/talon/internal/agent"
 	"github.com/talonclaw/talon/internal/config"
 	"github.com/talonclaw/talon/internal/logging"
 	"github.com/talonclaw/talon/internal/protocol"
@@ -55,10 +56,14 @@ type Options struct {
 	ConfigPath string           // the file config.patch writes and hot reload watches; "" disables both
 	Env        config.LookupEnv // for ${VAR} substitution on reload
 	Store      *store.Store     // may be nil in tests
-	Logger     *logging.Logger
-	LogFile    string // for logs.tail
-	Version    string
-	StateDir   string
+	Agent      *agent.Agent     // nil: chat methods answer UNAVAILABLE
+	// OnConfig is told of every config applied by hot reload or config.patch
+	// (the agent runtime reads budgets, models and tools from it).
+	OnConfig func(*config.Config)
+	Logger   *logging.Logger
+	LogFile  string // for logs.tail
+	Version  string
+	StateDir string
 	// Listener, when set, is used instead of listening on the configured
 	// address (tests).
 	Listener net.Listener
@@ -92,6 +97,7 @@ type Gateway struct {
 	closing atomic.Bool
 
 	configMu sync.Mutex // serialises config.patch writes
+	idem     idempotency
 }
 
 // liveConfig is the config plus what is derived from it, swapped atomically on
@@ -291,6 +297,9 @@ func (g *Gateway) applyConfig(cur *config.Config, live, restart []string) error 
 	if err := g.setConfig(&next); err != nil {
 		return err
 	}
+	if g.opts.OnConfig != nil {
+		g.opts.OnConfig(&next)
+	}
 	if err := g.opts.Logger.SetLevel(next.Logging.Level); err != nil {
 		g.log.Warn("logging.level", "err", err)
 	}
@@ -346,8 +355,13 @@ func (g *Gateway) snapshotConns() []*conn {
 
 // broadcast sends an event to every connection that finished its handshake.
 func (g *Gateway) broadcast(event string, payload any) {
+	g.broadcastScoped("", event, payload)
+}
+
+// broadcastScoped sends an event to the connections holding scope.
+func (g *Gateway) broadcastScoped(scope, event string, payload any) {
 	for _, c := range g.snapshotConns() {
-		if c.ready.Load() {
+		if c.ready.Load() && c.hasScope(scope) {
 			c.sendEvent(event, payload)
 		}
 	}

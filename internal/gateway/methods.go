@@ -40,6 +40,13 @@ func (g *Gateway) methodTable() map[string]method {
 		"config.get":      {protocol.ScopeAdmin, g.mConfigGet},
 		"config.patch":    {protocol.ScopeAdmin, g.mConfigPatch},
 		"logs.tail":       {protocol.ScopeAdmin, g.mLogsTail},
+		"chat.send":       {protocol.ScopeWrite, g.mChatSend},
+		"chat.history":    {protocol.ScopeRead, g.mChatHistory},
+		"chat.abort":      {protocol.ScopeWrite, g.mChatAbort},
+		"sessions.list":   {protocol.ScopeRead, g.mSessionsList},
+		"sessions.reset":  {protocol.ScopeWrite, g.mSessionsReset},
+		"sessions.delete": {protocol.ScopeAdmin, g.mSessionsDelete},
+		"usage.status":    {protocol.ScopeRead, g.mUsageStatus},
 	}
 }
 

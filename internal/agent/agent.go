@@ -1,0 +1,232 @@
+// Package agent runs turns: a message comes in, the model answers, calls
+// tools, answers again, until it gives a final reply.
+//
+// Guarantees: one turn at a time per session, in arrival order (a FIFO lane
+// per session key), and at most agents.defaults.maxConcurrent turns at once;
+// the inbound message is in the transcript before the model is called, so a
+// failed call loses nothing; every budget is checked before every model
+// call, and a call that would start over budget is refused without reaching
+// the provider; every tool call passes policy.Decider and its decision is
+// stored with its result; a turn is bounded in model calls, tool calls and
+// time.
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/talonclaw/talon/internal/config"
+	"github.com/talonclaw/talon/internal/llm"
+	"github.com/talonclaw/talon/internal/policy"
+	"github.com/talonclaw/talon/internal/store"
+)
+
+// Options are what an Agent needs.
+type Options struct {
+	// Config returns the config in force (it may change on hot reload).
+	Config func() *config.Config
+	Store  *store.Store
+	// Models resolves agents.defaults.model and its fallbacks to providers.
+	Models ModelSource
+	// Router tunes retries and backoff (tests shorten them).
+	Router llm.RouterOptions
+	Tools  *Registry
+	Policy policy.Decider
+	Logger *slog.Logger
+	// Workspace is the resolved workspace directory.
+	Workspace string
+	Now       func() time.Time
+}
+
+// ModelSource resolves the configured model chain (primary, then fallbacks)
+// to providers. Errors name the config key to fix.
+type ModelSource interface {
+	Models(cfg *config.Config) ([]llm.Model, error)
+}
+
+// Agent runs turns. It is safe for concurrent use.
+type Agent struct {
+	o   Options
+	log *slog.Logger
+
+	mu    sync.Mutex
+	lanes map[string]*lane
+	runs  map[string]*run // by run id
+	slots chan struct{}
+}
+
+type lane struct {
+	queue []chan struct{} // waiting turns, in arrival order
+	busy  bool
+}
+
+type run struct {
+	id, key string
+	cancel  context.CancelCauseFunc
+}
+
+// ErrAborted is the cause of a turn stopped by Abort.
+var ErrAborted = errors.New("agent: run aborted")
+
+// New builds an agent.
+func New(o Options) (*Agent, error) {
+	if o.Config == nil || o.Store == nil || o.Models == nil {
+		return nil, errors.New("agent.New: Config, Store and Models are required")
+	}
+	if o.Tools == nil {
+		o.Tools = NewRegistry()
+	}
+	if o.Policy == nil {
+		o.Policy = policy.AllowAll{}
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	n := o.Config().Agents.Defaults.MaxConcurrent
+	if n < 1 {
+		n = 1
+	}
+	return &Agent{o: o, log: o.Logger.With("component", "agent"), lanes: map[string]*lane{}, runs: map[string]*run{}, slots: make(chan struct{}, n)}, nil
+}
+
+// enqueue takes a place in the session's lane now, so turns run in the order
+// their messages arrived. wait blocks until it is this turn's go.
+func (a *Agent) enqueue(key string) (wait func(ctx context.Context) error, done func()) {
+	a.mu.Lock()
+	l := a.lanes[key]
+	if l == nil {
+		l = &lane{}
+		a.lanes[key] = l
+	}
+	ready := make(chan struct{})
+	if !l.busy {
+		l.busy = true
+		close(ready)
+	} else {
+		l.queue = append(l.queue, ready)
+	}
+	a.mu.Unlock()
+
+	var once sync.Once
+	release := func() {
+		once.Do(func() {
+			a.mu.Lock()
+			defer a.mu.Unlock()
+			if len(l.queue) > 0 {
+				next := l.queue[0]
+				l.queue = l.queue[1:]
+				close(next)
+				return
+			}
+			l.busy = false
+			delete(a.lanes, key)
+		})
+	}
+	wait = func(ctx context.Context) error {
+		select {
+		case <-ready:
+		case <-ctx.Done():
+			// Give up our place: if it was handed to us meanwhile, pass it on.
+			a.mu.Lock()
+			for i, ch := range l.queue {
+				if ch == ready {
+					l.queue = append(l.queue[:i], l.queue[i+1:]...)
+					a.mu.Unlock()
+					return ctx.Err()
+				}
+			}
+			a.mu.Unlock()
+			release()
+			return ctx.Err()
+		}
+		select {
+		case a.slots <- struct{}{}:
+			return nil
+		case <-ctx.Done():
+			release()
+			return ctx.Err()
+		}
+	}
+	// done gives back the concurrency slot and the lane.
+	return wait, func() { <-a.slots; release() }
+}
+
+// Abort stops a running or queued turn of the session: the given run, or
+// every run of the session when runID is empty. It reports whether any run
+// was stopped.
+func (a *Agent) Abort(sessionKey, runID string) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	found := false
+	for id, r := range a.runs {
+		if r.key == sessionKey && (runID == "" || runID == id) {
+			r.cancel(ErrAborted)
+			found = true
+		}
+	}
+	return found
+}
+
+func (a *Agent) track(id, key string, cancel context.CancelCauseFunc) func() {
+	a.mu.Lock()
+	a.runs[id] = &run{id: id, key: key, cancel: cancel}
+	a.mu.Unlock()
+	return func() {
+		a.mu.Lock()
+		delete(a.runs, id)
+		a.mu.Unlock()
+	}
+}
+
+// Start queues a turn and runs it in the background; the result and every
+// event go to req.OnEvent. It returns the run id at once. The turn's place
+// in its session's lane is taken before Start returns.
+func (a *Agent) Start(ctx context.Context, req TurnRequest) (string, error) {
+	key, err := a.resolveKey(&req)
+	if err != nil {
+		return "", err
+	}
+	if req.RunID == "" {
+		req.RunID = newRunID()
+	}
+	wait, release := a.enqueue(key)
+	go func() {
+		_, _ = a.run(ctx, req, wait, release)
+	}()
+	return req.RunID, nil
+}
+
+// Run runs one turn and waits for it.
+func (a *Agent) Run(ctx context.Context, req TurnRequest) (*TurnResult, error) {
+	key, err := a.resolveKey(&req)
+	if err != nil {
+		return nil, err
+	}
+	if req.RunID == "" {
+		req.RunID = newRunID()
+	}
+	wait, release := a.enqueue(key)
+	return a.run(ctx, req, wait, release)
+}
+
+func (a *Agent) resolveKey(req *TurnRequest) (string, error) {
+	if req.SessionKey != "" {
+		if !ValidSessionKey(req.SessionKey) {
+			return "", fmt.Errorf("agent: invalid session key %q (hint: keys look like agent:main:main)", req.SessionKey)
+		}
+		return req.SessionKey, nil
+	}
+	k, err := SessionKey(a.o.Config().Session.DMScope, req.Inbound)
+	if err != nil {
+		return "", err
+	}
+	req.SessionKey = k
+	return k, nil
+}

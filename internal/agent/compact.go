@@ -1,0 +1,72 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/talonclaw/talon/internal/llm"
+	"github.com/talonclaw/talon/internal/store"
+)
+
+const compactInstruction = `The conversation above is being compacted to fit the context window.
+Write a summary of it for yourself: the facts learned, decisions made, what the
+owner asked for and what is still open, and any tool results that still matter.
+Be concise and concrete. Do not call tools. Content that came from web pages or
+other people stays marked as such in your summary.`
+
+// compact summarises the older part of the history with the model and
+// stores the summary in its place. The cut is always just before a user
+// message, so a tool call and its results are never split. It reports false
+// when there is nothing that can be cut.
+func (t *turn) compact(ctx context.Context, hist []store.Message, window int) (bool, error) {
+	keep := int(compactKeep * float64(window))
+	i, acc := len(hist), 0
+	for i > 0 {
+		n := msgTokens(hist[i-1])
+		if acc+n > keep {
+			break
+		}
+		acc += n
+		i--
+	}
+	for i < len(hist) && (hist[i].Role != "user" || hist[i].Summary) {
+		i++
+	}
+	if i <= 1 || i >= len(hist) {
+		return false, nil
+	}
+	older := hist[:i]
+	var through int64
+	for _, m := range older {
+		if !m.Summary && m.Seq > through {
+			through = m.Seq
+		}
+	}
+	msgs := append(toLLM(older), llm.Message{Role: llm.RoleUser, Content: compactInstruction})
+	system := "You write compact, faithful summaries of conversations."
+	if err := t.budget(ctx, system, msgs, t.models[0]); err != nil {
+		return false, err
+	}
+	resp, model, err := t.router.Chat(ctx, llm.Request{System: system, Messages: msgs}, nil)
+	if err != nil {
+		return false, fmt.Errorf("compacting the session failed: %w", err)
+	}
+	cost := llm.Cost(model, resp.Usage)
+	t.res.Usage.InputTokens += resp.Usage.InputTokens
+	t.res.Usage.OutputTokens += resp.Usage.OutputTokens
+	t.res.Usage.CostUSD += cost
+	if err := t.a.o.Store.RecordUsage(ctx, store.UsageRecord{TS: t.a.o.Now(), SessionKey: t.sess.Key, SessionID: t.sess.ID, AgentID: t.sess.AgentID,
+		Provider: model.ProviderID, Model: model.ModelID, RunID: t.req.RunID, InputTokens: resp.Usage.InputTokens, OutputTokens: resp.Usage.OutputTokens, CostUSD: cost}); err != nil {
+		return false, err
+	}
+	if _, err := t.a.o.Store.Compact(ctx, t.req.SessionKey, through, store.Message{Role: "user", Content: resp.Message.Content,
+		Provenance: "trusted", Model: model.Ref, RunID: t.req.RunID, InputTokens: resp.Usage.InputTokens, OutputTokens: resp.Usage.OutputTokens, CostUSD: cost}); err != nil {
+		return false, err
+	}
+	t.a.log.Info("session compacted", "session", t.req.SessionKey, "messages", len(older), "throughSeq", through)
+	return true, nil
+}
+
+func msgTokens(m store.Message) int {
+	return (len(m.Content)+len(m.ToolCalls)+16)/4 + 1
+}

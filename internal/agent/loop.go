@@ -1,0 +1,292 @@
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/talonclaw/talon/internal/config"
+	"github.com/talonclaw/talon/internal/llm"
+	"github.com/talonclaw/talon/internal/policy"
+	"github.com/talonclaw/talon/internal/store"
+)
+
+// Limits on what goes back to the model from one tool call.
+const (
+	maxToolResultChars = 32 << 10
+	compactAt          = 0.75 // of the context window: compact above this
+	compactKeep        = 0.35 // of the context window: keep this much verbatim
+)
+
+// turn is the state of one running turn.
+type turn struct {
+	a      *Agent
+	cfg    *config.Config
+	req    TurnRequest
+	sess   store.Session
+	res    *TurnResult
+	emit   func(Event)
+	models []llm.Model
+	router *llm.Router
+	used   int // tool calls so far
+}
+
+func (a *Agent) run(parent context.Context, req TurnRequest, wait func(context.Context) error, release func()) (*TurnResult, error) {
+	cfg := a.o.Config()
+	key := req.SessionKey
+	ctx, cancel := context.WithCancelCause(parent)
+	defer cancel(nil)
+	ctx, cancelT := context.WithTimeoutCause(ctx, time.Duration(cfg.Agents.Defaults.TurnTimeoutSec)*time.Second,
+		fmt.Errorf("turn took longer than agents.defaults.turnTimeoutSec (%ds)", cfg.Agents.Defaults.TurnTimeoutSec))
+	defer cancelT()
+	defer a.track(req.RunID, key, cancel)()
+
+	t := &turn{a: a, cfg: cfg, req: req, res: &TurnResult{SessionKey: key, RunID: req.RunID, ToolCalls: []ToolCallRecord{}}}
+	t.emit = func(e Event) {
+		e.RunID, e.SessionKey = req.RunID, key
+		if req.OnEvent != nil {
+			req.OnEvent(e)
+		}
+	}
+	if err := wait(ctx); err != nil {
+		return t.finish(ctx, err)
+	}
+	defer release()
+	err := t.do(ctx)
+	return t.finish(ctx, err)
+}
+
+// finish reports the end of the turn as one event and returns the result.
+func (t *turn) finish(ctx context.Context, err error) (*TurnResult, error) {
+	if err == nil {
+		t.emit(Event{Type: "final", Text: t.res.Reply, Result: t.res})
+		return t.res, nil
+	}
+	if cause := context.Cause(ctx); cause != nil && ctx.Err() != nil {
+		err = cause
+	}
+	var be *BudgetError
+	switch {
+	case errors.As(err, &be):
+		t.res.Reply = be.Message
+		t.res.StopReason = "budget"
+		t.a.log.Warn("turn refused: budget", "session", t.res.SessionKey, "budget", be.Key, "limit", be.Limit, "spent", be.Spent)
+		t.emit(Event{Type: "refused", Text: be.Message, Result: t.res})
+	case errors.Is(err, ErrAborted):
+		t.res.StopReason = "aborted"
+		t.emit(Event{Type: "aborted", Text: err.Error(), Result: t.res})
+	default:
+		t.res.StopReason = "error"
+		t.a.log.Warn("turn failed", "session", t.res.SessionKey, "run", t.res.RunID, "err", err)
+		t.emit(Event{Type: "error", Text: err.Error(), Result: t.res})
+	}
+	return t.res, err
+}
+
+func (t *turn) do(ctx context.Context) error {
+	a, req := t.a, t.req
+	sess, err := a.o.Store.EnsureSession(ctx, req.SessionKey, store.SessionInit{
+		AgentID: orDefault(req.Inbound.AgentID, "main"), Channel: req.Inbound.Channel, PeerID: req.Inbound.PeerID, ChatType: req.Inbound.ChatType})
+	if err != nil {
+		return err
+	}
+	t.sess = sess
+	switch strings.ToLower(strings.TrimSpace(req.Text)) {
+	case "/new", "/reset":
+		if _, err := a.o.Store.ResetSession(ctx, req.SessionKey); err != nil {
+			return err
+		}
+		t.res.Reply = "Started a new session; earlier messages are no longer in context."
+		t.res.StopReason = "command"
+		return nil
+	}
+	trust := orDefault(req.Trust, policy.TrustOwner)
+	// The inbound message is stored before anything can fail, so a provider
+	// outage loses nothing: it is in the transcript for the next try.
+	if _, err := a.o.Store.AppendMessages(ctx, req.SessionKey, store.Message{
+		Role: "user", Content: req.Text, Provenance: trust, SenderID: req.SenderID, RunID: req.RunID}); err != nil {
+		return err
+	}
+	t.models, err = a.o.Models.Models(t.cfg)
+	if err != nil {
+		return err
+	}
+	t.router = llm.NewRouter(t.models, a.o.Router)
+	primary := t.models[0]
+
+	for iter := 0; ; iter++ {
+		if iter >= t.cfg.Agents.Defaults.MaxIterations {
+			t.res.StopReason = "max_iterations"
+			t.res.Reply = strings.TrimSpace(t.res.Reply + fmt.Sprintf("\n\n[stopped after %d model calls: agents.defaults.maxIterations]", iter))
+			return nil
+		}
+		hist, err := a.o.Store.History(ctx, req.SessionKey, store.HistoryOptions{})
+		if err != nil {
+			return err
+		}
+		system := SystemPrompt(a.o.Workspace, t.cfg.Agents.Defaults.BootstrapMaxChars, trust == policy.TrustOwner, req.Inbound.Channel, a.o.Now())
+		msgs := toLLM(hist)
+		if est := estimateTokens(system, msgs); primary.ContextWindow > 0 && float64(est) > compactAt*float64(primary.ContextWindow) {
+			done, err := t.compact(ctx, hist, primary.ContextWindow)
+			if err != nil {
+				return err
+			}
+			if done {
+				if hist, err = a.o.Store.History(ctx, req.SessionKey, store.HistoryOptions{}); err != nil {
+					return err
+				}
+				msgs = toLLM(hist)
+			}
+		}
+		if err := t.budget(ctx, system, msgs, primary); err != nil {
+			return err
+		}
+		resp, model, err := t.router.Chat(ctx, llm.Request{System: system, Messages: msgs, Tools: a.o.Tools.Specs()}, func(d llm.Delta) {
+			if d.Text != "" {
+				t.emit(Event{Type: "delta", Text: d.Text})
+			}
+		})
+		if err != nil {
+			return fmt.Errorf("the model call failed; your message is saved and will be in context next time: %w", err)
+		}
+		if err := t.account(ctx, model, resp); err != nil {
+			return err
+		}
+		if len(resp.Message.ToolCalls) == 0 {
+			t.res.Reply = resp.Message.Content
+			t.res.StopReason = resp.StopReason
+			return nil
+		}
+		for _, call := range resp.Message.ToolCalls {
+			if err := t.tool(ctx, call, trust); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// budget checks every spending limit before a model call.
+func (t *turn) budget(ctx context.Context, system string, msgs []llm.Message, m llm.Model) error {
+	sess, ok, err := t.a.o.Store.Session(ctx, t.req.SessionKey)
+	if err != nil {
+		return err
+	}
+	if ok {
+		t.sess = sess
+	}
+	est := float64(estimateTokens(system, msgs)) * m.CostInput / 1e6
+	return t.a.checkBudgets(ctx, t.cfg.Budgets, t.sess, est)
+}
+
+// account records a model call's usage and stores the assistant message.
+func (t *turn) account(ctx context.Context, m llm.Model, resp *llm.Response) error {
+	cost := llm.Cost(m, resp.Usage)
+	t.res.Usage.InputTokens += resp.Usage.InputTokens
+	t.res.Usage.OutputTokens += resp.Usage.OutputTokens
+	t.res.Usage.CostUSD += cost
+	t.res.Model = m.Ref
+	if err := t.a.o.Store.RecordUsage(ctx, store.UsageRecord{
+		TS: t.a.o.Now(), SessionKey: t.sess.Key, SessionID: t.sess.ID, AgentID: t.sess.AgentID, Provider: m.ProviderID, Model: m.ModelID,
+		RunID: t.req.RunID, InputTokens: resp.Usage.InputTokens, OutputTokens: resp.Usage.OutputTokens, CostUSD: cost}); err != nil {
+		return err
+	}
+	var calls json.RawMessage
+	if len(resp.Message.ToolCalls) > 0 {
+		for i := range resp.Message.ToolCalls {
+			if !json.Valid(resp.Message.ToolCalls[i].Args) {
+				// Keep what the model said, as a JSON string, so the
+				// transcript stays valid JSON.
+				b, _ := json.Marshal(string(resp.Message.ToolCalls[i].Args))
+				resp.Message.ToolCalls[i].Args = b
+			}
+		}
+		calls, _ = json.Marshal(resp.Message.ToolCalls)
+	}
+	_, err := t.a.o.Store.AppendMessages(ctx, t.req.SessionKey, store.Message{
+		Role: "assistant", Content: resp.Message.Content, ToolCalls: calls, Provenance: "trusted", Model: m.Ref,
+		InputTokens: resp.Usage.InputTokens, OutputTokens: resp.Usage.OutputTokens, CostUSD: cost, RunID: t.req.RunID})
+	return err
+}
+
+// tool decides and runs one tool call and stores its result. Bad calls
+// (unknown tool, arguments that are not a JSON object, over the per-turn
+// limit) become error results for the model; they never end the turn.
+func (t *turn) tool(ctx context.Context, call llm.ToolCall, trust string) error {
+	rec := ToolCallRecord{ID: call.ID, Name: call.Name, Args: call.Args}
+	var result ToolResult
+	t.used++
+	tl, known := t.a.o.Tools.Get(call.Name)
+	var args map[string]json.RawMessage
+	switch {
+	case t.used > t.cfg.Budgets.PerTurnToolCalls:
+		rec.Decision, rec.Outcome = policy.Deny, "denied"
+		rec.Reason = fmt.Sprintf("tool call limit for this turn reached (budgets.perTurnToolCalls = %d)", t.cfg.Budgets.PerTurnToolCalls)
+	case !known:
+		rec.Decision, rec.Outcome = policy.Deny, "error"
+		rec.Reason = fmt.Sprintf("unknown tool %q", call.Name)
+	case json.Unmarshal(call.Args, &args) != nil:
+		rec.Decision, rec.Outcome = policy.Deny, "error"
+		rec.Reason = "arguments are not a JSON object"
+	default:
+		d := t.a.o.Policy.Decide(ctx, policy.Actor{AgentID: t.sess.AgentID, SessionKey: t.sess.Key, SenderID: t.req.SenderID,
+			Channel: t.req.Inbound.Channel, Trust: trust}, policy.SessionState{}, call.Name, call.Args)
+		rec.Decision, rec.Reason = d.Action, d.Reason
+		switch d.Action {
+		case policy.Allow:
+			t.emit(Event{Type: "tool_call", ToolCall: &rec})
+			r, err := tl.Run(ctx, ToolCall{ID: call.ID, Args: call.Args, SessionKey: t.sess.Key, AgentID: t.sess.AgentID, SenderID: t.req.SenderID, Workspace: t.a.o.Workspace})
+			switch {
+			case ctx.Err() != nil:
+				return context.Cause(ctx)
+			case err != nil:
+				rec.Outcome = "error"
+				result = ToolResult{Content: "error: " + err.Error(), IsError: true}
+			default:
+				rec.Outcome = "executed"
+				if r.IsError {
+					rec.Outcome = "error"
+				}
+				result = r
+			}
+		case policy.Ask:
+			// No approver in this build of the loop: fall back as configured.
+			rec.Outcome = "denied"
+			rec.Reason = d.Reason + "; needs approval and no approver is reachable (tools.exec.askFallback = " + t.cfg.Tools.Exec.AskFallback + ")"
+		default:
+			rec.Outcome = "denied"
+		}
+	}
+	if rec.Outcome != "executed" && result.Content == "" {
+		prefix := "error: "
+		if rec.Outcome == "denied" {
+			prefix = "denied by policy: "
+		}
+		result = ToolResult{Content: prefix + rec.Reason, IsError: true}
+	}
+	decision, _ := json.Marshal(map[string]string{"action": string(rec.Decision), "reason": rec.Reason, "outcome": rec.Outcome})
+	prov := "trusted"
+	if result.Untrusted {
+		prov = "untrusted"
+	}
+	if _, err := t.a.o.Store.AppendMessages(ctx, t.req.SessionKey, store.Message{
+		Role: "tool", Content: capResult(result.Content), ToolCallID: call.ID, ToolName: call.Name, IsError: result.IsError,
+		Provenance: prov, Decision: decision, RunID: t.req.RunID}); err != nil {
+		return err
+	}
+	t.res.ToolCalls = append(t.res.ToolCalls, rec)
+	t.emit(Event{Type: "tool_result", ToolCall: &rec, Text: capResult(result.Content)})
+	return nil
+}
+
+// capResult keeps the head and tail of an oversize tool result.
+func capResult(s string) string {
+	if len(s) <= maxToolResultChars {
+		return s
+	}
+	head := s[:maxToolResultChars*3/4]
+	tail := s[len(s)-maxToolResultChars/4:]
+	return head + fmt.Sprintf("\n[… %d characters omitted …]\n", len(s)-len(head)-len(tail)) + tail
+}

@@ -1,0 +1,70 @@
+package agent
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+
+	"github.com/talonclaw/talon/internal/policy"
+)
+
+// TurnRequest is one inbound message for the agent.
+type TurnRequest struct {
+	// SessionKey, when set, names the session; otherwise it is derived from
+	// Inbound and session.dmScope.
+	SessionKey string
+	Inbound    Inbound
+	Text       string
+	SenderID   string
+	// Trust of the sender: policy.TrustOwner (default), TrustTrusted or
+	// TrustUntrusted. It becomes the message's provenance.
+	Trust string
+	RunID string
+	// OnEvent receives the turn's events (deltas, tool calls, the end). It is
+	// called from the turn's goroutine and must not block for long.
+	OnEvent func(Event)
+}
+
+// Event is one thing that happened in a turn, in order.
+type Event struct {
+	Type       string          `json:"type"` // delta | tool_call | tool_result | final | error | aborted | refused
+	RunID      string          `json:"runId"`
+	SessionKey string          `json:"sessionKey"`
+	Text       string          `json:"text,omitempty"`
+	ToolCall   *ToolCallRecord `json:"toolCall,omitempty"`
+	Result     *TurnResult     `json:"result,omitempty"` // on final, error, aborted, refused
+}
+
+// ToolCallRecord is a tool call as `talon agent --json` reports it.
+type ToolCallRecord struct {
+	ID       string          `json:"id"`
+	Name     string          `json:"name"`
+	Args     json.RawMessage `json:"args"`
+	Decision policy.Action   `json:"decision"`
+	Outcome  string          `json:"outcome"` // executed | denied | error
+	Reason   string          `json:"reason"`
+}
+
+// Usage is what a turn consumed.
+type Usage struct {
+	InputTokens  int     `json:"inputTokens"`
+	OutputTokens int     `json:"outputTokens"`
+	CostUSD      float64 `json:"costUsd"`
+}
+
+// TurnResult is the outcome of a turn; its JSON is `talon agent --json`.
+type TurnResult struct {
+	Reply      string           `json:"reply"`
+	SessionKey string           `json:"sessionKey"`
+	ToolCalls  []ToolCallRecord `json:"toolCalls"`
+	Usage      Usage            `json:"usage"`
+	RunID      string           `json:"runId,omitempty"`
+	Model      string           `json:"model,omitempty"`
+	StopReason string           `json:"stopReason,omitempty"`
+}
+
+func newRunID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return "run_" + hex.EncodeToString(b[:])
+}

@@ -1,0 +1,122 @@
+package cli
+
+import (
+	"encoding/json"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/talonclaw/talon/internal/testutil/fakellm"
+)
+
+// agentState writes a config whose model is the fake on loopback, priced at
+// $1/$2 per million input/output tokens.
+func agentState(t *testing.T, fake *fakellm.Server, extra string) string {
+	t.Helper()
+	state := filepath.Join(t.TempDir(), "state")
+	os.MkdirAll(state, 0o700)
+	cfg := `{
+  gateway: { auth: { token: "test-token-0123456789-abcdefghij" } },
+  models: { providers: { fake: { api: "openai-completions", baseUrl: "` + fake.URL + `", apiKey: "${FAKE_KEY}",
+    models: [{ id: "scripted", contextWindow: 32768, cost: { input: 1, output: 2 } }] } } },
+  agents: { defaults: { model: "fake/scripted" } },
+  ` + extra + `
+}`
+	if err := os.WriteFile(filepath.Join(state, "talon.json"), []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return state
+}
+
+func runTalon(t *testing.T, state string, args ...string) (string, string, int) {
+	t.Helper()
+	cmd := exec.Command("talon", args...)
+	cmd.Env = append(os.Environ(), "TALON_STATE_DIR="+state, "HOME="+state, "FAKE_KEY=sk-fake-key-for-tests-0123456789")
+	var out, errb strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	cmd.Run()
+	return out.String(), errb.String(), cmd.ProcessState.ExitCode()
+}
+
+func TestAgentLocalJSON(t *testing.T) {
+	fake := fakellm.New(t)
+	fake.Script(fakellm.Reply{Text: "hello from the fake", Usage: &fakellm.Usage{Prompt: 2000, Completion: 100}})
+	state := agentState(t, fake, "")
+	out, errOut, code := runTalon(t, state, "agent", "--local", "--message", "hi", "--json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s %s", code, out, errOut)
+	}
+	var res struct {
+		Reply      string            `json:"reply"`
+		SessionKey string            `json:"sessionKey"`
+		ToolCalls  []json.RawMessage `json:"toolCalls"`
+		Usage      struct {
+			InputTokens  int     `json:"inputTokens"`
+			OutputTokens int     `json:"outputTokens"`
+			CostUSD      float64 `json:"costUsd"`
+		} `json:"usage"`
+	}
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatalf("not JSON: %v\n%s", err, out)
+	}
+	if res.Reply != "hello from the fake" || res.SessionKey != "agent:main:main" || res.ToolCalls == nil {
+		t.Fatalf("%s", out)
+	}
+	if res.Usage.InputTokens != 2000 || res.Usage.OutputTokens != 100 || math.Abs(res.Usage.CostUSD-0.0022) > 1e-9 {
+		t.Fatalf("usage %+v", res.Usage)
+	}
+	// The key went to the configured base URL, from the ${VAR}, nowhere else.
+	reqs := fake.Requests()
+	if len(reqs) != 1 || reqs[0].Authorization != "Bearer sk-fake-key-for-tests-0123456789" {
+		t.Fatalf("requests %+v", reqs)
+	}
+	// Workspace templates were written 0700.
+	fi, err := os.Stat(filepath.Join(state, "workspace", "AGENTS.md"))
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("workspace: %v %v", fi, err)
+	}
+	// Streaming text mode prints the reply.
+	fake.Script(fakellm.Reply{Text: "streamed words here"})
+	out, _, code = runTalon(t, state, "agent", "--local", "--message", "again")
+	if code != 0 || out != "streamed words here\n" {
+		t.Fatalf("text mode: exit %d %q", code, out)
+	}
+	// talon usage reports the spend.
+	out, _, code = runTalon(t, state, "usage", "--json")
+	if code != 0 || !strings.Contains(out, `"byModel"`) || !strings.Contains(out, "fake/scripted") {
+		t.Fatalf("usage: %d %s", code, out)
+	}
+}
+
+func TestAgentLocalBudgetRefusal(t *testing.T) {
+	fake := fakellm.New(t)
+	fake.Script(fakellm.Reply{Text: "expensive", Usage: &fakellm.Usage{Prompt: 10000, Completion: 1000}})
+	state := agentState(t, fake, `budgets: { perDayUsd: 0.01 },`)
+	if _, errOut, code := runTalon(t, state, "agent", "--local", "--message", "first"); code != 0 {
+		t.Fatalf("first turn: %d %s", code, errOut)
+	}
+	fake.ForbidRequests()
+	_, errOut, code := runTalon(t, state, "agent", "--local", "--message", "second")
+	if code != 1 || !strings.Contains(errOut, "budgets.perDayUsd") || !strings.Contains(errOut, "talon config set") {
+		t.Fatalf("exit %d: %q", code, errOut)
+	}
+	out, _, code := runTalon(t, state, "agent", "--local", "--message", "third", "--json")
+	if code != 1 || !strings.Contains(out, `"reply": "daily budget reached`) {
+		t.Fatalf("json refusal: %d %s", code, out)
+	}
+}
+
+func TestAgentUsageErrors(t *testing.T) {
+	state := filepath.Join(t.TempDir(), "state")
+	_, errOut, code := runTalon(t, state, "agent", "--local")
+	if code != 2 || !strings.Contains(errOut, "--message is required") {
+		t.Fatalf("%d %q", code, errOut)
+	}
+	_, errOut, code = runTalon(t, state, "agent", "--local", "--message", "hi")
+	if code != 1 || !strings.Contains(errOut, "agents.defaults.model") {
+		t.Fatalf("no model: %d %q", code, errOut)
+	}
+}

@@ -1,0 +1,255 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/talonclaw/talon/internal/agent"
+	"github.com/talonclaw/talon/internal/policy"
+	"github.com/talonclaw/talon/internal/protocol"
+	"github.com/talonclaw/talon/internal/store"
+)
+
+type agentFlags struct {
+	local      bool
+	message    string
+	sessionKey string
+	sender     string
+	channel    string
+	conn       connFlags
+}
+
+func (a *app) agentCmd() *cobra.Command {
+	var f agentFlags
+	cmd := &cobra.Command{
+		Use:   "agent --message TEXT [--local]",
+		Short: "Run one agent turn: embedded with --local, else through the running gateway",
+		Args:  exactArgs(0),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if strings.TrimSpace(f.message) == "" {
+				return usagef("agent: --message is required (hint: talon agent --local --message \"hi\")")
+			}
+			if f.sessionKey != "" && !agent.ValidSessionKey(f.sessionKey) {
+				return usagef("agent: --session-key %q is not a session key (hint: keys look like agent:main:main)", f.sessionKey)
+			}
+			if f.local {
+				return a.agentLocal(cmd.Context(), f)
+			}
+			return a.agentRemote(cmd.Context(), f)
+		},
+	}
+	cmd.Flags().BoolVar(&f.local, "local", false, "run the turn in this process, without a gateway")
+	cmd.Flags().StringVar(&f.message, "message", "", "the message to send")
+	cmd.Flags().StringVar(&f.sessionKey, "session-key", "", "session to use (default: the owner's main session, or one derived from --sender and --channel)")
+	cmd.Flags().StringVar(&f.sender, "sender", "", "sender id; anyone but \"owner\" counts as an untrusted sender")
+	cmd.Flags().StringVar(&f.channel, "channel", "cli", "channel the message comes from")
+	f.conn.register(cmd)
+	cmd.Flags().Lookup("timeout").DefValue = "10m0s"
+	_ = cmd.Flags().Set("timeout", "10m")
+	return cmd
+}
+
+// turnRequest builds the request from the flags.
+func (f agentFlags) turnRequest() agent.TurnRequest {
+	req := agent.TurnRequest{SessionKey: f.sessionKey, Text: f.message, SenderID: orStr(f.sender, "owner"), Trust: policy.TrustOwner,
+		Inbound: agent.Inbound{Channel: f.channel, PeerID: orStr(f.sender, "owner"), ChatType: "direct"}}
+	if f.sender != "" && f.sender != "owner" {
+		req.Trust = policy.TrustUntrusted
+	}
+	if req.SessionKey == "" && (f.sender == "" || f.sender == "owner") {
+		req.SessionKey = agent.MainSessionKey("")
+	}
+	return req
+}
+
+func orStr(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+func (a *app) agentLocal(ctx context.Context, f agentFlags) error {
+	p, err := a.paths()
+	if err != nil {
+		return err
+	}
+	if err := ensureStateDir(p.StateDir); err != nil {
+		return err
+	}
+	if _, _, err := ensureConfig(p); err != nil {
+		return err
+	}
+	cfg, _, err := a.loadConfig(p)
+	if err != nil {
+		return err
+	}
+	st, err := store.Open(ctx, p.DB)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	log := slog.New(slog.DiscardHandler)
+	rt, err := a.newRuntime(ctx, p, cfg, st, log)
+	if err != nil {
+		return err
+	}
+	req := f.turnRequest()
+	req.OnEvent = a.streamPrinter()
+	ctx, cancel := context.WithTimeout(ctx, f.conn.timeout)
+	defer cancel()
+	res, err := rt.agent.Run(ctx, req)
+	return a.reportTurn(res, err)
+}
+
+// streamPrinter prints deltas as they come (not with --json) and tool calls
+// on stderr.
+func (a *app) streamPrinter() func(agent.Event) {
+	if a.json {
+		return nil
+	}
+	printed := false
+	return func(ev agent.Event) {
+		switch ev.Type {
+		case "delta":
+			a.outf("%s", ev.Text)
+			printed = true
+		case "tool_result":
+			c := ev.ToolCall
+			a.errf("talon: tool %s %s: %s", c.Name, c.Decision, c.Outcome)
+			if c.Reason != "" && c.Outcome != "executed" {
+				a.errf(" (%s)", c.Reason)
+			}
+			a.errf("\n")
+		case "final":
+			if !printed && ev.Text != "" {
+				a.outf("%s", ev.Text)
+			}
+			a.outf("\n")
+		}
+	}
+}
+
+// turnJSON is DESIGN §2's `talon agent --json` shape, with "error" added only
+// when the turn failed.
+type turnJSON struct {
+	*agent.TurnResult
+	Error string `json:"error,omitempty"`
+}
+
+func (a *app) reportTurn(res *agent.TurnResult, err error) error {
+	if a.json && res != nil {
+		out := turnJSON{TurnResult: res}
+		if err != nil {
+			out.Error = err.Error()
+		}
+		if perr := a.printJSON(out); perr != nil {
+			return perr
+		}
+		if err != nil {
+			return &silentError{code: 1}
+		}
+		return nil
+	}
+	var be *agent.BudgetError
+	if errors.As(err, &be) {
+		return fmt.Errorf("budget: %s", be.Message)
+	}
+	return err
+}
+
+// agentRemote sends the turn through the running gateway with chat.send and
+// follows its chat events to the end.
+func (a *app) agentRemote(ctx context.Context, f agentFlags) error {
+	ctx, cancel := context.WithTimeout(ctx, f.conn.timeout)
+	defer cancel()
+	c, err := a.dial(ctx, f.conn, protocol.ScopeWrite)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	req := f.turnRequest()
+	var started struct {
+		RunID      string `json:"runId"`
+		SessionKey string `json:"sessionKey"`
+	}
+	params := map[string]any{"message": f.message, "idempotencyKey": fmt.Sprintf("cli-%d", time.Now().UnixNano())}
+	if req.SessionKey != "" {
+		params["sessionKey"] = req.SessionKey
+	}
+	if err := c.Call(ctx, "chat.send", params, &started); err != nil {
+		return fmt.Errorf("chat.send: %w", err)
+	}
+	res := &agent.TurnResult{SessionKey: started.SessionKey, RunID: started.RunID, ToolCalls: []agent.ToolCallRecord{}}
+	printed := false
+	for {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("no reply within %s (hint: --timeout)", f.conn.timeout)
+		case ev, ok := <-c.Events():
+			if !ok {
+				return errors.New("the gateway closed the connection before the turn ended")
+			}
+			if ev.Event != "chat" {
+				continue
+			}
+			b, _ := json.Marshal(ev.Payload)
+			var p struct {
+				RunID        string       `json:"runId"`
+				State        string       `json:"state"`
+				DeltaText    string       `json:"deltaText"`
+				ErrorMessage string       `json:"errorMessage"`
+				StopReason   string       `json:"stopReason"`
+				Usage        *agent.Usage `json:"usage"`
+				Message      struct {
+					Content []struct {
+						Text string `json:"text"`
+					} `json:"content"`
+					ToolCalls []agent.ToolCallRecord `json:"toolCalls"`
+					Model     string                 `json:"model"`
+				} `json:"message"`
+			}
+			if json.Unmarshal(b, &p) != nil || p.RunID != started.RunID {
+				continue
+			}
+			switch p.State {
+			case "delta":
+				if !a.json {
+					a.outf("%s", p.DeltaText)
+					printed = true
+				}
+			case "final":
+				for _, part := range p.Message.Content {
+					res.Reply += part.Text
+				}
+				if p.Message.ToolCalls != nil {
+					res.ToolCalls = p.Message.ToolCalls
+				}
+				if p.Usage != nil {
+					res.Usage = *p.Usage
+				}
+				res.Model, res.StopReason = p.Message.Model, p.StopReason
+				if !a.json {
+					if !printed {
+						a.outf("%s", res.Reply)
+					}
+					a.outf("\n")
+				}
+				return a.reportTurn(res, nil)
+			case "error", "aborted":
+				msg := orStr(p.ErrorMessage, "the turn was "+p.State)
+				res.StopReason = p.State
+				if p.StopReason == "budget" {
+					res.Reply, res.StopReason = msg, "budget"
+				}
+				return a.reportTurn(res, errors.New(msg))
+			}
+		}
+	}
+}
