@@ -7,7 +7,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/talonclaw/talon/internal/testutil/fakellm"
 )
@@ -118,5 +120,68 @@ func TestAgentUsageErrors(t *testing.T) {
 	_, errOut, code = runTalon(t, state, "agent", "--local", "--message", "hi")
 	if code != 1 || !strings.Contains(errOut, "agents.defaults.model") {
 		t.Fatalf("no model: %d %q", code, errOut)
+	}
+}
+
+func TestAgentThroughGateway(t *testing.T) {
+	fake := fakellm.New(t)
+	fake.Default = fakellm.Reply{Text: "via the gateway"}
+	state := agentState(t, fake, "")
+	t.Setenv("FAKE_KEY", "k")
+	p, err := startGatewayProc(t, state, "--port", "0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code := runTalon(t, state, "agent", "--url", p.url, "--message", "hi", "--json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s %s", code, out, errOut)
+	}
+	var res struct {
+		Reply, SessionKey string
+		Usage             struct{ InputTokens int }
+	}
+	if err := json.Unmarshal([]byte(out), &res); err != nil || res.Reply != "via the gateway" || res.SessionKey != "agent:main:main" || res.Usage.InputTokens == 0 {
+		t.Fatalf("%v %s", err, out)
+	}
+	out, _, code = runTalon(t, state, "agent", "--url", p.url, "--message", "stream please")
+	if code != 0 || out != "via the gateway\n" {
+		t.Fatalf("text mode %d %q", code, out)
+	}
+}
+
+// TestInvariant14_TranscriptSurvivesKillMidTurn kills `talon agent` while
+// the model call is in flight; the inbound message must be in the
+// transcript afterwards and reach the model on the next turn.
+func TestInvariant14_TranscriptSurvivesKillMidTurn(t *testing.T) {
+	fake := fakellm.New(t)
+	fake.Script(fakellm.Reply{Text: "never delivered", Delay: 30 * time.Second})
+	state := agentState(t, fake, "")
+	cmd := exec.Command("talon", "agent", "--local", "--message", "do not lose me")
+	cmd.Env = append(os.Environ(), "TALON_STATE_DIR="+state, "HOME="+state, "FAKE_KEY=k")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if !waitFor(func() bool { return fake.Count() == 1 }) {
+		cmd.Process.Kill()
+		t.Fatal("model call never started")
+	}
+	cmd.Process.Signal(syscall.SIGKILL)
+	cmd.Wait()
+	if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || ws.Signal() != syscall.SIGKILL {
+		t.Fatalf("child not killed: %v", cmd.ProcessState)
+	}
+	fake.Script(fakellm.Reply{Text: "recovered"})
+	out, errOut, code := runTalon(t, state, "agent", "--local", "--message", "are you there?", "--json")
+	if code != 0 {
+		t.Fatalf("after kill: %d %s %s", code, out, errOut)
+	}
+	reqs := fake.Requests()
+	var contents []string
+	for _, m := range reqs[len(reqs)-1].Messages {
+		contents = append(contents, m.Content)
+	}
+	joined := strings.Join(contents, "|")
+	if !strings.Contains(joined, "do not lose me") || !strings.Contains(joined, "are you there?") {
+		t.Fatalf("message lost across kill -9: %s", joined)
 	}
 }
