@@ -50,13 +50,17 @@ func benchAgent(b *testing.B, budgets bool) (*Agent, *store.Store) {
 	return a, st
 }
 
-// BenchmarkTurnOverhead is one whole turn with an instant model, budgets on.
+// BenchmarkTurnOverhead is one whole turn with an instant model, budgets on,
+// in sessions of up to 20 turns (40 messages of history).
 func BenchmarkTurnOverhead(b *testing.B) {
 	a, _ := benchAgent(b, true)
 	ctx := context.Background()
 	b.ReportAllocs()
+	i := 0
 	for b.Loop() {
-		if _, err := a.Run(ctx, TurnRequest{SessionKey: "agent:main:main", Text: "hello"}); err != nil {
+		key := fmt.Sprintf("agent:main:cli:direct:u%d", i/20)
+		i++
+		if _, err := a.Run(ctx, TurnRequest{SessionKey: key, Text: "hello"}); err != nil {
 			b.Fatal(err)
 		}
 	}
