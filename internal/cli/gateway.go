@@ -2,6 +2,8 @@ package cli
 
 import (
 	"context"
+	"log/slog"
+	"time"
 	"net"
 	"os/signal"
 	"syscall"
@@ -139,5 +141,29 @@ func (a *app) runGateway(ctx context.Context, portSet bool, port int, bind strin
 	if err != nil {
 		return err
 	}
+	go pruneLoop(ctx, st, rt, logger.Logger)
 	return g.Run(ctx)
+}
+
+// pruneLoop applies retention.transcriptsDays once an hour: old transcripts
+// of finished session ids and compacted messages are deleted; the current
+// context of every session and all spend records stay.
+func pruneLoop(ctx context.Context, st *store.Store, rt *runtime, log *slog.Logger) {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		if days := rt.cfg.Load().Retention.TranscriptsDays; days > 0 {
+			n, err := st.PruneMessages(ctx, time.Now().AddDate(0, 0, -days))
+			if err != nil && ctx.Err() == nil {
+				log.Warn("retention: pruning transcripts failed", "err", err)
+			} else if n > 0 {
+				log.Info("retention: pruned old transcript messages", "count", n, "olderThanDays", days)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
