@@ -3,10 +3,10 @@ package cli
 import (
 	"context"
 	"log/slog"
-	"time"
 	"net"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/talonclaw/talon/internal/config"
