@@ -45,6 +45,7 @@ type SessionState struct {
 	Tainted      bool     // holds untrusted content
 	TaintSources []string // where it came from, for approval prompts
 	HoldsPrivate bool     // holds private data
+	VisitedHosts []string // hosts web_fetch has read in this session
 }
 
 // Decision is the outcome, with a reason a person can read.

