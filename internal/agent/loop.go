@@ -32,6 +32,10 @@ type turn struct {
 	models []llm.Model
 	router *llm.Router
 	used   int // tool calls so far
+	// state is the session's taint, derived from the transcript and updated
+	// after every tool result within the turn.
+	state   policy.SessionState
+	fetched map[string]string
 }
 
 func (a *Agent) run(parent context.Context, req TurnRequest, wait func(context.Context) error, release func()) (*TurnResult, error) {
@@ -127,6 +131,11 @@ func (t *turn) do(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		t.fetched = map[string]string{}
+		t.state = policy.SessionState{HoldsPrivate: trust == policy.TrustOwner}
+		for _, m := range hist {
+			observe(&t.state, m, t.fetched)
+		}
 		system := SystemPrompt(a.o.Workspace, t.cfg.Agents.Defaults.BootstrapMaxChars, trust == policy.TrustOwner, req.Inbound.Channel, a.o.Now())
 		msgs := toLLM(hist)
 		if est := estimateTokens(system, msgs); primary.ContextWindow > 0 && float64(est) > compactAt*float64(primary.ContextWindow) {
@@ -159,6 +168,9 @@ func (t *turn) do(ctx context.Context) error {
 			t.res.Reply = resp.Message.Content
 			t.res.StopReason = resp.StopReason
 			return nil
+		}
+		if calls, err := json.Marshal(resp.Message.ToolCalls); err == nil {
+			observe(&t.state, store.Message{Role: "assistant", ToolCalls: calls}, t.fetched)
 		}
 		for _, call := range resp.Message.ToolCalls {
 			if err := t.tool(ctx, call, trust); err != nil {
@@ -232,7 +244,7 @@ func (t *turn) tool(ctx context.Context, call llm.ToolCall, trust string) error 
 		rec.Reason = "arguments are not a JSON object"
 	default:
 		d := t.a.o.Policy.Decide(ctx, policy.Actor{AgentID: t.sess.AgentID, SessionKey: t.sess.Key, SenderID: t.req.SenderID,
-			Channel: t.req.Inbound.Channel, Trust: trust}, policy.SessionState{}, call.Name, call.Args)
+			Channel: t.req.Inbound.Channel, Trust: trust}, t.state, call.Name, call.Args)
 		rec.Decision, rec.Reason = d.Action, d.Reason
 		switch d.Action {
 		case policy.Allow:
@@ -271,11 +283,12 @@ func (t *turn) tool(ctx context.Context, call llm.ToolCall, trust string) error 
 	if result.Untrusted {
 		prov = "untrusted"
 	}
-	if _, err := t.a.o.Store.AppendMessages(ctx, t.req.SessionKey, store.Message{
-		Role: "tool", Content: capResult(result.Content), ToolCallID: call.ID, ToolName: call.Name, IsError: result.IsError,
-		Provenance: prov, Decision: decision, RunID: t.req.RunID}); err != nil {
+	stored := store.Message{Role: "tool", Content: capResult(result.Content), ToolCallID: call.ID, ToolName: call.Name, IsError: result.IsError,
+		Provenance: prov, Decision: decision, RunID: t.req.RunID}
+	if _, err := t.a.o.Store.AppendMessages(ctx, t.req.SessionKey, stored); err != nil {
 		return err
 	}
+	observe(&t.state, stored, t.fetched)
 	t.res.ToolCalls = append(t.res.ToolCalls, rec)
 	t.emit(Event{Type: "tool_result", ToolCall: &rec, Text: capResult(result.Content)})
 	return nil
