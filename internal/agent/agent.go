@@ -19,6 +19,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/talonclaw/talon/internal/approvals"
 	"github.com/talonclaw/talon/internal/config"
 	"github.com/talonclaw/talon/internal/llm"
 	"github.com/talonclaw/talon/internal/policy"
@@ -36,7 +37,10 @@ type Options struct {
 	Router llm.RouterOptions
 	Tools  *Registry
 	Policy policy.Decider
-	Logger *slog.Logger
+	// Approvals, when set, asks a person about calls the policy escalates;
+	// nil (or nobody connected) applies tools.exec.askFallback.
+	Approvals *approvals.Manager
+	Logger    *slog.Logger
 	// Workspace is the resolved workspace directory.
 	Workspace string
 	Now       func() time.Time

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/talonclaw/talon/internal/approvals"
 	"github.com/talonclaw/talon/internal/config"
 	"github.com/talonclaw/talon/internal/llm"
 	"github.com/talonclaw/talon/internal/policy"
@@ -246,29 +247,32 @@ func (t *turn) tool(ctx context.Context, call llm.ToolCall, trust string) error 
 		d := t.a.o.Policy.Decide(ctx, policy.Actor{AgentID: t.sess.AgentID, SessionKey: t.sess.Key, SenderID: t.req.SenderID,
 			Channel: t.req.Inbound.Channel, Trust: trust}, t.state, call.Name, call.Args)
 		rec.Decision, rec.Reason = d.Action, d.Reason
-		switch d.Action {
-		case policy.Allow:
-			t.emit(Event{Type: "tool_call", ToolCall: &rec})
-			r, err := tl.Run(ctx, ToolCall{ID: call.ID, Args: call.Args, SessionKey: t.sess.Key, AgentID: t.sess.AgentID, SenderID: t.req.SenderID, Workspace: t.a.o.Workspace})
-			switch {
-			case ctx.Err() != nil:
-				return context.Cause(ctx)
-			case err != nil:
-				rec.Outcome = "error"
-				result = ToolResult{Content: "error: " + err.Error(), IsError: true}
-			default:
-				rec.Outcome = "executed"
-				if r.IsError {
-					rec.Outcome = "error"
-				}
-				result = r
+		run := d.Action == policy.Allow
+		if d.Action == policy.Ask {
+			var err error
+			run, err = t.approve(ctx, call, &rec)
+			if err != nil {
+				return err
 			}
-		case policy.Ask:
-			// No approver in this build of the loop: fall back as configured.
+		}
+		if !run {
 			rec.Outcome = "denied"
-			rec.Reason = d.Reason + "; needs approval and no approver is reachable (tools.exec.askFallback = " + t.cfg.Tools.Exec.AskFallback + ")"
+			break
+		}
+		t.emit(Event{Type: "tool_call", ToolCall: &rec})
+		r, err := tl.Run(ctx, ToolCall{ID: call.ID, Args: call.Args, SessionKey: t.sess.Key, AgentID: t.sess.AgentID, SenderID: t.req.SenderID, Workspace: t.a.o.Workspace})
+		switch {
+		case ctx.Err() != nil:
+			return context.Cause(ctx)
+		case err != nil:
+			rec.Outcome = "error"
+			result = ToolResult{Content: "error: " + err.Error(), IsError: true}
 		default:
-			rec.Outcome = "denied"
+			rec.Outcome = "executed"
+			if r.IsError {
+				rec.Outcome = "error"
+			}
+			result = r
 		}
 	}
 	if rec.Outcome != "executed" && result.Content == "" {
@@ -292,6 +296,36 @@ func (t *turn) tool(ctx context.Context, call llm.ToolCall, trust string) error 
 	t.res.ToolCalls = append(t.res.ToolCalls, rec)
 	t.emit(Event{Type: "tool_result", ToolCall: &rec, Text: capResult(result.Content)})
 	return nil
+}
+
+// approve asks a person about a call the policy escalated. With no approver
+// reachable it applies tools.exec.askFallback: only "full" lets the call run.
+// The call that runs is the very call that was approved.
+func (t *turn) approve(ctx context.Context, call llm.ToolCall, rec *ToolCallRecord) (bool, error) {
+	fallback := t.cfg.Tools.Exec.AskFallback
+	if t.a.o.Approvals != nil {
+		ap, err := t.a.o.Approvals.Ask(ctx, approvals.Request{SessionKey: t.sess.Key, RunID: t.req.RunID, AgentID: t.sess.AgentID,
+			Tool: call.Name, Args: call.Args, Reason: rec.Reason})
+		switch {
+		case err == nil && ap.Status == "allowed":
+			rec.Reason += fmt.Sprintf("; approved %s by %s (approval %s)", ap.Decision, ap.ResolvedBy, ap.ID)
+			return true, nil
+		case err == nil:
+			rec.Reason += fmt.Sprintf("; approval %s %s", ap.ID, ap.Status)
+			return false, nil
+		case !errors.Is(err, approvals.ErrNoApprover):
+			if ctx.Err() != nil {
+				return false, context.Cause(ctx)
+			}
+			return false, err
+		}
+	}
+	if fallback == "full" {
+		rec.Reason += "; no approver reachable, allowed by tools.exec.askFallback = full"
+		return true, nil
+	}
+	rec.Reason += "; needs approval and no approver is reachable (tools.exec.askFallback = " + fallback + ")"
+	return false, nil
 }
 
 // capResult keeps the head and tail of an oversize tool result.

@@ -1,0 +1,88 @@
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/talonclaw/talon/internal/approvals"
+	"github.com/talonclaw/talon/internal/config"
+	"github.com/talonclaw/talon/internal/policy"
+	"github.com/talonclaw/talon/internal/store"
+	"github.com/talonclaw/talon/internal/testutil/fakellm"
+)
+
+// askAll asks about every call.
+type askAll struct{}
+
+func (askAll) Decide(context.Context, policy.Actor, policy.SessionState, string, json.RawMessage) policy.Decision {
+	return policy.Decision{Action: policy.Ask, Reason: "not on the allowlist"}
+}
+
+func TestApprovalRoundTrip(t *testing.T) {
+	for _, tc := range []struct {
+		decision string
+		runs     bool
+	}{{approvals.AllowOnce, true}, {approvals.Deny, false}} {
+		t.Run(tc.decision, func(t *testing.T) {
+			var m *approvals.Manager
+			e := newEnv(t, func(c *config.Config, o *Options) {
+				o.Policy = askAll{}
+				m = &approvals.Manager{Store: o.Store, HasApprover: func() bool { return true }}
+				m.Notify = func(ev string, p any) {
+					if ev == approvals.EventRequested {
+						a := p.(store.Approval)
+						go m.Resolve(context.Background(), a.ID, tc.decision, "test-operator")
+					}
+				}
+				o.Approvals = m
+			})
+			tool := &recordingTool{name: "exec", out: "PASS"}
+			e.reg.Register(tool)
+			e.fake.Script(fakellm.Reply{ToolCalls: []fakellm.Call{{ID: "c", Name: "exec", Args: `{"command":"go test ./..."}`}}}, fakellm.Reply{Text: "done"})
+			res, err := e.run("run the tests")
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := tool.calls()
+			if tc.runs && (len(got) != 1 || got[0] != `{"command":"go test ./..."}`) {
+				t.Fatalf("approved call did not run as approved: %v", got)
+			}
+			if !tc.runs && len(got) != 0 {
+				t.Fatalf("denied call ran: %v", got)
+			}
+			rec := res.ToolCalls[0]
+			if rec.Decision != policy.Ask || !strings.Contains(rec.Reason, "approval") {
+				t.Fatalf("%+v", rec)
+			}
+			all, _ := e.store.ListApprovals(context.Background(), true, 0)
+			if len(all) != 1 || all[0].PlanHash != approvals.PlanHash("exec", json.RawMessage(`{"command":"go test ./..."}`)) {
+				t.Fatalf("approval record %+v", all)
+			}
+		})
+	}
+}
+
+func TestAskFallbackWithoutApprover(t *testing.T) {
+	for _, tc := range []struct {
+		fallback string
+		runs     bool
+	}{{"deny", false}, {"full", true}} {
+		e := newEnv(t, func(c *config.Config, o *Options) {
+			o.Policy = askAll{}
+			c.Tools.Exec.AskFallback = tc.fallback
+			o.Approvals = &approvals.Manager{Store: o.Store, HasApprover: func() bool { return false }}
+		})
+		tool := &recordingTool{name: "exec", out: "ok"}
+		e.reg.Register(tool)
+		e.fake.Script(fakellm.Reply{ToolCalls: []fakellm.Call{{ID: "c", Name: "exec", Args: `{"command":"ls"}`}}}, fakellm.Reply{Text: "done"})
+		res, err := e.run("go")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if (len(tool.calls()) == 1) != tc.runs || !strings.Contains(res.ToolCalls[0].Reason, "askFallback = "+tc.fallback) {
+			t.Fatalf("fallback %s: calls %v, record %+v", tc.fallback, tool.calls(), res.ToolCalls[0])
+		}
+	}
+}
