@@ -109,6 +109,11 @@ func (t *turn) do(ctx context.Context) error {
 		return nil
 	}
 	trust := orDefault(req.Trust, policy.TrustOwner)
+	if f := strings.Fields(req.Text); len(f) > 0 && f[0] == "/approve" {
+		t.res.StopReason = "command"
+		t.res.Reply = t.approveCommand(ctx, f[1:], trust)
+		return nil
+	}
 	// The inbound message is stored before anything can fail, so a provider
 	// outage loses nothing: it is in the transcript for the next try.
 	if _, err := a.o.Store.AppendMessages(ctx, req.SessionKey, store.Message{
@@ -296,6 +301,25 @@ func (t *turn) tool(ctx context.Context, call llm.ToolCall, trust string) error 
 	t.res.ToolCalls = append(t.res.ToolCalls, rec)
 	t.emit(Event{Type: "tool_result", ToolCall: &rec, Text: capResult(result.Content)})
 	return nil
+}
+
+// approveCommand handles "/approve <id> allow-once|allow-always|deny",
+// accepted from the owner only; it never reaches the model.
+func (t *turn) approveCommand(ctx context.Context, args []string, trust string) string {
+	if trust != policy.TrustOwner {
+		return "Only the owner can approve."
+	}
+	if t.a.o.Approvals == nil {
+		return "Approvals are not available here."
+	}
+	if len(args) != 2 {
+		return "Usage: /approve <id> allow-once|allow-always|deny"
+	}
+	a, err := t.a.o.Approvals.Resolve(ctx, args[0], args[1], "chat:"+t.req.SenderID)
+	if err != nil {
+		return "Could not resolve approval " + args[0] + ": " + err.Error()
+	}
+	return fmt.Sprintf("Approval %s: %s (%s).", a.ID, a.Decision, a.Tool)
 }
 
 // approve asks a person about a call the policy escalated. With no approver

@@ -111,6 +111,7 @@ func (a *app) runGateway(ctx context.Context, portSet bool, port int, bind strin
 	}
 	opts := gateway.Options{
 		Agent:      rt.agent,
+		Approvals:  rt.approvals,
 		OnConfig:   func(c *config.Config) { rt.cfg.Store(c) },
 		Config:     cfg,
 		ConfigPath: p.Config,
@@ -141,6 +142,8 @@ func (a *app) runGateway(ctx context.Context, portSet bool, port int, bind strin
 	if err != nil {
 		return err
 	}
+	rt.approvals.HasApprover = g.HasApprover
+	rt.approvals.Notify = g.NotifyApprovals
 	go pruneLoop(ctx, st, rt, logger.Logger)
 	return g.Run(ctx)
 }

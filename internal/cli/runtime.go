@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 
 	"github.com/talonclaw/talon/internal/agent"
+	"github.com/talonclaw/talon/internal/approvals"
 	"github.com/talonclaw/talon/internal/config"
 	"github.com/talonclaw/talon/internal/policy"
 	"github.com/talonclaw/talon/internal/store"
@@ -30,9 +31,10 @@ func (a *app) workspaceDir(p paths, cfg *config.Config) string {
 // runtime is the agent with what it stands on, for gateway run and agent
 // --local.
 type runtime struct {
-	store *store.Store
-	agent *agent.Agent
-	cfg   atomic.Pointer[config.Config]
+	store     *store.Store
+	agent     *agent.Agent
+	approvals *approvals.Manager
+	cfg       atomic.Pointer[config.Config]
 }
 
 func (a *app) newRuntime(ctx context.Context, p paths, cfg *config.Config, st *store.Store, log *slog.Logger) (*runtime, error) {
@@ -42,12 +44,19 @@ func (a *app) newRuntime(ctx context.Context, p paths, cfg *config.Config, st *s
 	}
 	rt := &runtime{store: st}
 	rt.cfg.Store(cfg)
+	// Nobody can approve until a gateway connects approvers (gateway run
+	// sets HasApprover); agent --local falls back to tools.exec.askFallback.
+	rt.approvals = &approvals.Manager{Store: st, HasApprover: func() bool { return false },
+		OnAllowAlways: func(context.Context, store.Approval) error {
+			return fmt.Errorf("allow-always is recorded for this call only until the exec tool lands")
+		}}
 	ag, err := agent.New(agent.Options{
 		Config:    rt.cfg.Load,
 		Store:     st,
 		Models:    &agent.ConfigModels{},
 		Tools:     agent.NewRegistry(),
 		Policy:    policy.AllowAll{},
+		Approvals: rt.approvals,
 		Logger:    log,
 		Workspace: ws,
 	})

@@ -33,6 +33,7 @@ import (
 	"time"
 
 	"github.com/talonclaw/talon/internal/agent"
+	"github.com/talonclaw/talon/internal/approvals"
 	"github.com/talonclaw/talon/internal/config"
 	"github.com/talonclaw/talon/internal/logging"
 	"github.com/talonclaw/talon/internal/protocol"
@@ -57,6 +58,7 @@ type Options struct {
 	Env        config.LookupEnv // for ${VAR} substitution on reload
 	Store      *store.Store     // may be nil in tests
 	Agent      *agent.Agent     // nil: chat methods answer UNAVAILABLE
+	Approvals  *approvals.Manager
 	// OnConfig is told of every config applied by hot reload or config.patch
 	// (the agent runtime reads budgets, models and tools from it).
 	OnConfig func(*config.Config)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/talonclaw/talon/internal/approvals"
 	"github.com/talonclaw/talon/internal/protocol"
 )
 
@@ -139,7 +140,7 @@ func (c *conn) handshake(data []byte) bool {
 		Type:     "hello-ok",
 		Protocol: protocol.Version,
 		Server:   protocol.ServerInfo{Version: c.g.opts.Version, ConnID: c.id},
-		Features: protocol.Features{Methods: c.g.methodNames(), Events: []string{protocol.EventTick, protocol.EventShutdown, eventChat, eventAgent}},
+		Features: protocol.Features{Methods: c.g.methodNames(), Events: []string{protocol.EventTick, protocol.EventShutdown, eventChat, eventAgent, approvals.EventRequested, approvals.EventResolved}},
 		Snapshot: c.g.snapshot(),
 		Auth:     protocol.HelloAuth{Role: role, Scopes: granted},
 		Policy: protocol.HelloPolicy{

@@ -47,6 +47,9 @@ func (g *Gateway) methodTable() map[string]method {
 		"sessions.reset":  {protocol.ScopeWrite, g.mSessionsReset},
 		"sessions.delete": {protocol.ScopeAdmin, g.mSessionsDelete},
 		"usage.status":    {protocol.ScopeRead, g.mUsageStatus},
+
+		"exec.approval.list":    {protocol.ScopeApprovals, g.mApprovalList},
+		"exec.approval.resolve": {protocol.ScopeApprovals, g.mApprovalResolve},
 	}
 }
 
