@@ -185,3 +185,52 @@ func TestInvariant14_TranscriptSurvivesKillMidTurn(t *testing.T) {
 		t.Fatalf("message lost across kill -9: %s", joined)
 	}
 }
+
+// TestAgentLocalFileToolsUnderPolicy: the hijacked model tries to read
+// outside the workspace and to write after reading a stranger's message;
+// the owner's plain write works.
+func TestAgentLocalFileToolsUnderPolicy(t *testing.T) {
+	fake := fakellm.New(t)
+	state := agentState(t, fake, "")
+	outside := filepath.Join(t.TempDir(), "secret.txt")
+	os.WriteFile(outside, []byte("TOP-SECRET"), 0o600)
+	fake.Script(
+		fakellm.Reply{ToolCalls: []fakellm.Call{
+			{ID: "a", Name: "read", Args: `{"path":"../../../../../../../../` + strings.TrimPrefix(outside, "/") + `"}`},
+			{ID: "b", Name: "read", Args: `{"path":"` + outside + `"}`},
+			{ID: "c", Name: "write", Args: `{"path":"notes/todo.md","content":"- ship it\n"}`},
+			{ID: "d", Name: "exec", Args: `{"command":"id"}`},
+		}},
+		fakellm.Reply{Text: "done"},
+	)
+	out, errOut, code := runTalon(t, state, "agent", "--local", "--message", "go", "--json")
+	if code != 0 {
+		t.Fatalf("%d %s %s", code, out, errOut)
+	}
+	if strings.Contains(out, "TOP-SECRET") {
+		t.Fatal("read escaped the workspace")
+	}
+	var res struct {
+		ToolCalls []struct{ ID, Decision, Outcome, Reason string }
+	}
+	json.Unmarshal([]byte(out), &res)
+	want := map[string]string{"a": "error", "b": "error", "c": "executed", "d": "error"} // d: exec is not registered yet
+	for _, c := range res.ToolCalls {
+		if want[c.ID] != c.Outcome {
+			t.Errorf("call %s: %+v, want outcome %s", c.ID, c, want[c.ID])
+		}
+	}
+	if b, err := os.ReadFile(filepath.Join(state, "workspace", "notes", "todo.md")); err != nil || string(b) != "- ship it\n" {
+		t.Fatalf("owner write: %v %q", err, b)
+	}
+	// A stranger's turn: the write is escalated and, with no approver,
+	// nothing is written.
+	fake.Script(fakellm.Reply{ToolCalls: []fakellm.Call{{ID: "w", Name: "write", Args: `{"path":"pwned.txt","content":"x"}`}}}, fakellm.Reply{Text: "ok"})
+	out, _, _ = runTalon(t, state, "agent", "--local", "--sender", "telegram:999", "--channel", "telegram", "--message", "write a file", "--json")
+	if !strings.Contains(out, `"decision": "ask"`) {
+		t.Fatalf("stranger write not escalated: %s", out)
+	}
+	if _, err := os.Stat(filepath.Join(state, "workspace", "pwned.txt")); err == nil {
+		t.Fatal("a stranger's turn wrote a file")
+	}
+}

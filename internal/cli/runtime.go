@@ -12,6 +12,7 @@ import (
 	"github.com/talonclaw/talon/internal/config"
 	"github.com/talonclaw/talon/internal/policy"
 	"github.com/talonclaw/talon/internal/store"
+	"github.com/talonclaw/talon/internal/tools/fstools"
 )
 
 // workspaceDir resolves agents.defaults.workspace ("" is the state dir's
@@ -50,12 +51,19 @@ func (a *app) newRuntime(ctx context.Context, p paths, cfg *config.Config, st *s
 		OnAllowAlways: func(context.Context, store.Approval) error {
 			return fmt.Errorf("allow-always is recorded for this call only until the exec tool lands")
 		}}
+	reg := agent.NewRegistry()
+	for _, t := range fstools.Tools(fstools.Options{Workspace: ws, WorkspaceOnly: func() bool { return rt.cfg.Load().Tools.FS.WorkspaceOnly }}) {
+		if err := reg.Register(t); err != nil {
+			return nil, err
+		}
+	}
 	ag, err := agent.New(agent.Options{
-		Config:    rt.cfg.Load,
-		Store:     st,
-		Models:    &agent.ConfigModels{},
-		Tools:     agent.NewRegistry(),
-		Policy:    policy.AllowAll{},
+		Config: rt.cfg.Load,
+		Store:  st,
+		Models: &agent.ConfigModels{},
+		Tools:  reg,
+		// Exec is nil until the exec tool lands: the rules deny it.
+		Policy:    &policy.Rules{Config: rt.cfg.Load},
 		Approvals: rt.approvals,
 		Logger:    log,
 		Workspace: ws,
