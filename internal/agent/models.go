@@ -4,8 +4,11 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"net"
+	"github.com/talonclaw/talon/internal/netguard"
 	"net/http"
+	"net/url"
+	"slices"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -18,29 +21,36 @@ import (
 // agents.defaults.model and fallbacks against them. Providers are cached per
 // provider config, so a hot reload that changes a key or URL gets a new one.
 type ConfigModels struct {
-	// HTTPClient is given to every provider. Nil means NewProviderClient().
+	// HTTPClient, when set, is given to every provider (tests). Nil means a
+	// netguard client whose only private-address exceptions are the
+	// configured provider base URLs.
 	HTTPClient *http.Client
 
-	mu    sync.Mutex
-	cache map[string]llm.Provider // by provider id + config hash
+	mu        sync.Mutex
+	cache     map[string]llm.Provider // by provider id + config hash
+	client    *http.Client
+	clientKey string // the origins the client was built for
 }
 
-// NewProviderClient is the HTTP client for model providers: no proxy from
-// the environment, bounded dial and header times, no overall timeout
-// (responses stream; the turn's deadline bounds them).
-//
-// TODO(netguard): route through the netguard transport when it lands; the
-// owner's configured base URLs are the only private addresses it will allow.
-func NewProviderClient() *http.Client {
-	return &http.Client{Transport: &http.Transport{
-		Proxy:                 nil,
-		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		TLSHandshakeTimeout:   10 * time.Second,
-		ResponseHeaderTimeout: 5 * time.Minute,
-		MaxIdleConnsPerHost:   4,
-		IdleConnTimeout:       90 * time.Second,
-		ForceAttemptHTTP2:     true,
-	}}
+// NewProviderClient is the HTTP client for model providers: netguard with
+// the configured provider origins (exact scheme://host:port) as the only
+// private addresses it may reach, no environment proxy, a 64 MiB body cap,
+// and a 15-minute bound per request (responses stream; the turn's deadline
+// is usually the tighter one).
+func NewProviderClient(origins []string) *http.Client {
+	return netguard.Policy{AllowedOrigins: origins, Timeout: 15 * time.Minute, MaxBodyBytes: 64 << 20}.Client()
+}
+
+// providerOrigins lists the configured provider base URLs' origins.
+func providerOrigins(cfg *config.Config) []string {
+	var out []string
+	for _, p := range cfg.Models.Providers {
+		if u, err := url.Parse(p.BaseURL); err == nil && u.Host != "" {
+			out = append(out, u.Scheme+"://"+u.Host)
+		}
+	}
+	sort.Strings(out)
+	return slices.Compact(out)
 }
 
 // Models implements ModelSource.
@@ -49,6 +59,14 @@ func (c *ConfigModels) Models(cfg *config.Config) ([]llm.Model, error) {
 	if d.Model == "" {
 		return nil, fmt.Errorf("no model configured (hint: add a provider under models.providers and set agents.defaults.model to \"<provider>/<model>\", e.g. talon config set agents.defaults.model local/qwen3)")
 	}
+	c.mu.Lock()
+	if c.HTTPClient == nil {
+		if key := strings.Join(providerOrigins(cfg), " "); c.client == nil || key != c.clientKey {
+			c.client, c.clientKey = NewProviderClient(providerOrigins(cfg)), key
+			c.cache = nil // providers hold the old client
+		}
+	}
+	c.mu.Unlock()
 	refs := append([]string{d.Model}, d.Fallbacks...)
 	out := make([]llm.Model, 0, len(refs))
 	for i, ref := range refs {
@@ -104,8 +122,7 @@ func (c *ConfigModels) provider(id string, p config.Provider) (llm.Provider, err
 	}
 	hc := c.HTTPClient
 	if hc == nil {
-		hc = NewProviderClient()
-		c.HTTPClient = hc
+		hc = c.client
 	}
 	prov, err := llm.New(llm.Config{ID: id, API: p.API, BaseURL: p.BaseURL, APIKey: p.APIKey, HTTPClient: hc})
 	if err != nil {
