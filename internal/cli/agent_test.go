@@ -2,11 +2,15 @@ package cli
 
 import (
 	"encoding/json"
+	"fmt"
 	"math"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -232,5 +236,32 @@ func TestAgentLocalFileToolsUnderPolicy(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(state, "workspace", "pwned.txt")); err == nil {
 		t.Fatal("a stranger's turn wrote a file")
+	}
+}
+
+// TestInvariant7_AgentWebFetchNeverReachesCanary: the hijacked model asks
+// web_fetch for a loopback canary in many spellings, through the real CLI.
+func TestInvariant7_AgentWebFetchNeverReachesCanary(t *testing.T) {
+	var hits atomic.Int32
+	canary := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hits.Add(1) }))
+	defer canary.Close()
+	port := canary.URL[strings.LastIndex(canary.URL, ":")+1:]
+	fake := fakellm.New(t)
+	var calls []fakellm.Call
+	for i, h := range []string{"127.0.0.1:" + port, "127.1:" + port, "[::1]:" + port, "[::ffff:127.0.0.1]:" + port, "2130706433:" + port,
+		"localhost:" + port, "169.254.169.254", "127.0.0.1", "0:" + port, "[0:0:0:0:0:ffff:7f00:1]:" + port} {
+		calls = append(calls, fakellm.Call{ID: fmt.Sprintf("f%d", i), Name: "web_fetch", Args: `{"url":"http://` + h + `/"}`})
+	}
+	fake.Script(fakellm.Reply{ToolCalls: calls}, fakellm.Reply{Text: "nothing"})
+	state := agentState(t, fake, "")
+	out, errOut, code := runTalon(t, state, "agent", "--local", "--message", "fetch these", "--json")
+	if code != 0 {
+		t.Fatalf("%d %s %s", code, out, errOut)
+	}
+	if n := strings.Count(out, `"outcome": "error"`); n != len(calls) {
+		t.Fatalf("%d of %d fetches failed:\n%s", n, len(calls), out)
+	}
+	if hits.Load() != 0 {
+		t.Fatalf("canary reached %d times", hits.Load())
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/talonclaw/talon/internal/policy"
 	"github.com/talonclaw/talon/internal/store"
 	"github.com/talonclaw/talon/internal/tools/fstools"
+	"github.com/talonclaw/talon/internal/tools/web"
 )
 
 // workspaceDir resolves agents.defaults.workspace ("" is the state dir's
@@ -56,6 +57,9 @@ func (a *app) newRuntime(ctx context.Context, p paths, cfg *config.Config, st *s
 		if err := reg.Register(t); err != nil {
 			return nil, err
 		}
+	}
+	if err := reg.Register(web.NewFetch(web.FetchOptions{Config: rt.cfg.Load})); err != nil {
+		return nil, err
 	}
 	ag, err := agent.New(agent.Options{
 		Config: rt.cfg.Load,
