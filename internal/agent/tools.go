@@ -26,6 +26,9 @@ type ToolCall struct {
 	AgentID    string
 	SenderID   string
 	Workspace  string
+	// PlanHash is the canonical plan the policy decided on, if the tool's
+	// decision had one; the tool must refuse to run anything else.
+	PlanHash string
 }
 
 // ToolResult is a tool's output. IsError marks a failure the model should see.

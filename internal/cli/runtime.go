@@ -12,6 +12,7 @@ import (
 	"github.com/talonclaw/talon/internal/config"
 	"github.com/talonclaw/talon/internal/policy"
 	"github.com/talonclaw/talon/internal/store"
+	"github.com/talonclaw/talon/internal/tools/exectool"
 	"github.com/talonclaw/talon/internal/tools/fstools"
 	"github.com/talonclaw/talon/internal/tools/web"
 )
@@ -58,16 +59,18 @@ func (a *app) newRuntime(ctx context.Context, p paths, cfg *config.Config, st *s
 			return nil, err
 		}
 	}
-	if err := reg.Register(web.NewFetch(web.FetchOptions{Config: rt.cfg.Load})); err != nil {
-		return nil, err
+	execOpts := exectool.Options{Config: rt.cfg.Load, Workspace: ws}
+	for _, t := range []agent.Tool{web.NewFetch(web.FetchOptions{Config: rt.cfg.Load}), exectool.New(execOpts)} {
+		if err := reg.Register(t); err != nil {
+			return nil, err
+		}
 	}
 	ag, err := agent.New(agent.Options{
-		Config: rt.cfg.Load,
-		Store:  st,
-		Models: &agent.ConfigModels{},
-		Tools:  reg,
-		// Exec is nil until the exec tool lands: the rules deny it.
-		Policy:    &policy.Rules{Config: rt.cfg.Load},
+		Config:    rt.cfg.Load,
+		Store:     st,
+		Models:    &agent.ConfigModels{},
+		Tools:     reg,
+		Policy:    &policy.Rules{Config: rt.cfg.Load, Exec: execOpts.Decide},
 		Approvals: rt.approvals,
 		Logger:    log,
 		Workspace: ws,

@@ -52,6 +52,9 @@ type SessionState struct {
 type Decision struct {
 	Action Action `json:"action"`
 	Reason string `json:"reason"`
+	// PlanHash binds the decision to the canonical plan it was made on
+	// (exec); the tool refuses to run a different plan.
+	PlanHash string `json:"planHash,omitempty"`
 }
 
 // Decider decides tool calls. Implementations must be deterministic in their

@@ -102,22 +102,22 @@ func (r *Rules) Decide(ctx context.Context, actor Actor, state SessionState, too
 	cfg := r.Config()
 	info, known := Tools[tool]
 	if !known {
-		return Decision{Deny, fmt.Sprintf("unknown tool %q", tool)}
+		return Decision{Action: Deny, Reason: fmt.Sprintf("unknown tool %q", tool)}
 	}
 	if !Enabled(cfg.Tools, tool) {
-		return Decision{Deny, fmt.Sprintf("tool %s is not enabled by tools.profile %q and tools.allow/deny (hint: add it to tools.allow)", tool, cfg.Tools.Profile)}
+		return Decision{Action: Deny, Reason: fmt.Sprintf("tool %s is not enabled by tools.profile %q and tools.allow/deny (hint: add it to tools.allow)", tool, cfg.Tools.Profile)}
 	}
 	if tool == "cron" && actor.Trust != TrustOwner && cronAdds(args) {
-		return Decision{Deny, "only the owner's sessions may create scheduled jobs"}
+		return Decision{Action: Deny, Reason: "only the owner's sessions may create scheduled jobs"}
 	}
 
 	// The tool's own decision (exec's canonical plan) comes first: a deny
 	// there cannot be approved away.
-	d := Decision{Allow, "allowed by tools.profile " + cfg.Tools.Profile}
+	d := Decision{Action: Allow, Reason: "allowed by tools.profile " + cfg.Tools.Profile}
 	effects := info.Effects
 	if tool == "exec" {
 		if r.Exec == nil {
-			return Decision{Deny, "exec is not available"}
+			return Decision{Action: Deny, Reason: "exec is not available"}
 		}
 		d = r.Exec(ctx, actor, args)
 		if d.Action == Deny {
@@ -154,9 +154,9 @@ func (r *Rules) Decide(ctx context.Context, actor Actor, state SessionState, too
 // with both reasons.
 func escalate(d Decision, why string) Decision {
 	if d.Action == Allow {
-		return Decision{Ask, why}
+		return Decision{Action: Ask, Reason: why, PlanHash: d.PlanHash}
 	}
-	return Decision{Ask, d.Reason + "; " + why}
+	return Decision{Action: Ask, Reason: d.Reason + "; " + why, PlanHash: d.PlanHash}
 }
 
 func sources(s SessionState) string {

@@ -21,13 +21,13 @@ func rules(mut func(*config.Config)) *Rules {
 			json.Unmarshal(args, &a)
 			switch a.Command {
 			case "ls":
-				return Decision{Allow, "allowlisted /usr/bin/ls"}
+				return Decision{Action: Allow, Reason: "allowlisted /usr/bin/ls"}
 			case "wc -l":
-				return Decision{Allow, SafeBinReason}
+				return Decision{Action: Allow, Reason: SafeBinReason}
 			case "$(id)":
-				return Decision{Deny, "command substitution is not allowed"}
+				return Decision{Action: Deny, Reason: "command substitution is not allowed"}
 			}
-			return Decision{Ask, "not on the allowlist"}
+			return Decision{Action: Ask, Reason: "not on the allowlist"}
 		},
 		MessageTarget: func(args json.RawMessage) bool { return !strings.Contains(string(args), "target") },
 	}

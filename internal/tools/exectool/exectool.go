@@ -1,0 +1,326 @@
+// Package exectool implements the exec tool.
+//
+// Invariant 5: a command is decided on its canonical parsed plan
+// (execplan.Analyze), never on the raw string, and the plan that was
+// decided is the plan that runs: the command is executed by an in-process
+// POSIX shell interpreter (mvdan.cc/sh/v3/interp) whose exec hook refuses
+// any program invocation that is not a segment of the decided plan, and
+// runs each one by its resolved absolute path. The decided plan's hash
+// travels with the call; if the plan differs at run time (a binary swapped
+// on PATH, a different cwd) nothing runs. Children get a scrubbed
+// environment (no secrets), their own process group, a timeout and capped
+// output.
+//
+// Not yet: the Landlock/seccomp sandbox and process (background runs).
+package exectool
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/talonclaw/talon/internal/agent"
+	"github.com/talonclaw/talon/internal/config"
+	"github.com/talonclaw/talon/internal/llm"
+	"github.com/talonclaw/talon/internal/policy"
+	"github.com/talonclaw/talon/internal/policy/execplan"
+	"mvdan.cc/sh/v3/expand"
+	"mvdan.cc/sh/v3/interp"
+	"mvdan.cc/sh/v3/syntax"
+)
+
+// SandboxPATH is the only search path commands are resolved on.
+const SandboxPATH = "/usr/local/bin:/usr/bin:/bin"
+
+// Limits.
+const (
+	defaultTimeout = 60 * time.Second
+	maxTimeout     = 30 * time.Minute
+	outputHead     = 24 << 10
+	outputTail     = 8 << 10
+)
+
+// Options configure the exec tool and its policy hook.
+type Options struct {
+	Config    func() *config.Config
+	Workspace string
+	// LookPath replaces the real binary lookup (tests).
+	LookPath func(name, path string) (string, error)
+}
+
+type args struct {
+	Command    string `json:"command"`
+	Workdir    string `json:"workdir"`
+	TimeoutSec int    `json:"timeoutSec"`
+}
+
+func parseArgs(raw json.RawMessage) (args, error) {
+	var a args
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&a); err != nil || strings.TrimSpace(a.Command) == "" {
+		return a, errors.New("invalid arguments: want {command, workdir?, timeoutSec?}")
+	}
+	if strings.ContainsRune(a.Command, 0) || strings.ContainsRune(a.Workdir, 0) {
+		return a, errors.New("invalid arguments: NUL byte")
+	}
+	return a, nil
+}
+
+// cwd resolves workdir inside the workspace.
+func (o Options) cwd(workdir string) (string, error) {
+	if workdir == "" {
+		return o.Workspace, nil
+	}
+	p := workdir
+	if !filepath.IsAbs(p) {
+		p = filepath.Join(o.Workspace, p)
+	}
+	p = filepath.Clean(p)
+	real, err := filepath.EvalSymlinks(p)
+	if err != nil {
+		return "", fmt.Errorf("workdir %s: %v", workdir, err)
+	}
+	ws, _ := filepath.EvalSymlinks(o.Workspace)
+	if real != ws && !strings.HasPrefix(real, ws+string(filepath.Separator)) {
+		return "", fmt.Errorf("workdir %s is outside the workspace", workdir)
+	}
+	return real, nil
+}
+
+func (o Options) planConfig() execplan.Config {
+	e := o.Config().Tools.Exec
+	return execplan.Config{Security: e.Security, Allowlist: e.Allowlist, SafeBins: e.SafeBins, PATH: SandboxPATH, LookPath: o.LookPath}
+}
+
+// Decide is the policy hook for exec (policy.Rules.Exec): the plan's
+// verdict, then tools.exec.ask. The decision carries the plan hash.
+func (o Options) Decide(_ context.Context, _ policy.Actor, raw json.RawMessage) policy.Decision {
+	a, err := parseArgs(raw)
+	if err != nil {
+		return policy.Decision{Action: policy.Deny, Reason: err.Error()}
+	}
+	e := o.Config().Tools.Exec
+	if e.Security == "deny" {
+		return policy.Decision{Action: policy.Deny, Reason: "exec is disabled (tools.exec.security = deny)"}
+	}
+	cwd, err := o.cwd(a.Workdir)
+	if err != nil {
+		return policy.Decision{Action: policy.Deny, Reason: err.Error()}
+	}
+	c := o.planConfig()
+	plan, err := execplan.Analyze(a.Command, cwd, c)
+	if err != nil {
+		return policy.Decision{Action: policy.Deny, Reason: err.Error()}
+	}
+	switch plan.Verdict {
+	case execplan.Deny:
+		return policy.Decision{Action: policy.Deny, Reason: plan.Reason, PlanHash: plan.Hash}
+	case execplan.Miss:
+		if e.Ask == "off" {
+			return policy.Decision{Action: policy.Deny, Reason: plan.Reason + " (tools.exec.ask = off)", PlanHash: plan.Hash}
+		}
+		return policy.Decision{Action: policy.Ask, Reason: plan.Reason, PlanHash: plan.Hash}
+	}
+	if e.Ask == "always" {
+		return policy.Decision{Action: policy.Ask, Reason: "tools.exec.ask = always", PlanHash: plan.Hash}
+	}
+	if onlySafeBins(plan, c) {
+		return policy.Decision{Action: policy.Allow, Reason: policy.SafeBinReason, PlanHash: plan.Hash}
+	}
+	return policy.Decision{Action: policy.Allow, Reason: "every command is on tools.exec.allowlist", PlanHash: plan.Hash}
+}
+
+// onlySafeBins reports whether every program in the plan is a safe bin (or
+// a builtin), so the call only transforms stdin to stdout.
+func onlySafeBins(p *execplan.Plan, c execplan.Config) bool {
+	for _, s := range p.Segments {
+		if s.Resolved == "" {
+			continue
+		}
+		if matchesAllowlist(s.Resolved, c.Allowlist) || !slices.Contains(c.SafeBins, filepath.Base(s.Argv[0])) {
+			return false
+		}
+	}
+	return true
+}
+
+func matchesAllowlist(p string, list []string) bool {
+	for _, g := range list {
+		if ok, _ := path.Match(strings.ToLower(g), strings.ToLower(p)); ok && strings.Contains(g, "/") {
+			return true
+		}
+	}
+	return false
+}
+
+// New returns the exec tool.
+func New(o Options) agent.Tool { return tool{o} }
+
+type tool struct{ o Options }
+
+func (tool) Spec() llm.ToolSpec {
+	return llm.ToolSpec{Name: "exec", Description: "Run a shell command in the workspace. Commands are checked against the owner's allowlist; others need approval.",
+		Parameters: json.RawMessage(`{"type":"object","properties":{"command":{"type":"string"},"workdir":{"type":"string"},"timeoutSec":{"type":"integer","minimum":1,"maximum":1800}},"required":["command"],"additionalProperties":false}`)}
+}
+
+func (t tool) Run(ctx context.Context, call agent.ToolCall) (agent.ToolResult, error) {
+	a, err := parseArgs(call.Args)
+	if err != nil {
+		return agent.ToolResult{}, err
+	}
+	cwd, err := t.o.cwd(a.Workdir)
+	if err != nil {
+		return agent.ToolResult{}, err
+	}
+	plan, err := execplan.Analyze(a.Command, cwd, t.o.planConfig())
+	if err != nil {
+		return agent.ToolResult{}, err
+	}
+	if call.PlanHash == "" || plan.Hash != call.PlanHash {
+		return agent.ToolResult{}, errors.New("the command's plan changed since it was decided (a binary or the working directory changed); nothing ran")
+	}
+	if plan.Verdict == execplan.Deny {
+		return agent.ToolResult{}, fmt.Errorf("refused: %s", plan.Reason)
+	}
+	timeout := defaultTimeout
+	if a.TimeoutSec > 0 {
+		timeout = min(time.Duration(a.TimeoutSec)*time.Second, maxTimeout)
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	out := &capped{}
+	code, err := run(ctx, plan, cwd, t.o.Workspace, out)
+	text := out.String()
+	switch {
+	case ctx.Err() == context.DeadlineExceeded:
+		return agent.ToolResult{Content: text + fmt.Sprintf("\n[killed after %s (timeoutSec)]", timeout), IsError: true}, nil
+	case err != nil:
+		return agent.ToolResult{Content: text + "\n[error: " + err.Error() + "]", IsError: true}, nil
+	case code != 0:
+		return agent.ToolResult{Content: text + fmt.Sprintf("\n[exit status %d]", code), IsError: true}, nil
+	}
+	return agent.ToolResult{Content: text}, nil
+}
+
+// scrubbedEnv is the whole environment a command gets: no inherited
+// variables, so no secrets.
+func scrubbedEnv(home string) []string {
+	return []string{"PATH=" + SandboxPATH, "HOME=" + home, "LANG=C.UTF-8", "LC_ALL=C.UTF-8", "TERM=dumb", "NO_COLOR=1", "PAGER=cat", "GIT_PAGER=cat"}
+}
+
+// run executes the plan with the interpreter. Every program invocation
+// must match a not-yet-used segment of the plan exactly (argv), and runs
+// that segment's resolved path.
+func run(ctx context.Context, plan *execplan.Plan, cwd, home string, out *capped) (int, error) {
+	file, err := syntax.NewParser(syntax.Variant(syntax.LangBash)).Parse(strings.NewReader(plan.Raw), "")
+	if err != nil {
+		return -1, err
+	}
+	var mu sync.Mutex
+	used := make([]bool, len(plan.Segments))
+	handler := func(next interp.ExecHandlerFunc) interp.ExecHandlerFunc {
+		return func(ctx context.Context, argv []string) error {
+			mu.Lock()
+			idx := -1
+			for i, s := range plan.Segments {
+				if !used[i] && s.Resolved != "" && slices.Equal(s.Argv, argv) {
+					idx = i
+					break
+				}
+			}
+			if idx >= 0 {
+				used[idx] = true
+			}
+			mu.Unlock()
+			if idx < 0 {
+				return fmt.Errorf("refused: %q is not part of the decided plan", strings.Join(argv, " "))
+			}
+			hc := interp.HandlerCtx(ctx)
+			cmd := exec.CommandContext(ctx, plan.Segments[idx].Resolved, argv[1:]...)
+			cmd.Args[0] = argv[0]
+			cmd.Dir = hc.Dir
+			cmd.Env = append(scrubbedEnv(home), plan.Segments[idx].Env...)
+			cmd.Stdin, cmd.Stdout, cmd.Stderr = hc.Stdin, hc.Stdout, hc.Stderr
+			cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+			cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+			cmd.WaitDelay = 2 * time.Second
+			err := cmd.Run()
+			var ee *exec.ExitError
+			if errors.As(err, &ee) {
+				return interp.ExitStatus(uint8(ee.ExitCode()))
+			}
+			return err
+		}
+	}
+	r, err := interp.New(
+		interp.Dir(cwd),
+		interp.Env(expand.ListEnviron(scrubbedEnv(home)...)),
+		interp.StdIO(nil, out, out),
+		interp.ExecHandlers(handler),
+		interp.OpenHandler(func(ctx context.Context, p string, flag int, perm os.FileMode) (io.ReadWriteCloser, error) {
+			return nil, fmt.Errorf("refused: redirection to %s", p)
+		}),
+	)
+	if err != nil {
+		return -1, err
+	}
+	err = r.Run(ctx, file)
+	var status interp.ExitStatus
+	if errors.As(err, &status) {
+		return int(status), nil
+	}
+	if err != nil {
+		return -1, err
+	}
+	return 0, nil
+}
+
+// capped keeps the head and the tail of the output.
+type capped struct {
+	mu      sync.Mutex
+	head    []byte
+	tail    []byte
+	dropped int
+}
+
+func (c *capped) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := len(p)
+	if room := outputHead - len(c.head); room > 0 {
+		k := min(room, len(p))
+		c.head = append(c.head, p[:k]...)
+		p = p[k:]
+	}
+	if len(p) > 0 {
+		c.tail = append(c.tail, p...)
+		if over := len(c.tail) - outputTail; over > 0 {
+			c.dropped += over
+			c.tail = c.tail[over:]
+		}
+	}
+	return n, nil
+}
+
+func (c *capped) String() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s := string(c.head)
+	if c.dropped > 0 {
+		s += fmt.Sprintf("\n[… %d bytes of output omitted …]\n", c.dropped)
+	}
+	return strings.ToValidUTF8(s+string(c.tail), "\uFFFD")
+}
