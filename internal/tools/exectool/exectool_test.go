@@ -13,7 +13,7 @@ import (
 	"github.com/talonclaw/talon/internal/policy"
 )
 
-func setup(t *testing.T, mut func(*config.Config)) (Options, agent.Tool) {
+func setup(t testing.TB, mut func(*config.Config)) (Options, agent.Tool) {
 	ws := t.TempDir()
 	os.WriteFile(filepath.Join(ws, "a.txt"), []byte("alpha\nbeta\ngamma\n"), 0o644)
 	cfg := config.Default()
@@ -135,5 +135,17 @@ func TestAskModes(t *testing.T) {
 	bad, _ := json.Marshal(map[string]any{"command": "ls", "workdir": "../.."})
 	if d := o.Decide(context.Background(), policy.Actor{}, bad); d.Action != policy.Deny {
 		t.Fatalf("workdir outside: %+v", d)
+	}
+}
+
+// BenchmarkExecSpawn is decide + run of an allowlisted `ls` (no sandbox).
+func BenchmarkExecSpawn(b *testing.B) {
+	o, tl := setup(b, nil)
+	args, _ := json.Marshal(map[string]any{"command": "ls"})
+	for b.Loop() {
+		d := o.Decide(context.Background(), policy.Actor{}, args)
+		if _, err := tl.Run(context.Background(), agent.ToolCall{Args: args, PlanHash: d.PlanHash}); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

@@ -38,7 +38,7 @@ func TestHTMLToText(t *testing.T) {
 
 // setup serves page.test (resolved to 127.0.0.1 by injected DNS and allowed
 // by tools.web.fetch.allowedHostnames) and returns the tool.
-func setup(t *testing.T, h http.HandlerFunc, mut func(*config.Config)) (agent.Tool, string) {
+func setup(t testing.TB, h http.HandlerFunc, mut func(*config.Config)) (agent.Tool, string) {
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	_, portStr, _ := net.SplitHostPort(srv.Listener.Addr().String())
@@ -133,5 +133,21 @@ func TestInvariant7_WebFetchNeverReachesLoopbackCanary(t *testing.T) {
 	}
 	if n := hits.Load(); n != 0 {
 		t.Fatalf("the canary was reached %d times", n)
+	}
+}
+
+// BenchmarkWebFetchLargePage fetches and converts a ~1 MB HTML page from a
+// local server (allowed explicitly).
+func BenchmarkWebFetchLargePage(b *testing.B) {
+	page := []byte("<html><body>" + strings.Repeat("<p>Lorem ipsum <a href=\"https://example.com/\">dolor</a> sit amet.</p>\n", 16000) + "</body></html>")
+	tool, base := setup(b, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		w.Write(page)
+	}, nil)
+	b.SetBytes(int64(len(page)))
+	for b.Loop() {
+		if _, err := run(tool, map[string]any{"url": base + "/big", "maxChars": 200000}); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
