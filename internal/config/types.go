@@ -114,6 +114,20 @@ type AgentDefaults struct {
 	BootstrapMaxChars int      `json:"bootstrapMaxChars" doc:"Most characters of workspace bootstrap files (AGENTS.md and the like) put into the prompt; 0 includes none." default:"20000" min:"0"`
 	MaxIterations     int      `json:"maxIterations" doc:"Most model calls in one turn; each round of tool calls takes one." default:"16" min:"1"`
 	TurnTimeoutSec    int      `json:"turnTimeoutSec" doc:"Longest one turn may run, model calls and tools included, in seconds." default:"600" min:"1"`
+	Sandbox           Sandbox  `json:"sandbox" doc:"Confinement of exec'd commands (Linux: Landlock, seccomp, no_new_privs, a private network namespace)."`
+}
+
+// Sandbox configures how exec'd commands are confined.
+type Sandbox struct {
+	Mode    string        `json:"mode" doc:"off: commands run unconfined; non-main: confined except in the owner's main session; all: always confined. Where the kernel lacks a layer, talon security audit says so." default:"all" enum:"off|non-main|all" reload:"live"`
+	Network bool          `json:"network" doc:"Let confined commands use the network; off gives them a private network namespace with nothing in it." default:"false" reload:"live"`
+	Binds   []SandboxBind `json:"binds" doc:"Extra paths confined commands may see besides the workspace and system directories. /, /etc read-write, the home directory, ~/.ssh, the Docker socket and the state directory are refused." reload:"live"`
+}
+
+// SandboxBind is one extra path visible inside the sandbox.
+type SandboxBind struct {
+	Path string `json:"path" doc:"Absolute path." required:"true"`
+	Mode string `json:"mode" doc:"ro: read-only; rw: read-write." default:"ro" enum:"ro|rw"`
 }
 
 // Session configures session routing.
