@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -15,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/talonclaw/talon/internal/gateway"
 	"github.com/talonclaw/talon/internal/testutil/fakellm"
 )
 
@@ -317,5 +319,50 @@ func TestInvariant5_AgentExecAttacks(t *testing.T) {
 	}
 	if !strings.Contains(lsOut, "AGENTS.md") {
 		t.Fatalf("ls output not returned: %q", lsOut)
+	}
+}
+
+// TestAllowAlwaysAddsToAllowlist: an approver allows-always an exec call
+// that needed approval; it runs exactly as asked, its binary lands in
+// tools.exec.allowlist, and the next identical call runs without asking.
+func TestAllowAlwaysAddsToAllowlist(t *testing.T) {
+	fake := fakellm.New(t)
+	lsCall := fakellm.Reply{ToolCalls: []fakellm.Call{{ID: "x", Name: "exec", Args: `{"command":"ls"}`}}}
+	fake.Script(lsCall, fakellm.Reply{Text: "listed"}, lsCall, fakellm.Reply{Text: "listed again"})
+	state := agentState(t, fake, "")
+	t.Setenv("FAKE_KEY", "k")
+	p, err := startGatewayProc(t, state, "--port", "0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	approver, err := gateway.Dial(ctx, p.url, gateway.DialOptions{Token: "test-token-0123456789-abcdefghij", Scopes: []string{"operator.approvals"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer approver.Close()
+	go func() {
+		for ev := range approver.Events() {
+			if ev.Event == "exec.approval.requested" {
+				id := ev.Payload.(map[string]any)["id"].(string)
+				if err := approver.Call(ctx, "exec.approval.resolve", map[string]any{"id": id, "decision": "allow-always"}, nil); err != nil {
+					t.Error(err)
+				}
+			}
+		}
+	}()
+	out, errOut, code := runTalon(t, state, "agent", "--url", p.url, "--message", "list files", "--json")
+	if code != 0 || !strings.Contains(out, `"outcome": "executed"`) || !strings.Contains(out, "allow-always") {
+		t.Fatalf("%d %s %s", code, out, errOut)
+	}
+	ls, _ := filepath.EvalSymlinks("/usr/bin/ls")
+	cfgOut, _, _ := runTalon(t, state, "config", "get", "tools.exec.allowlist")
+	if !strings.Contains(cfgOut, ls) {
+		t.Fatalf("allowlist after allow-always: %s", cfgOut)
+	}
+	out, _, code = runTalon(t, state, "agent", "--url", p.url, "--message", "again", "--json")
+	if code != 0 || !strings.Contains(out, `"decision": "allow"`) {
+		t.Fatalf("second run not allowed directly: %s", out)
 	}
 }

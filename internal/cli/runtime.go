@@ -2,15 +2,19 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
+	"slices"
 	"sync/atomic"
 
 	"github.com/talonclaw/talon/internal/agent"
 	"github.com/talonclaw/talon/internal/approvals"
 	"github.com/talonclaw/talon/internal/config"
 	"github.com/talonclaw/talon/internal/policy"
+	"github.com/talonclaw/talon/internal/policy/execplan"
 	"github.com/talonclaw/talon/internal/store"
 	"github.com/talonclaw/talon/internal/tools/exectool"
 	"github.com/talonclaw/talon/internal/tools/fstools"
@@ -34,6 +38,7 @@ func (a *app) workspaceDir(p paths, cfg *config.Config) string {
 // runtime is the agent with what it stands on, for gateway run and agent
 // --local.
 type runtime struct {
+	env       config.LookupEnv
 	store     *store.Store
 	agent     *agent.Agent
 	approvals *approvals.Manager
@@ -45,14 +50,12 @@ func (a *app) newRuntime(ctx context.Context, p paths, cfg *config.Config, st *s
 	if err := agent.EnsureWorkspace(ws); err != nil {
 		return nil, err
 	}
-	rt := &runtime{store: st}
+	rt := &runtime{store: st, env: a.env.Lookup}
 	rt.cfg.Store(cfg)
 	// Nobody can approve until a gateway connects approvers (gateway run
 	// sets HasApprover); agent --local falls back to tools.exec.askFallback.
 	rt.approvals = &approvals.Manager{Store: st, HasApprover: func() bool { return false },
-		OnAllowAlways: func(context.Context, store.Approval) error {
-			return fmt.Errorf("allow-always is recorded for this call only until the exec tool lands")
-		}}
+		OnAllowAlways: func(_ context.Context, ap store.Approval) error { return rt.allowAlways(p, ws, ap) }}
 	reg := agent.NewRegistry()
 	for _, t := range fstools.Tools(fstools.Options{Workspace: ws, WorkspaceOnly: func() bool { return rt.cfg.Load().Tools.FS.WorkspaceOnly }}) {
 		if err := reg.Register(t); err != nil {
@@ -80,4 +83,59 @@ func (a *app) newRuntime(ctx context.Context, p paths, cfg *config.Config, st *s
 	}
 	rt.agent = ag
 	return rt, nil
+}
+
+// allowAlways adds the resolved binaries of an approved exec call to
+// tools.exec.allowlist in the config file (validated, written atomically),
+// so the same programs run without asking next time. Structural denials
+// and interpreter rules still apply: allow-always never widens those.
+func (rt *runtime) allowAlways(p paths, ws string, ap store.Approval) error {
+	if ap.Tool != "exec" {
+		return fmt.Errorf("allow-always applies to exec only")
+	}
+	var a struct {
+		Command string `json:"command"`
+		Workdir string `json:"workdir"`
+	}
+	if err := json.Unmarshal([]byte(ap.Args), &a); err != nil {
+		return err
+	}
+	cfg := rt.cfg.Load()
+	plan, err := execplan.Analyze(a.Command, ws, execplan.Config{Security: cfg.Tools.Exec.Security, Allowlist: cfg.Tools.Exec.Allowlist,
+		SafeBins: cfg.Tools.Exec.SafeBins, PATH: exectool.SandboxPATH})
+	if err != nil {
+		return err
+	}
+	raw, err := os.ReadFile(p.Config)
+	if err != nil {
+		return err
+	}
+	tree, err := config.ParseTree(raw)
+	if err != nil {
+		return err
+	}
+	list := slices.Clone(cfg.Tools.Exec.Allowlist)
+	for _, s := range plan.Segments {
+		if s.Resolved != "" && !slices.Contains(list, s.Resolved) {
+			list = append(list, s.Resolved)
+		}
+	}
+	items := make([]any, len(list))
+	for i, v := range list {
+		items[i] = v
+	}
+	if err := config.SetPath(tree, "tools.exec.allowlist", items); err != nil {
+		return err
+	}
+	next, err := config.Validate(tree, rt.env)
+	if err != nil {
+		return err
+	}
+	if err := config.WriteFileAtomic(p.Config, config.Render(tree), 0o600); err != nil {
+		return err
+	}
+	cur := *cfg
+	cur.Tools.Exec.Allowlist = next.Tools.Exec.Allowlist
+	rt.cfg.Store(&cur)
+	return nil
 }
