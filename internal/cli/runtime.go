@@ -82,6 +82,11 @@ func (a *app) newRuntime(ctx context.Context, p paths, cfg *config.Config, st *s
 		return nil, fmt.Errorf("starting the agent: %w", err)
 	}
 	rt.agent = ag
+	for _, t := range ag.SessionTools() {
+		if err := reg.Register(t); err != nil {
+			return nil, err
+		}
+	}
 	return rt, nil
 }
 

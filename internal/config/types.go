@@ -137,12 +137,18 @@ type Session struct {
 
 // Tools configures the agent's tools. Every change applies live.
 type Tools struct {
-	Profile string   `json:"profile" doc:"Base tool set: minimal, coding (files and exec), messaging, full." default:"coding" enum:"minimal|coding|messaging|full"`
-	Allow   []string `json:"allow" doc:"Tools or tool groups added to the profile."`
-	Deny    []string `json:"deny" doc:"Tools or tool groups removed; deny wins over allow."`
-	Exec    Exec     `json:"exec" doc:"The exec tool (shell commands)."`
-	FS      FS       `json:"fs" doc:"The file tools (read, write, edit, apply_patch)."`
-	Web     Web      `json:"web" doc:"The web tools."`
+	Profile  string       `json:"profile" doc:"Base tool set: minimal, coding (files and exec), messaging, full." default:"coding" enum:"minimal|coding|messaging|full"`
+	Allow    []string     `json:"allow" doc:"Tools or tool groups added to the profile."`
+	Deny     []string     `json:"deny" doc:"Tools or tool groups removed; deny wins over allow."`
+	Exec     Exec         `json:"exec" doc:"The exec tool (shell commands)."`
+	FS       FS           `json:"fs" doc:"The file tools (read, write, edit, apply_patch)."`
+	Web      Web          `json:"web" doc:"The web tools."`
+	Sessions SessionTools `json:"sessions" doc:"The session tools (sessions_list, sessions_history, sessions_send)."`
+}
+
+// SessionTools configures what the session tools may see.
+type SessionTools struct {
+	Visibility string `json:"visibility" doc:"Which other sessions the session tools can see: self (only the calling session), tree (the calling session and sessions of the same conversation tree: for now the same as self), agent (every session of the same agent), all (every session)." default:"tree" enum:"self|tree|agent|all" reload:"live"`
 }
 
 // Exec configures the exec tool's policy.
