@@ -86,3 +86,19 @@ func TestAskFallbackWithoutApprover(t *testing.T) {
 		}
 	}
 }
+
+func TestEveryDecisionIsRecorded(t *testing.T) {
+	e := newEnv(t, func(c *config.Config, o *Options) { o.Policy = askAll{} })
+	e.reg.Register(&recordingTool{name: "exec"})
+	e.fake.Script(fakellm.Reply{ToolCalls: []fakellm.Call{{ID: "c1", Name: "exec", Args: `{"command":"ls"}`}, {ID: "c2", Name: "nosuch", Args: `{}`}}}, fakellm.Reply{Text: "done"})
+	if _, err := e.run("go"); err != nil {
+		t.Fatal(err)
+	}
+	ds, err := e.store.Decisions(context.Background(), 0, 0)
+	if err != nil || len(ds) != 2 {
+		t.Fatalf("%+v %v", ds, err)
+	}
+	if ds[0].Tool != "exec" || ds[0].Action != "ask" || ds[0].Outcome != "denied" || ds[0].ArgsSHA256 == "" || ds[1].Tool != "nosuch" || ds[1].Action != "deny" {
+		t.Fatalf("%+v", ds)
+	}
+}

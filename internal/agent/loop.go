@@ -2,6 +2,8 @@ package agent
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -238,6 +240,7 @@ func (t *turn) tool(ctx context.Context, call llm.ToolCall, trust string) error 
 	t.used++
 	tl, known := t.a.o.Tools.Get(call.Name)
 	var args map[string]json.RawMessage
+	var planHash string
 	switch {
 	case t.used > t.cfg.Budgets.PerTurnToolCalls:
 		rec.Decision, rec.Outcome = policy.Deny, "denied"
@@ -252,6 +255,7 @@ func (t *turn) tool(ctx context.Context, call llm.ToolCall, trust string) error 
 		d := t.a.o.Policy.Decide(ctx, policy.Actor{AgentID: t.sess.AgentID, SessionKey: t.sess.Key, SenderID: t.req.SenderID,
 			Channel: t.req.Inbound.Channel, Trust: trust}, t.state, call.Name, call.Args)
 		rec.Decision, rec.Reason = d.Action, d.Reason
+		planHash = d.PlanHash
 		run := d.Action == policy.Allow
 		if d.Action == policy.Ask {
 			var err error
@@ -289,6 +293,12 @@ func (t *turn) tool(ctx context.Context, call llm.ToolCall, trust string) error 
 		result = ToolResult{Content: prefix + rec.Reason, IsError: true}
 	}
 	decision, _ := json.Marshal(map[string]string{"action": string(rec.Decision), "reason": rec.Reason, "outcome": rec.Outcome})
+	argsSum := sha256.Sum256(call.Args)
+	if err := t.a.o.Store.RecordDecision(ctx, store.Decision{TS: t.a.o.Now(), SessionKey: t.sess.Key, RunID: t.req.RunID, AgentID: t.sess.AgentID,
+		SenderID: t.req.SenderID, Tool: call.Name, CallID: call.ID, ArgsSHA256: hex.EncodeToString(argsSum[:]), PlanHash: planHash,
+		Action: string(rec.Decision), Outcome: rec.Outcome, Reason: rec.Reason}); err != nil {
+		return err
+	}
 	prov := "trusted"
 	if result.Untrusted {
 		prov = "untrusted"
