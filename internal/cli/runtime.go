@@ -63,7 +63,7 @@ func (a *app) newRuntime(ctx context.Context, p paths, cfg *config.Config, st *s
 		}
 	}
 	execOpts := exectool.Options{Config: rt.cfg.Load, Workspace: ws}
-	for _, t := range []agent.Tool{web.NewFetch(web.FetchOptions{Config: rt.cfg.Load}), exectool.New(execOpts)} {
+	for _, t := range []agent.Tool{web.NewFetch(web.FetchOptions{Config: rt.cfg.Load}), web.NewSearch(web.SearchOptions{Config: rt.cfg.Load}), exectool.New(execOpts)} {
 		if err := reg.Register(t); err != nil {
 			return nil, err
 		}

@@ -167,7 +167,15 @@ type FS struct {
 
 // Web configures the web tools.
 type Web struct {
-	Fetch WebFetch `json:"fetch" doc:"The web_fetch tool."`
+	Fetch  WebFetch  `json:"fetch" doc:"The web_fetch tool."`
+	Search WebSearch `json:"search" doc:"The web_search tool."`
+}
+
+// WebSearch configures the web_search tool.
+type WebSearch struct {
+	Provider string        `json:"provider" doc:"Search backend: off, brave (the Brave Search API, needs apiKey) or searxng (a SearXNG instance at baseUrl with the JSON format enabled)." default:"off" enum:"off|brave|searxng" reload:"live"`
+	APIKey   secret.Secret `json:"apiKey" doc:"Brave Search API key; usually \"${BRAVE_API_KEY}\"." reload:"live"`
+	BaseURL  string        `json:"baseUrl" doc:"Base URL of the search API: the SearXNG instance, or a Brave-compatible endpoint (default https://api.search.brave.com)." format:"http-url" reload:"live"`
 }
 
 // WebFetch configures the web_fetch tool.
