@@ -11,9 +11,9 @@ import (
 	"github.com/talonclaw/talon/internal/llm"
 )
 
-// Tools returns read, write and edit.
+// Tools returns read, write, edit and apply_patch.
 func Tools(o Options) []agent.Tool {
-	return []agent.Tool{readTool{o}, writeTool{o}, editTool{o}}
+	return []agent.Tool{readTool{o}, writeTool{o}, editTool{o}, PatchTool(o)}
 }
 
 func decode(args json.RawMessage, v any) error {

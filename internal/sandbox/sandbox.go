@@ -1,0 +1,192 @@
+package sandbox
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+)
+
+// HelperArg is the os.Args[1] value that makes the talon binary (or a test
+// binary's TestMain) call [Main].
+const HelperArg = "__sandbox-exec"
+
+// specEnv carries the JSON-encoded [payload] from [Command] to [Main]. Main
+// removes it before execve, so the program never sees it.
+const specEnv = "TALON_SANDBOX_SPEC"
+
+// Spec describes what a sandboxed command may touch.
+type Spec struct {
+	// Workspace is the directory the command may read, write and execute
+	// in. It is also the command's working directory. Required.
+	Workspace string `json:"workspace"`
+	// ReadOnly lists extra files or directories the command may read and
+	// execute.
+	ReadOnly []string `json:"readOnly,omitempty"`
+	// ReadWrite lists extra files or directories the command may modify.
+	ReadWrite []string `json:"readWrite,omitempty"`
+	// Network lets the command use the host's network. When false the
+	// command runs in a fresh network namespace with no usable interface.
+	Network bool `json:"network,omitempty"`
+}
+
+// payload is what travels from Command to Main.
+type payload struct {
+	Spec Spec     `json:"spec"`
+	Path string   `json:"path"`
+	Argv []string `json:"argv"`
+}
+
+// SystemReadOnly returns the directories every sandboxed command may read
+// and execute: programs, libraries, /etc (resolver, ld.so, locale, CA
+// certificates) and /proc (Landlock's ptrace check still protects other
+// processes' environ, mem and fds). Missing entries are skipped.
+// /dev/null, /dev/zero and /dev/full are also readable and writable, and
+// /dev/urandom and /dev/random readable. With Spec.Network set,
+// /run/systemd/resolve is added because /etc/resolv.conf is commonly a
+// symlink into it and Landlock checks a symlink's target.
+func SystemReadOnly() []string {
+	return []string{"/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc", "/proc"}
+}
+
+func systemDevicesRW() []string { return []string{"/dev/null", "/dev/zero", "/dev/full"} }
+func systemDevicesRO() []string { return []string{"/dev/urandom", "/dev/random"} }
+func systemNetworkRO() []string { return []string{"/run/systemd/resolve"} }
+
+// ErrDangerousBind reports a Spec path that would expose something the
+// sandbox exists to protect (the home directory, SSH keys, the Docker
+// socket, Talon's state, the whole filesystem, or writable system files).
+var ErrDangerousBind = errors.New("dangerous sandbox path")
+
+// ErrInvalidSpec reports a malformed Spec (empty workspace, relative path).
+var ErrInvalidSpec = errors.New("invalid sandbox spec")
+
+// Validate reports every problem with s at once. home is the user's home
+// directory and stateDir Talon's state directory; either may be empty. A
+// path is refused when it equals, contains or lies inside a protected
+// location, both as written and after resolving symlinks.
+func (s Spec) Validate(home, stateDir string) error {
+	// exact: refused only if the entry is this path or an ancestor of it.
+	// tree: also refused if the entry lies inside it.
+	type protected struct {
+		path string
+		tree bool
+	}
+	var prot []protected
+	add := func(p string, tree bool) {
+		if p == "" || !filepath.IsAbs(p) {
+			return
+		}
+		for _, q := range withResolved(p) {
+			prot = append(prot, protected{q, tree})
+		}
+	}
+	add("/", false)
+	add("/var/run/docker.sock", true)
+	add("/run/docker.sock", true)
+	add(stateDir, true)
+	if home != "" {
+		add(home, false)
+		for _, d := range []string{".ssh", ".gnupg", ".aws", ".kube", ".docker", ".netrc", ".config/gcloud"} {
+			add(filepath.Join(home, d), true)
+		}
+	}
+	rwProt := append([]protected(nil), prot...)
+	for _, d := range []string{"/etc", "/usr", "/bin", "/sbin", "/lib", "/lib64", "/boot", "/dev", "/proc", "/sys"} {
+		for _, q := range withResolved(d) {
+			rwProt = append(rwProt, protected{q, true})
+		}
+	}
+
+	var errs []error
+	check := func(key, p string, rw bool) {
+		if p == "" || !filepath.IsAbs(p) {
+			errs = append(errs, fmt.Errorf("sandbox: %s %q: %w: want an absolute path", key, p, ErrInvalidSpec))
+			return
+		}
+		list := prot
+		if rw {
+			list = rwProt
+		}
+		for _, c := range withResolved(p) {
+			for _, pr := range list {
+				if within(pr.path, c) || (pr.tree && within(c, pr.path)) {
+					errs = append(errs, fmt.Errorf("sandbox: %s %q: %w: exposes %s", key, p, ErrDangerousBind, pr.path))
+					return
+				}
+			}
+		}
+	}
+	check("workspace", s.Workspace, true)
+	for i, p := range s.ReadOnly {
+		check(fmt.Sprintf("readOnly[%d]", i), p, false)
+	}
+	for i, p := range s.ReadWrite {
+		check(fmt.Sprintf("readWrite[%d]", i), p, true)
+	}
+	return errors.Join(errs...)
+}
+
+// withResolved returns the cleaned p and, if different, its symlink-free
+// form.
+func withResolved(p string) []string {
+	p = filepath.Clean(p)
+	out := []string{p}
+	if r, err := filepath.EvalSymlinks(p); err == nil && r != p {
+		out = append(out, r)
+	}
+	return out
+}
+
+// within reports whether p is dir or lies below it.
+func within(p, dir string) bool {
+	return dir == "/" || p == dir || strings.HasPrefix(p, dir+"/")
+}
+
+// Capabilities reports which confinement layers this kernel offers.
+type Capabilities struct {
+	// LandlockABI is the kernel's Landlock ABI version; 0 means no
+	// filesystem confinement at all.
+	LandlockABI int `json:"landlockABI"`
+	// Seccomp reports whether seccomp filters can be installed. Without
+	// it, sandboxed commands refuse to start.
+	Seccomp bool `json:"seccomp"`
+	// UserNS reports whether unprivileged user and network namespaces can
+	// be created. Without it, commands with Spec.Network false refuse to
+	// start.
+	UserNS bool `json:"userNS"`
+}
+
+// Missing describes each absent or partial layer in one line, for
+// `talon security audit`; it is empty when everything the sandbox uses is
+// available.
+func (c Capabilities) Missing() []string {
+	var m []string
+	switch {
+	case c.LandlockABI == 0:
+		m = append(m, "landlock unavailable: sandboxed commands can read and write every file the user can")
+	case c.LandlockABI < 4:
+		m = append(m, fmt.Sprintf("landlock ABI %d < 4: no TCP restriction beyond the network namespace", c.LandlockABI))
+	case c.LandlockABI < 6:
+		m = append(m, fmt.Sprintf("landlock ABI %d < 6: sandboxed commands can signal the user's other processes", c.LandlockABI))
+	}
+	if !c.Seccomp {
+		m = append(m, "seccomp unavailable: sandboxed commands cannot run")
+	}
+	if !c.UserNS {
+		m = append(m, "unprivileged user namespaces unavailable: commands without network access cannot run")
+	}
+	return m
+}
+
+// withoutSpecEnv returns env without any specEnv entry.
+func withoutSpecEnv(env []string) []string {
+	out := make([]string, 0, len(env))
+	for _, kv := range env {
+		if strings.HasPrefix(kv, specEnv+"=") {
+			continue
+		}
+		out = append(out, kv)
+	}
+	return out
+}
