@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/talonclaw/talon/internal/config"
+	"github.com/talonclaw/talon/internal/cron"
 	"github.com/talonclaw/talon/internal/gateway"
 	"github.com/talonclaw/talon/internal/logging"
 	"github.com/talonclaw/talon/internal/store"
@@ -145,6 +146,7 @@ func (a *app) runGateway(ctx context.Context, portSet bool, port int, bind strin
 	rt.approvals.HasApprover = g.HasApprover
 	rt.approvals.Notify = g.NotifyApprovals
 	go pruneLoop(ctx, st, rt, logger.Logger)
+	go (&cron.Scheduler{Store: st, Agent: rt.agent, Logger: logger.Logger}).Run(ctx)
 	return g.Run(ctx)
 }
 

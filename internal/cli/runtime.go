@@ -13,6 +13,7 @@ import (
 	"github.com/talonclaw/talon/internal/agent"
 	"github.com/talonclaw/talon/internal/approvals"
 	"github.com/talonclaw/talon/internal/config"
+	"github.com/talonclaw/talon/internal/cron"
 	"github.com/talonclaw/talon/internal/policy"
 	"github.com/talonclaw/talon/internal/policy/execplan"
 	"github.com/talonclaw/talon/internal/store"
@@ -82,7 +83,7 @@ func (a *app) newRuntime(ctx context.Context, p paths, cfg *config.Config, st *s
 		return nil, fmt.Errorf("starting the agent: %w", err)
 	}
 	rt.agent = ag
-	for _, t := range ag.SessionTools() {
+	for _, t := range append(ag.SessionTools(), cron.Tool(st, nil)) {
 		if err := reg.Register(t); err != nil {
 			return nil, err
 		}

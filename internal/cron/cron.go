@@ -1,0 +1,196 @@
+// Package cron runs scheduled agent turns.
+//
+// Guarantees: every run of a job is claimed in one transaction that also
+// moves the job to its next time, so a run happens at most once per
+// schedule slot, across restarts and even with two schedulers on one
+// database; runs missed while the gateway was down are coalesced into one
+// run (the count is recorded); each run is a turn in its own session
+// cron:<jobId>. Jobs created by the owner (CLI, operator) run with owner
+// trust; jobs a model created run with "trusted" trust, so everything they
+// do that changes the host or sends data needs approval.
+package cron
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/adhocore/gronx"
+	"github.com/talonclaw/talon/internal/agent"
+	"github.com/talonclaw/talon/internal/llm"
+	"github.com/talonclaw/talon/internal/policy"
+	"github.com/talonclaw/talon/internal/store"
+)
+
+// Scheduler starts due jobs.
+type Scheduler struct {
+	Store    *store.Store
+	Agent    *agent.Agent
+	Logger   *slog.Logger
+	Now      func() time.Time
+	Interval time.Duration // how often to look for due jobs; default 15 s
+}
+
+func (s *Scheduler) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
+
+// Run checks for due jobs until ctx ends.
+func (s *Scheduler) Run(ctx context.Context) {
+	iv := s.Interval
+	if iv <= 0 {
+		iv = 15 * time.Second
+	}
+	t := time.NewTicker(iv)
+	defer t.Stop()
+	for {
+		if err := s.Tick(ctx); err != nil && ctx.Err() == nil && s.Logger != nil {
+			s.Logger.Warn("cron: checking due jobs failed", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// Tick starts every job that is due now.
+func (s *Scheduler) Tick(ctx context.Context) error {
+	now := s.now()
+	due, err := s.Store.CronJobs(ctx, now)
+	if err != nil {
+		return err
+	}
+	for _, j := range due {
+		next, err := gronx.NextTickAfter(j.Schedule, now, false)
+		if err != nil {
+			continue
+		}
+		missed := 0
+		for t := j.NextRunAt; missed < 1000; missed++ {
+			t, err = gronx.NextTickAfter(j.Schedule, t, false)
+			if err != nil || t.After(now) {
+				break
+			}
+		}
+		runID := "cron_" + randID(8)
+		row, claimed, err := s.Store.ClaimCronRun(ctx, j.ID, j.NextRunAt, next, now, missed, runID)
+		if err != nil || !claimed {
+			continue
+		}
+		trust := policy.TrustTrusted
+		if strings.HasPrefix(j.CreatedBy, "cli") || strings.HasPrefix(j.CreatedBy, "operator") {
+			trust = policy.TrustOwner
+		}
+		_, err = s.Agent.Start(context.WithoutCancel(ctx), agent.TurnRequest{
+			SessionKey: agent.CronSessionKey(j.ID), Text: j.Message, SenderID: "cron:" + j.ID, Trust: trust, RunID: runID,
+			Inbound: agent.Inbound{AgentID: j.AgentID, Channel: "cron", ChatType: "cron"},
+			OnEvent: func(ev agent.Event) {
+				switch ev.Type {
+				case "final", "error", "aborted", "refused":
+					status := map[string]string{"final": "ok"}[ev.Type]
+					if status == "" {
+						status = ev.Type
+					}
+					errText := ""
+					if ev.Type != "final" {
+						errText = ev.Text
+					}
+					_ = s.Store.FinishCronRun(context.WithoutCancel(ctx), row, status, errText)
+				}
+			},
+		})
+		if err != nil {
+			_ = s.Store.FinishCronRun(ctx, row, "error", err.Error())
+		}
+	}
+	return nil
+}
+
+func randID(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// Add validates and stores a new job.
+func Add(ctx context.Context, st *store.Store, schedule, message, name, agentID, createdBy string, now time.Time) (store.CronJob, error) {
+	schedule = strings.TrimSpace(schedule)
+	if !gronx.IsValid(schedule) {
+		return store.CronJob{}, fmt.Errorf("schedule %q is not a cron expression (e.g. \"0 9 * * 1-5\" or \"@daily\")", schedule)
+	}
+	if strings.TrimSpace(message) == "" || len(message) > 8000 {
+		return store.CronJob{}, errors.New("message must be 1 to 8000 characters")
+	}
+	next, err := gronx.NextTickAfter(schedule, now, false)
+	if err != nil {
+		return store.CronJob{}, fmt.Errorf("schedule %q: %v", schedule, err)
+	}
+	if agentID == "" {
+		agentID = "main"
+	}
+	j := store.CronJob{ID: randID(6), Name: name, Schedule: schedule, Message: message, AgentID: agentID, CreatedBy: createdBy,
+		CreatedAt: now, Enabled: true, NextRunAt: next}
+	return j, st.AddCronJob(ctx, j)
+}
+
+// Tool returns the cron tool: add, list, remove.
+func Tool(st *store.Store, now func() time.Time) agent.Tool { return cronTool{st, now} }
+
+type cronTool struct {
+	st  *store.Store
+	now func() time.Time
+}
+
+func (cronTool) Spec() llm.ToolSpec {
+	return llm.ToolSpec{Name: "cron", Description: "Schedule agent turns: add {schedule (cron expression), message, name?}, list, remove {id}.",
+		Parameters: json.RawMessage(`{"type":"object","properties":{"action":{"type":"string","enum":["add","list","remove"]},"schedule":{"type":"string"},"message":{"type":"string"},"name":{"type":"string"},"id":{"type":"string"}},"required":["action"],"additionalProperties":false}`)}
+}
+
+func (t cronTool) Run(ctx context.Context, c agent.ToolCall) (agent.ToolResult, error) {
+	var a struct{ Action, Schedule, Message, Name, ID string }
+	if err := json.Unmarshal(c.Args, &a); err != nil {
+		return agent.ToolResult{}, fmt.Errorf("invalid arguments: %v", err)
+	}
+	now := time.Now
+	if t.now != nil {
+		now = t.now
+	}
+	switch a.Action {
+	case "add":
+		j, err := Add(ctx, t.st, a.Schedule, a.Message, a.Name, c.AgentID, "session:"+c.SessionKey, now())
+		if err != nil {
+			return agent.ToolResult{}, err
+		}
+		return agent.ToolResult{Content: fmt.Sprintf("added job %s (%s), next run %s", j.ID, j.Schedule, j.NextRunAt.UTC().Format(time.RFC3339))}, nil
+	case "list":
+		jobs, err := t.st.CronJobs(ctx, time.Time{})
+		if err != nil {
+			return agent.ToolResult{}, err
+		}
+		var b strings.Builder
+		for _, j := range jobs {
+			fmt.Fprintf(&b, "%s  %-15s next %s  %s\n", j.ID, j.Schedule, j.NextRunAt.UTC().Format(time.RFC3339), j.Message)
+		}
+		if b.Len() == 0 {
+			return agent.ToolResult{Content: "no jobs"}, nil
+		}
+		return agent.ToolResult{Content: b.String()}, nil
+	case "remove":
+		if err := t.st.RemoveCronJob(ctx, a.ID); err != nil {
+			return agent.ToolResult{}, err
+		}
+		return agent.ToolResult{Content: "removed job " + a.ID}, nil
+	}
+	return agent.ToolResult{}, fmt.Errorf("action must be add, list or remove")
+}

@@ -1,0 +1,170 @@
+//go:build linux && (amd64 || arm64)
+
+package sandbox
+
+// Landlock is driven through golang.org/x/sys/unix rather than
+// github.com/landlock-lsm/go-landlock: v0.11.0 imports
+// kernel.org/.../libcap/psx (for all-threads enforcement) which is not in
+// go.sum, and the helper needs none of it: it restricts the one locked OS
+// thread that then calls execve, and execve discards the other threads.
+
+import (
+	"errors"
+	"fmt"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// Filesystem access rights, grouped as the kernel introduced them.
+const (
+	fsABI1 = unix.LANDLOCK_ACCESS_FS_EXECUTE | unix.LANDLOCK_ACCESS_FS_WRITE_FILE |
+		unix.LANDLOCK_ACCESS_FS_READ_FILE | unix.LANDLOCK_ACCESS_FS_READ_DIR |
+		unix.LANDLOCK_ACCESS_FS_REMOVE_DIR | unix.LANDLOCK_ACCESS_FS_REMOVE_FILE |
+		unix.LANDLOCK_ACCESS_FS_MAKE_CHAR | unix.LANDLOCK_ACCESS_FS_MAKE_DIR |
+		unix.LANDLOCK_ACCESS_FS_MAKE_REG | unix.LANDLOCK_ACCESS_FS_MAKE_SOCK |
+		unix.LANDLOCK_ACCESS_FS_MAKE_FIFO | unix.LANDLOCK_ACCESS_FS_MAKE_BLOCK |
+		unix.LANDLOCK_ACCESS_FS_MAKE_SYM
+	fsABI2 = fsABI1 | unix.LANDLOCK_ACCESS_FS_REFER
+	fsABI3 = fsABI2 | unix.LANDLOCK_ACCESS_FS_TRUNCATE
+	fsABI5 = fsABI3 | unix.LANDLOCK_ACCESS_FS_IOCTL_DEV
+
+	fsRead = unix.LANDLOCK_ACCESS_FS_EXECUTE | unix.LANDLOCK_ACCESS_FS_READ_FILE |
+		unix.LANDLOCK_ACCESS_FS_READ_DIR
+	// fsFileOnly are the rights the kernel accepts on a non-directory.
+	fsFileOnly = unix.LANDLOCK_ACCESS_FS_EXECUTE | unix.LANDLOCK_ACCESS_FS_WRITE_FILE |
+		unix.LANDLOCK_ACCESS_FS_READ_FILE | unix.LANDLOCK_ACCESS_FS_TRUNCATE |
+		unix.LANDLOCK_ACCESS_FS_IOCTL_DEV
+	fsDevice = unix.LANDLOCK_ACCESS_FS_READ_FILE | unix.LANDLOCK_ACCESS_FS_WRITE_FILE |
+		unix.LANDLOCK_ACCESS_FS_TRUNCATE
+
+	netTCP = unix.LANDLOCK_ACCESS_NET_BIND_TCP | unix.LANDLOCK_ACCESS_NET_CONNECT_TCP
+	scopes = unix.LANDLOCK_SCOPE_ABSTRACT_UNIX_SOCKET | unix.LANDLOCK_SCOPE_SIGNAL
+)
+
+// rulesetAttr is struct landlock_ruleset_attr up to ABI 6.
+type rulesetAttr struct {
+	handledFS  uint64
+	handledNet uint64
+	scoped     uint64
+}
+
+func landlockABI() (int, error) {
+	v, _, e := unix.Syscall(unix.SYS_LANDLOCK_CREATE_RULESET, 0, 0, unix.LANDLOCK_CREATE_RULESET_VERSION)
+	if e != 0 {
+		return 0, e
+	}
+	return int(v), nil
+}
+
+// handledFor returns the rights to restrict at this ABI: everything the
+// kernel knows up to ABI 6, so nothing it can enforce is left open.
+func handledFor(abi int, network bool) rulesetAttr {
+	var a rulesetAttr
+	switch {
+	case abi >= 5:
+		a.handledFS = fsABI5
+	case abi >= 3:
+		a.handledFS = fsABI3
+	case abi == 2:
+		a.handledFS = fsABI2
+	default:
+		a.handledFS = fsABI1
+	}
+	if abi >= 4 && !network {
+		a.handledNet = netTCP
+	}
+	if abi >= 6 {
+		a.scoped = scopes
+	}
+	return a
+}
+
+type pathRule struct {
+	path     string
+	access   uint64
+	optional bool // skip if missing (system paths differ between distros)
+}
+
+func rulesFor(s Spec) []pathRule {
+	var rules []pathRule
+	for _, p := range SystemReadOnly() {
+		rules = append(rules, pathRule{p, fsRead, true})
+	}
+	for _, p := range systemDevicesRO() {
+		rules = append(rules, pathRule{p, unix.LANDLOCK_ACCESS_FS_READ_FILE, true})
+	}
+	for _, p := range systemDevicesRW() {
+		rules = append(rules, pathRule{p, fsDevice, true})
+	}
+	if s.Network {
+		for _, p := range systemNetworkRO() {
+			rules = append(rules, pathRule{p, fsRead, true})
+		}
+	}
+	for _, p := range s.ReadOnly {
+		rules = append(rules, pathRule{p, fsRead, false})
+	}
+	rules = append(rules, pathRule{s.Workspace, ^uint64(0), false})
+	for _, p := range s.ReadWrite {
+		rules = append(rules, pathRule{p, ^uint64(0), false})
+	}
+	return rules
+}
+
+// applyLandlock restricts the calling thread. Without Landlock it does
+// nothing (best effort; Probe reports it). no_new_privs must already be set.
+func applyLandlock(s Spec) error {
+	abi, err := landlockABI()
+	if err != nil || abi < 1 {
+		return nil
+	}
+	attr := handledFor(abi, s.Network)
+	size := unsafe.Sizeof(attr)
+	if attr.scoped == 0 {
+		size = unsafe.Offsetof(attr.scoped) // pre-ABI-6 kernels know 16 bytes
+	}
+	fd, _, e := unix.Syscall(unix.SYS_LANDLOCK_CREATE_RULESET, uintptr(unsafe.Pointer(&attr)), size, 0)
+	if e != 0 {
+		return fmt.Errorf("landlock_create_ruleset: %w", e)
+	}
+	defer unix.Close(int(fd))
+	for _, r := range rulesFor(s) {
+		if err := addPathRule(int(fd), r, attr.handledFS); err != nil {
+			return err
+		}
+	}
+	if _, _, e := unix.Syscall(unix.SYS_LANDLOCK_RESTRICT_SELF, fd, 0, 0); e != 0 {
+		return fmt.Errorf("landlock_restrict_self: %w", e)
+	}
+	return nil
+}
+
+func addPathRule(rulesetFD int, r pathRule, handled uint64) error {
+	pfd, err := unix.Open(r.path, unix.O_PATH|unix.O_CLOEXEC, 0)
+	if err != nil {
+		if r.optional && errors.Is(err, unix.ENOENT) {
+			return nil
+		}
+		return fmt.Errorf("open %s: %w", r.path, err)
+	}
+	defer unix.Close(pfd)
+	var st unix.Stat_t
+	if err := unix.Fstat(pfd, &st); err != nil {
+		return fmt.Errorf("stat %s: %w", r.path, err)
+	}
+	access := r.access & handled
+	if st.Mode&unix.S_IFMT != unix.S_IFDIR {
+		access &= fsFileOnly
+	}
+	if access == 0 {
+		return nil
+	}
+	rule := unix.LandlockPathBeneathAttr{Allowed_access: access, Parent_fd: int32(pfd)}
+	_, _, e := unix.Syscall6(unix.SYS_LANDLOCK_ADD_RULE, uintptr(rulesetFD), unix.LANDLOCK_RULE_PATH_BENEATH,
+		uintptr(unsafe.Pointer(&rule)), 0, 0, 0)
+	if e != 0 {
+		return fmt.Errorf("landlock_add_rule %s: %w", r.path, e)
+	}
+	return nil
+}

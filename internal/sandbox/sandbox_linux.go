@@ -1,0 +1,152 @@
+//go:build linux && (amd64 || arm64)
+
+package sandbox
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"syscall"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// Probe reports what this kernel supports. It starts (and immediately
+// fails to exec) one child process to test namespace creation.
+func Probe() Capabilities {
+	var c Capabilities
+	if v, err := landlockABI(); err == nil {
+		c.LandlockABI = v
+	}
+	c.Seccomp = seccompAvailable()
+	c.UserNS = userNSAvailable()
+	return c
+}
+
+func seccompAvailable() bool {
+	if _, err := unix.PrctlRetInt(unix.PR_GET_SECCOMP, 0, 0, 0, 0); err != nil {
+		return false
+	}
+	action := uint32(unix.SECCOMP_RET_ERRNO)
+	_, _, e := unix.Syscall(unix.SYS_SECCOMP, unix.SECCOMP_GET_ACTION_AVAIL, 0, uintptr(unsafe.Pointer(&action)))
+	return e == 0
+}
+
+// userNSAvailable clones a child into new user and network namespaces and
+// has it exec "/", which fails with EACCES only after the clone and the
+// uid/gid mapping succeeded.
+func userNSAvailable() bool {
+	cmd := exec.Command("/")
+	cmd.SysProcAttr = namespaceAttr()
+	err := cmd.Start()
+	if err == nil {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		return true
+	}
+	return errors.Is(err, unix.EACCES)
+}
+
+func namespaceAttr() *syscall.SysProcAttr {
+	uid, gid := os.Getuid(), os.Getgid()
+	return &syscall.SysProcAttr{
+		Cloneflags:  unix.CLONE_NEWUSER | unix.CLONE_NEWNET,
+		UidMappings: []syscall.SysProcIDMap{{ContainerID: uid, HostID: uid, Size: 1}},
+		GidMappings: []syscall.SysProcIDMap{{ContainerID: gid, HostID: gid, Size: 1}},
+	}
+}
+
+// Command returns a command that runs path with argv confined by spec.
+// self is the talon binary (os.Args[0] in tests); it is started with
+// [HelperArg] and must call [Main]. env is the program's complete
+// environment: nil means empty, never the caller's. The working directory
+// is spec.Workspace. Cancelling ctx kills the whole process group.
+//
+// Command checks only that the paths are absolute; call [Spec.Validate]
+// first to refuse dangerous paths.
+func Command(ctx context.Context, self string, spec Spec, path string, argv []string, env []string) (*exec.Cmd, error) {
+	if spec.Workspace == "" || !filepath.IsAbs(spec.Workspace) {
+		return nil, fmt.Errorf("sandbox.Command: workspace %q: %w: want an absolute path", spec.Workspace, ErrInvalidSpec)
+	}
+	for _, p := range append(append([]string(nil), spec.ReadOnly...), spec.ReadWrite...) {
+		if !filepath.IsAbs(p) {
+			return nil, fmt.Errorf("sandbox.Command: %q: %w: want an absolute path", p, ErrInvalidSpec)
+		}
+	}
+	if !filepath.IsAbs(path) {
+		return nil, fmt.Errorf("sandbox.Command: program %q: %w: want an absolute path", path, ErrInvalidSpec)
+	}
+	if len(argv) == 0 {
+		argv = []string{path}
+	}
+	data, err := json.Marshal(payload{Spec: spec, Path: path, Argv: argv})
+	if err != nil {
+		return nil, fmt.Errorf("sandbox.Command: %w", err)
+	}
+	cmd := exec.CommandContext(ctx, self, HelperArg)
+	cmd.Env = append(withoutSpecEnv(env), specEnv+"="+string(data))
+	cmd.Dir = spec.Workspace
+	attr := &syscall.SysProcAttr{}
+	if !spec.Network {
+		attr = namespaceAttr()
+	}
+	attr.Setpgid = true
+	// Pdeathsig fires when the forking OS thread exits; the Go runtime
+	// only retires threads whose goroutine exited while locked, which
+	// Talon does not do.
+	attr.Pdeathsig = unix.SIGKILL
+	cmd.SysProcAttr = attr
+	cmd.Cancel = func() error {
+		// The helper made itself leader of a new process group.
+		return unix.Kill(-cmd.Process.Pid, unix.SIGKILL)
+	}
+	return cmd, nil
+}
+
+// Main confines the current process as described by the spec in its
+// environment and execve()s the program. It never returns: on any failure
+// it prints one line to stderr and exits 126.
+func Main() {
+	// Landlock, no_new_privs and seccomp below are applied to this OS
+	// thread, and execve from this thread carries them into the program.
+	runtime.LockOSThread()
+	if err := confineAndExec(); err != nil {
+		fmt.Fprintf(os.Stderr, "talon sandbox: %v\n", err)
+	}
+	os.Exit(126)
+}
+
+func confineAndExec() error {
+	raw, ok := os.LookupEnv(specEnv)
+	if !ok {
+		return errors.New("missing " + specEnv + " (only talon starts " + HelperArg + ")")
+	}
+	var p payload
+	if err := json.Unmarshal([]byte(raw), &p); err != nil {
+		return fmt.Errorf("decode spec: %w", err)
+	}
+	if p.Path == "" || len(p.Argv) == 0 || p.Spec.Workspace == "" {
+		return errors.New("decode spec: empty path, argv or workspace")
+	}
+	env := withoutSpecEnv(os.Environ())
+
+	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
+		return fmt.Errorf("prctl(PR_SET_NO_NEW_PRIVS): %w", err)
+	}
+	if err := applyLandlock(p.Spec); err != nil {
+		return fmt.Errorf("landlock: %w", err)
+	}
+	if err := installSeccomp(); err != nil {
+		return fmt.Errorf("seccomp: %w", err)
+	}
+	if err := unix.Exec(p.Path, p.Argv, env); err != nil {
+		return fmt.Errorf("exec %s: %w", p.Path, err)
+	}
+	return nil
+}

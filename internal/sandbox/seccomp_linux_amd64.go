@@ -1,0 +1,13 @@
+package sandbox
+
+import "golang.org/x/sys/unix"
+
+const (
+	auditArch = unix.AUDIT_ARCH_X86_64
+	// x32Bit marks x32 syscalls, which also report AUDIT_ARCH_X86_64.
+	x32Bit = 0x40000000
+)
+
+// deniedArch are amd64-only syscalls denied like deniedCommon: raw I/O
+// port access and uselib.
+var deniedArch = []uintptr{unix.SYS_IOPL, unix.SYS_IOPERM, unix.SYS_USELIB}
