@@ -131,3 +131,33 @@ func TestChatScopesAndValidation(t *testing.T) {
 		t.Fatal("a refused request reached the model")
 	}
 }
+
+func TestCronMethods(t *testing.T) {
+	fake := fakellm.New(t)
+	tg := startGW(t, withAgent(t, fake))
+	admin := adminClient(t, tg)
+	var added struct {
+		Job struct{ ID, Schedule, CreatedBy string }
+	}
+	if err := admin.Call(ctxT(t), "cron.add", map[string]any{"schedule": "@hourly", "message": "check the build"}, &added); err != nil {
+		t.Fatal(err)
+	}
+	if added.Job.ID == "" || added.Job.CreatedBy != "operator:talon-cli" {
+		t.Fatalf("%+v", added)
+	}
+	if err := admin.Call(ctxT(t), "cron.add", map[string]any{"schedule": "sometimes", "message": "x"}, nil); err == nil {
+		t.Fatal("bad schedule accepted")
+	}
+	ro, _ := Dial(ctxT(t), tg.url, DialOptions{Token: testToken, Scopes: []string{"operator.read"}})
+	defer ro.Close()
+	var list struct{ Jobs []map[string]any }
+	if err := ro.Call(ctxT(t), "cron.list", nil, &list); err != nil || len(list.Jobs) != 1 {
+		t.Fatalf("%v %v", list, err)
+	}
+	if err := ro.Call(ctxT(t), "cron.remove", map[string]any{"id": added.Job.ID}, nil); err == nil {
+		t.Fatal("read scope removed a job")
+	}
+	if err := admin.Call(ctxT(t), "cron.remove", map[string]any{"id": added.Job.ID}, nil); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -48,6 +48,11 @@ func (g *Gateway) methodTable() map[string]method {
 		"sessions.delete": {protocol.ScopeAdmin, g.mSessionsDelete},
 		"usage.status":    {protocol.ScopeRead, g.mUsageStatus},
 
+		"cron.list":   {protocol.ScopeRead, g.mCronList},
+		"cron.add":    {protocol.ScopeAdmin, g.mCronAdd},
+		"cron.remove": {protocol.ScopeAdmin, g.mCronRemove},
+		"cron.runs":   {protocol.ScopeRead, g.mCronRuns},
+
 		"exec.approval.list":    {protocol.ScopeApprovals, g.mApprovalList},
 		"exec.approval.resolve": {protocol.ScopeApprovals, g.mApprovalResolve},
 	}

@@ -39,15 +39,13 @@ func seccompAvailable() bool {
 }
 
 // userNSAvailable clones a child into new user and network namespaces and
-// has it exec "/", which fails with EACCES only after the clone and the
-// uid/gid mapping succeeded.
+// has it execve "/", which fails with EACCES only after the clone and the
+// uid/gid mapping succeeded. (os/exec would refuse "/" before forking.)
 func userNSAvailable() bool {
-	cmd := exec.Command("/")
-	cmd.SysProcAttr = namespaceAttr()
-	err := cmd.Start()
+	pid, err := syscall.ForkExec("/", []string{"/"}, &syscall.ProcAttr{Env: []string{}, Sys: namespaceAttr()})
 	if err == nil {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
+		var ws syscall.WaitStatus
+		_, _ = syscall.Wait4(pid, &ws, 0, nil)
 		return true
 	}
 	return errors.Is(err, unix.EACCES)

@@ -10,7 +10,7 @@ import (
 	"os/exec"
 )
 
-// ErrUnsupported is returned by Command where the sandbox is not
+// errUnsupported is returned by Command where the sandbox is not
 // implemented; Talon must not run commands unconfined there.
 var errUnsupported = errors.New("sandbox: not supported on this platform")
 

@@ -1,0 +1,83 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+
+	"github.com/talonclaw/talon/internal/cron"
+	"github.com/talonclaw/talon/internal/protocol"
+	"github.com/talonclaw/talon/internal/store"
+)
+
+type cronParams struct {
+	ID       string `json:"id"`
+	Schedule string `json:"schedule"`
+	Message  string `json:"message"`
+	Name     string `json:"name"`
+	AgentID  string `json:"agentId"`
+	Limit    int    `json:"limit"`
+}
+
+func (g *Gateway) cronParams(params json.RawMessage) (cronParams, *protocol.Error) {
+	var p cronParams
+	if g.opts.Store == nil {
+		return p, protocol.Errorf(protocol.CodeUnavailable, "no store")
+	}
+	return p, protocol.DecodeParams(params, &p)
+}
+
+func (g *Gateway) mCronList(ctx context.Context, c *conn, params json.RawMessage) (any, *protocol.Error) {
+	if _, e := g.cronParams(params); e != nil {
+		return nil, e
+	}
+	jobs, err := g.opts.Store.CronJobs(ctx, time.Time{})
+	if err != nil {
+		return nil, protocol.Errorf(protocol.CodeUnavailable, "%v", err)
+	}
+	if jobs == nil {
+		jobs = []store.CronJob{}
+	}
+	return map[string]any{"jobs": jobs}, nil
+}
+
+func (g *Gateway) mCronAdd(ctx context.Context, c *conn, params json.RawMessage) (any, *protocol.Error) {
+	p, e := g.cronParams(params)
+	if e != nil {
+		return nil, e
+	}
+	j, err := cron.Add(ctx, g.opts.Store, p.Schedule, p.Message, p.Name, p.AgentID, "operator:"+c.client.ID, time.Now())
+	if err != nil {
+		return nil, protocol.Errorf(protocol.CodeInvalidRequest, "%v", err)
+	}
+	return map[string]any{"ok": true, "job": j}, nil
+}
+
+func (g *Gateway) mCronRemove(ctx context.Context, c *conn, params json.RawMessage) (any, *protocol.Error) {
+	p, e := g.cronParams(params)
+	if e != nil {
+		return nil, e
+	}
+	if err := g.opts.Store.RemoveCronJob(ctx, p.ID); errors.Is(err, store.ErrNoCronJob) {
+		return nil, protocol.Errorf(protocol.CodeInvalidRequest, "no cron job %q", p.ID)
+	} else if err != nil {
+		return nil, protocol.Errorf(protocol.CodeUnavailable, "%v", err)
+	}
+	return map[string]any{"ok": true, "removed": p.ID}, nil
+}
+
+func (g *Gateway) mCronRuns(ctx context.Context, c *conn, params json.RawMessage) (any, *protocol.Error) {
+	p, e := g.cronParams(params)
+	if e != nil {
+		return nil, e
+	}
+	runs, err := g.opts.Store.CronRuns(ctx, p.ID, p.Limit)
+	if err != nil {
+		return nil, protocol.Errorf(protocol.CodeUnavailable, "%v", err)
+	}
+	if runs == nil {
+		runs = []store.CronRun{}
+	}
+	return map[string]any{"runs": runs}, nil
+}
