@@ -270,7 +270,7 @@ func (t *turn) tool(ctx context.Context, call llm.ToolCall, trust string) error 
 		}
 		t.emit(Event{Type: "tool_call", ToolCall: &rec})
 		r, err := tl.Run(ctx, ToolCall{ID: call.ID, Args: call.Args, SessionKey: t.sess.Key, AgentID: t.sess.AgentID, SenderID: t.req.SenderID,
-			Workspace: t.a.o.Workspace, PlanHash: d.PlanHash})
+			Workspace: t.a.o.Workspace, PlanHash: d.PlanHash, emit: t.emit})
 		switch {
 		case ctx.Err() != nil:
 			return context.Cause(ctx)

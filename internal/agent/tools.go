@@ -29,6 +29,8 @@ type ToolCall struct {
 	// PlanHash is the canonical plan the policy decided on, if the tool's
 	// decision had one; the tool must refuse to run anything else.
 	PlanHash string
+	// emit publishes an event of the running turn (message tool).
+	emit func(Event)
 }
 
 // ToolResult is a tool's output. IsError marks a failure the model should see.

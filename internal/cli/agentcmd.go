@@ -120,6 +120,8 @@ func (a *app) streamPrinter() func(agent.Event) {
 		case "delta":
 			a.outf("%s", ev.Text)
 			printed = true
+		case "message":
+			a.outf("%s\n", ev.Text)
 		case "tool_result":
 			c := ev.ToolCall
 			a.errf("talon: tool %s %s: %s", c.Name, c.Decision, c.Outcome)

@@ -74,7 +74,7 @@ func (a *app) newRuntime(ctx context.Context, p paths, cfg *config.Config, st *s
 		Store:     st,
 		Models:    &agent.ConfigModels{},
 		Tools:     reg,
-		Policy:    &policy.Rules{Config: rt.cfg.Load, Exec: execOpts.Decide},
+		Policy:    &policy.Rules{Config: rt.cfg.Load, Exec: execOpts.Decide, MessageTarget: agent.IsCurrentConversation},
 		Approvals: rt.approvals,
 		Logger:    log,
 		Workspace: ws,
@@ -83,7 +83,7 @@ func (a *app) newRuntime(ctx context.Context, p paths, cfg *config.Config, st *s
 		return nil, fmt.Errorf("starting the agent: %w", err)
 	}
 	rt.agent = ag
-	for _, t := range append(ag.SessionTools(), cron.Tool(st, nil)) {
+	for _, t := range append(ag.SessionTools(), cron.Tool(st, nil), ag.MessageTool(nil)) {
 		if err := reg.Register(t); err != nil {
 			return nil, err
 		}

@@ -86,6 +86,9 @@ func (g *Gateway) mChatSend(ctx context.Context, c *conn, params json.RawMessage
 			case "delta":
 				base["state"], base["deltaText"] = "delta", ev.Text
 				send(base)
+			case "message":
+				g.broadcastScoped(protocol.ScopeRead, eventAgent, map[string]any{"runId": ev.RunID, "sessionKey": ev.SessionKey,
+					"stream": "message", "ts": time.Now().UnixMilli(), "data": map[string]any{"text": ev.Text}})
 			case "tool_call", "tool_result":
 				g.broadcastScoped(protocol.ScopeRead, eventAgent, map[string]any{"runId": ev.RunID, "sessionKey": ev.SessionKey,
 					"stream": "tool", "ts": time.Now().UnixMilli(), "data": map[string]any{"phase": ev.Type, "call": ev.ToolCall}})

@@ -23,6 +23,7 @@ import (
 const (
 	modeSyscalls = "__sandbox-test-syscalls"
 	modeDial     = "__sandbox-test-dial"
+	modeIfaces   = "__sandbox-test-ifaces"
 )
 
 func TestMain(m *testing.M) {
@@ -32,6 +33,16 @@ func TestMain(m *testing.M) {
 			Main()
 		case modeSyscalls:
 			probeSyscalls()
+			os.Exit(0)
+		case modeIfaces:
+			ifs, err := net.Interfaces()
+			if err != nil {
+				fmt.Println("interfaces error:", err)
+				os.Exit(1)
+			}
+			for _, i := range ifs {
+				fmt.Printf("%s up=%v\n", i.Name, i.Flags&net.FlagUp != 0)
+			}
 			os.Exit(0)
 		case modeDial:
 			c, err := net.DialTimeout("tcp", os.Args[2], 2*time.Second)
@@ -107,6 +118,7 @@ func run(t testing.TB, spec Spec, argv []string, env []string) result {
 		}
 		code = ee.ExitCode()
 	}
+	t.Logf("%q -> exit %d: %q", argv, code, buf.String())
 	return result{buf.String(), code}
 }
 
@@ -252,6 +264,14 @@ func TestNetwork(t *testing.T) {
 			if !strings.Contains(r.out, tc.want) {
 				t.Fatalf("got %d %q, want %q", r.code, r.out, tc.want)
 			}
+			if tc.network {
+				return
+			}
+			// The namespace layer on its own: only a down loopback.
+			r = run(t, spec, []string{self, modeIfaces}, nil)
+			if r.code != 0 || r.out != "lo up=false\n" {
+				t.Fatalf("interfaces in sandbox: %d %q, want only a down lo", r.code, r.out)
+			}
 		})
 	}
 }
@@ -351,6 +371,9 @@ func TestCancelKillsGroup(t *testing.T) {
 		t.Fatal(err)
 	}
 	time.Sleep(200 * time.Millisecond)
+	if live := liveGroupMembers(t, cmd.Process.Pid); len(live) < 2 {
+		t.Fatalf("want sh and its background sleep running, got %v", live)
+	}
 	start := time.Now()
 	cancel()
 	cmd.Wait()
