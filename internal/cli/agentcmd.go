@@ -100,6 +100,7 @@ func (a *app) agentLocal(ctx context.Context, f agentFlags) error {
 	if err != nil {
 		return err
 	}
+	defer rt.procs.KillAll()
 	req := f.turnRequest()
 	req.OnEvent = a.streamPrinter()
 	ctx, cancel := context.WithTimeout(ctx, f.conn.timeout)

@@ -147,6 +147,7 @@ func (a *app) runGateway(ctx context.Context, portSet bool, port int, bind strin
 	rt.approvals.Notify = g.NotifyApprovals
 	go pruneLoop(ctx, st, rt, logger.Logger)
 	go (&cron.Scheduler{Store: st, Agent: rt.agent, Logger: logger.Logger}).Run(ctx)
+	defer rt.procs.KillAll()
 	return g.Run(ctx)
 }
 

@@ -39,6 +39,7 @@ func (a *app) workspaceDir(p paths, cfg *config.Config) string {
 // runtime is the agent with what it stands on, for gateway run and agent
 // --local.
 type runtime struct {
+	procs     *exectool.Processes
 	env       config.LookupEnv
 	store     *store.Store
 	agent     *agent.Agent
@@ -63,8 +64,10 @@ func (a *app) newRuntime(ctx context.Context, p paths, cfg *config.Config, st *s
 			return nil, err
 		}
 	}
-	execOpts := exectool.Options{Config: rt.cfg.Load, Workspace: ws}
-	for _, t := range []agent.Tool{web.NewFetch(web.FetchOptions{Config: rt.cfg.Load}), web.NewSearch(web.SearchOptions{Config: rt.cfg.Load}), exectool.New(execOpts)} {
+	rt.procs = &exectool.Processes{}
+	execOpts := exectool.Options{Config: rt.cfg.Load, Workspace: ws, Processes: rt.procs}
+	for _, t := range []agent.Tool{web.NewFetch(web.FetchOptions{Config: rt.cfg.Load}), web.NewSearch(web.SearchOptions{Config: rt.cfg.Load}),
+		exectool.New(execOpts), exectool.ProcessTool(execOpts)} {
 		if err := reg.Register(t); err != nil {
 			return nil, err
 		}

@@ -127,6 +127,9 @@ func (r *Rules) Decide(ctx context.Context, actor Actor, state SessionState, too
 			effects = ReadOnly // safe bins read stdin and write stdout only
 		}
 	}
+	if tool == "process" && !processKills(args) {
+		effects = ReadOnly // list, poll and log only read a run's output
+	}
 	if tool == "message" && r.MessageTarget != nil && r.MessageTarget(args) {
 		effects = 0 // replying in the current conversation carries nothing new out
 	}
@@ -228,4 +231,14 @@ func splitURL(raw string) (host, rest string, ok bool) {
 		rest = ""
 	}
 	return host, rest, true
+}
+
+func processKills(args json.RawMessage) bool {
+	var a struct {
+		Action string `json:"action"`
+	}
+	if json.Unmarshal(args, &a) != nil {
+		return true
+	}
+	return a.Action != "list" && a.Action != "poll" && a.Action != "log"
 }

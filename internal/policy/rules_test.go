@@ -87,6 +87,8 @@ func TestInvariant8_TaintEscalates(t *testing.T) {
 		{"tainted edit", tainted, "edit", `{}`, Ask},
 		{"tainted cron add", tainted, "cron", `{"action":"add"}`, Ask},
 		{"tainted read", tainted, "read", `{"path":"a"}`, Allow},
+		{"tainted process poll", tainted, "process", `{"action":"poll","sessionId":"p1"}`, Allow},
+		{"tainted process kill", tainted, "process", `{"action":"kill","sessionId":"p1"}`, Ask},
 		{"tainted message other target", tainted, "message", `{"action":"send","target":"x","text":"hi"}`, Ask},
 		{"tainted message current conversation", tainted, "message", `{"action":"send","text":"hi"}`, Allow},
 		{"tainted sessions_send", tainted, "sessions_send", `{}`, Ask},

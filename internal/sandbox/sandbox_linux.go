@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"syscall"
 	"unsafe"
 
@@ -126,13 +127,21 @@ func confineAndExec() error {
 		return errors.New("missing " + specEnv + " (only talon starts " + HelperArg + ")")
 	}
 	var p payload
-	if err := json.Unmarshal([]byte(raw), &p); err != nil {
+	dec := json.NewDecoder(strings.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&p); err != nil {
 		return fmt.Errorf("decode spec: %w", err)
 	}
 	if p.Path == "" || len(p.Argv) == 0 || p.Spec.Workspace == "" {
 		return errors.New("decode spec: empty path, argv or workspace")
 	}
 	env := withoutSpecEnv(os.Environ())
+	if !p.Spec.Network {
+		// Fail closed if started without the namespaces Command asks for.
+		if err := checkNoInterfaces(); err != nil {
+			return err
+		}
+	}
 
 	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
 		return fmt.Errorf("prctl(PR_SET_NO_NEW_PRIVS): %w", err)
@@ -145,6 +154,23 @@ func confineAndExec() error {
 	}
 	if err := unix.Exec(p.Path, p.Argv, env); err != nil {
 		return fmt.Errorf("exec %s: %w", p.Path, err)
+	}
+	return nil
+}
+
+// checkNoInterfaces fails unless loopback is the only network interface,
+// which holds in the fresh network namespace Command creates.
+func checkNoInterfaces() error {
+	b, err := os.ReadFile("/proc/self/net/dev")
+	if err != nil {
+		return fmt.Errorf("check network namespace: %w", err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	for _, l := range lines[min(2, len(lines)):] { // two header lines
+		name, _, _ := strings.Cut(strings.TrimSpace(l), ":")
+		if name != "lo" {
+			return fmt.Errorf("network namespace not isolated: interface %q present (start the helper through sandbox.Command)", name)
+		}
 	}
 	return nil
 }

@@ -118,7 +118,9 @@ func run(t testing.TB, spec Spec, argv []string, env []string) result {
 		}
 		code = ee.ExitCode()
 	}
-	t.Logf("%q -> exit %d: %q", argv, code, buf.String())
+	if _, bench := t.(*testing.B); !bench {
+		t.Logf("%q -> exit %d: %q", argv, code, buf.String())
+	}
 	return result{buf.String(), code}
 }
 
@@ -224,6 +226,17 @@ func TestFilesystem(t *testing.T) {
 		r = run(t, s, []string{"/bin/sh", "-c", "echo x >> " + secret}, nil)
 		if r.code == 0 {
 			t.Fatalf("wrote to read-only path: %q", r.out)
+		}
+		s.ReadOnly = []string{secret} // a single file
+		r = run(t, s, []string{"/usr/bin/cat", secret}, nil)
+		if r.code != 0 || r.out != "s3cret" {
+			t.Fatalf("read-only file: %d %q", r.code, r.out)
+		}
+	})
+	t.Run("inherited by children", func(t *testing.T) {
+		r := run(t, spec, []string{"/bin/sh", "-c", "/bin/sh -c '/usr/bin/cat " + secret + "'"}, nil)
+		if r.code == 0 || strings.Contains(r.out, "s3cret") {
+			t.Fatalf("grandchild read outside workspace: %d %q", r.code, r.out)
 		}
 	})
 	t.Run("dev null", func(t *testing.T) {
@@ -351,6 +364,24 @@ func TestHelperErrors(t *testing.T) {
 	out, _ := cmd.CombinedOutput()
 	if cmd.ProcessState.ExitCode() != 126 || !strings.Contains(string(out), "missing "+specEnv) {
 		t.Fatalf("helper without spec: %d %q", cmd.ProcessState.ExitCode(), out)
+	}
+	// Started without the namespaces Command sets up, the helper refuses
+	// a no-network spec rather than run with the host's network.
+	if checkNoInterfaces() == nil {
+		t.Log("host has only loopback; skipping the missing-namespace check")
+	} else {
+		cmd := exec.Command(os.Args[0], HelperArg)
+		cmd.Env = []string{specEnv + `={"spec":{"workspace":"` + ws + `"},"path":"/usr/bin/true","argv":["true"]}`}
+		out, _ := cmd.CombinedOutput()
+		if cmd.ProcessState.ExitCode() != 126 || !strings.Contains(string(out), "network namespace not isolated") {
+			t.Fatalf("helper outside a network namespace: %d %q", cmd.ProcessState.ExitCode(), out)
+		}
+	}
+	cmd = exec.Command(os.Args[0], HelperArg)
+	cmd.Env = []string{specEnv + `={"spec":{"workspace":"/"},"path":"/usr/bin/true","argv":["true"],"extra":1}`}
+	out, _ = cmd.CombinedOutput()
+	if cmd.ProcessState.ExitCode() != 126 || !strings.Contains(string(out), "unknown field") {
+		t.Fatalf("helper with unknown spec field: %d %q", cmd.ProcessState.ExitCode(), out)
 	}
 	if _, err := Command(context.Background(), os.Args[0], Spec{Workspace: "rel"}, "/usr/bin/true", nil, nil); !errors.Is(err, ErrInvalidSpec) {
 		t.Fatalf("relative workspace: %v", err)

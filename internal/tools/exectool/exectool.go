@@ -48,6 +48,7 @@ const SandboxPATH = "/usr/local/bin:/usr/bin:/bin"
 const (
 	defaultTimeout = 60 * time.Second
 	maxTimeout     = 30 * time.Minute
+	defaultYield   = 10 * time.Second
 	outputHead     = 24 << 10
 	outputTail     = 8 << 10
 )
@@ -58,6 +59,18 @@ type Options struct {
 	Workspace string
 	// LookPath replaces the real binary lookup (tests).
 	LookPath func(name, path string) (string, error)
+	// Yield is how long exec waits before leaving a command running in the
+	// background (default 10 s).
+	Yield time.Duration
+	// Processes holds background runs; nil makes a private table.
+	Processes *Processes
+}
+
+func (o Options) procs() *Processes {
+	if o.Processes != nil {
+		return o.Processes
+	}
+	return &Processes{}
 }
 
 type args struct {
@@ -166,10 +179,14 @@ func matchesAllowlist(p string, list []string) bool {
 	return false
 }
 
-// New returns the exec tool.
-func New(o Options) agent.Tool { return tool{o} }
+// New returns the exec tool, and the process tool that manages its
+// background runs.
+func New(o Options) agent.Tool { return tool{o, o.procs()} }
 
-type tool struct{ o Options }
+type tool struct {
+	o     Options
+	procs *Processes
+}
 
 func (tool) Spec() llm.ToolSpec {
 	return llm.ToolSpec{Name: "exec", Description: "Run a shell command in the workspace. Commands are checked against the owner's allowlist; others need approval.",
@@ -199,20 +216,31 @@ func (t tool) Run(ctx context.Context, call agent.ToolCall) (agent.ToolResult, e
 	if a.TimeoutSec > 0 {
 		timeout = min(time.Duration(a.TimeoutSec)*time.Second, maxTimeout)
 	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	out := &capped{}
-	code, err := run(ctx, plan, cwd, t.o.Workspace, out)
-	text := out.String()
-	switch {
-	case ctx.Err() == context.DeadlineExceeded:
-		return agent.ToolResult{Content: text + fmt.Sprintf("\n[killed after %s (timeoutSec)]", timeout), IsError: true}, nil
-	case err != nil:
-		return agent.ToolResult{Content: text + "\n[error: " + err.Error() + "]", IsError: true}, nil
-	case code != 0:
-		return agent.ToolResult{Content: text + fmt.Sprintf("\n[exit status %d]", code), IsError: true}, nil
+	// The run has its own deadline, not the turn's: a long command keeps
+	// going in the background after the call yields.
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
+	p := &process{ID: "p" + newProcID(), SessionKey: call.SessionKey, Command: a.Command, Started: time.Now(), out: &capped{}, done: make(chan struct{}), cancel: cancel, timeout: timeout}
+	go func() {
+		defer cancel()
+		p.code, p.err = run(rctx, plan, cwd, t.o.Workspace, p.out)
+		p.deadline = rctx.Err() == context.DeadlineExceeded
+		close(p.done)
+	}()
+	yield := t.o.Yield
+	if yield <= 0 {
+		yield = defaultYield
 	}
-	return agent.ToolResult{Content: text}, nil
+	select {
+	case <-p.done:
+		return p.result(), nil
+	case <-time.After(yield):
+	case <-ctx.Done():
+		cancel()
+		<-p.done
+		return agent.ToolResult{}, context.Cause(ctx)
+	}
+	t.procs.add(p)
+	return agent.ToolResult{Content: p.out.String() + fmt.Sprintf("\n[still running after %s as process %s; use process {action: poll|log|kill, sessionId: %q}]", yield, p.ID, p.ID)}, nil
 }
 
 // scrubbedEnv is the whole environment a command gets: no inherited

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/talonclaw/talon/internal/agent"
 	"github.com/talonclaw/talon/internal/config"
@@ -147,5 +148,43 @@ func BenchmarkExecSpawn(b *testing.B) {
 		if _, err := tl.Run(context.Background(), agent.ToolCall{Args: args, PlanHash: d.PlanHash}); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+func TestBackgroundProcessScopedToSession(t *testing.T) {
+	o, _ := setup(t, nil)
+	o.Yield = 200 * time.Millisecond
+	o.Processes = &Processes{}
+	ex, pr := New(o), ProcessTool(o)
+	args, _ := json.Marshal(map[string]any{"command": "sleep 30"})
+	d := o.Decide(context.Background(), policy.Actor{}, args)
+	res, err := ex.Run(context.Background(), agent.ToolCall{Args: args, PlanHash: d.PlanHash, SessionKey: "agent:main:main"})
+	if err != nil || !strings.Contains(res.Content, "still running") {
+		t.Fatalf("%+v %v", res, err)
+	}
+	id := res.Content[strings.Index(res.Content, "process p")+8:]
+	id = id[:strings.Index(id, ";")]
+	call := func(session, args string) (agent.ToolResult, error) {
+		return pr.Run(context.Background(), agent.ToolCall{Args: json.RawMessage(args), SessionKey: session})
+	}
+	if out, _ := call("agent:main:main", `{"action":"list"}`); !strings.Contains(out.Content, id) {
+		t.Fatalf("list: %q", out.Content)
+	}
+	// Another session cannot see or kill it.
+	if out, _ := call("agent:main:other", `{"action":"list"}`); strings.Contains(out.Content, id) {
+		t.Fatal("another session sees the process")
+	}
+	if _, err := call("agent:main:other", `{"action":"kill","sessionId":"`+id+`"}`); err == nil {
+		t.Fatal("another session killed the process")
+	}
+	if out, _ := call("agent:main:main", `{"action":"poll","sessionId":"`+id+`"}`); !strings.Contains(out.Content, "still running") {
+		t.Fatalf("poll: %q", out.Content)
+	}
+	start := time.Now()
+	if _, err := call("agent:main:main", `{"action":"kill","sessionId":"`+id+`"}`); err != nil {
+		t.Fatal(err)
+	}
+	if time.Since(start) > 5*time.Second {
+		t.Fatal("kill did not stop the process promptly")
 	}
 }

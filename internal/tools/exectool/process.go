@@ -1,0 +1,152 @@
+package exectool
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/talonclaw/talon/internal/agent"
+	"github.com/talonclaw/talon/internal/llm"
+)
+
+// Processes is the table of background runs. Every action is scoped to the
+// calling session: one session never sees or kills another's processes.
+type Processes struct {
+	mu    sync.Mutex
+	procs map[string]*process
+}
+
+type process struct {
+	ID, SessionKey, Command string
+	Started                 time.Time
+	out                     *capped
+	done                    chan struct{}
+	cancel                  context.CancelFunc
+	timeout                 time.Duration
+	code                    int
+	err                     error
+	deadline                bool
+}
+
+func newProcID() string {
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+func (p *process) running() bool {
+	select {
+	case <-p.done:
+		return false
+	default:
+		return true
+	}
+}
+
+func (p *process) result() agent.ToolResult {
+	text := p.out.String()
+	switch {
+	case p.deadline:
+		return agent.ToolResult{Content: text + fmt.Sprintf("\n[killed after %s (timeoutSec)]", p.timeout), IsError: true}
+	case p.err != nil:
+		return agent.ToolResult{Content: text + "\n[error: " + p.err.Error() + "]", IsError: true}
+	case p.code != 0:
+		return agent.ToolResult{Content: text + fmt.Sprintf("\n[exit status %d]", p.code), IsError: true}
+	}
+	return agent.ToolResult{Content: text}
+}
+
+func (ps *Processes) add(p *process) {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	if ps.procs == nil {
+		ps.procs = map[string]*process{}
+	}
+	// Forget finished runs older than an hour.
+	for id, q := range ps.procs {
+		if !q.running() && time.Since(q.Started) > time.Hour {
+			delete(ps.procs, id)
+		}
+	}
+	ps.procs[p.ID] = p
+}
+
+func (ps *Processes) get(session, id string) (*process, bool) {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	p, ok := ps.procs[id]
+	if !ok || p.SessionKey != session {
+		return nil, false
+	}
+	return p, true
+}
+
+// KillAll stops every background run (gateway shutdown).
+func (ps *Processes) KillAll() {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	for _, p := range ps.procs {
+		p.cancel()
+	}
+}
+
+// ProcessTool returns the process tool for the exec tool's table.
+func ProcessTool(o Options) agent.Tool { return processTool{o.procs()} }
+
+type processTool struct{ ps *Processes }
+
+func (processTool) Spec() llm.ToolSpec {
+	return llm.ToolSpec{Name: "process", Description: "Manage commands exec left running in the background: list, poll (status and new output), log (all output), kill.",
+		Parameters: json.RawMessage(`{"type":"object","properties":{"action":{"type":"string","enum":["list","poll","log","kill"]},"sessionId":{"type":"string"}},"required":["action"],"additionalProperties":false}`)}
+}
+
+func (t processTool) Run(ctx context.Context, c agent.ToolCall) (agent.ToolResult, error) {
+	var a struct {
+		Action    string `json:"action"`
+		SessionID string `json:"sessionId"`
+	}
+	if err := json.Unmarshal(c.Args, &a); err != nil {
+		return agent.ToolResult{}, fmt.Errorf("invalid arguments: %v", err)
+	}
+	if a.Action == "list" {
+		t.ps.mu.Lock()
+		var lines []string
+		for _, p := range t.ps.procs {
+			if p.SessionKey == c.SessionKey {
+				state := "running"
+				if !p.running() {
+					state = "finished"
+				}
+				lines = append(lines, fmt.Sprintf("%s  %-8s  since %s  %s", p.ID, state, p.Started.UTC().Format(time.TimeOnly), p.Command))
+			}
+		}
+		t.ps.mu.Unlock()
+		sort.Strings(lines)
+		if len(lines) == 0 {
+			return agent.ToolResult{Content: "no background processes in this session"}, nil
+		}
+		return agent.ToolResult{Content: strings.Join(lines, "\n")}, nil
+	}
+	p, ok := t.ps.get(c.SessionKey, a.SessionID)
+	if !ok {
+		return agent.ToolResult{}, fmt.Errorf("no process %q in this session", a.SessionID)
+	}
+	switch a.Action {
+	case "poll", "log":
+		if p.running() {
+			return agent.ToolResult{Content: p.out.String() + "\n[still running]"}, nil
+		}
+		return p.result(), nil
+	case "kill":
+		p.cancel()
+		<-p.done
+		return agent.ToolResult{Content: "killed " + p.ID}, nil
+	}
+	return agent.ToolResult{}, fmt.Errorf("action must be list, poll, log or kill")
+}
