@@ -8,9 +8,15 @@ import (
 	"strings"
 
 	"github.com/talonclaw/talon/internal/cli"
+	"github.com/talonclaw/talon/internal/sandbox"
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == sandbox.HelperArg {
+		// The hidden re-exec helper: confine this process, then become the
+		// command. Never returns.
+		sandbox.Main()
+	}
 	if err := run(); err != nil {
 		if !cli.IsSilent(err) {
 			for _, line := range strings.Split(strings.TrimSpace(err.Error()), "\n") {

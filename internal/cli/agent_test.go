@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/talonclaw/talon/internal/gateway"
+	"github.com/talonclaw/talon/internal/sandbox"
 	"github.com/talonclaw/talon/internal/testutil/fakellm"
 )
 
@@ -364,5 +365,52 @@ func TestAllowAlwaysAddsToAllowlist(t *testing.T) {
 	out, _, code = runTalon(t, state, "agent", "--url", p.url, "--message", "again", "--json")
 	if code != 0 || !strings.Contains(out, `"decision": "allow"`) {
 		t.Fatalf("second run not allowed directly: %s", out)
+	}
+}
+
+// TestSandboxHidesStateDir: an allowlisted cat may read the workspace but
+// not talon.json (the gateway token) next to it, because exec runs under
+// Landlock; with agents.defaults.sandbox.mode off the same command reads it.
+func TestSandboxHidesStateDir(t *testing.T) {
+	if caps := sandbox.Probe(); caps.LandlockABI == 0 {
+		t.Skip("this kernel has no Landlock; the security audit reports it")
+	}
+	catPath, _ := filepath.EvalSymlinks("/usr/bin/cat")
+	for _, mode := range []string{"all", "off"} {
+		t.Run(mode, func(t *testing.T) {
+			fake := fakellm.New(t)
+			state := agentState(t, fake, `tools: { exec: { allowlist: ["`+catPath+`"] } }, agents: { defaults: { model: "fake/scripted", sandbox: { mode: "`+mode+`" } } },`)
+			// agentState already sets agents.defaults.model; the duplicate key must not be written twice.
+			cfg, _ := os.ReadFile(filepath.Join(state, "talon.json"))
+			os.WriteFile(filepath.Join(state, "talon.json"), []byte(strings.Replace(string(cfg), `agents: { defaults: { model: "fake/scripted" } },`, "", 1)), 0o600)
+			ws := filepath.Join(state, "workspace")
+			os.MkdirAll(ws, 0o700)
+			os.WriteFile(filepath.Join(ws, "hello.txt"), []byte("inside the workspace"), 0o600)
+			fake.Script(fakellm.Reply{ToolCalls: []fakellm.Call{
+				{ID: "in", Name: "exec", Args: `{"command":"cat hello.txt"}`},
+				{ID: "out", Name: "exec", Args: `{"command":"cat ` + filepath.Join(state, "talon.json") + `"}`},
+			}}, fakellm.Reply{Text: "done"})
+			out, errOut, code := runTalon(t, state, "agent", "--local", "--message", "read", "--json")
+			if code != 0 {
+				t.Fatalf("%d %s %s", code, out, errOut)
+			}
+			reqs := fake.Requests()
+			results := map[string]string{}
+			for _, m := range reqs[len(reqs)-1].Messages {
+				if m.Role == "tool" {
+					results[m.ToolCallID] = m.Content
+				}
+			}
+			if !strings.Contains(results["in"], "inside the workspace") {
+				t.Fatalf("workspace read failed: %q", results["in"])
+			}
+			leaked := strings.Contains(results["out"], "test-token-0123456789")
+			if mode == "all" && leaked {
+				t.Fatalf("sandboxed cat read the state dir: %q", results["out"])
+			}
+			if mode == "off" && !leaked {
+				t.Fatalf("unsandboxed control did not read it (test is not measuring the sandbox): %q", results["out"])
+			}
+		})
 	}
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/rogpeppe/go-internal/testscript"
 	"github.com/talonclaw/talon/internal/config"
+	"github.com/talonclaw/talon/internal/sandbox"
 )
 
 // talonMain is the real main, run inside the test binary as the `talon`
@@ -34,7 +35,12 @@ func talonMain() int {
 }
 
 func TestMain(m *testing.M) {
-	testscript.Main(m, map[string]func(){"talon": func() { os.Exit(talonMain()) }})
+	testscript.Main(m, map[string]func(){"talon": func() {
+		if len(os.Args) > 1 && os.Args[1] == sandbox.HelperArg {
+			sandbox.Main()
+		}
+		os.Exit(talonMain())
+	}})
 }
 
 // TestScripts runs testdata/script/*.txtar: CLI behaviour as a user sees it.

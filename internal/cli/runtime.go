@@ -16,6 +16,7 @@ import (
 	"github.com/talonclaw/talon/internal/cron"
 	"github.com/talonclaw/talon/internal/policy"
 	"github.com/talonclaw/talon/internal/policy/execplan"
+	"github.com/talonclaw/talon/internal/sandbox"
 	"github.com/talonclaw/talon/internal/store"
 	"github.com/talonclaw/talon/internal/tools/exectool"
 	"github.com/talonclaw/talon/internal/tools/fstools"
@@ -39,6 +40,7 @@ func (a *app) workspaceDir(p paths, cfg *config.Config) string {
 // runtime is the agent with what it stands on, for gateway run and agent
 // --local.
 type runtime struct {
+	home      string
 	procs     *exectool.Processes
 	env       config.LookupEnv
 	store     *store.Store
@@ -52,7 +54,7 @@ func (a *app) newRuntime(ctx context.Context, p paths, cfg *config.Config, st *s
 	if err := agent.EnsureWorkspace(ws); err != nil {
 		return nil, err
 	}
-	rt := &runtime{store: st, env: a.env.Lookup}
+	rt := &runtime{store: st, env: a.env.Lookup, home: a.env.Home}
 	rt.cfg.Store(cfg)
 	// Nobody can approve until a gateway connects approvers (gateway run
 	// sets HasApprover); agent --local falls back to tools.exec.askFallback.
@@ -65,7 +67,9 @@ func (a *app) newRuntime(ctx context.Context, p paths, cfg *config.Config, st *s
 		}
 	}
 	rt.procs = &exectool.Processes{}
-	execOpts := exectool.Options{Config: rt.cfg.Load, Workspace: ws, Processes: rt.procs}
+	self, _ := os.Executable()
+	execOpts := exectool.Options{Config: rt.cfg.Load, Workspace: ws, Processes: rt.procs, Self: self,
+		Sandbox: func(sessionKey string) *sandbox.Spec { return rt.sandboxSpec(p, ws, sessionKey) }}
 	for _, t := range []agent.Tool{web.NewFetch(web.FetchOptions{Config: rt.cfg.Load}), web.NewSearch(web.SearchOptions{Config: rt.cfg.Load}),
 		exectool.New(execOpts), exectool.ProcessTool(execOpts)} {
 		if err := reg.Register(t); err != nil {
@@ -147,4 +151,34 @@ func (rt *runtime) allowAlways(p paths, ws string, ap store.Approval) error {
 	cur.Tools.Exec.Allowlist = next.Tools.Exec.Allowlist
 	rt.cfg.Store(&cur)
 	return nil
+}
+
+// sandboxSpec applies agents.defaults.sandbox to one exec call: nil runs it
+// unconfined (mode off, or non-main in the owner's main session). Binds
+// that Validate refuses are left out, so a bad bind never widens anything.
+func (rt *runtime) sandboxSpec(p paths, ws, sessionKey string) *sandbox.Spec {
+	sb := rt.cfg.Load().Agents.Defaults.Sandbox
+	switch sb.Mode {
+	case "off":
+		return nil
+	case "non-main":
+		if sessionKey == agent.MainSessionKey("") {
+			return nil
+		}
+	}
+	spec := sandbox.Spec{Workspace: ws, Network: sb.Network}
+	for _, b := range sb.Binds {
+		one := sandbox.Spec{Workspace: ws}
+		if b.Mode == "rw" {
+			one.ReadWrite = []string{b.Path}
+		} else {
+			one.ReadOnly = []string{b.Path}
+		}
+		if one.Validate(rt.home, p.StateDir) != nil {
+			continue
+		}
+		spec.ReadOnly = append(spec.ReadOnly, one.ReadOnly...)
+		spec.ReadWrite = append(spec.ReadWrite, one.ReadWrite...)
+	}
+	return &spec
 }

@@ -11,8 +11,7 @@
 //
 // The confinement is applied by a re-exec helper: Command builds an
 // [exec.Cmd] that runs "talon __sandbox-exec" in fresh namespaces; the helper
-// ([Main]) confines itself, strips its private environment variable and
-// execve()s the real program. Layers, in the order Main applies them:
+// ([Main]) confines itself and execve()s the real program. Layers, in the order Main applies them:
 //
 //  1. Namespaces (set up by Command, only when Spec.Network is false): a new
 //     user namespace mapping the caller's uid/gid to themselves and a new
@@ -27,8 +26,10 @@
 //     above; with ABI >= 4 and Spec.Network false, TCP bind/connect are
 //     denied as a second network barrier; with ABI >= 6 signals and abstract
 //     unix sockets cannot reach processes outside the sandbox (so the model
-//     cannot kill the gateway), and ptrace-style access to outside processes
-//     (/proc/<pid>/environ, mem) is denied at every ABI. Missing layer: on a
+//     cannot kill the gateway). ptrace of outside processes is denied at
+//     every ABI, and other processes' /proc/<pid> directories are not in
+//     the allowed paths at all (Landlock's ptrace check alone lets a
+//     same-user process read another's /proc/<pid>/environ). Missing layer: on a
 //     kernel without Landlock the helper runs with best effort, that is with
 //     NO filesystem confinement; each missing right is dropped silently.
 //     Callers must consult [Probe] (security audit does) and may refuse to
@@ -40,12 +41,14 @@
 //     flags a filter cannot inspect; libc falls back to clone). Missing
 //     layer: the helper fails closed (exit 126) if the filter cannot be
 //     installed.
-//  5. The helper removes its spec variable from the environment and
-//     execve()s the program with exactly the environment the caller gave.
+//  5. The helper execve()s the program with exactly the environment the
+//     caller gave. The helper itself runs with a single private variable
+//     holding the spec, so the program's environment (LD_PRELOAD, GODEBUG)
+//     cannot act on it before confinement, and the program never sees it.
 //
 // What the sandbox does not do: it has no PID or mount namespace, so the
-// program sees other processes in /proc (Landlock still denies access to
-// their sensitive files) and the real filesystem layout; it sets no
+// program sees the real filesystem layout and can list /proc (but not open
+// other processes' files there, nor its own children's); it sets no
 // resource limits; /tmp is not writable (point TMPDIR into the workspace).
 // /etc is readable as a whole because the resolver, ld.so and locale need
 // it; do not keep secrets there.

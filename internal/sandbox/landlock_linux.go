@@ -91,6 +91,9 @@ func rulesFor(s Spec) []pathRule {
 	for _, p := range SystemReadOnly() {
 		rules = append(rules, pathRule{p, fsRead, true})
 	}
+	for _, p := range procReadOnly() {
+		rules = append(rules, pathRule{p, fsRead, true})
+	}
 	for _, p := range systemDevicesRO() {
 		rules = append(rules, pathRule{p, unix.LANDLOCK_ACCESS_FS_READ_FILE, true})
 	}

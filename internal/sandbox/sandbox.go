@@ -11,9 +11,16 @@ import (
 // binary's TestMain) call [Main].
 const HelperArg = "__sandbox-exec"
 
-// specEnv carries the JSON-encoded [payload] from [Command] to [Main]. Main
-// removes it before execve, so the program never sees it.
+// specEnv carries the JSON-encoded [payload] from [Command] to [Main]. It is
+// the helper's only environment variable: the program's environment travels
+// inside the payload, so nothing the program's environment says (LD_PRELOAD,
+// GODEBUG) can influence the helper before it is confined, and the variable
+// never reaches the program.
 const specEnv = "TALON_SANDBOX_SPEC"
+
+// maxPayload keeps specEnv under the kernel's per-string limit for execve
+// (MAX_ARG_STRLEN, 32 pages).
+const maxPayload = 128<<10 - len(specEnv) - 2
 
 // Spec describes what a sandboxed command may touch.
 type Spec struct {
@@ -35,18 +42,32 @@ type payload struct {
 	Spec Spec     `json:"spec"`
 	Path string   `json:"path"`
 	Argv []string `json:"argv"`
+	Env  []string `json:"env"`
 }
 
-// SystemReadOnly returns the directories every sandboxed command may read
-// and execute: programs, libraries, /etc (resolver, ld.so, locale, CA
-// certificates) and /proc (Landlock's ptrace check still protects other
-// processes' environ, mem and fds). Missing entries are skipped.
-// /dev/null, /dev/zero and /dev/full are also readable and writable, and
-// /dev/urandom and /dev/random readable. With Spec.Network set,
-// /run/systemd/resolve is added because /etc/resolv.conf is commonly a
-// symlink into it and Landlock checks a symlink's target.
+// SystemReadOnly returns the paths every sandboxed command may read and
+// execute: programs, libraries and /etc (resolver, ld.so, locale, CA
+// certificates). Missing entries are skipped. Beyond these:
+//   - /dev/null, /dev/zero and /dev/full are readable and writable,
+//     /dev/urandom and /dev/random readable;
+//   - of /proc only the program's own /proc/<pid> (bound when the sandbox is
+//     entered, so the program's children cannot open their own
+//     /proc/self) and a few system-wide files ([procReadOnly]). The whole of
+//     /proc is not granted: Landlock does not stop a same-user process from
+//     reading another's /proc/<pid>/environ, which holds the gateway's
+//     secrets;
+//   - with Spec.Network set, /run/systemd/resolve, because /etc/resolv.conf
+//     is commonly a symlink into it and Landlock checks a symlink's target.
 func SystemReadOnly() []string {
-	return []string{"/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc", "/proc"}
+	return []string{"/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc"}
+}
+
+// procReadOnly lists the /proc entries a sandboxed command may read.
+// /proc/self resolves to the helper's pid, which the program inherits
+// across execve.
+func procReadOnly() []string {
+	return []string{"/proc/self", "/proc/cpuinfo", "/proc/meminfo", "/proc/stat", "/proc/loadavg",
+		"/proc/uptime", "/proc/version", "/proc/filesystems", "/proc/sys"}
 }
 
 func systemDevicesRW() []string { return []string{"/dev/null", "/dev/zero", "/dev/full"} }

@@ -84,12 +84,15 @@ func Command(ctx context.Context, self string, spec Spec, path string, argv []st
 	if len(argv) == 0 {
 		argv = []string{path}
 	}
-	data, err := json.Marshal(payload{Spec: spec, Path: path, Argv: argv})
+	data, err := json.Marshal(payload{Spec: spec, Path: path, Argv: argv, Env: withoutSpecEnv(env)})
 	if err != nil {
 		return nil, fmt.Errorf("sandbox.Command: %w", err)
 	}
+	if len(data) > maxPayload {
+		return nil, fmt.Errorf("sandbox.Command: %w: arguments and environment take %d bytes, limit %d", ErrInvalidSpec, len(data), maxPayload)
+	}
 	cmd := exec.CommandContext(ctx, self, HelperArg)
-	cmd.Env = append(withoutSpecEnv(env), specEnv+"="+string(data))
+	cmd.Env = []string{specEnv + "=" + string(data)}
 	cmd.Dir = spec.Workspace
 	attr := &syscall.SysProcAttr{}
 	if !spec.Network {
@@ -135,7 +138,7 @@ func confineAndExec() error {
 	if p.Path == "" || len(p.Argv) == 0 || p.Spec.Workspace == "" {
 		return errors.New("decode spec: empty path, argv or workspace")
 	}
-	env := withoutSpecEnv(os.Environ())
+	env := withoutSpecEnv(p.Env)
 	if !p.Spec.Network {
 		// Fail closed if started without the namespaces Command asks for.
 		if err := checkNoInterfaces(); err != nil {

@@ -336,6 +336,26 @@ func TestSignalScope(t *testing.T) {
 	}
 }
 
+// TestOtherProcesses checks that the program cannot open the gateway's
+// /proc files, with and without the user namespace.
+func TestOtherProcesses(t *testing.T) {
+	requireLayers(t, true, true)
+	pid := strconv.Itoa(os.Getpid())
+	for _, network := range []bool{false, true} {
+		spec := Spec{Workspace: t.TempDir(), Network: network}
+		for _, f := range []string{"environ", "cmdline", "mem", "fd/0"} {
+			r := run(t, spec, []string{"/usr/bin/head", "-c", "64", "/proc/" + pid + "/" + f}, nil)
+			if r.code == 0 {
+				t.Errorf("network=%v: read /proc/%s/%s: %q", network, pid, f, r.out)
+			}
+		}
+		r := run(t, spec, []string{"/usr/bin/head", "-c", "64", "/proc/self/environ", "/proc/cpuinfo"}, nil)
+		if r.code != 0 {
+			t.Errorf("network=%v: own /proc files: %d %q", network, r.code, r.out)
+		}
+	}
+}
+
 func TestEnvironment(t *testing.T) {
 	requireLayers(t, false, true)
 	t.Setenv("TALON_PARENT_ONLY", "leak")
@@ -385,6 +405,10 @@ func TestHelperErrors(t *testing.T) {
 	}
 	if _, err := Command(context.Background(), os.Args[0], Spec{Workspace: "rel"}, "/usr/bin/true", nil, nil); !errors.Is(err, ErrInvalidSpec) {
 		t.Fatalf("relative workspace: %v", err)
+	}
+	huge := []string{"X=" + strings.Repeat("x", 200<<10)}
+	if _, err := Command(context.Background(), os.Args[0], Spec{Workspace: ws}, "/usr/bin/true", nil, huge); !errors.Is(err, ErrInvalidSpec) {
+		t.Fatalf("oversized environment: %v", err)
 	}
 	if _, err := Command(context.Background(), os.Args[0], Spec{Workspace: ws}, "true", nil, nil); !errors.Is(err, ErrInvalidSpec) {
 		t.Fatalf("relative program: %v", err)

@@ -11,7 +11,8 @@
 // environment (no secrets), their own process group, a timeout and capped
 // output.
 //
-// Not yet: the Landlock/seccomp sandbox and process (background runs).
+// With a sandbox spec, every program runs through the sandbox helper
+// (Landlock, seccomp, no_new_privs, a private network namespace).
 package exectool
 
 import (
@@ -36,6 +37,7 @@ import (
 	"github.com/talonclaw/talon/internal/llm"
 	"github.com/talonclaw/talon/internal/policy"
 	"github.com/talonclaw/talon/internal/policy/execplan"
+	"github.com/talonclaw/talon/internal/sandbox"
 	"mvdan.cc/sh/v3/expand"
 	"mvdan.cc/sh/v3/interp"
 	"mvdan.cc/sh/v3/syntax"
@@ -64,6 +66,13 @@ type Options struct {
 	Yield time.Duration
 	// Processes holds background runs; nil makes a private table.
 	Processes *Processes
+	// Sandbox returns the confinement for a call of the given session, or
+	// nil to run unconfined (agents.defaults.sandbox.mode off, or non-main
+	// in the owner's main session).
+	Sandbox func(sessionKey string) *sandbox.Spec
+	// Self is the talon binary that serves as the sandbox helper
+	// (os.Executable(); tests pass their own binary).
+	Self string
 }
 
 func (o Options) procs() *Processes {
@@ -222,7 +231,11 @@ func (t tool) Run(ctx context.Context, call agent.ToolCall) (agent.ToolResult, e
 	p := &process{ID: "p" + newProcID(), SessionKey: call.SessionKey, Command: a.Command, Started: time.Now(), out: &capped{}, done: make(chan struct{}), cancel: cancel, timeout: timeout}
 	go func() {
 		defer cancel()
-		p.code, p.err = run(rctx, plan, cwd, t.o.Workspace, p.out)
+		var spec *sandbox.Spec
+		if t.o.Sandbox != nil {
+			spec = t.o.Sandbox(call.SessionKey)
+		}
+		p.code, p.err = run(rctx, plan, cwd, t.o.Workspace, p.out, spec, t.o.Self)
 		p.deadline = rctx.Err() == context.DeadlineExceeded
 		close(p.done)
 	}()
@@ -252,7 +265,7 @@ func scrubbedEnv(home string) []string {
 // run executes the plan with the interpreter. Every program invocation
 // must match a not-yet-used segment of the plan exactly (argv), and runs
 // that segment's resolved path.
-func run(ctx context.Context, plan *execplan.Plan, cwd, home string, out *capped) (int, error) {
+func run(ctx context.Context, plan *execplan.Plan, cwd, home string, out *capped, spec *sandbox.Spec, self string) (int, error) {
 	file, err := syntax.NewParser(syntax.Variant(syntax.LangBash)).Parse(strings.NewReader(plan.Raw), "")
 	if err != nil {
 		return -1, err
@@ -277,13 +290,22 @@ func run(ctx context.Context, plan *execplan.Plan, cwd, home string, out *capped
 				return fmt.Errorf("refused: %q is not part of the decided plan", strings.Join(argv, " "))
 			}
 			hc := interp.HandlerCtx(ctx)
-			cmd := exec.CommandContext(ctx, plan.Segments[idx].Resolved, argv[1:]...)
-			cmd.Args[0] = argv[0]
+			env := append(scrubbedEnv(home), plan.Segments[idx].Env...)
+			var cmd *exec.Cmd
+			if spec != nil {
+				var err error
+				if cmd, err = sandbox.Command(ctx, self, *spec, plan.Segments[idx].Resolved, argv, env); err != nil {
+					return err
+				}
+			} else {
+				cmd = exec.CommandContext(ctx, plan.Segments[idx].Resolved, argv[1:]...)
+				cmd.Args[0] = argv[0]
+				cmd.Env = env
+				cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+				cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+			}
 			cmd.Dir = hc.Dir
-			cmd.Env = append(scrubbedEnv(home), plan.Segments[idx].Env...)
 			cmd.Stdin, cmd.Stdout, cmd.Stderr = hc.Stdin, hc.Stdout, hc.Stderr
-			cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-			cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 			cmd.WaitDelay = 2 * time.Second
 			err := cmd.Run()
 			var ee *exec.ExitError
