@@ -414,3 +414,30 @@ func TestSandboxHidesStateDir(t *testing.T) {
 		})
 	}
 }
+
+func TestSandboxDangerousBindRefused(t *testing.T) {
+	if caps := sandbox.Probe(); caps.LandlockABI == 0 {
+		t.Skip("no Landlock")
+	}
+	ls, _ := filepath.EvalSymlinks("/usr/bin/ls")
+	fake := fakellm.New(t)
+	state := agentState(t, fake, `tools: { exec: { allowlist: ["`+ls+`"] } },`)
+	cfg, _ := os.ReadFile(filepath.Join(state, "talon.json"))
+	os.WriteFile(filepath.Join(state, "talon.json"), []byte(strings.Replace(string(cfg), `agents: { defaults: { model: "fake/scripted" } },`,
+		`agents: { defaults: { model: "fake/scripted", sandbox: { binds: [{ path: "/", mode: "rw" }] } } },`, 1)), 0o600)
+	fake.Script(fakellm.Reply{ToolCalls: []fakellm.Call{{ID: "x", Name: "exec", Args: `{"command":"ls /"}`}}}, fakellm.Reply{Text: "done"})
+	out, errOut, code := runTalon(t, state, "agent", "--local", "--message", "go", "--json")
+	if code != 0 {
+		t.Fatalf("%d %s %s", code, out, errOut)
+	}
+	reqs := fake.Requests()
+	var result string
+	for _, m := range reqs[len(reqs)-1].Messages {
+		if m.ToolCallID == "x" {
+			result = m.Content
+		}
+	}
+	if !strings.Contains(result, "agents.defaults.sandbox.binds") || strings.Contains(result, "etc\n") {
+		t.Fatalf("dangerous bind not refused: %q", result)
+	}
+}

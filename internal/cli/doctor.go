@@ -18,6 +18,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/talonclaw/talon/internal/config"
+	"github.com/talonclaw/talon/internal/sandbox"
 )
 
 // check is one doctor finding.
@@ -104,6 +105,13 @@ func (a *app) doctor(ctx context.Context) error {
 			ln.Close()
 			add("gateway.port", "ok", fmt.Sprintf("port %d is free; no gateway running", port), "start it with `talon gateway run`")
 		}
+	}
+
+	caps := sandbox.Probe()
+	if missing := caps.Missing(); len(missing) > 0 {
+		add("sandbox", "warn", "exec sandbox layers unavailable on this kernel: "+strings.Join(missing, ", "), "commands run with fewer protections; see docs/THREAT_MODEL.md")
+	} else {
+		add("sandbox", "ok", fmt.Sprintf("exec sandbox: Landlock ABI %d, seccomp, user namespaces", caps.LandlockABI), "")
 	}
 
 	ls := listeners()

@@ -154,8 +154,10 @@ func (rt *runtime) allowAlways(p paths, ws string, ap store.Approval) error {
 }
 
 // sandboxSpec applies agents.defaults.sandbox to one exec call: nil runs it
-// unconfined (mode off, or non-main in the owner's main session). Binds
-// that Validate refuses are left out, so a bad bind never widens anything.
+// unconfined (mode off, or non-main in the owner's main session). A bind
+// that Validate refuses makes the spec refuse everything (Workspace empty,
+// which sandbox.Command rejects with the reason), so a bad bind never
+// widens anything and never fails silently.
 func (rt *runtime) sandboxSpec(p paths, ws, sessionKey string) *sandbox.Spec {
 	sb := rt.cfg.Load().Agents.Defaults.Sandbox
 	switch sb.Mode {
@@ -174,8 +176,8 @@ func (rt *runtime) sandboxSpec(p paths, ws, sessionKey string) *sandbox.Spec {
 		} else {
 			one.ReadOnly = []string{b.Path}
 		}
-		if one.Validate(rt.home, p.StateDir) != nil {
-			continue
+		if err := one.Validate(rt.home, p.StateDir); err != nil {
+			return &sandbox.Spec{Workspace: "refused: agents.defaults.sandbox.binds: " + err.Error()}
 		}
 		spec.ReadOnly = append(spec.ReadOnly, one.ReadOnly...)
 		spec.ReadWrite = append(spec.ReadWrite, one.ReadWrite...)

@@ -84,8 +84,12 @@ var ErrInvalidSpec = errors.New("invalid sandbox spec")
 
 // Validate reports every problem with s at once. home is the user's home
 // directory and stateDir Talon's state directory; either may be empty. A
-// path is refused when it equals, contains or lies inside a protected
-// location, both as written and after resolving symlinks.
+// path is refused when it equals or contains a protected location (/, the
+// home and state directories, the Docker socket, ~/.ssh and similar
+// credential directories) or lies inside one of the latter two; a writable
+// path is also refused in system directories (/etc, /usr, /dev, ...). Both
+// the path as written and its symlink-free form are checked. Subdirectories
+// of the state directory are allowed because the default workspace is one.
 func (s Spec) Validate(home, stateDir string) error {
 	// exact: refused only if the entry is this path or an ancestor of it.
 	// tree: also refused if the entry lies inside it.
@@ -105,7 +109,8 @@ func (s Spec) Validate(home, stateDir string) error {
 	add("/", false)
 	add("/var/run/docker.sock", true)
 	add("/run/docker.sock", true)
-	add(stateDir, true)
+	// Not a tree: Talon's default workspace lives inside the state dir.
+	add(stateDir, false)
 	if home != "" {
 		add(home, false)
 		for _, d := range []string{".ssh", ".gnupg", ".aws", ".kube", ".docker", ".netrc", ".config/gcloud"} {

@@ -53,7 +53,7 @@ func TestValidate(t *testing.T) {
 		{"run dir", Spec{Workspace: ws, ReadOnly: []string{"/run"}}, ErrDangerousBind},
 		{"var run dir", Spec{Workspace: ws, ReadOnly: []string{"/var/run"}}, ErrDangerousBind},
 		{"state dir", Spec{Workspace: ws, ReadOnly: []string{state}}, ErrDangerousBind},
-		{"inside state dir", Spec{Workspace: filepath.Join(state, "sessions")}, ErrDangerousBind},
+		{"workspace inside state dir", Spec{Workspace: filepath.Join(state, "workspace")}, nil},
 		{"state parent", Spec{Workspace: ws, ReadWrite: []string{filepath.Join(home, ".local")}}, ErrDangerousBind},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
