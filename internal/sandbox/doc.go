@@ -20,7 +20,11 @@
 //     Missing layer: if the kernel refuses unprivileged user namespaces,
 //     Cmd.Start fails; the command never runs without network isolation.
 //  2. PR_SET_NO_NEW_PRIVS: setuid/setgid bits and file capabilities are
-//     ignored by every later execve. Always available; failure aborts.
+//     ignored by every later execve. Then every capability set (bounding,
+//     ambient, inheritable, permitted, effective) is emptied, so even a
+//     gateway running as root starts programs without capabilities (no
+//     CAP_NET_ADMIN on the host network when Spec.Network is set). Always
+//     available; failure aborts.
 //  3. Landlock (hand-written against golang.org/x/sys/unix, see landlock.go
 //     for why not go-landlock): filesystem access is limited to the paths
 //     above; with ABI >= 4 and Spec.Network false, TCP bind/connect are

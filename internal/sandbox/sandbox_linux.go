@@ -149,6 +149,9 @@ func confineAndExec() error {
 	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
 		return fmt.Errorf("prctl(PR_SET_NO_NEW_PRIVS): %w", err)
 	}
+	if err := dropCapabilities(); err != nil {
+		return fmt.Errorf("drop capabilities: %w", err)
+	}
 	if err := applyLandlock(p.Spec); err != nil {
 		return fmt.Errorf("landlock: %w", err)
 	}
@@ -174,6 +177,36 @@ func checkNoInterfaces() error {
 		if name != "lo" {
 			return fmt.Errorf("network namespace not isolated: interface %q present (start the helper through sandbox.Command)", name)
 		}
+	}
+	return nil
+}
+
+// dropCapabilities empties this thread's bounding, ambient, inheritable,
+// permitted and effective capability sets, so a program started by root (or
+// by uid 0 inside the user namespace) gets no capabilities from execve.
+// Other users hold none here and cannot drop the bounding set (EPERM),
+// which is harmless: their execve grants nothing under no_new_privs.
+func dropCapabilities() error {
+	if err := unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0); err != nil && !errors.Is(err, unix.EINVAL) {
+		return fmt.Errorf("clear ambient: %w", err)
+	}
+	root := os.Geteuid() == 0
+	for c := 0; c < 64; c++ {
+		err := unix.Prctl(unix.PR_CAPBSET_DROP, uintptr(c), 0, 0, 0)
+		if errors.Is(err, unix.EINVAL) {
+			break // past the kernel's last capability
+		}
+		if err != nil {
+			if !root && errors.Is(err, unix.EPERM) {
+				break
+			}
+			return fmt.Errorf("bounding set cap %d: %w", c, err)
+		}
+	}
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if err := unix.Capset(&hdr, &data[0]); err != nil {
+		return fmt.Errorf("capset: %w", err)
 	}
 	return nil
 }

@@ -291,13 +291,17 @@ func TestNetwork(t *testing.T) {
 
 func TestProcStatus(t *testing.T) {
 	requireLayers(t, false, true)
-	r := run(t, Spec{Workspace: t.TempDir()}, []string{"/usr/bin/cat", "/proc/self/status"}, nil)
-	if r.code != 0 {
-		t.Fatalf("cat /proc/self/status: %d %q", r.code, r.out)
-	}
-	for _, want := range []string{"NoNewPrivs:\t1", "Seccomp:\t2"} {
-		if !strings.Contains(r.out, want+"\n") {
-			t.Errorf("/proc/self/status lacks %q", want)
+	for _, network := range []bool{false, true} {
+		r := run(t, Spec{Workspace: t.TempDir(), Network: network}, []string{"/usr/bin/cat", "/proc/self/status"}, nil)
+		if r.code != 0 {
+			t.Fatalf("cat /proc/self/status: %d %q", r.code, r.out)
+		}
+		for _, want := range []string{"NoNewPrivs:\t1", "Seccomp:\t2",
+			"CapInh:\t0000000000000000", "CapPrm:\t0000000000000000", "CapEff:\t0000000000000000",
+			"CapBnd:\t0000000000000000", "CapAmb:\t0000000000000000"} {
+			if !strings.Contains(r.out, want+"\n") {
+				t.Errorf("network=%v: /proc/self/status lacks %q", network, want)
+			}
 		}
 	}
 }
