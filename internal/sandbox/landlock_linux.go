@@ -11,6 +11,9 @@ package sandbox
 import (
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -84,33 +87,38 @@ type pathRule struct {
 	path     string
 	access   uint64
 	optional bool // skip if missing (system paths differ between distros)
+	// exact refuses a path that resolves elsewhere. Spec paths may lie in
+	// the writable workspace, where a process from an earlier run could
+	// have swapped a directory for a symlink to ~/.ssh; Command resolves
+	// symlinks before the spec is sealed, so any symlink seen here is new.
+	exact bool
 }
 
 func rulesFor(s Spec) []pathRule {
 	var rules []pathRule
 	for _, p := range SystemReadOnly() {
-		rules = append(rules, pathRule{p, fsRead, true})
+		rules = append(rules, pathRule{p, fsRead, true, false})
 	}
 	for _, p := range procReadOnly() {
-		rules = append(rules, pathRule{p, fsRead, true})
+		rules = append(rules, pathRule{p, fsRead, true, false})
 	}
 	for _, p := range systemDevicesRO() {
-		rules = append(rules, pathRule{p, unix.LANDLOCK_ACCESS_FS_READ_FILE, true})
+		rules = append(rules, pathRule{p, unix.LANDLOCK_ACCESS_FS_READ_FILE, true, false})
 	}
 	for _, p := range systemDevicesRW() {
-		rules = append(rules, pathRule{p, fsDevice, true})
+		rules = append(rules, pathRule{p, fsDevice, true, false})
 	}
 	if s.Network {
 		for _, p := range systemNetworkRO() {
-			rules = append(rules, pathRule{p, fsRead, true})
+			rules = append(rules, pathRule{p, fsRead, true, false})
 		}
 	}
 	for _, p := range s.ReadOnly {
-		rules = append(rules, pathRule{p, fsRead, false})
+		rules = append(rules, pathRule{p, fsRead, false, true})
 	}
-	rules = append(rules, pathRule{s.Workspace, ^uint64(0), false})
+	rules = append(rules, pathRule{s.Workspace, ^uint64(0), false, true})
 	for _, p := range s.ReadWrite {
-		rules = append(rules, pathRule{p, ^uint64(0), false})
+		rules = append(rules, pathRule{p, ^uint64(0), false, true})
 	}
 	return rules
 }
@@ -152,6 +160,15 @@ func addPathRule(rulesetFD int, r pathRule, handled uint64) error {
 		return fmt.Errorf("open %s: %w", r.path, err)
 	}
 	defer unix.Close(pfd)
+	if r.exact {
+		real, err := os.Readlink("/proc/self/fd/" + strconv.Itoa(pfd))
+		if err != nil {
+			return fmt.Errorf("resolve %s: %w", r.path, err)
+		}
+		if real != filepath.Clean(r.path) {
+			return fmt.Errorf("%s now resolves to %s: refusing a path that changed after the spec was built", r.path, real)
+		}
+	}
 	var st unix.Stat_t
 	if err := unix.Fstat(pfd, &st); err != nil {
 		return fmt.Errorf("stat %s: %w", r.path, err)

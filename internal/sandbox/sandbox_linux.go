@@ -84,6 +84,11 @@ func Command(ctx context.Context, self string, spec Spec, path string, argv []st
 	if len(argv) == 0 {
 		argv = []string{path}
 	}
+	// Seal the spec with symlink-free paths; the helper refuses any path
+	// that resolves differently by the time it runs.
+	spec.Workspace = resolve(spec.Workspace)
+	spec.ReadOnly = resolveAll(spec.ReadOnly)
+	spec.ReadWrite = resolveAll(spec.ReadWrite)
 	data, err := json.Marshal(payload{Spec: spec, Path: path, Argv: argv, Env: withoutSpecEnv(env)})
 	if err != nil {
 		return nil, fmt.Errorf("sandbox.Command: %w", err)
@@ -109,6 +114,23 @@ func Command(ctx context.Context, self string, spec Spec, path string, argv []st
 		return unix.Kill(-cmd.Process.Pid, unix.SIGKILL)
 	}
 	return cmd, nil
+}
+
+// resolve returns p without symlinks, or cleaned if it cannot be resolved
+// (the helper then reports the missing path).
+func resolve(p string) string {
+	if r, err := filepath.EvalSymlinks(p); err == nil {
+		return r
+	}
+	return filepath.Clean(p)
+}
+
+func resolveAll(ps []string) []string {
+	out := make([]string, len(ps))
+	for i, p := range ps {
+		out[i] = resolve(p)
+	}
+	return out
 }
 
 // Main confines the current process as described by the spec in its

@@ -24,6 +24,7 @@ const (
 	modeSyscalls = "__sandbox-test-syscalls"
 	modeDial     = "__sandbox-test-dial"
 	modeIfaces   = "__sandbox-test-ifaces"
+	modeUnix     = "__sandbox-test-unix"
 )
 
 func TestMain(m *testing.M) {
@@ -43,6 +44,19 @@ func TestMain(m *testing.M) {
 			for _, i := range ifs {
 				fmt.Printf("%s up=%v\n", i.Name, i.Flags&net.FlagUp != 0)
 			}
+			os.Exit(0)
+		case modeUnix:
+			if _, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM, 0); err != nil {
+				fmt.Println("socketpair error:", err)
+			}
+			c, err := net.DialTimeout("unix", os.Args[2], 2*time.Second)
+			if err != nil {
+				fmt.Println("dial error:", err)
+				os.Exit(1)
+			}
+			b := make([]byte, 64)
+			n, _ := c.Read(b)
+			fmt.Printf("dial ok: %s\n", b[:n])
 			os.Exit(0)
 		case modeDial:
 			c, err := net.DialTimeout("tcp", os.Args[2], 2*time.Second)
@@ -247,6 +261,38 @@ func TestFilesystem(t *testing.T) {
 	})
 }
 
+// TestSymlinkSwap: a spec path inside the writable workspace that is
+// replaced by a symlink after Command sealed the spec is refused; a symlink
+// present when Command runs is resolved (Validate judged its target).
+func TestSymlinkSwap(t *testing.T) {
+	requireLayers(t, true, true)
+	ws, outside := t.TempDir(), t.TempDir()
+	os.WriteFile(filepath.Join(outside, "id_ed25519"), []byte("private-key"), 0o600)
+	data := filepath.Join(ws, "data")
+	os.Mkdir(data, 0o700)
+
+	ctx := context.Background()
+	spec := Spec{Workspace: ws, ReadOnly: []string{data}}
+	cmd, err := Command(ctx, os.Args[0], spec, "/usr/bin/cat", []string{"cat", filepath.Join(data, "id_ed25519")}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(data)
+	if err := os.Symlink(outside, data); err != nil {
+		t.Fatal(err)
+	}
+	out, err := cmd.CombinedOutput()
+	if cmd.ProcessState.ExitCode() != 126 || strings.Contains(string(out), "private-key") || !strings.Contains(string(out), "changed after") {
+		t.Fatalf("swapped symlink: %v %q", err, out)
+	}
+
+	// Built with the symlink already there: Command resolves it.
+	r := run(t, spec, []string{"/usr/bin/cat", filepath.Join(outside, "id_ed25519")}, nil)
+	if r.code != 0 || r.out != "private-key" {
+		t.Fatalf("pre-existing symlink: %d %q", r.code, r.out)
+	}
+}
+
 func TestNetwork(t *testing.T) {
 	requireLayers(t, false, true)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -289,6 +335,40 @@ func TestNetwork(t *testing.T) {
 	}
 }
 
+// TestUnixSockets checks that a pathname unix socket outside the workspace
+// (think /run/docker.sock or $SSH_AUTH_SOCK) cannot be reached, with or
+// without network.
+func TestUnixSockets(t *testing.T) {
+	requireLayers(t, false, true)
+	sock := filepath.Join(t.TempDir(), "agent.sock")
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Write([]byte("outside-secret"))
+			c.Close()
+		}
+	}()
+	self, err := filepath.Abs(os.Args[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, network := range []bool{false, true} {
+		spec := Spec{Workspace: t.TempDir(), ReadOnly: []string{filepath.Dir(self)}, Network: network}
+		r := run(t, spec, []string{self, modeUnix, sock}, nil)
+		if r.code == 0 || strings.Contains(r.out, "outside-secret") || strings.Contains(r.out, "socketpair error") {
+			t.Errorf("network=%v: %d %q", network, r.code, r.out)
+		}
+	}
+}
+
 func TestProcStatus(t *testing.T) {
 	requireLayers(t, false, true)
 	for _, network := range []bool{false, true} {
@@ -296,9 +376,15 @@ func TestProcStatus(t *testing.T) {
 		if r.code != 0 {
 			t.Fatalf("cat /proc/self/status: %d %q", r.code, r.out)
 		}
-		for _, want := range []string{"NoNewPrivs:\t1", "Seccomp:\t2",
+		want := []string{"NoNewPrivs:\t1", "Seccomp:\t2",
 			"CapInh:\t0000000000000000", "CapPrm:\t0000000000000000", "CapEff:\t0000000000000000",
-			"CapBnd:\t0000000000000000", "CapAmb:\t0000000000000000"} {
+			"CapAmb:\t0000000000000000"}
+		if os.Geteuid() == 0 {
+			// Only a privileged helper can shrink the bounding set; for
+			// others it does not matter under no_new_privs.
+			want = append(want, "CapBnd:\t0000000000000000")
+		}
+		for _, want := range want {
 			if !strings.Contains(r.out, want+"\n") {
 				t.Errorf("network=%v: /proc/self/status lacks %q", network, want)
 			}

@@ -71,13 +71,17 @@ func TestFilterProgram(t *testing.T) {
 		{"clone newuser", auditArch, unix.SYS_CLONE, unix.CLONE_NEWUSER | uint64(unix.SIGCHLD), eperm},
 		{"clone newns", auditArch, unix.SYS_CLONE, unix.CLONE_NEWNS, eperm},
 		{"clone3", auditArch, unix.SYS_CLONE3, 0, enosy},
+		{"socket inet", auditArch, unix.SYS_SOCKET, unix.AF_INET, allow},
+		{"socket unix", auditArch, unix.SYS_SOCKET, unix.AF_UNIX, eperm},
+		{"socketpair unix", auditArch, unix.SYS_SOCKETPAIR, unix.AF_UNIX, allow},
+		{"write after checks", auditArch, unix.SYS_WRITE, unix.AF_UNIX, allow},
 		{"foreign arch", unix.AUDIT_ARCH_I386, unix.SYS_READ, 0, kill},
 		{"foreign arch denied nr", unix.AUDIT_ARCH_I386, 11, 0, kill},
 	}
 	if x32Bit != 0 {
 		calls = append(calls, call{"x32", auditArch, int32(x32Bit | unix.SYS_READ), 0, kill})
 	}
-	for _, nr := range append(append([]uintptr(nil), deniedCommon...), deniedArch...) {
+	for _, nr := range deniedSyscalls() {
 		calls = append(calls, call{"denied", auditArch, int32(nr), 0, eperm})
 	}
 	for _, c := range calls {

@@ -9,29 +9,33 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// deniedCommon are the syscalls that fail with EPERM inside the sandbox on
-// every architecture: mounts and namespaces (escaping Landlock's view),
-// kernel modules, kexec and reboot, keyrings, bpf, perf and userfaultfd
+// deniedSyscalls returns the syscalls that fail with EPERM inside the
+// sandbox: deniedArch plus, on every architecture, mounts and namespaces
+// (escaping Landlock's view), kernel modules, kexec and reboot, keyrings, bpf, perf and userfaultfd
 // (large kernel attack surface), ptrace and process_vm_* (reaching into
 // other processes), file handles (bypassing path checks), io_uring (whose
 // operations seccomp cannot see), and host-wide clock, swap, accounting,
-// quota and syslog controls.
-var deniedCommon = []uintptr{
-	unix.SYS_PTRACE, unix.SYS_MOUNT, unix.SYS_UMOUNT2, unix.SYS_PIVOT_ROOT,
-	unix.SYS_FSOPEN, unix.SYS_FSCONFIG, unix.SYS_FSMOUNT, unix.SYS_FSPICK,
-	unix.SYS_MOVE_MOUNT, unix.SYS_OPEN_TREE, unix.SYS_OPEN_TREE_ATTR, unix.SYS_MOUNT_SETATTR,
-	unix.SYS_BPF, unix.SYS_KEYCTL, unix.SYS_ADD_KEY, unix.SYS_REQUEST_KEY,
-	unix.SYS_KEXEC_LOAD, unix.SYS_KEXEC_FILE_LOAD,
-	unix.SYS_INIT_MODULE, unix.SYS_FINIT_MODULE, unix.SYS_DELETE_MODULE,
-	unix.SYS_REBOOT, unix.SYS_SWAPON, unix.SYS_SWAPOFF,
-	unix.SYS_SETNS, unix.SYS_UNSHARE,
-	unix.SYS_PERF_EVENT_OPEN, unix.SYS_USERFAULTFD,
-	unix.SYS_PROCESS_VM_READV, unix.SYS_PROCESS_VM_WRITEV,
-	unix.SYS_OPEN_BY_HANDLE_AT, unix.SYS_NAME_TO_HANDLE_AT,
-	unix.SYS_ACCT, unix.SYS_SETTIMEOFDAY, unix.SYS_CLOCK_SETTIME, unix.SYS_CLOCK_ADJTIME,
-	unix.SYS_ADJTIMEX, unix.SYS_SYSLOG, unix.SYS_QUOTACTL, unix.SYS_QUOTACTL_FD,
-	unix.SYS_LOOKUP_DCOOKIE, unix.SYS_VHANGUP,
-	unix.SYS_IO_URING_SETUP, unix.SYS_IO_URING_ENTER, unix.SYS_IO_URING_REGISTER,
+// quota and syslog controls. adjtimex and clock_adjtime stay allowed: their
+// read-only form is used by time tools, and changing the clock needs
+// CAP_SYS_TIME, which the helper drops.
+func deniedSyscalls() []uintptr {
+	return append([]uintptr{
+		unix.SYS_PTRACE, unix.SYS_MOUNT, unix.SYS_UMOUNT2, unix.SYS_PIVOT_ROOT,
+		unix.SYS_FSOPEN, unix.SYS_FSCONFIG, unix.SYS_FSMOUNT, unix.SYS_FSPICK,
+		unix.SYS_MOVE_MOUNT, unix.SYS_OPEN_TREE, unix.SYS_OPEN_TREE_ATTR, unix.SYS_MOUNT_SETATTR,
+		unix.SYS_BPF, unix.SYS_KEYCTL, unix.SYS_ADD_KEY, unix.SYS_REQUEST_KEY,
+		unix.SYS_KEXEC_LOAD, unix.SYS_KEXEC_FILE_LOAD,
+		unix.SYS_INIT_MODULE, unix.SYS_FINIT_MODULE, unix.SYS_DELETE_MODULE,
+		unix.SYS_REBOOT, unix.SYS_SWAPON, unix.SYS_SWAPOFF,
+		unix.SYS_SETNS, unix.SYS_UNSHARE,
+		unix.SYS_PERF_EVENT_OPEN, unix.SYS_USERFAULTFD,
+		unix.SYS_PROCESS_VM_READV, unix.SYS_PROCESS_VM_WRITEV,
+		unix.SYS_OPEN_BY_HANDLE_AT, unix.SYS_NAME_TO_HANDLE_AT,
+		unix.SYS_ACCT, unix.SYS_SETTIMEOFDAY, unix.SYS_CLOCK_SETTIME,
+		unix.SYS_SYSLOG, unix.SYS_QUOTACTL, unix.SYS_QUOTACTL_FD,
+		unix.SYS_LOOKUP_DCOOKIE, unix.SYS_VHANGUP,
+		unix.SYS_IO_URING_SETUP, unix.SYS_IO_URING_ENTER, unix.SYS_IO_URING_REGISTER,
+	}, deniedArch()...)
 }
 
 // cloneNamespaceFlags are refused in clone()'s flags argument. CLONE_NEWTIME
@@ -76,16 +80,26 @@ func filter() []unix.SockFilter {
 	if x32Bit != 0 {
 		p = append(p, bpfJump(jge, x32Bit, 0, 1), bpfStmt(ret, kill))
 	}
-	for _, nr := range append(append([]uintptr(nil), deniedCommon...), deniedArch...) {
+	for _, nr := range deniedSyscalls() {
 		p = append(p, bpfJump(jeq, uint32(nr), 0, 1), bpfStmt(ret, eperm))
 	}
 	p = append(p,
 		bpfJump(jeq, unix.SYS_CLONE3, 0, 1),
 		bpfStmt(ret, enosy),
-		bpfJump(jeq, unix.SYS_CLONE, 0, 3),
+		// clone(): refuse namespace flags.
+		bpfJump(jeq, unix.SYS_CLONE, 0, 4),
 		bpfStmt(ld, offArg0),
 		bpfJump(jset, cloneNamespaceFlags, 0, 1),
 		bpfStmt(ret, eperm),
+		bpfStmt(ret, allow),
+		// socket(AF_UNIX): Landlock before ABI 9 does not restrict
+		// connect() to pathname sockets, which would reach the Docker
+		// socket or an ssh-agent. socketpair() stays allowed.
+		bpfJump(jeq, unix.SYS_SOCKET, 0, 4),
+		bpfStmt(ld, offArg0),
+		bpfJump(jeq, unix.AF_UNIX, 0, 1),
+		bpfStmt(ret, eperm),
+		bpfStmt(ret, allow),
 		bpfStmt(ret, allow),
 	)
 	return p

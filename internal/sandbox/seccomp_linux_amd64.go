@@ -8,6 +8,6 @@ const (
 	x32Bit = 0x40000000
 )
 
-// deniedArch are amd64-only syscalls denied like deniedCommon: raw I/O
-// port access and uselib.
-var deniedArch = []uintptr{unix.SYS_IOPL, unix.SYS_IOPERM, unix.SYS_USELIB}
+// deniedArch returns the amd64-only syscalls denied with EPERM: raw I/O port
+// access and uselib.
+func deniedArch() []uintptr { return []uintptr{unix.SYS_IOPL, unix.SYS_IOPERM, unix.SYS_USELIB} }

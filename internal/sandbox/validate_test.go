@@ -81,3 +81,33 @@ func TestValidateReportsAll(t *testing.T) {
 		t.Fatalf("got %d problems, want 3: %v", n, err)
 	}
 }
+
+// FuzzValidate checks that whatever Validate accepts never exposes the home
+// directory, the state directory or / as a whole.
+func FuzzValidate(f *testing.F) {
+	for _, s := range []string{"/", "/home", "/home/alice", "/home/alice/.ssh/id", "/var/run", "/etc", "/usr/share", "//home/./alice/../alice", "/home/alice/work"} {
+		f.Add(s, false)
+		f.Add(s, true)
+	}
+	const home, state = "/home/alice", "/home/alice/.talon"
+	f.Fuzz(func(t *testing.T, p string, rw bool) {
+		s := Spec{Workspace: "/home/alice/work"}
+		if rw {
+			s.ReadWrite = []string{p}
+		} else {
+			s.ReadOnly = []string{p}
+		}
+		if s.Validate(home, state) != nil {
+			return
+		}
+		c := filepath.Clean(p)
+		for _, prot := range []string{"/", home, state, home + "/.ssh"} {
+			if within(prot, c) {
+				t.Fatalf("accepted %q which exposes %s", p, prot)
+			}
+		}
+		if within(c, home+"/.ssh") {
+			t.Fatalf("accepted %q inside ~/.ssh", p)
+		}
+	})
+}

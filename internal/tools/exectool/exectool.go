@@ -259,7 +259,8 @@ func (t tool) Run(ctx context.Context, call agent.ToolCall) (agent.ToolResult, e
 // scrubbedEnv is the whole environment a command gets: no inherited
 // variables, so no secrets.
 func scrubbedEnv(home string) []string {
-	return []string{"PATH=" + SandboxPATH, "HOME=" + home, "LANG=C.UTF-8", "LC_ALL=C.UTF-8", "TERM=dumb", "NO_COLOR=1", "PAGER=cat", "GIT_PAGER=cat"}
+	// TMPDIR is the workspace: /tmp is not writable inside the sandbox.
+	return []string{"PATH=" + SandboxPATH, "HOME=" + home, "TMPDIR=" + home, "LANG=C.UTF-8", "LC_ALL=C.UTF-8", "TERM=dumb", "NO_COLOR=1", "PAGER=cat", "GIT_PAGER=cat"}
 }
 
 // run executes the plan with the interpreter. Every program invocation
