@@ -94,6 +94,9 @@ func probeSyscalls() {
 	fmt.Printf("bpf=%s\n", errno(errOrNil(e)))
 	_, _, e = unix.RawSyscall(unix.SYS_CLONE3, 0, 0, 0)
 	fmt.Printf("clone3=%s\n", errno(errOrNil(e)))
+	_, err = unix.Setsid()
+	fmt.Printf("setsid=%s\n", errno(err))
+	fmt.Printf("setpgid=%s\n", errno(unix.Setpgid(0, 0)))
 	cmd := exec.Command("/usr/bin/true")
 	cmd.SysProcAttr = namespaceAttr()
 	fmt.Printf("clone_newuser=%s\n", errno(cmd.Run()))
@@ -403,7 +406,7 @@ func TestSeccompDenies(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("probe: %d %q", r.code, r.out)
 	}
-	for _, want := range []string{"ptrace=EPERM", "mount=EPERM", "keyctl=EPERM", "unshare=EPERM",
+	for _, want := range []string{"ptrace=EPERM", "mount=EPERM", "keyctl=EPERM", "unshare=EPERM", "setsid=EPERM", "setpgid=EPERM",
 		"bpf=EPERM", "clone3=ENOSYS", "clone_newuser=EPERM"} {
 		if !strings.Contains(r.out, want+"\n") {
 			t.Errorf("want %s in:\n%s", want, r.out)

@@ -15,7 +15,8 @@ import (
 // (large kernel attack surface), ptrace and process_vm_* (reaching into
 // other processes), file handles (bypassing path checks), io_uring (whose
 // operations seccomp cannot see), and host-wide clock, swap, accounting,
-// quota and syslog controls. adjtimex and clock_adjtime stay allowed: their
+// quota and syslog controls, and setsid/setpgid (so every descendant stays
+// in the process group that is killed when the command ends). adjtimex and clock_adjtime stay allowed: their
 // read-only form is used by time tools, and changing the clock needs
 // CAP_SYS_TIME, which the helper drops.
 func deniedSyscalls() []uintptr {
@@ -35,6 +36,9 @@ func deniedSyscalls() []uintptr {
 		unix.SYS_SYSLOG, unix.SYS_QUOTACTL, unix.SYS_QUOTACTL_FD,
 		unix.SYS_LOOKUP_DCOOKIE, unix.SYS_VHANGUP,
 		unix.SYS_IO_URING_SETUP, unix.SYS_IO_URING_ENTER, unix.SYS_IO_URING_REGISTER,
+		// Leaving the process group would let a descendant outlive the
+		// group kill that ends a command on timeout or abort.
+		unix.SYS_SETSID, unix.SYS_SETPGID,
 	}, deniedArch()...)
 }
 
