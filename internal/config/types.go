@@ -102,7 +102,20 @@ type ModelCost struct {
 
 // Agents configures agents.
 type Agents struct {
-	Defaults AgentDefaults `json:"defaults" doc:"Settings for every agent."`
+	Defaults AgentDefaults   `json:"defaults" doc:"Settings for every agent."`
+	List     []AgentOverride `json:"list" doc:"Per-agent settings, by agent id. They can only narrow what the defaults and tools.* allow." reload:"live"`
+}
+
+// AgentOverride narrows one agent's settings.
+type AgentOverride struct {
+	ID    string     `json:"id" doc:"Agent id (\"main\" is the default agent)." required:"true"`
+	Tools AgentTools `json:"tools" doc:"Tool restrictions for this agent."`
+}
+
+// AgentTools can only take tools away from an agent.
+type AgentTools struct {
+	Allow []string `json:"allow" doc:"When set, only these tools or groups (of those tools.* enables) are enabled for this agent."`
+	Deny  []string `json:"deny" doc:"Tools or groups removed for this agent."`
 }
 
 // AgentDefaults are the settings every agent starts from.

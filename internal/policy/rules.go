@@ -97,6 +97,39 @@ func Enabled(t config.Tools, tool string) bool {
 	return match(profiles[t.Profile]) || match(t.Allow)
 }
 
+// agentNarrows applies agents.list[].tools for the actor's agent: its deny
+// removes tools, and its allow (when set) keeps only those. It can only
+// take away what tools.* enabled.
+func agentNarrows(list []config.AgentOverride, agentID, tool string) string {
+	if agentID == "" {
+		agentID = "main"
+	}
+	info := Tools[tool]
+	match := func(ps []string) bool {
+		for _, p := range ps {
+			if p == tool || p == info.Group || p == "*" {
+				return true
+			}
+			if ok, _ := path.Match(p, tool); ok {
+				return true
+			}
+		}
+		return false
+	}
+	for _, o := range list {
+		if o.ID != agentID {
+			continue
+		}
+		if match(o.Tools.Deny) {
+			return fmt.Sprintf("tool %s is denied for agent %s (agents.list[id=%s].tools.deny)", tool, agentID, agentID)
+		}
+		if len(o.Tools.Allow) > 0 && !match(o.Tools.Allow) {
+			return fmt.Sprintf("tool %s is not in agents.list[id=%s].tools.allow", tool, agentID)
+		}
+	}
+	return ""
+}
+
 // Decide implements Decider.
 func (r *Rules) Decide(ctx context.Context, actor Actor, state SessionState, tool string, args json.RawMessage) Decision {
 	cfg := r.Config()
@@ -106,6 +139,9 @@ func (r *Rules) Decide(ctx context.Context, actor Actor, state SessionState, too
 	}
 	if !Enabled(cfg.Tools, tool) {
 		return Decision{Action: Deny, Reason: fmt.Sprintf("tool %s is not enabled by tools.profile %q and tools.allow/deny (hint: add it to tools.allow)", tool, cfg.Tools.Profile)}
+	}
+	if why := agentNarrows(cfg.Agents.List, actor.AgentID, tool); why != "" {
+		return Decision{Action: Deny, Reason: why}
 	}
 	if tool == "cron" && actor.Trust != TrustOwner && cronAdds(args) {
 		return Decision{Action: Deny, Reason: "only the owner's sessions may create scheduled jobs"}

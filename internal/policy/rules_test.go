@@ -141,3 +141,25 @@ func BenchmarkDecide(b *testing.B) {
 		r.Decide(context.Background(), owner, st, "web_fetch", args)
 	}
 }
+
+func TestPerAgentOverridesOnlyNarrow(t *testing.T) {
+	r := rules(func(c *config.Config) {
+		c.Agents.List = []config.AgentOverride{
+			{ID: "research", Tools: config.AgentTools{Allow: []string{"group:web", "read", "cron"}}},
+			{ID: "main", Tools: config.AgentTools{Deny: []string{"exec"}}},
+		}
+	})
+	research := Actor{AgentID: "research", Trust: TrustOwner}
+	for tool, want := range map[string]Action{"web_fetch": Allow, "read": Allow, "write": Deny, "exec": Deny,
+		"cron": Deny /* allowed by the override, but not enabled by the coding profile: overrides cannot widen */} {
+		if d := r.Decide(context.Background(), research, SessionState{}, tool, json.RawMessage(`{"command":"ls","url":"https://a.example/","action":"list"}`)); d.Action != want {
+			t.Errorf("research %s: %+v, want %s", tool, d, want)
+		}
+	}
+	if d := r.Decide(context.Background(), owner, SessionState{}, "exec", json.RawMessage(`{"command":"ls"}`)); d.Action != Deny || !strings.Contains(d.Reason, "agents.list") {
+		t.Errorf("main exec: %+v", d)
+	}
+	if d := r.Decide(context.Background(), owner, SessionState{}, "write", json.RawMessage(`{}`)); d.Action != Allow {
+		t.Errorf("main write: %+v", d)
+	}
+}
