@@ -256,3 +256,33 @@ func TestGatewayRunRefusesLanWithoutAuth(t *testing.T) {
 		t.Fatalf("unhelpful refusal: %v", err)
 	}
 }
+
+func TestSecurityAuditDeep(t *testing.T) {
+	state := filepath.Join(t.TempDir(), "state")
+	p, err := startGatewayProc(t, state, "--port", "0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := p.url[strings.LastIndex(p.url, ":")+1:]
+	set := exec.Command("talon", "config", "set", "gateway.port", port)
+	set.Env = append(os.Environ(), "TALON_STATE_DIR="+state, "HOME="+state)
+	if out, err := set.CombinedOutput(); err != nil {
+		t.Fatalf("%v %s", err, out)
+	}
+	cmd := exec.Command("talon", "security", "audit", "--deep", "--json")
+	cmd.Env = append(os.Environ(), "TALON_STATE_DIR="+state, "HOME="+state)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("%v %s", err, out)
+	}
+	for _, id := range []string{"deep.no_auth_refused", "deep.wrong_token_refused", "deep.cross_site_refused"} {
+		if !strings.Contains(string(out), `"checkId": "`+id+`"`) {
+			t.Errorf("missing %s in:\n%s", id, out)
+		}
+	}
+	for _, bad := range []string{"deep.no_auth_accepted", "deep.wrong_token_accepted", "deep.cross_site_accepted", "deep.reachable_beyond_loopback"} {
+		if strings.Contains(string(out), bad) {
+			t.Errorf("unexpected %s:\n%s", bad, out)
+		}
+	}
+}

@@ -1,0 +1,326 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/spf13/cobra"
+	"github.com/talonclaw/talon/internal/config"
+	"github.com/talonclaw/talon/internal/gateway"
+	"github.com/talonclaw/talon/internal/protocol"
+	"github.com/talonclaw/talon/internal/sandbox"
+	"github.com/talonclaw/talon/internal/security"
+)
+
+func (a *app) securityCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "security",
+		Short: "Check this installation's security",
+		Args:  exactArgs(0),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return usagef("security: missing subcommand (hint: talon security audit)")
+		},
+	}
+	var deep, fix, strict bool
+	audit := &cobra.Command{
+		Use:   "audit [--deep] [--fix] [--strict]",
+		Short: "Report what is unsafe in this setup; --fix repairs the safe subset; --deep probes the running gateway",
+		Args:  exactArgs(0),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.securityAudit(cmd.Context(), deep, fix, strict)
+		},
+	}
+	audit.Flags().BoolVar(&deep, "deep", false, "also probe the running gateway as an attacker would")
+	audit.Flags().BoolVar(&fix, "fix", false, "apply the safe fixes (permissions, redaction, group policy, weak token), with a config backup")
+	audit.Flags().BoolVar(&strict, "strict", false, "exit 1 when any finding is critical")
+	cmd.AddCommand(audit)
+	return cmd
+}
+
+func (a *app) auditInput(p paths) (security.AuditInput, error) {
+	in := security.AuditInput{ConfigPath: p.Config, StateDir: p.StateDir, Home: a.env.Home, SandboxMissing: sandbox.Probe().Missing(),
+		DangerousBind: func(path, mode string) string {
+			s := sandbox.Spec{Workspace: "/"}
+			if mode == "rw" {
+				s.ReadWrite = []string{path}
+			} else {
+				s.ReadOnly = []string{path}
+			}
+			if err := s.Validate(a.env.Home, p.StateDir); err != nil {
+				return err.Error()
+			}
+			return ""
+		}}
+	cfg, f, err := config.Load(p.Config, a.env.Lookup)
+	if err == nil && cfg.Gateway.Auth.Token.IsZero() {
+		cfg, _, err = a.loadConfig(p) // TALON_GATEWAY_TOKEN fills an unset token
+	}
+	var ve *config.ValidationError
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		in.Config, in.Tree = config.Default(), map[string]any{}
+	case errors.As(err, &ve) && f != nil:
+		// An invalid config is exactly what an audit must still look at:
+		// report the problems, and audit what remains once the offending
+		// keys are dropped (the raw file is checked too).
+		in.Tree, in.Invalid = f.Tree, ve.Problems
+		in.Config = config.Default()
+		work := config.MergePatch(f.Tree, map[string]any{})
+		for range 8 {
+			c, verr := config.Validate(work, a.env.Lookup)
+			if verr == nil {
+				in.Config = c
+				break
+			}
+			var v2 *config.ValidationError
+			if !errors.As(verr, &v2) {
+				break
+			}
+			for _, pr := range v2.Problems {
+				if pr.Path == "" || config.UnsetPath(work, pr.Path) != nil {
+					work = map[string]any{}
+				}
+			}
+		}
+	case err != nil:
+		return in, err
+	default:
+		in.Config, in.Tree = cfg, f.Tree
+	}
+	return in, nil
+}
+
+func (a *app) securityAudit(ctx context.Context, deep, fix, strict bool) error {
+	p, err := a.paths()
+	if err != nil {
+		return err
+	}
+	in, err := a.auditInput(p)
+	if err != nil {
+		return err
+	}
+	findings := security.Audit(in)
+	var fixed []string
+	if fix {
+		if fixed, err = a.applyFixes(p, in, findings); err != nil {
+			return err
+		}
+		if in, err = a.auditInput(p); err != nil {
+			return err
+		}
+		findings = security.Audit(in)
+	}
+	if deep {
+		findings = append(findings, a.deepProbe(ctx, in.Config)...)
+	}
+	summary := map[string]int{security.Critical: 0, security.Warn: 0, security.Info: 0}
+	for _, f := range findings {
+		summary[f.Severity]++
+	}
+	if a.json {
+		out := map[string]any{"findings": findings, "summary": summary}
+		if fix {
+			out["fixed"] = nonNilStrings(fixed)
+		}
+		if err := a.printJSON(out); err != nil {
+			return err
+		}
+	} else {
+		for _, line := range fixed {
+			a.outf("fixed: %s\n", line)
+		}
+		for _, sev := range []string{security.Critical, security.Warn, security.Info} {
+			first := true
+			for _, f := range findings {
+				if f.Severity != sev {
+					continue
+				}
+				if first {
+					a.outf("\n%s\n", strings.ToUpper(sev))
+					first = false
+				}
+				a.outf("  %-40s %s\n", f.CheckID, f.Title)
+				if f.Detail != "" {
+					a.outf("  %-40s %s\n", "", f.Detail)
+				}
+				if f.Fix != "" && sev != security.Info {
+					a.outf("  %-40s fix: %s\n", "", f.Fix)
+				}
+			}
+		}
+		a.outf("\n%d critical, %d warn, %d info\n", summary[security.Critical], summary[security.Warn], summary[security.Info])
+	}
+	if strict && summary[security.Critical] > 0 {
+		return &silentError{code: 1}
+	}
+	return nil
+}
+
+func nonNilStrings(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+// applyFixes repairs only what can be tightened without changing what the
+// owner meant: file modes, log redaction, open groups, a missing or weak
+// token (announced). The config is backed up first and written atomically.
+func (a *app) applyFixes(p paths, in security.AuditInput, findings []security.Finding) ([]string, error) {
+	var done []string
+	var edits []func(map[string]any) error
+	for _, f := range findings {
+		if !f.Fixable {
+			continue
+		}
+		switch {
+		case strings.HasSuffix(f.CheckID, ".perms"):
+			path := strings.SplitN(f.Title, " is mode ", 2)[0]
+			want := fs.FileMode(0o600)
+			if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+				want = 0o700
+			}
+			if err := os.Chmod(path, want); err != nil {
+				return done, fmt.Errorf("fixing %s: %w", path, err)
+			}
+			done = append(done, fmt.Sprintf("chmod %04o %s", want, path))
+		case f.CheckID == "logging.redaction_off":
+			edits = append(edits, func(t map[string]any) error { return config.SetPath(t, "logging.redactSensitive", "tools") })
+			done = append(done, "logging.redactSensitive: off → tools")
+		case strings.HasSuffix(f.CheckID, ".group.open"):
+			ch := strings.TrimSuffix(strings.TrimPrefix(f.CheckID, "channels."), ".group.open")
+			edits = append(edits, func(t map[string]any) error { return config.SetPath(t, "channels."+ch+".groupPolicy", "allowlist") })
+			done = append(done, "channels."+ch+".groupPolicy: open → allowlist")
+		case f.CheckID == "gateway.token_missing" || f.CheckID == "gateway.token_short":
+			tok, err := newToken()
+			if err != nil {
+				return done, err
+			}
+			edits = append(edits, func(t map[string]any) error { return config.SetPath(t, "gateway.auth.token", tok.Reveal()) })
+			done = append(done, "gateway.auth.token: generated a new 43-character token (clients must use it now: talon config get gateway.auth.token --reveal)")
+		}
+	}
+	if len(edits) == 0 {
+		return done, nil
+	}
+	raw, err := os.ReadFile(p.Config)
+	if err != nil {
+		return done, fmt.Errorf("reading config: %w", err)
+	}
+	tree, err := config.ParseTree(raw)
+	if err != nil {
+		return done, err
+	}
+	for _, e := range edits {
+		if err := e(tree); err != nil {
+			return done, err
+		}
+	}
+	// The fixes may not add a problem; a config that was already invalid
+	// (lan bind with auth none, say) is still tightened.
+	if _, err := config.Validate(tree, a.env.Lookup); err != nil {
+		before := map[string]bool{}
+		for _, pr := range in.Invalid {
+			before[pr.Path+"\x00"+pr.Message] = true
+		}
+		var ve *config.ValidationError
+		if !errors.As(err, &ve) {
+			return done, fmt.Errorf("the fixed config would be invalid; nothing was written: %w", err)
+		}
+		for _, pr := range ve.Problems {
+			if !before[pr.Path+"\x00"+pr.Message] {
+				return done, fmt.Errorf("the fixed config would be invalid; nothing was written: %w", err)
+			}
+		}
+	}
+	backup := p.Config + ".bak-" + strconv.FormatInt(time.Now().Unix(), 10)
+	if err := config.WriteFileAtomic(backup, raw, 0o600); err != nil {
+		return done, fmt.Errorf("backing up the config: %w", err)
+	}
+	if err := config.WriteFileAtomic(p.Config, config.Render(tree), 0o600); err != nil {
+		return done, fmt.Errorf("writing config: %w", err)
+	}
+	return append(done, "config backed up to "+backup), nil
+}
+
+// deepProbe attacks the running gateway the way a stranger would and
+// reports what it saw.
+func (a *app) deepProbe(ctx context.Context, cfg *config.Config) []security.Finding {
+	var out []security.Finding
+	add := func(id, sev, title, detail string) {
+		out = append(out, security.Finding{CheckID: id, Severity: sev, Title: title, Detail: detail})
+	}
+	port := strconv.Itoa(cfg.Gateway.Port)
+	host := "127.0.0.1"
+	if cfg.Gateway.Bind == "custom" {
+		host = cfg.Gateway.CustomBindHost
+	}
+	url := "ws://" + net.JoinHostPort(host, port) + "/"
+	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	if c, err := net.DialTimeout("tcp", net.JoinHostPort(host, port), 2*time.Second); err != nil {
+		add("deep.gateway_down", security.Info, "no gateway answered at "+url, "start it with talon gateway run, then run --deep again")
+		return out
+	} else {
+		c.Close()
+	}
+	refused := func(err error) bool {
+		var pe *protocol.Error
+		return errors.As(err, &pe) && (pe.Code == protocol.CodeUnauthorized || pe.Code == protocol.CodeAuthRateLimited)
+	}
+	// 1. No credentials.
+	if c, err := gateway.Dial(ctx, url, gateway.DialOptions{ClientID: "talon-audit"}); err == nil {
+		c.Close()
+		sev := security.Warn
+		if cfg.Gateway.Bind != "loopback" {
+			sev = security.Critical
+		}
+		add("deep.no_auth_accepted", sev, "the gateway accepted a connection without credentials", "auth mode "+cfg.Gateway.Auth.Mode)
+	} else if refused(err) {
+		add("deep.no_auth_refused", security.Info, "a connection without credentials was refused", err.Error())
+	}
+	// 2. A wrong token.
+	if cfg.Gateway.Auth.Mode != "none" {
+		if c, err := gateway.Dial(ctx, url, gateway.DialOptions{Token: "talon-audit-wrong-token-0123456789", ClientID: "talon-audit"}); err == nil {
+			c.Close()
+			add("deep.wrong_token_accepted", security.Critical, "the gateway accepted a wrong token", "")
+		} else if refused(err) {
+			add("deep.wrong_token_refused", security.Info, "a wrong token was refused", err.Error())
+		}
+	}
+	// 3. A cross-site page.
+	_, resp, err := websocket.Dial(ctx, url, &websocket.DialOptions{HTTPHeader: http.Header{"Origin": {"https://evil.example"}}})
+	switch {
+	case err == nil:
+		add("deep.cross_site_accepted", security.Critical, "a cross-site web page could open a WebSocket", "Origin https://evil.example was accepted")
+	case resp != nil && resp.StatusCode == http.StatusForbidden:
+		add("deep.cross_site_refused", security.Info, "a cross-site WebSocket was refused (403)", "")
+	}
+	// 4. Reachability from this host's other addresses.
+	if cfg.Gateway.Bind == "loopback" {
+		addrs, _ := net.InterfaceAddrs()
+		for _, ad := range addrs {
+			ipn, ok := ad.(*net.IPNet)
+			if !ok || ipn.IP.IsLoopback() || ipn.IP.IsLinkLocalUnicast() {
+				continue
+			}
+			c, err := net.DialTimeout("tcp", net.JoinHostPort(ipn.IP.String(), port), time.Second)
+			if err == nil {
+				c.Close()
+				add("deep.reachable_beyond_loopback", security.Critical, "the gateway port answers on "+ipn.IP.String(), "bind is loopback, yet something listens on this port on another address")
+			} else {
+				add("deep.not_reachable", security.Info, "not reachable on "+ipn.IP.String(), "")
+			}
+		}
+	}
+	return out
+}

@@ -1,0 +1,82 @@
+package security
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/talonclaw/talon/internal/config"
+	"github.com/talonclaw/talon/internal/secret"
+)
+
+func TestAuditChecks(t *testing.T) {
+	dir := t.TempDir()
+	state := filepath.Join(dir, "state")
+	os.MkdirAll(state, 0o700)
+	cfgPath := filepath.Join(state, "talon.json")
+	os.WriteFile(cfgPath, []byte("{}"), 0o600)
+	base := func() *config.Config {
+		c := config.Default()
+		c.Gateway.Auth.Token = secret.New("0123456789abcdefghijklmnopqrstuvwxyzABCDEFG")
+		return c
+	}
+	ids := func(c *config.Config, tree map[string]any) map[string]string {
+		if tree == nil {
+			tree = map[string]any{}
+		}
+		out := map[string]string{}
+		for _, f := range Audit(AuditInput{Config: c, Tree: tree, ConfigPath: cfgPath, StateDir: state}) {
+			out[f.CheckID] = f.Severity
+		}
+		return out
+	}
+	clean := ids(base(), nil)
+	for id, sev := range clean {
+		if sev != Info {
+			t.Errorf("secure default reports %s (%s)", id, sev)
+		}
+	}
+	for _, tc := range []struct {
+		id, sev string
+		mut     func(*config.Config)
+	}{
+		{"tools.exec.ask_off", Warn, func(c *config.Config) { c.Tools.Exec.Ask = "off" }},
+		{"tools.exec.interpreter_allowlisted", Warn, func(c *config.Config) { c.Tools.Exec.Allowlist = []string{"/usr/bin/python3.11"} }},
+		{"tools.exec.interpreter_allowlisted", Warn, func(c *config.Config) { c.Tools.Exec.Allowlist = []string{"/usr/local/bin/*"} }},
+		{"sandbox.off", Critical, func(c *config.Config) { c.Agents.Defaults.Sandbox.Mode = "off"; c.Tools.Exec.Security = "full" }},
+		{"tools.fs.workspace_only_off", Critical, func(c *config.Config) { c.Tools.FS.WorkspaceOnly = false }},
+		{"tools.web.fetch.private_network", Warn, func(c *config.Config) { c.Tools.Web.Fetch.AllowPrivateNetwork = true }},
+		{"gateway.trusted_proxies_broad", Critical, func(c *config.Config) { c.Gateway.TrustedProxies = []string{"0.0.0.0/0"} }},
+		{"gateway.origins_wildcard", Critical, func(c *config.Config) { c.Gateway.ControlUI.AllowedOrigins = []string{"*"} }},
+		{"gateway.token_short", Warn, func(c *config.Config) { c.Gateway.Auth.Token = secret.New("short-but-valid-token-123") }},
+		{"gateway.token_missing", Critical, func(c *config.Config) { c.Gateway.Auth.Token = secret.Secret{} }},
+		{"gateway.auth_none", Warn, func(c *config.Config) { c.Gateway.Auth.Mode = "none" }},
+		{"gateway.rate_limit_weak", Warn, func(c *config.Config) { c.Gateway.Auth.RateLimit.MaxAttempts = 1000 }},
+		{"channels.telegram.dm.scope_main_multiuser", Warn, func(c *config.Config) {
+			c.Session.DMScope = "main"
+			c.Channels.Telegram = &config.Telegram{Enabled: true, DMPolicy: "allowlist", GroupPolicy: "allowlist", AllowFrom: []string{"1", "2"}}
+		}},
+	} {
+		c := base()
+		tc.mut(c)
+		if got := ids(c, nil)[tc.id]; got != tc.sev {
+			t.Errorf("%s: severity %q, want %q", tc.id, got, tc.sev)
+		}
+	}
+	// Plain-text API keys are flagged; ${VAR} references are not.
+	c := base()
+	c.Models.Providers = map[string]config.Provider{"openai": {API: "openai-completions"}}
+	tree := map[string]any{"models": map[string]any{"providers": map[string]any{"openai": map[string]any{"apiKey": "sk-live-abc"}}}}
+	if ids(c, tree)["secrets.plaintext"] != Warn {
+		t.Error("plain-text api key not flagged")
+	}
+	tree["models"].(map[string]any)["providers"].(map[string]any)["openai"].(map[string]any)["apiKey"] = "${OPENAI_API_KEY}"
+	if _, ok := ids(c, tree)["secrets.plaintext"]; ok {
+		t.Error("${VAR} reference flagged")
+	}
+	// World-readable config is critical.
+	os.Chmod(cfgPath, 0o644)
+	if ids(base(), nil)["fs.config.perms"] != Critical {
+		t.Error("world-readable config not critical")
+	}
+}
