@@ -38,7 +38,7 @@ func appendN(t testing.TB, l *Log, n int) {
 	}
 }
 
-func exec(t testing.TB, st *store.Store, q string, args ...any) {
+func rawExec(t testing.TB, st *store.Store, q string, args ...any) {
 	t.Helper()
 	err := st.Write(context.Background(), func(tx *sql.Tx) error {
 		res, err := tx.Exec(q, args...)
@@ -149,7 +149,7 @@ func TestCanonicalEncodingStable(t *testing.T) {
 func TestVerifyDetectsEditedRecord(t *testing.T) {
 	l, st := openTest(t)
 	appendN(t, l, 100)
-	exec(t, st, `UPDATE audit_log SET data = '{"i":41,"cmd":"rm -rf /"}' WHERE seq = 42`)
+	rawExec(t, st, `UPDATE audit_log SET data = '{"i":41,"cmd":"rm -rf /"}' WHERE seq = 42`)
 	wantBad(t, l, 42, "record 42: hash mismatch (contents changed)")
 }
 
@@ -161,21 +161,21 @@ func TestVerifyDetectsEditedRecordWithRecomputedHash(t *testing.T) {
 	r := recs[41]
 	r.Subject = "innocent"
 	h, _ := ComputeHash(r)
-	exec(t, st, `UPDATE audit_log SET subject = ?, hash = ? WHERE seq = 42`, r.Subject, h)
+	rawExec(t, st, `UPDATE audit_log SET subject = ?, hash = ? WHERE seq = 42`, r.Subject, h)
 	wantBad(t, l, 43, "record 43: previous-hash link broken")
 }
 
 func TestVerifyDetectsDeletedRecord(t *testing.T) {
 	l, st := openTest(t)
 	appendN(t, l, 100)
-	exec(t, st, `DELETE FROM audit_log WHERE seq = 50`)
+	rawExec(t, st, `DELETE FROM audit_log WHERE seq = 50`)
 	wantBad(t, l, 50, "seq gap 49 → 51 (record 50 deleted)")
 }
 
 func TestVerifyDetectsDeletedFirstRecords(t *testing.T) {
 	l, st := openTest(t)
 	appendN(t, l, 100)
-	exec(t, st, `DELETE FROM audit_log WHERE seq <= 10`)
+	rawExec(t, st, `DELETE FROM audit_log WHERE seq <= 10`)
 	wantBad(t, l, 11, "no signed truncation checkpoint")
 }
 
@@ -183,9 +183,9 @@ func TestVerifyDetectsDeletedAndRenumbered(t *testing.T) {
 	// Delete record 50 and renumber the rest down to close the gap.
 	l, st := openTest(t)
 	appendN(t, l, 100)
-	exec(t, st, `DELETE FROM audit_log WHERE seq = 50`)
-	exec(t, st, `UPDATE audit_log SET seq = -seq WHERE seq > 50`)
-	exec(t, st, `UPDATE audit_log SET seq = -seq - 1 WHERE seq < 0`)
+	rawExec(t, st, `DELETE FROM audit_log WHERE seq = 50`)
+	rawExec(t, st, `UPDATE audit_log SET seq = -seq WHERE seq > 50`)
+	rawExec(t, st, `UPDATE audit_log SET seq = -seq - 1 WHERE seq < 0`)
 	wantBad(t, l, 50, "record 50: hash mismatch")
 }
 
@@ -193,9 +193,9 @@ func TestVerifyDetectsReorderedRecords(t *testing.T) {
 	l, st := openTest(t)
 	appendN(t, l, 100)
 	// Swap the whole contents (everything but seq) of records 30 and 60.
-	exec(t, st, `UPDATE audit_log SET seq = -1 WHERE seq = 30`)
-	exec(t, st, `UPDATE audit_log SET seq = 30 WHERE seq = 60`)
-	exec(t, st, `UPDATE audit_log SET seq = 60 WHERE seq = -1`)
+	rawExec(t, st, `UPDATE audit_log SET seq = -1 WHERE seq = 30`)
+	rawExec(t, st, `UPDATE audit_log SET seq = 30 WHERE seq = 60`)
+	rawExec(t, st, `UPDATE audit_log SET seq = 60 WHERE seq = -1`)
 	wantBad(t, l, 30, "record 30: hash mismatch")
 }
 
@@ -207,7 +207,7 @@ func TestVerifyDetectsForgedInsert(t *testing.T) {
 	r := Record{Seq: 101, TS: time.UnixMilli(time.Now().UnixMilli()), Kind: KindAuthOK, Actor: "attacker", Subject: "connect",
 		Data: json.RawMessage(`{}`), PrevHash: strings.Repeat("0", 64)}
 	r.Hash, _ = ComputeHash(r)
-	exec(t, st, `INSERT INTO audit_log (seq, ts, kind, actor, subject, data, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+	rawExec(t, st, `INSERT INTO audit_log (seq, ts, kind, actor, subject, data, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
 		r.Seq, r.TS.UnixMilli(), r.Kind, r.Actor, r.Subject, string(r.Data), r.PrevHash, r.Hash)
 	wantBad(t, l, 101, "record 101: previous-hash link broken")
 }
@@ -218,12 +218,12 @@ func TestVerifyDetectsInsertInMiddle(t *testing.T) {
 	l, st := openTest(t)
 	appendN(t, l, 100)
 	recs, _ := l.Tail(t.Context(), 100)
-	exec(t, st, `UPDATE audit_log SET seq = -seq - 1 WHERE seq > 50`)
-	exec(t, st, `UPDATE audit_log SET seq = -seq WHERE seq < 0`)
+	rawExec(t, st, `UPDATE audit_log SET seq = -seq - 1 WHERE seq > 50`)
+	rawExec(t, st, `UPDATE audit_log SET seq = -seq WHERE seq < 0`)
 	r := Record{Seq: 51, TS: time.UnixMilli(time.Now().UnixMilli()), Kind: KindAuthOK, Actor: "attacker",
 		Data: json.RawMessage(`{}`), PrevHash: recs[49].Hash}
 	r.Hash, _ = ComputeHash(r)
-	exec(t, st, `INSERT INTO audit_log (seq, ts, kind, actor, subject, data, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+	rawExec(t, st, `INSERT INTO audit_log (seq, ts, kind, actor, subject, data, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
 		r.Seq, r.TS.UnixMilli(), r.Kind, r.Actor, r.Subject, string(r.Data), r.PrevHash, r.Hash)
 	wantBad(t, l, 52, "record 52: hash mismatch")
 }
@@ -263,7 +263,7 @@ func forgeCheckpoint(t *testing.T, l *Log, st *store.Store, seq int64, d Checkpo
 	}
 	r.Data, _ = json.Marshal(d)
 	r.Hash, _ = ComputeHash(r)
-	exec(t, st, `UPDATE audit_log SET data = ?, hash = ? WHERE seq = ?`, string(r.Data), r.Hash, seq)
+	rawExec(t, st, `UPDATE audit_log SET data = ?, hash = ? WHERE seq = ?`, string(r.Data), r.Hash, seq)
 }
 
 func TestVerifyDetectsForgedCheckpoint(t *testing.T) {
@@ -328,13 +328,13 @@ func TestTruncate(t *testing.T) {
 	wantOK(t, l, 122-80+1)
 
 	t.Run("edit", func(t *testing.T) {
-		exec(t, st, `UPDATE audit_log SET actor = 'someone else' WHERE seq = 90`)
+		rawExec(t, st, `UPDATE audit_log SET actor = 'someone else' WHERE seq = 90`)
 		wantBad(t, l, 90, "record 90: hash mismatch")
-		exec(t, st, `UPDATE audit_log SET actor = 'session:main' WHERE seq = 90`)
+		rawExec(t, st, `UPDATE audit_log SET actor = 'session:main' WHERE seq = 90`)
 		wantOK(t, l, -1)
 	})
 	t.Run("deleteFirst", func(t *testing.T) {
-		exec(t, st, `DELETE FROM audit_log WHERE seq = 80`)
+		rawExec(t, st, `DELETE FROM audit_log WHERE seq = 80`)
 		wantBad(t, l, 81, "no signed truncation checkpoint for record 80")
 	})
 }
@@ -352,7 +352,7 @@ func TestTruncateAnchorEdited(t *testing.T) {
 	r.Actor = "forged"
 	r.PrevHash = strings.Repeat("2", 64)
 	r.Hash, _ = ComputeHash(r)
-	exec(t, st, `UPDATE audit_log SET actor = ?, prev_hash = ?, hash = ? WHERE seq = 11`, r.Actor, r.PrevHash, r.Hash)
+	rawExec(t, st, `UPDATE audit_log SET actor = ?, prev_hash = ?, hash = ? WHERE seq = 11`, r.Actor, r.PrevHash, r.Hash)
 	wantBad(t, l, 11, "record 11: previous-hash link broken")
 }
 

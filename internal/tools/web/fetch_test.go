@@ -72,7 +72,7 @@ func TestFetchWrapsAsUntrusted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !res.Untrusted || !strings.HasPrefix(res.Content, "<<<UNTRUSTED id=") || !strings.Contains(res.Content, "Hello world") || !strings.Contains(res.Content, "truncated at 100") {
+	if !res.Untrusted || !strings.HasPrefix(res.Content, "<<<EXTERNAL_UNTRUSTED_CONTENT id=") || !strings.Contains(res.Content, "Hello world") || !strings.Contains(res.Content, "truncated at 100") {
 		t.Fatalf("%+v", res)
 	}
 	if !strings.Contains(res.Content, `source="web_fetch `+base+`/page"`) {
