@@ -14,6 +14,7 @@ import (
 	"github.com/talonclaw/talon/internal/config"
 	"github.com/talonclaw/talon/internal/llm"
 	"github.com/talonclaw/talon/internal/policy"
+	"github.com/talonclaw/talon/internal/security"
 	"github.com/talonclaw/talon/internal/store"
 )
 
@@ -121,6 +122,9 @@ func (t *turn) do(ctx context.Context) error {
 	if _, err := a.o.Store.AppendMessages(ctx, req.SessionKey, store.Message{
 		Role: "user", Content: req.Text, Provenance: trust, SenderID: req.SenderID, RunID: req.RunID}); err != nil {
 		return err
+	}
+	if trust == policy.TrustUntrusted {
+		t.scan("message from "+orDefault(req.SenderID, "an untrusted sender"), req.Text)
 	}
 	t.models, err = a.o.Models.Models(t.cfg)
 	if err != nil {
@@ -309,6 +313,9 @@ func (t *turn) tool(ctx context.Context, call llm.ToolCall, trust string) error 
 		return err
 	}
 	observe(&t.state, stored, t.fetched)
+	if result.Untrusted {
+		t.scan(call.Name+" result", result.Content)
+	}
 	t.res.ToolCalls = append(t.res.ToolCalls, rec)
 	t.emit(Event{Type: "tool_result", ToolCall: &rec, Text: capResult(result.Content)})
 	return nil
@@ -361,6 +368,21 @@ func (t *turn) approve(ctx context.Context, call llm.ToolCall, rec *ToolCallReco
 	}
 	rec.Reason += "; needs approval and no approver is reachable (tools.exec.askFallback = " + fallback + ")"
 	return false, nil
+}
+
+// scan looks for injection patterns in untrusted text. A hit raises an
+// alert event and a log record; it blocks nothing (policy and taint do).
+func (t *turn) scan(source, text string) {
+	alerts := security.DetectInjection(text)
+	if len(alerts) == 0 {
+		return
+	}
+	names := make([]string, len(alerts))
+	for i, al := range alerts {
+		names[i] = al.Pattern
+	}
+	t.a.log.Warn("injection patterns in untrusted content", "session", t.req.SessionKey, "run", t.req.RunID, "source", source, "patterns", names)
+	t.emit(Event{Type: "alert", Text: source + ": " + strings.Join(names, ", ")})
 }
 
 // capResult keeps the head and tail of an oversize tool result.

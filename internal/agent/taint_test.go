@@ -75,9 +75,18 @@ func TestInvariant8_HijackedModelAfterWebFetch(t *testing.T) {
 		}},
 		fakellm.Reply{Text: "I could not do those things."},
 	)
-	res, err := e.run("summarise https://evil.example/page")
+	var alerts []string
+	res, err := e.agent.Run(context.Background(), TurnRequest{SessionKey: MainSessionKey(""), Text: "summarise https://evil.example/page",
+		OnEvent: func(ev Event) {
+			if ev.Type == "alert" {
+				alerts = append(alerts, ev.Text)
+			}
+		}})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if len(alerts) != 1 || !strings.Contains(alerts[0], "web_fetch result") || !strings.Contains(alerts[0], "ignore-instructions") {
+		t.Fatalf("injection alert: %v", alerts)
 	}
 	byID := map[string]ToolCallRecord{}
 	for _, c := range res.ToolCalls {

@@ -27,7 +27,7 @@ type TurnRequest struct {
 
 // Event is one thing that happened in a turn, in order.
 type Event struct {
-	Type       string          `json:"type"` // delta | message | tool_call | tool_result | final | error | aborted | refused
+	Type       string          `json:"type"` // delta | message | alert | tool_call | tool_result | final | error | aborted | refused
 	RunID      string          `json:"runId"`
 	SessionKey string          `json:"sessionKey"`
 	Text       string          `json:"text,omitempty"`

@@ -23,13 +23,16 @@
 //     the whole chain up to it.
 //   - Retention without losing verifiability. Truncate(beforeSeq) first
 //     appends a signed "truncate" checkpoint for record beforeSeq-1, then
-//     deletes the records before beforeSeq, in one transaction. Verify
+//     deletes the records before beforeSeq, in one transaction. Its
+//     signature covers "talon-audit-truncate|<seq>|<hash>" instead, so a
+//     checkpoint's signature cannot be replayed to license a deletion. Verify
 //     accepts a log that starts at seq s > 1 only if a validly signed
 //     truncate record vouches for (s-1, PrevHash of record s).
 //
-// What a hash chain cannot show on its own: an attacker with write access
-// to the database who deletes the newest records (or everything) leaves a
-// shorter, still consistent chain. Checkpoints copied off the machine (or
+// What a hash chain cannot show on its own: the hashes are unkeyed, so an
+// attacker with write access to the database who deletes the newest records
+// (or everything), or appends well-formed records after the last one,
+// leaves a still consistent chain. Checkpoints copied off the machine (or
 // the seq of the last record seen by an external monitor) close that gap;
 // the signature stops forging a checkpoint or a truncation without the key.
 //
@@ -108,13 +111,21 @@ type Record struct {
 type CheckpointData struct {
 	ThroughSeq  int64  `json:"throughSeq"`  // the last record the checkpoint covers
 	ThroughHash string `json:"throughHash"` // its Hash
-	Signature   string `json:"signature"`   // base64 ed25519 signature of SignedMessage(ThroughSeq, ThroughHash)
+	Signature   string `json:"signature"`   // base64 ed25519 signature of SignedMessage(kind, ThroughSeq, ThroughHash)
 	PublicKey   string `json:"publicKey"`   // base64 ed25519 public key that made it
 }
 
-// SignedMessage is the byte string a checkpoint signature covers.
-func SignedMessage(seq int64, hash string) []byte {
-	return []byte("talon-audit-checkpoint|" + strconv.FormatInt(seq, 10) + "|" + hash)
+// SignedMessage is the byte string the signature in a record of kind
+// (KindCheckpoint or KindTruncate) covers:
+// "talon-audit-checkpoint|<seq>|<hash>" or "talon-audit-truncate|<seq>|<hash>".
+// The two are kept apart so that an ordinary checkpoint's signature cannot
+// be replayed as a truncation that licenses deleting the records it covers.
+func SignedMessage(kind string, seq int64, hash string) []byte {
+	prefix := "talon-audit-checkpoint|"
+	if kind == KindTruncate {
+		prefix = "talon-audit-truncate|"
+	}
+	return []byte(prefix + strconv.FormatInt(seq, 10) + "|" + hash)
 }
 
 const encodingPrefix = "talon-audit-v1\x00"
@@ -242,11 +253,11 @@ func (l *Log) appendTx(ctx context.Context, tx *sql.Tx, kind, actor, subject str
 	return r, nil
 }
 
-func (l *Log) sign(seq int64, hash string) CheckpointData {
+func (l *Log) sign(kind string, seq int64, hash string) CheckpointData {
 	return CheckpointData{
 		ThroughSeq:  seq,
 		ThroughHash: hash,
-		Signature:   base64.StdEncoding.EncodeToString(ed25519.Sign(l.priv, SignedMessage(seq, hash))),
+		Signature:   base64.StdEncoding.EncodeToString(ed25519.Sign(l.priv, SignedMessage(kind, seq, hash))),
 		PublicKey:   base64.StdEncoding.EncodeToString(l.pub),
 	}
 }
@@ -260,7 +271,7 @@ func (l *Log) Checkpoint(ctx context.Context) (Record, error) {
 		if err != nil {
 			return err
 		}
-		raw, err := json.Marshal(l.sign(seq, hash))
+		raw, err := json.Marshal(l.sign(KindCheckpoint, seq, hash))
 		if err != nil {
 			return err
 		}
@@ -301,7 +312,7 @@ func (l *Log) Truncate(ctx context.Context, beforeSeq int64) error {
 		if err != nil {
 			return err
 		}
-		raw, err := json.Marshal(l.sign(beforeSeq-1, throughHash))
+		raw, err := json.Marshal(l.sign(KindTruncate, beforeSeq-1, throughHash))
 		if err != nil {
 			return err
 		}

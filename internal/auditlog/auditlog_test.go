@@ -280,7 +280,7 @@ func TestVerifyDetectsForgedCheckpoint(t *testing.T) {
 		{"throughHash", func(d *CheckpointData) { d.ThroughHash = strings.Repeat("1", 64) }, "checkpoint signature invalid"},
 		{"otherKey", func(d *CheckpointData) {
 			other, _ := openTest(t)
-			*d = other.sign(d.ThroughSeq, d.ThroughHash)
+			*d = other.sign(KindCheckpoint, d.ThroughSeq, d.ThroughHash)
 		}, "checkpoint signed by a different key"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -424,4 +424,22 @@ func BenchmarkVerify(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "records/s")
+}
+
+func TestCheckpointNotReplayableAsTruncate(t *testing.T) {
+	// An attacker copies a real checkpoint's data into a "truncate" record
+	// appended with a correct hash and link, then deletes what it covers.
+	l, st := openTest(t)
+	appendN(t, l, 10)
+	cp, err := l.Checkpoint(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := Record{Seq: 12, TS: time.UnixMilli(time.Now().UnixMilli()), Kind: KindTruncate, Actor: "talon", Subject: "audit",
+		Data: cp.Data, PrevHash: cp.Hash}
+	r.Hash, _ = ComputeHash(r)
+	rawExec(t, st, `INSERT INTO audit_log (seq, ts, kind, actor, subject, data, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		r.Seq, r.TS.UnixMilli(), r.Kind, r.Actor, r.Subject, string(r.Data), r.PrevHash, r.Hash)
+	rawExec(t, st, `DELETE FROM audit_log WHERE seq <= 10`)
+	wantBad(t, l, 11, "no signed truncation checkpoint for record 10")
 }

@@ -21,7 +21,7 @@ type VerifyResult struct {
 
 // checkCheckpoint checks a checkpoint or truncate record's Data: that it is
 // signed by this log's key and the signature covers what it claims.
-func (l *Log) checkCheckpoint(data []byte) (CheckpointData, string) {
+func (l *Log) checkCheckpoint(kind string, data []byte) (CheckpointData, string) {
 	var cp CheckpointData
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
@@ -36,7 +36,7 @@ func (l *Log) checkCheckpoint(data []byte) (CheckpointData, string) {
 		return cp, "checkpoint signed by a different key than this log's"
 	}
 	sig, err := base64.StdEncoding.DecodeString(cp.Signature)
-	if err != nil || !ed25519.Verify(l.pub, SignedMessage(cp.ThroughSeq, cp.ThroughHash), sig) {
+	if err != nil || !ed25519.Verify(l.pub, SignedMessage(kind, cp.ThroughSeq, cp.ThroughHash), sig) {
 		return cp, "checkpoint signature invalid (forged or altered)"
 	}
 	return cp, ""
@@ -131,7 +131,7 @@ func (l *Log) checkRecord(res *VerifyResult, r Record, ms, prevSeq int64, prevHa
 	}
 	switch r.Kind {
 	case KindCheckpoint:
-		cp, why := l.checkCheckpoint(r.Data)
+		cp, why := l.checkCheckpoint(r.Kind, r.Data)
 		if why != "" {
 			return fail(r.Seq, "record %d: %s", r.Seq, why)
 		}
@@ -140,7 +140,7 @@ func (l *Log) checkRecord(res *VerifyResult, r Record, ms, prevSeq int64, prevHa
 		}
 		res.Checkpoints++
 	case KindTruncate:
-		cp, why := l.checkCheckpoint(r.Data)
+		cp, why := l.checkCheckpoint(r.Kind, r.Data)
 		if why != "" {
 			return fail(r.Seq, "record %d: %s", r.Seq, why)
 		}
@@ -165,7 +165,7 @@ func (l *Log) truncateAnchor(ctx context.Context, tx *sql.Tx, through int64) (st
 		if err := rows.Scan(&data); err != nil {
 			return "", false, err
 		}
-		cp, why := l.checkCheckpoint(data)
+		cp, why := l.checkCheckpoint(KindTruncate, data)
 		if why == "" && cp.ThroughSeq == through {
 			return cp.ThroughHash, true, nil
 		}

@@ -86,6 +86,10 @@ func (g *Gateway) mChatSend(ctx context.Context, c *conn, params json.RawMessage
 			case "delta":
 				base["state"], base["deltaText"] = "delta", ev.Text
 				send(base)
+			case "alert":
+				g.log.Warn("security alert", "session", ev.SessionKey, "run", ev.RunID, "detail", ev.Text)
+				g.broadcastScoped(protocol.ScopeRead, "security.alert", map[string]any{"runId": ev.RunID, "sessionKey": ev.SessionKey,
+					"ts": time.Now().UnixMilli(), "detail": ev.Text})
 			case "message":
 				g.broadcastScoped(protocol.ScopeRead, eventAgent, map[string]any{"runId": ev.RunID, "sessionKey": ev.SessionKey,
 					"stream": "message", "ts": time.Now().UnixMilli(), "data": map[string]any{"text": ev.Text}})
