@@ -37,6 +37,9 @@ type Options struct {
 	Router llm.RouterOptions
 	Tools  *Registry
 	Policy policy.Decider
+	// Scrub removes known secret values from text before the model, the
+	// transcript or the reply see it (invariant 10). Nil scrubs nothing.
+	Scrub func(string) string
 	// Approvals, when set, asks a person about calls the policy escalates;
 	// nil (or nobody connected) applies tools.exec.askFallback.
 	Approvals *approvals.Manager

@@ -167,7 +167,11 @@ func (t *turn) do(ctx context.Context) error {
 		}
 		resp, model, err := t.router.Chat(ctx, llm.Request{System: system, Messages: msgs, Tools: a.o.Tools.Specs()}, func(d llm.Delta) {
 			if d.Text != "" {
-				t.emit(Event{Type: "delta", Text: d.Text})
+				text := d.Text
+				if a.o.Scrub != nil {
+					text = a.o.Scrub(text)
+				}
+				t.emit(Event{Type: "delta", Text: text})
 			}
 		})
 		if err != nil {
@@ -178,6 +182,9 @@ func (t *turn) do(ctx context.Context) error {
 		}
 		if len(resp.Message.ToolCalls) == 0 {
 			t.res.Reply = resp.Message.Content
+			if a.o.Scrub != nil {
+				t.res.Reply = a.o.Scrub(t.res.Reply)
+			}
 			t.res.StopReason = resp.StopReason
 			return nil
 		}
@@ -207,6 +214,9 @@ func (t *turn) budget(ctx context.Context, system string, msgs []llm.Message, m 
 
 // account records a model call's usage and stores the assistant message.
 func (t *turn) account(ctx context.Context, m llm.Model, resp *llm.Response) error {
+	if t.a.o.Scrub != nil {
+		resp.Message.Content = t.a.o.Scrub(resp.Message.Content)
+	}
 	cost := llm.Cost(m, resp.Usage)
 	t.res.Usage.InputTokens += resp.Usage.InputTokens
 	t.res.Usage.OutputTokens += resp.Usage.OutputTokens
@@ -306,6 +316,9 @@ func (t *turn) tool(ctx context.Context, call llm.ToolCall, trust string) error 
 	prov := "trusted"
 	if result.Untrusted {
 		prov = "untrusted"
+	}
+	if t.a.o.Scrub != nil {
+		result.Content = t.a.o.Scrub(result.Content)
 	}
 	stored := store.Message{Role: "tool", Content: capResult(result.Content), ToolCallID: call.ID, ToolName: call.Name, IsError: result.IsError,
 		Provenance: prov, Decision: decision, RunID: t.req.RunID}

@@ -484,3 +484,57 @@ func TestBenignCodingTaskNeedsNoPrompts(t *testing.T) {
 		}
 	}
 }
+
+// TestInvariant10_SecretNeverReachesTheModel: a secret stored with talon
+// secrets set and printed by an allowed command is scrubbed before the
+// model request, the transcript and the --json reply.
+func TestInvariant10_SecretNeverReachesTheModel(t *testing.T) {
+	const secretValue = "ghp_S3cr3tValueThatMustNeverLeak1234"
+	cat, _ := filepath.EvalSymlinks("/usr/bin/cat")
+	fake := fakellm.New(t)
+	state := agentState(t, fake, `tools: { exec: { allowlist: ["`+cat+`"] } },`)
+	set := exec.Command("talon", "secrets", "set", "GITHUB_TOKEN")
+	set.Env = append(os.Environ(), "TALON_STATE_DIR="+state, "HOME="+state)
+	set.Stdin = strings.NewReader(secretValue + "\n")
+	if out, err := set.CombinedOutput(); err != nil || !strings.Contains(string(out), "${secret:GITHUB_TOKEN}") {
+		t.Fatalf("%v %s", err, out)
+	}
+	if b, _ := os.ReadFile(filepath.Join(state, "secrets.json")); strings.Contains(string(b), secretValue) || len(b) == 0 {
+		t.Fatal("secret stored in clear")
+	}
+	ws := filepath.Join(state, "workspace")
+	os.MkdirAll(ws, 0o700)
+	os.WriteFile(filepath.Join(ws, "creds.txt"), []byte("token="+secretValue+"\n"), 0o600)
+	fake.Script(fakellm.Reply{ToolCalls: []fakellm.Call{{ID: "c", Name: "exec", Args: `{"command":"cat creds.txt"}`},
+		{ID: "r", Name: "read", Args: `{"path":"creds.txt"}`}}},
+		fakellm.Reply{Text: "the token is " + secretValue})
+	out, errOut, code := runTalon(t, state, "agent", "--local", "--message", "show me creds.txt", "--json")
+	if code != 0 {
+		t.Fatalf("%d %s %s", code, out, errOut)
+	}
+	if strings.Contains(out, secretValue) || !strings.Contains(out, "[REDACTED:GITHUB_TOKEN]") {
+		t.Fatalf("reply: %s", out)
+	}
+	for _, r := range fake.Requests() {
+		for _, m := range r.Messages {
+			if strings.Contains(m.Content, secretValue) {
+				t.Fatalf("the model saw the secret in a %s message", m.Role)
+			}
+		}
+	}
+	db, _ := os.ReadFile(filepath.Join(state, "talon.db"))
+	wal, _ := os.ReadFile(filepath.Join(state, "talon.db-wal"))
+	if strings.Contains(string(db), secretValue) || strings.Contains(string(wal), secretValue) {
+		t.Fatal("the secret is in the transcript database")
+	}
+	// ${secret:NAME} resolves in config.
+	runTalon(t, state, "config", "set", "models.providers.fake.apiKey", "${secret:GITHUB_TOKEN}")
+	got, _, _ := runTalon(t, state, "config", "get", "models.providers.fake.apiKey", "--reveal")
+	if strings.TrimSpace(got) != secretValue {
+		t.Fatalf("${secret:} not resolved: %q", got)
+	}
+	names, _, _ := runTalon(t, state, "secrets", "list")
+	if strings.TrimSpace(names) != "GITHUB_TOKEN" {
+		t.Fatalf("list %q", names)
+	}
+}

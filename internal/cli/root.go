@@ -77,6 +77,7 @@ type app struct {
 // Execute runs talon with args (without the program name).
 func Execute(ctx context.Context, env Env, args []string) error {
 	a := &app{env: env}
+	a.env.Lookup = a.secretAwareLookup(env.Lookup)
 	root := a.rootCmd()
 	root.SetArgs(args)
 	root.SetIn(env.Stdin)
@@ -119,7 +120,7 @@ func (a *app) rootCmd() *cobra.Command {
 		return &UsageError{Err: fmt.Errorf("%w (hint: talon %s --help)", err, strings.TrimPrefix(c.CommandPath(), "talon "))}
 	})
 	root.AddCommand(a.versionCmd(), a.gatewayCmd(), a.healthCmd(), a.statusCmd(), a.configCmd(), a.doctorCmd(),
-		a.agentCmd(), a.usageCmd(), a.onboardCmd(), a.approvalsCmd(), a.cronCmd(), a.securityCmd())
+		a.agentCmd(), a.usageCmd(), a.onboardCmd(), a.approvalsCmd(), a.cronCmd(), a.securityCmd(), a.secretsCmd())
 	return root
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -17,6 +18,7 @@ import (
 	"github.com/talonclaw/talon/internal/policy"
 	"github.com/talonclaw/talon/internal/policy/execplan"
 	"github.com/talonclaw/talon/internal/sandbox"
+	"github.com/talonclaw/talon/internal/secrets"
 	"github.com/talonclaw/talon/internal/store"
 	"github.com/talonclaw/talon/internal/tools/exectool"
 	"github.com/talonclaw/talon/internal/tools/fstools"
@@ -82,6 +84,7 @@ func (a *app) newRuntime(ctx context.Context, p paths, cfg *config.Config, st *s
 		Models:    &agent.ConfigModels{},
 		Tools:     reg,
 		Policy:    &policy.Rules{Config: rt.cfg.Load, Exec: execOpts.Decide, MessageTarget: agent.IsCurrentConversation},
+		Scrub:     func(s string) string { return a.scrubber(p, rt.cfg.Load()).Scrub(s) },
 		Approvals: rt.approvals,
 		Logger:    log,
 		Workspace: ws,
@@ -183,4 +186,25 @@ func (rt *runtime) sandboxSpec(p paths, ws, sessionKey string) *sandbox.Spec {
 		spec.ReadWrite = append(spec.ReadWrite, one.ReadWrite...)
 	}
 	return &spec
+}
+
+// scrubber knows every secret value Talon holds: the secrets store and the
+// credentials in the config. It is rebuilt per use, so secrets set while the
+// gateway runs are scrubbed at once.
+func (a *app) scrubber(p paths, cfg *config.Config) *secrets.Scrubber {
+	vals := map[string]string{}
+	if st, err := secrets.Open(p.StateDir, a.env.get("TALON_SECRETS_KEY")); err == nil {
+		if all, err := st.All(); err == nil {
+			maps.Copy(vals, all)
+		}
+	}
+	vals["gateway.auth.token"] = cfg.Gateway.Auth.Token.Reveal()
+	vals["gateway.auth.password"] = cfg.Gateway.Auth.Password.Reveal()
+	for id, pr := range cfg.Models.Providers {
+		vals["models.providers."+id+".apiKey"] = pr.APIKey.Reveal()
+	}
+	if t := cfg.Channels.Telegram; t != nil {
+		vals["channels.telegram.botToken"] = t.BotToken.Reveal()
+	}
+	return secrets.NewScrubber(vals)
 }

@@ -53,6 +53,9 @@ func lookup(env LookupEnv, name string) (string, bool) {
 }
 
 func isEnvName(s string) bool {
+	// ${secret:NAME} names a secret from `talon secrets`; the lookup
+	// function the caller passes resolves it.
+	s = strings.TrimPrefix(s, "secret:")
 	if s == "" {
 		return false
 	}
