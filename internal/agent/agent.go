@@ -37,6 +37,9 @@ type Options struct {
 	Router llm.RouterOptions
 	Tools  *Registry
 	Policy policy.Decider
+	// Audit records a security-relevant event in the audit log (invariant
+	// 12); nil records nothing. Data must hold no secret values.
+	Audit func(ctx context.Context, kind, actor, subject string, data any)
 	// Scrub removes known secret values from text before the model, the
 	// transcript or the reply see it (invariant 10). Nil scrubs nothing.
 	Scrub func(string) string

@@ -82,6 +82,7 @@ func (t *turn) finish(ctx context.Context, err error) (*TurnResult, error) {
 		t.res.Reply = be.Message
 		t.res.StopReason = "budget"
 		t.a.log.Warn("turn refused: budget", "session", t.res.SessionKey, "budget", be.Key, "limit", be.Limit, "spent", be.Spent)
+		t.a.audit(context.WithoutCancel(ctx), "budget.refused", t.req.SenderID, be.Key, map[string]any{"session": t.res.SessionKey, "limit": be.Limit, "spent": be.Spent})
 		t.emit(Event{Type: "refused", Text: be.Message, Result: t.res})
 	case errors.Is(err, ErrAborted):
 		t.res.StopReason = "aborted"
@@ -308,6 +309,9 @@ func (t *turn) tool(ctx context.Context, call llm.ToolCall, trust string) error 
 	}
 	decision, _ := json.Marshal(map[string]string{"action": string(rec.Decision), "reason": rec.Reason, "outcome": rec.Outcome})
 	argsSum := sha256.Sum256(call.Args)
+	t.a.audit(ctx, "policy.decision", orDefault(t.req.SenderID, t.sess.Key), call.Name, map[string]any{
+		"session": t.sess.Key, "run": t.req.RunID, "call": call.ID, "argsSha256": hex.EncodeToString(argsSum[:]), "planHash": planHash,
+		"action": rec.Decision, "outcome": rec.Outcome, "reason": rec.Reason})
 	if err := t.a.o.Store.RecordDecision(ctx, store.Decision{TS: t.a.o.Now(), SessionKey: t.sess.Key, RunID: t.req.RunID, AgentID: t.sess.AgentID,
 		SenderID: t.req.SenderID, Tool: call.Name, CallID: call.ID, ArgsSHA256: hex.EncodeToString(argsSum[:]), PlanHash: planHash,
 		Action: string(rec.Decision), Outcome: rec.Outcome, Reason: rec.Reason}); err != nil {
@@ -396,6 +400,7 @@ func (t *turn) scan(source, text string) {
 	}
 	t.a.log.Warn("injection patterns in untrusted content", "session", t.req.SessionKey, "run", t.req.RunID, "source", source, "patterns", names)
 	t.emit(Event{Type: "alert", Text: source + ": " + strings.Join(names, ", ")})
+	t.a.audit(context.Background(), "security.alert", source, "injection", map[string]any{"session": t.req.SessionKey, "run": t.req.RunID, "patterns": names})
 }
 
 // capResult keeps the head and tail of an oversize tool result.
@@ -406,4 +411,10 @@ func capResult(s string) string {
 	head := s[:maxToolResultChars*3/4]
 	tail := s[len(s)-maxToolResultChars/4:]
 	return head + fmt.Sprintf("\n[… %d characters omitted …]\n", len(s)-len(head)-len(tail)) + tail
+}
+
+func (a *Agent) audit(ctx context.Context, kind, actor, subject string, data any) {
+	if a.o.Audit != nil {
+		a.o.Audit(ctx, kind, actor, subject, data)
+	}
 }

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/talonclaw/talon/internal/gateway"
 	"github.com/talonclaw/talon/internal/sandbox"
+	"github.com/talonclaw/talon/internal/store"
 	"github.com/talonclaw/talon/internal/testutil/fakellm"
 )
 
@@ -404,7 +406,8 @@ func TestSandboxHidesStateDir(t *testing.T) {
 			if !strings.Contains(results["in"], "inside the workspace") {
 				t.Fatalf("workspace read failed: %q", results["in"])
 			}
-			leaked := strings.Contains(results["out"], "test-token-0123456789")
+			// Read at all? (The scrubber redacts the token itself either way.)
+			leaked := strings.Contains(results["out"], "test-token-0123456789") || strings.Contains(results["out"], "[REDACTED:gateway.auth.token]")
 			if mode == "all" && leaked {
 				t.Fatalf("sandboxed cat read the state dir: %q", results["out"])
 			}
@@ -536,5 +539,42 @@ func TestInvariant10_SecretNeverReachesTheModel(t *testing.T) {
 	names, _, _ := runTalon(t, state, "secrets", "list")
 	if strings.TrimSpace(names) != "GITHUB_TOKEN" {
 		t.Fatalf("list %q", names)
+	}
+}
+
+// TestInvariant12_AuditVerify: decisions of a turn are in the audit log;
+// verify passes untouched and names the record after one row is edited.
+func TestInvariant12_AuditVerify(t *testing.T) {
+	fake := fakellm.New(t)
+	state := agentState(t, fake, "")
+	fake.Script(fakellm.Reply{ToolCalls: []fakellm.Call{{ID: "a", Name: "read", Args: `{"path":"AGENTS.md"}`}, {ID: "b", Name: "exec", Args: `{"command":"id"}`}}},
+		fakellm.Reply{Text: "done"})
+	if out, errOut, code := runTalon(t, state, "agent", "--local", "--message", "go", "--json"); code != 0 {
+		t.Fatalf("%d %s %s", code, out, errOut)
+	}
+	out, errOut, code := runTalon(t, state, "audit", "verify")
+	if code != 0 || !strings.Contains(out, "audit log ok: 2 records") {
+		t.Fatalf("verify: %d %q %q", code, out, errOut)
+	}
+	out, _, _ = runTalon(t, state, "audit", "tail", "--json")
+	if !strings.Contains(out, `"kind": "policy.decision"`) || !strings.Contains(out, `"subject": "exec"`) {
+		t.Fatalf("tail: %s", out)
+	}
+	// Edit one record behind Talon's back.
+	st, err := store.Open(context.Background(), filepath.Join(state, "talon.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = st.Write(context.Background(), func(tx *sql.Tx) error {
+		_, err := tx.Exec(`UPDATE audit_log SET data = '{"action":"allow","outcome":"executed"}' WHERE seq = 2`)
+		return err
+	})
+	st.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, errOut, code = runTalon(t, state, "audit", "verify")
+	if code != 1 || !strings.Contains(errOut, "record 2") {
+		t.Fatalf("tampering not detected: %d %q", code, errOut)
 	}
 }

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net"
 	"os/signal"
@@ -111,8 +112,15 @@ func (a *app) runGateway(ctx context.Context, portSet bool, port int, bind strin
 		return err
 	}
 	opts := gateway.Options{
-		Agent:      rt.agent,
-		Approvals:  rt.approvals,
+		Agent:     rt.agent,
+		Approvals: rt.approvals,
+		Audit:     rt.audit,
+		AuditTail: func(ctx context.Context, n int) (any, error) {
+			if rt.auditLog == nil {
+				return nil, errors.New("the audit log is off (audit.enabled)")
+			}
+			return rt.auditLog.Tail(ctx, n)
+		},
 		OnConfig:   func(c *config.Config) { rt.cfg.Store(c) },
 		Config:     cfg,
 		ConfigPath: p.Config,

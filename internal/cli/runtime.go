@@ -13,6 +13,7 @@ import (
 
 	"github.com/talonclaw/talon/internal/agent"
 	"github.com/talonclaw/talon/internal/approvals"
+	"github.com/talonclaw/talon/internal/auditlog"
 	"github.com/talonclaw/talon/internal/config"
 	"github.com/talonclaw/talon/internal/cron"
 	"github.com/talonclaw/talon/internal/policy"
@@ -42,6 +43,7 @@ func (a *app) workspaceDir(p paths, cfg *config.Config) string {
 // runtime is the agent with what it stands on, for gateway run and agent
 // --local.
 type runtime struct {
+	auditLog  *auditlog.Log
 	home      string
 	procs     *exectool.Processes
 	env       config.LookupEnv
@@ -58,6 +60,13 @@ func (a *app) newRuntime(ctx context.Context, p paths, cfg *config.Config, st *s
 	}
 	rt := &runtime{store: st, env: a.env.Lookup, home: a.env.Home}
 	rt.cfg.Store(cfg)
+	if cfg.Audit.Enabled {
+		l, err := auditlog.Open(st, filepath.Join(p.StateDir, "audit.key"))
+		if err != nil {
+			return nil, fmt.Errorf("opening the audit log: %w", err)
+		}
+		rt.auditLog = l
+	}
 	// Nobody can approve until a gateway connects approvers (gateway run
 	// sets HasApprover); agent --local falls back to tools.exec.askFallback.
 	rt.approvals = &approvals.Manager{Store: st, HasApprover: func() bool { return false },
@@ -85,6 +94,7 @@ func (a *app) newRuntime(ctx context.Context, p paths, cfg *config.Config, st *s
 		Tools:     reg,
 		Policy:    &policy.Rules{Config: rt.cfg.Load, Exec: execOpts.Decide, MessageTarget: agent.IsCurrentConversation},
 		Scrub:     func(s string) string { return a.scrubber(p, rt.cfg.Load()).Scrub(s) },
+		Audit:     rt.audit,
 		Approvals: rt.approvals,
 		Logger:    log,
 		Workspace: ws,
@@ -207,4 +217,15 @@ func (a *app) scrubber(p paths, cfg *config.Config) *secrets.Scrubber {
 		vals["channels.telegram.botToken"] = t.BotToken.Reveal()
 	}
 	return secrets.NewScrubber(vals)
+}
+
+// audit appends to the audit log; a failure is logged by the caller's
+// logger only through the returned error being dropped here on purpose:
+// the audited action already happened, and refusing to continue would let
+// a full disk stop every turn. The record is durable when it returns.
+func (rt *runtime) audit(ctx context.Context, kind, actor, subject string, data any) {
+	if rt.auditLog == nil || !rt.cfg.Load().Audit.Enabled {
+		return
+	}
+	_, _ = rt.auditLog.Append(ctx, kind, actor, subject, data)
 }

@@ -8,17 +8,20 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/coder/websocket"
 	"github.com/spf13/cobra"
+	"github.com/talonclaw/talon/internal/auditlog"
 	"github.com/talonclaw/talon/internal/config"
 	"github.com/talonclaw/talon/internal/gateway"
 	"github.com/talonclaw/talon/internal/protocol"
 	"github.com/talonclaw/talon/internal/sandbox"
 	"github.com/talonclaw/talon/internal/security"
+	"github.com/talonclaw/talon/internal/store"
 )
 
 func (a *app) securityCmd() *cobra.Command {
@@ -114,6 +117,7 @@ func (a *app) securityAudit(ctx context.Context, deep, fix, strict bool) error {
 		if fixed, err = a.applyFixes(p, in, findings); err != nil {
 			return err
 		}
+		a.auditFixes(ctx, p, fixed)
 		if in, err = a.auditInput(p); err != nil {
 			return err
 		}
@@ -323,4 +327,26 @@ func (a *app) deepProbe(ctx context.Context, cfg *config.Config) []security.Find
 		}
 	}
 	return out
+}
+
+// auditFixes records what --fix changed in the audit log, when there is one.
+func (a *app) auditFixes(ctx context.Context, p paths, fixed []string) {
+	if len(fixed) == 0 {
+		return
+	}
+	if _, err := os.Stat(p.DB); err != nil {
+		return
+	}
+	st, err := store.Open(ctx, p.DB)
+	if err != nil {
+		return
+	}
+	defer st.Close()
+	l, err := auditlog.Open(st, filepath.Join(p.StateDir, "audit.key"))
+	if err != nil {
+		return
+	}
+	for _, f := range fixed {
+		_, _ = l.Append(ctx, "audit.fix", "cli", "security audit --fix", map[string]any{"change": f})
+	}
 }

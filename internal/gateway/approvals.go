@@ -73,5 +73,6 @@ func (g *Gateway) mApprovalResolve(ctx context.Context, c *conn, params json.Raw
 		return nil, protocol.Errorf(protocol.CodeUnavailable, "%v", err)
 	}
 	c.log.Info("approval resolved", "id", a.ID, "decision", a.Decision, "tool", a.Tool)
+	g.audit("approval.resolve", "operator:"+c.client.ID, a.Tool, map[string]any{"id": a.ID, "decision": a.Decision, "planHash": a.PlanHash, "session": a.SessionKey})
 	return map[string]any{"ok": true, "approval": a}, nil
 }

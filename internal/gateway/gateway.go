@@ -59,6 +59,9 @@ type Options struct {
 	Store      *store.Store     // may be nil in tests
 	Agent      *agent.Agent     // nil: chat methods answer UNAVAILABLE
 	Approvals  *approvals.Manager
+	// Audit records security events in the audit log; nil records nothing.
+	Audit     func(ctx context.Context, kind, actor, subject string, data any)
+	AuditTail AuditTail
 	// OnConfig is told of every config applied by hot reload or config.patch
 	// (the agent runtime reads budgets, models and tools from it).
 	OnConfig func(*config.Config)
@@ -383,4 +386,10 @@ func newID() string {
 	b[8] = b[8]&0x3f | 0x80
 	h := hex.EncodeToString(b[:])
 	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
+}
+
+func (g *Gateway) audit(kind, actor, subject string, data any) {
+	if g.opts.Audit != nil {
+		g.opts.Audit(context.Background(), kind, actor, subject, data)
+	}
 }

@@ -40,6 +40,7 @@ func (g *Gateway) methodTable() map[string]method {
 		"config.get":      {protocol.ScopeAdmin, g.mConfigGet},
 		"config.patch":    {protocol.ScopeAdmin, g.mConfigPatch},
 		"logs.tail":       {protocol.ScopeAdmin, g.mLogsTail},
+		"audit.tail":      {protocol.ScopeAdmin, g.mAuditTail},
 		"chat.send":       {protocol.ScopeWrite, g.mChatSend},
 		"chat.history":    {protocol.ScopeRead, g.mChatHistory},
 		"chat.abort":      {protocol.ScopeWrite, g.mChatAbort},
@@ -251,6 +252,7 @@ func (g *Gateway) mConfigPatch(ctx context.Context, c *conn, params json.RawMess
 		g.log.Warn("config.patch written but not applied", "err", err)
 	}
 	c.log.Info("config patched", "changed", append(slices.Clone(live), restart...))
+	g.audit("config.change", "operator:"+c.client.ID, "config.patch", map[string]any{"keys": append(slices.Clone(live), restart...)})
 	return map[string]any{
 		"ok":              true,
 		"hash":            hashBytes(out),
@@ -342,4 +344,28 @@ func (g *Gateway) port() int {
 		return ta.Port
 	}
 	return g.config().cfg.Gateway.Port
+}
+
+// AuditTail returns the last n audit records; set by the process that owns
+// the audit log.
+type AuditTail func(ctx context.Context, n int) (any, error)
+
+func (g *Gateway) mAuditTail(ctx context.Context, c *conn, params json.RawMessage) (any, *protocol.Error) {
+	var p struct {
+		N int `json:"n"`
+	}
+	if e := protocol.DecodeParams(params, &p); e != nil {
+		return nil, e
+	}
+	if g.opts.AuditTail == nil {
+		return nil, protocol.Errorf(protocol.CodeUnavailable, "the audit log is off (audit.enabled)")
+	}
+	if p.N <= 0 || p.N > 1000 {
+		p.N = 50
+	}
+	recs, err := g.opts.AuditTail(ctx, p.N)
+	if err != nil {
+		return nil, protocol.Errorf(protocol.CodeUnavailable, "%v", err)
+	}
+	return map[string]any{"records": recs}, nil
 }
