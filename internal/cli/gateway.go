@@ -159,13 +159,20 @@ func (a *app) runGateway(ctx context.Context, portSet bool, port int, bind strin
 	return g.Run(ctx)
 }
 
-// pruneLoop applies retention.transcriptsDays once an hour: old transcripts
+// pruneLoop signs an audit checkpoint and applies retention.transcriptsDays
+// once an hour: old transcripts
 // of finished session ids and compacted messages are deleted; the current
 // context of every session and all spend records stay.
 func pruneLoop(ctx context.Context, st *store.Store, rt *runtime, log *slog.Logger) {
 	t := time.NewTicker(time.Hour)
 	defer t.Stop()
 	for {
+		if rt.auditLog != nil {
+			// A signed checkpoint each hour pins the chain so far.
+			if _, err := rt.auditLog.Checkpoint(ctx); err != nil && ctx.Err() == nil {
+				log.Warn("audit: checkpoint failed", "err", err)
+			}
+		}
 		if days := rt.cfg.Load().Retention.TranscriptsDays; days > 0 {
 			n, err := st.PruneMessages(ctx, time.Now().AddDate(0, 0, -days))
 			if err != nil && ctx.Err() == nil {
