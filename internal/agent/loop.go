@@ -40,6 +40,8 @@ type turn struct {
 	// after every tool result within the turn.
 	state   policy.SessionState
 	fetched map[string]string
+	// system and canary are this round's prompt, for leak checks.
+	system, canary string
 }
 
 func (a *Agent) run(parent context.Context, req TurnRequest, wait func(context.Context) error, release func()) (*TurnResult, error) {
@@ -149,7 +151,11 @@ func (t *turn) do(ctx context.Context) error {
 		for _, m := range hist {
 			observe(&t.state, m, t.fetched)
 		}
-		system := SystemPrompt(a.o.Workspace, t.cfg.Agents.Defaults.BootstrapMaxChars, trust == policy.TrustOwner, req.Inbound.Channel, a.o.Now())
+		if t.canary == "" {
+			t.canary = newCanary()
+		}
+		system := withCanary(SystemPrompt(a.o.Workspace, t.cfg.Agents.Defaults.BootstrapMaxChars, trust == policy.TrustOwner, req.Inbound.Channel, a.o.Now()), t.canary)
+		t.system = system
 		msgs := toLLM(hist)
 		if est := estimateTokens(system, msgs); primary.ContextWindow > 0 && float64(est) > compactAt*float64(primary.ContextWindow) {
 			done, err := t.compact(ctx, hist, primary.ContextWindow)
@@ -183,6 +189,10 @@ func (t *turn) do(ctx context.Context) error {
 		}
 		if len(resp.Message.ToolCalls) == 0 {
 			t.res.Reply = resp.Message.Content
+			if trust != policy.TrustOwner && leaks(t.res.Reply, t.system, t.canary) {
+				t.leak(ctx, "reply")
+				t.res.Reply = "[withheld: the reply contained the assistant's system prompt]"
+			}
 			if a.o.Scrub != nil {
 				t.res.Reply = a.o.Scrub(t.res.Reply)
 			}
@@ -266,6 +276,10 @@ func (t *turn) tool(ctx context.Context, call llm.ToolCall, trust string) error 
 	case json.Unmarshal(call.Args, &args) != nil:
 		rec.Decision, rec.Outcome = policy.Deny, "error"
 		rec.Reason = "arguments are not a JSON object"
+	case leaks(string(call.Args), t.system, t.canary):
+		rec.Decision, rec.Outcome = policy.Deny, "denied"
+		rec.Reason = "the arguments carry the system prompt (canary or verbatim text)"
+		t.leak(ctx, "tool "+call.Name)
 	default:
 		d := t.a.o.Policy.Decide(ctx, policy.Actor{AgentID: t.sess.AgentID, SessionKey: t.sess.Key, SenderID: t.req.SenderID,
 			Channel: t.req.Inbound.Channel, Trust: trust}, t.state, call.Name, call.Args)
@@ -385,6 +399,13 @@ func (t *turn) approve(ctx context.Context, call llm.ToolCall, rec *ToolCallReco
 	}
 	rec.Reason += "; needs approval and no approver is reachable (tools.exec.askFallback = " + fallback + ")"
 	return false, nil
+}
+
+// leak raises the alert for a blocked system-prompt disclosure.
+func (t *turn) leak(ctx context.Context, where string) {
+	t.a.log.Warn("system prompt disclosure blocked", "session", t.req.SessionKey, "run", t.req.RunID, "where", where)
+	t.emit(Event{Type: "alert", Text: "system prompt disclosure blocked in " + where})
+	t.a.audit(context.WithoutCancel(ctx), "security.alert", orDefault(t.req.SenderID, t.sess.Key), "prompt-leak", map[string]any{"session": t.req.SessionKey, "where": where})
 }
 
 // scan looks for injection patterns in untrusted text. A hit raises an
