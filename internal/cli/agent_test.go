@@ -578,3 +578,31 @@ func TestInvariant12_AuditVerify(t *testing.T) {
 		t.Fatalf("tampering not detected: %d %q", code, errOut)
 	}
 }
+
+func TestSessionsListAndPurge(t *testing.T) {
+	fake := fakellm.New(t)
+	state := agentState(t, fake, "")
+	fake.Script(fakellm.Reply{Text: "remember: the launch code is blue"})
+	if _, errOut, code := runTalon(t, state, "agent", "--local", "--message", "hello"); code != 0 {
+		t.Fatal(errOut)
+	}
+	out, _, _ := runTalon(t, state, "sessions", "list")
+	if !strings.Contains(out, "agent:main:main") || !strings.Contains(out, "2 messages") {
+		t.Fatalf("list: %q", out)
+	}
+	if out, _, code := runTalon(t, state, "sessions", "purge", "--key", "agent:main:main"); code != 0 {
+		t.Fatalf("purge: %q", out)
+	}
+	st, err := store.Open(context.Background(), filepath.Join(state, "talon.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	all, _ := st.History(context.Background(), "agent:main:main", store.HistoryOptions{IncludeCompacted: true})
+	if len(all) != 0 {
+		t.Fatalf("transcript survived the purge: %+v", all)
+	}
+	if spent, _ := st.Spend(context.Background(), store.SpendFilter{}); spent == 0 {
+		t.Fatal("spend records were purged too")
+	}
+}

@@ -1,0 +1,96 @@
+package cli
+
+import (
+	"context"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/talonclaw/talon/internal/agent"
+	"github.com/talonclaw/talon/internal/store"
+)
+
+func (a *app) sessionsCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "sessions",
+		Short: "List sessions and purge transcripts",
+		Args:  exactArgs(0),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return usagef("sessions: missing subcommand (hint: talon sessions list|purge)")
+		},
+	}
+	withStore := func(ctx context.Context, fn func(*store.Store) error) error {
+		p, err := a.paths()
+		if err != nil {
+			return err
+		}
+		if err := ensureStateDir(p.StateDir); err != nil {
+			return err
+		}
+		st, err := store.Open(ctx, p.DB)
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		return fn(st)
+	}
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List sessions, most recent first",
+		Args:  exactArgs(0),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return withStore(cmd.Context(), func(st *store.Store) error {
+				ss, err := st.ListSessions(cmd.Context(), store.ListSessionsOptions{Limit: 500})
+				if err != nil {
+					return err
+				}
+				if a.json {
+					if ss == nil {
+						ss = []store.Session{}
+					}
+					return a.printJSON(map[string]any{"sessions": ss})
+				}
+				if len(ss) == 0 {
+					a.outf("no sessions\n")
+				}
+				for _, s := range ss {
+					a.outf("%-48s %5d messages  $%s  %s\n", s.Key, s.MessageCount, ftoa(s.CostUSD, 4), s.UpdatedAt.Local().Format("2006-01-02 15:04"))
+				}
+				return nil
+			})
+		},
+	}
+	var olderThan int
+	var key string
+	purge := &cobra.Command{
+		Use:   "purge (--older-than DAYS | --key SESSION_KEY)",
+		Short: "Delete old transcripts now, or every transcript of one session (spend records stay)",
+		Args:  exactArgs(0),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if (olderThan > 0) == (key != "") {
+				return usagef("sessions purge: give exactly one of --older-than DAYS or --key SESSION_KEY")
+			}
+			if key != "" && !agent.ValidSessionKey(key) {
+				return usagef("sessions purge: %q is not a session key", key)
+			}
+			return withStore(cmd.Context(), func(st *store.Store) error {
+				if key != "" {
+					if err := st.DeleteSession(cmd.Context(), key); err != nil {
+						return err
+					}
+					a.outf("deleted every transcript of %s\n", key)
+					return nil
+				}
+				n, err := st.PruneMessages(cmd.Context(), time.Now().AddDate(0, 0, -olderThan))
+				if err != nil {
+					return err
+				}
+				a.outf("purged %d messages older than %d days (current contexts are kept)\n", n, olderThan)
+				return nil
+			})
+		},
+	}
+	purge.Flags().IntVar(&olderThan, "older-than", 0, "delete transcripts older than this many days")
+	purge.Flags().StringVar(&key, "key", "", "delete every transcript of this session")
+	cmd.AddCommand(list, purge)
+	return cmd
+}
