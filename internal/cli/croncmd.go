@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"context"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -20,28 +19,13 @@ func (a *app) cronCmd() *cobra.Command {
 			return usagef("cron: missing subcommand (hint: talon cron list|add|rm|runs)")
 		},
 	}
-	withStore := func(ctx context.Context, fn func(*store.Store) error) error {
-		p, err := a.paths()
-		if err != nil {
-			return err
-		}
-		if err := ensureStateDir(p.StateDir); err != nil {
-			return err
-		}
-		st, err := store.Open(ctx, p.DB)
-		if err != nil {
-			return err
-		}
-		defer st.Close()
-		return fn(st)
-	}
 	var name string
 	add := &cobra.Command{
 		Use:   "add <schedule> <message>",
 		Short: "Add a job, e.g. talon cron add \"0 9 * * 1-5\" \"summarise my inbox\"",
 		Args:  exactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return withStore(cmd.Context(), func(st *store.Store) error {
+			return a.withStore(cmd.Context(), func(st *store.Store) error {
 				j, err := cron.Add(cmd.Context(), st, args[0], args[1], name, "", "cli", time.Now())
 				if err != nil {
 					return &UsageError{Err: err}
@@ -60,7 +44,7 @@ func (a *app) cronCmd() *cobra.Command {
 		Short: "List jobs",
 		Args:  exactArgs(0),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return withStore(cmd.Context(), func(st *store.Store) error {
+			return a.withStore(cmd.Context(), func(st *store.Store) error {
 				jobs, err := st.CronJobs(cmd.Context(), time.Time{})
 				if err != nil {
 					return err
@@ -86,7 +70,7 @@ func (a *app) cronCmd() *cobra.Command {
 		Short: "Remove a job",
 		Args:  exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return withStore(cmd.Context(), func(st *store.Store) error {
+			return a.withStore(cmd.Context(), func(st *store.Store) error {
 				if err := st.RemoveCronJob(cmd.Context(), args[0]); err != nil {
 					return err
 				}
@@ -104,7 +88,7 @@ func (a *app) cronCmd() *cobra.Command {
 			if len(args) == 1 {
 				id = args[0]
 			}
-			return withStore(cmd.Context(), func(st *store.Store) error {
+			return a.withStore(cmd.Context(), func(st *store.Store) error {
 				rs, err := st.CronRuns(cmd.Context(), id, 50)
 				if err != nil {
 					return err

@@ -229,3 +229,20 @@ func (rt *runtime) audit(ctx context.Context, kind, actor, subject string, data 
 	}
 	_, _ = rt.auditLog.Append(ctx, kind, actor, subject, data)
 }
+
+// withStore opens the state database for one command.
+func (a *app) withStore(ctx context.Context, fn func(*store.Store) error) error {
+	p, err := a.paths()
+	if err != nil {
+		return err
+	}
+	if err := ensureStateDir(p.StateDir); err != nil {
+		return err
+	}
+	st, err := store.Open(ctx, p.DB)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	return fn(st)
+}

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"context"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -18,27 +17,12 @@ func (a *app) sessionsCmd() *cobra.Command {
 			return usagef("sessions: missing subcommand (hint: talon sessions list|purge)")
 		},
 	}
-	withStore := func(ctx context.Context, fn func(*store.Store) error) error {
-		p, err := a.paths()
-		if err != nil {
-			return err
-		}
-		if err := ensureStateDir(p.StateDir); err != nil {
-			return err
-		}
-		st, err := store.Open(ctx, p.DB)
-		if err != nil {
-			return err
-		}
-		defer st.Close()
-		return fn(st)
-	}
 	list := &cobra.Command{
 		Use:   "list",
 		Short: "List sessions, most recent first",
 		Args:  exactArgs(0),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return withStore(cmd.Context(), func(st *store.Store) error {
+			return a.withStore(cmd.Context(), func(st *store.Store) error {
 				ss, err := st.ListSessions(cmd.Context(), store.ListSessionsOptions{Limit: 500})
 				if err != nil {
 					return err
@@ -72,7 +56,7 @@ func (a *app) sessionsCmd() *cobra.Command {
 			if key != "" && !agent.ValidSessionKey(key) {
 				return usagef("sessions purge: %q is not a session key", key)
 			}
-			return withStore(cmd.Context(), func(st *store.Store) error {
+			return a.withStore(cmd.Context(), func(st *store.Store) error {
 				if key != "" {
 					if err := st.DeleteSession(cmd.Context(), key); err != nil {
 						return err
