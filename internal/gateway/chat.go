@@ -143,6 +143,16 @@ type sessionParams struct {
 	Limit      int    `json:"limit"`
 }
 
+// decodeSession reads the params of a method that names one session.
+func decodeSession(params json.RawMessage) (sessionParams, string, *protocol.Error) {
+	var p sessionParams
+	if e := protocol.DecodeParams(params, &p); e != nil {
+		return p, "", e
+	}
+	key, e := p.key()
+	return p, key, e
+}
+
 func (p sessionParams) key() (string, *protocol.Error) {
 	k := p.SessionKey
 	if k == "" {
@@ -158,11 +168,7 @@ func (g *Gateway) mChatHistory(ctx context.Context, c *conn, params json.RawMess
 	if e := g.needAgent(); e != nil {
 		return nil, e
 	}
-	var p sessionParams
-	if e := protocol.DecodeParams(params, &p); e != nil {
-		return nil, e
-	}
-	key, e := p.key()
+	p, key, e := decodeSession(params)
 	if e != nil {
 		return nil, e
 	}
@@ -208,11 +214,7 @@ func (g *Gateway) mChatAbort(ctx context.Context, c *conn, params json.RawMessag
 	if e := g.needAgent(); e != nil {
 		return nil, e
 	}
-	var p sessionParams
-	if e := protocol.DecodeParams(params, &p); e != nil {
-		return nil, e
-	}
-	key, e := p.key()
+	p, key, e := decodeSession(params)
 	if e != nil {
 		return nil, e
 	}
@@ -254,11 +256,7 @@ func (g *Gateway) mSessionsReset(ctx context.Context, c *conn, params json.RawMe
 	if e := g.needAgent(); e != nil {
 		return nil, e
 	}
-	var p sessionParams
-	if e := protocol.DecodeParams(params, &p); e != nil {
-		return nil, e
-	}
-	key, e := p.key()
+	_, key, e := decodeSession(params)
 	if e != nil {
 		return nil, e
 	}
@@ -274,11 +272,7 @@ func (g *Gateway) mSessionsDelete(ctx context.Context, c *conn, params json.RawM
 	if e := g.needAgent(); e != nil {
 		return nil, e
 	}
-	var p sessionParams
-	if e := protocol.DecodeParams(params, &p); e != nil {
-		return nil, e
-	}
-	key, e := p.key()
+	_, key, e := decodeSession(params)
 	if e != nil {
 		return nil, e
 	}
