@@ -140,22 +140,7 @@ func (s *Store) ListApprovals(ctx context.Context, all bool, limit int) ([]Appro
 	if all {
 		q = approvalCols + ` ORDER BY created_at DESC LIMIT ?`
 	}
-	var out []Approval
-	err := s.Read(ctx, func(tx *sql.Tx) error {
-		rows, err := tx.QueryContext(ctx, q, limit)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			a, err := scanApproval(rows)
-			if err != nil {
-				return err
-			}
-			out = append(out, a)
-		}
-		return rows.Err()
-	})
+	out, err := readAll(ctx, s, scanApproval, q, limit)
 	if err != nil {
 		return nil, fmt.Errorf("store.ListApprovals: %w", err)
 	}
@@ -164,7 +149,7 @@ func (s *Store) ListApprovals(ctx context.Context, all bool, limit int) ([]Appro
 
 const approvalCols = `SELECT id, created_at, expires_at, session_key, run_id, agent_id, tool, args, plan_hash, reason, status, decision, resolved_at, resolved_by FROM approvals`
 
-func scanApproval(r interface{ Scan(...any) error }) (Approval, error) {
+func scanApproval(r scanner) (Approval, error) {
 	var a Approval
 	var created, expires, resolved int64
 	err := r.Scan(&a.ID, &created, &expires, &a.SessionKey, &a.RunID, &a.AgentID, &a.Tool, &a.Args, &a.PlanHash, &a.Reason, &a.Status, &a.Decision, &resolved, &a.ResolvedBy)

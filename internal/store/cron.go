@@ -65,7 +65,7 @@ func (s *Store) RemoveCronJob(ctx context.Context, id string) error {
 
 const cronCols = `SELECT id, name, schedule, message, agent_id, created_by, created_at, enabled, next_run_at, last_run_at FROM cron_jobs`
 
-func scanCron(r interface{ Scan(...any) error }) (CronJob, error) {
+func scanCron(r scanner) (CronJob, error) {
 	var j CronJob
 	var created, next, last int64
 	err := r.Scan(&j.ID, &j.Name, &j.Schedule, &j.Message, &j.AgentID, &j.CreatedBy, &created, &j.Enabled, &next, &last)
@@ -82,22 +82,7 @@ func (s *Store) CronJobs(ctx context.Context, dueBy time.Time) ([]CronJob, error
 	if !dueBy.IsZero() {
 		q, args = cronCols+` WHERE enabled = 1 AND next_run_at <= ? ORDER BY next_run_at`, []any{dueBy.UnixMilli()}
 	}
-	var out []CronJob
-	err := s.Read(ctx, func(tx *sql.Tx) error {
-		rows, err := tx.QueryContext(ctx, q, args...)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			j, err := scanCron(rows)
-			if err != nil {
-				return err
-			}
-			out = append(out, j)
-		}
-		return rows.Err()
-	})
+	out, err := readAll(ctx, s, scanCron, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("store.CronJobs: %w", err)
 	}
@@ -146,25 +131,14 @@ func (s *Store) CronRuns(ctx context.Context, jobID string, limit int) ([]CronRu
 	if limit <= 0 {
 		limit = 50
 	}
-	var out []CronRun
-	err := s.Read(ctx, func(tx *sql.Tx) error {
-		rows, err := tx.QueryContext(ctx, `SELECT id, job_id, started_at, run_id, missed, status, error FROM cron_runs
-			WHERE (? = '' OR job_id = ?) ORDER BY id DESC LIMIT ?`, jobID, jobID, limit)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var r CronRun
-			var started int64
-			if err := rows.Scan(&r.ID, &r.JobID, &started, &r.RunID, &r.Missed, &r.Status, &r.Error); err != nil {
-				return err
-			}
-			r.StartedAt = time.UnixMilli(started)
-			out = append(out, r)
-		}
-		return rows.Err()
-	})
+	out, err := readAll(ctx, s, func(r scanner) (CronRun, error) {
+		var c CronRun
+		var started int64
+		err := r.Scan(&c.ID, &c.JobID, &started, &c.RunID, &c.Missed, &c.Status, &c.Error)
+		c.StartedAt = time.UnixMilli(started)
+		return c, err
+	}, `SELECT id, job_id, started_at, run_id, missed, status, error FROM cron_runs
+		WHERE (? = '' OR job_id = ?) ORDER BY id DESC LIMIT ?`, jobID, jobID, limit)
 	if err != nil {
 		return nil, fmt.Errorf("store.CronRuns: %w", err)
 	}

@@ -36,25 +36,14 @@ func (s *Store) Decisions(ctx context.Context, after int64, limit int) ([]Decisi
 	if limit <= 0 {
 		limit = 1000
 	}
-	var out []Decision
-	err := s.Read(ctx, func(tx *sql.Tx) error {
-		rows, err := tx.QueryContext(ctx, `SELECT id, ts, session_key, run_id, agent_id, sender_id, tool, call_id, args_sha256, plan_hash, action, outcome, reason
-			FROM decisions WHERE id > ? ORDER BY id LIMIT ?`, after, limit)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var d Decision
-			var ts int64
-			if err := rows.Scan(&d.ID, &ts, &d.SessionKey, &d.RunID, &d.AgentID, &d.SenderID, &d.Tool, &d.CallID, &d.ArgsSHA256, &d.PlanHash, &d.Action, &d.Outcome, &d.Reason); err != nil {
-				return err
-			}
-			d.TS = time.UnixMilli(ts)
-			out = append(out, d)
-		}
-		return rows.Err()
-	})
+	out, err := readAll(ctx, s, func(r scanner) (Decision, error) {
+		var d Decision
+		var ts int64
+		err := r.Scan(&d.ID, &ts, &d.SessionKey, &d.RunID, &d.AgentID, &d.SenderID, &d.Tool, &d.CallID, &d.ArgsSHA256, &d.PlanHash, &d.Action, &d.Outcome, &d.Reason)
+		d.TS = time.UnixMilli(ts)
+		return d, err
+	}, `SELECT id, ts, session_key, run_id, agent_id, sender_id, tool, call_id, args_sha256, plan_hash, action, outcome, reason
+		FROM decisions WHERE id > ? ORDER BY id LIMIT ?`, after, limit)
 	if err != nil {
 		return nil, fmt.Errorf("store.Decisions: %w", err)
 	}

@@ -186,22 +186,7 @@ func (s *Store) ListSessions(ctx context.Context, o ListSessionsOptions) ([]Sess
 	q += " ORDER BY updated_at DESC, key LIMIT ?"
 	args = append(args, limit)
 
-	var list []Session
-	err := s.Read(ctx, func(tx *sql.Tx) error {
-		rows, err := tx.QueryContext(ctx, q, args...)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			ss, err := scanSession(rows)
-			if err != nil {
-				return err
-			}
-			list = append(list, ss)
-		}
-		return rows.Err()
-	})
+	list, err := readAll(ctx, s, scanSession, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("store.ListSessions: %w", err)
 	}

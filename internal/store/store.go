@@ -347,3 +347,25 @@ func (s *Store) Ping(ctx context.Context) error {
 	}
 	return nil
 }
+
+// readAll runs one query in a read transaction and scans every row with
+// scan; it is the one list-query loop the store's List methods share.
+func readAll[T any](ctx context.Context, s *Store, scan func(scanner) (T, error), query string, args ...any) ([]T, error) {
+	var out []T
+	err := s.Read(ctx, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, query, args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			v, err := scan(rows)
+			if err != nil {
+				return err
+			}
+			out = append(out, v)
+		}
+		return rows.Err()
+	})
+	return out, err
+}
