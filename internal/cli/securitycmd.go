@@ -188,7 +188,7 @@ func (a *app) applyFixes(p paths, in security.AuditInput, findings []security.Fi
 		}
 		switch {
 		case strings.HasSuffix(f.CheckID, ".perms"):
-			path := strings.SplitN(f.Title, " is mode ", 2)[0]
+			path := f.Path
 			want := fs.FileMode(0o600)
 			if fi, err := os.Stat(path); err == nil && fi.IsDir() {
 				want = 0o700

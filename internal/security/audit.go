@@ -28,6 +28,8 @@ type Finding struct {
 	Fix      string `json:"fix"`
 	// Fixable marks findings `--fix` can repair safely.
 	Fixable bool `json:"fixable,omitempty"`
+	// Path is the file a fs.* finding is about.
+	Path string `json:"path,omitempty"`
 }
 
 // AuditInput is what the static audit looks at.
@@ -80,6 +82,7 @@ func Audit(in AuditInput) []Finding {
 		}
 		add(id+".perms", sev, fmt.Sprintf("%s is mode %04o", path, perm), "other users on this machine can read or change it (tokens, keys, transcripts)",
 			fmt.Sprintf("chmod %04o %s (talon security audit --fix)", want, path), true)
+		out[len(out)-1].Path = path
 	}
 	permCheck("fs.state_dir", in.StateDir, true)
 	permCheck("fs.config", in.ConfigPath, false)
