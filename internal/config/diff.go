@@ -37,7 +37,7 @@ func diffValue(path string, a, b reflect.Value, f field, live bool, add func(str
 	switch f.kind {
 	case kStruct:
 		for _, sf := range fieldsOf(f.typ) {
-			diffValue(joinPath(path, sf.name), a.Field(sf.index), b.Field(sf.index), sf, live || sf.live, add)
+			diffValue(joinPath(path, sf.name), a.FieldByIndex(sf.index), b.FieldByIndex(sf.index), sf, live || sf.live, add)
 		}
 	case kPtrStruct:
 		if a.IsNil() || b.IsNil() {

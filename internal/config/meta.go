@@ -60,7 +60,7 @@ func kindOf(t reflect.Type) kind {
 // field is the parsed tag set of one struct field.
 type field struct {
 	name       string
-	index      int
+	index      []int // reflect.Value.FieldByIndex path (embedded structs are flattened)
 	typ        reflect.Type
 	kind       kind
 	doc        string
@@ -85,6 +85,15 @@ func fieldsOf(t reflect.Type) []field {
 	var out []field
 	for i := range t.NumField() {
 		sf := t.Field(i)
+		if sf.Anonymous && sf.Type.Kind() == reflect.Struct {
+			// An embedded struct's fields are the outer struct's own keys,
+			// so several sections can share one set of fields.
+			for _, ef := range fieldsOf(sf.Type) {
+				ef.index = append([]int{i}, ef.index...)
+				out = append(out, ef)
+			}
+			continue
+		}
 		if !sf.IsExported() {
 			continue
 		}
@@ -94,7 +103,7 @@ func fieldsOf(t reflect.Type) []field {
 		}
 		f := field{
 			name:   name,
-			index:  i,
+			index:  []int{i},
 			typ:    sf.Type,
 			kind:   kindOf(sf.Type),
 			doc:    sf.Tag.Get("doc"),
@@ -198,7 +207,7 @@ func (f field) defaultValue() any {
 // they are decoded.
 func applyDefaults(v reflect.Value) {
 	for _, f := range fieldsOf(v.Type()) {
-		fv := v.Field(f.index)
+		fv := v.FieldByIndex(f.index)
 		if f.kind == kStruct {
 			applyDefaults(fv)
 			continue

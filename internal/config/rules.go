@@ -2,8 +2,10 @@ package config
 
 import (
 	"fmt"
+	"regexp"
 	"slices"
 	"strconv"
+	"strings"
 )
 
 // Minimum secret lengths. A token is a bearer credential that may face the
@@ -36,11 +38,19 @@ func checkRules(c *Config, ps *problems) {
 			`set gateway.auth.mode to "token", or gateway.bind to "loopback"`)
 	}
 
-	if t := c.Channels.Telegram; t != nil {
-		checkOpenDM(ps, "channels.telegram", t.DMPolicy, t.AllowFrom)
+	checkChannels(c, ps)
+	for i, pat := range c.Agents.Defaults.MentionPatterns {
+		p := "agents.defaults.mentionPatterns." + strconv.Itoa(i)
+		if _, err := regexp.Compile(pat); err != nil && !ps.at(p) {
+			ps.add(p, "not a valid regular expression: "+err.Error(), `use Go RE2 syntax, e.g. "(?i)\\btalon\\b"`)
+		}
 	}
-	if s := c.Channels.Signal; s != nil {
-		checkOpenDM(ps, "channels.signal", s.DMPolicy, s.AllowFrom)
+	for i, id := range c.Commands.OwnerAllowFrom {
+		p := "commands.ownerAllowFrom." + strconv.Itoa(i)
+		if ch, rest, ok := strings.Cut(id, ":"); (!ok || ch == "" || rest == "") && !ps.at(p) {
+			ps.add(p, fmt.Sprintf("%s does not name its channel", quoteShort(id)),
+				`write it as "<channel>:<sender id>", e.g. "telegram:123456789"`)
+		}
 	}
 
 	for _, id := range sortedKeys(c.Models.Providers) {
@@ -58,6 +68,66 @@ func checkRules(c *Config, ps *problems) {
 			}
 			seen[m.ID] = i
 		}
+	}
+}
+
+// checkChannels applies the rules every channel shares, and the ones that
+// keep a webhook from ever running unauthenticated.
+func checkChannels(c *Config, ps *problems) {
+	ch := c.Channels
+	if t := ch.Telegram; t != nil {
+		checkOpenDM(ps, "channels.telegram", t.DMPolicy, t.AllowFrom)
+		checkTelegram(ps, "channels.telegram", t.Enabled, t.TelegramAccount)
+		for _, id := range sortedKeys(t.Accounts) {
+			checkTelegram(ps, "channels.telegram.accounts."+id, t.Enabled, t.Accounts[id])
+		}
+	}
+	if d := ch.Discord; d != nil {
+		checkOpenDM(ps, "channels.discord", d.DMPolicy, d.AllowFrom)
+	}
+	if s := ch.Slack; s != nil {
+		checkOpenDM(ps, "channels.slack", s.DMPolicy, s.AllowFrom)
+		checkSlack(ps, "channels.slack", s.Enabled, s.SlackAccount)
+		for _, id := range sortedKeys(s.Accounts) {
+			checkSlack(ps, "channels.slack.accounts."+id, s.Enabled, s.Accounts[id])
+		}
+	}
+	if s := ch.Signal; s != nil {
+		checkOpenDM(ps, "channels.signal", s.DMPolicy, s.AllowFrom)
+	}
+	if w := ch.WhatsApp; w != nil {
+		checkOpenDM(ps, "channels.whatsapp", w.DMPolicy, w.AllowFrom)
+	}
+}
+
+// webhookSecretOK is Telegram's rule for secret_token.
+var webhookSecretOK = regexp.MustCompile(`^[A-Za-z0-9_-]{1,256}$`)
+
+func checkTelegram(ps *problems, path string, enabled bool, a TelegramAccount) {
+	if !enabled || a.WebhookURL == "" || ps.at(path+".webhookUrl") || ps.at(path+".webhookSecret") {
+		return
+	}
+	sec := a.WebhookSecret.Reveal()
+	switch {
+	case sec == "":
+		ps.add(path+".webhookSecret", "required when webhookUrl is set: without it anyone could post fake updates to the webhook",
+			"set webhookSecret to a random string (A-Z a-z 0-9 _ -), or remove webhookUrl to use long polling")
+	case !webhookSecretOK.MatchString(sec):
+		ps.add(path+".webhookSecret", "must be 1-256 characters of A-Z a-z 0-9 _ - (Telegram's rule)",
+			"use a random string of letters and digits, e.g. from: talon doctor --generate-token")
+	case len(sec) < 16:
+		ps.add(path+".webhookSecret", fmt.Sprintf("too short (%d chars); use at least 16 random characters", len(sec)),
+			"talon doctor --generate-token")
+	}
+}
+
+func checkSlack(ps *problems, path string, enabled bool, a SlackAccount) {
+	if !enabled || ps.at(path+".mode") {
+		return
+	}
+	if a.Mode == "http" && a.SigningSecret.IsZero() && !ps.at(path+".signingSecret") {
+		ps.add(path+".signingSecret", `required with mode "http": it is what proves a request comes from Slack`,
+			`set signingSecret from the app's Basic Information page, or use mode "socket"`)
 	}
 }
 

@@ -20,17 +20,19 @@ import "github.com/talonclaw/talon/internal/secret"
 
 // Config is the whole configuration file.
 type Config struct {
-	Schema    string    `json:"$schema,omitempty" doc:"Location of a JSON Schema for editor completion; Talon ignores it." reload:"live"`
-	Gateway   Gateway   `json:"gateway" doc:"The gateway process: where it listens and how clients authenticate."`
-	Models    Models    `json:"models" doc:"Model providers and the models they serve."`
-	Agents    Agents    `json:"agents" doc:"Agent settings."`
-	Session   Session   `json:"session" doc:"How conversations are split into sessions."`
-	Tools     Tools     `json:"tools" doc:"Which tools the agent may use and how exec is confined." reload:"live"`
-	Channels  Channels  `json:"channels" doc:"Chat channels the gateway connects to; a channel is configured when its section is present."`
-	Budgets   Budgets   `json:"budgets" doc:"Hard spending limits; a turn that would exceed one is refused before the model is called." reload:"live"`
-	Logging   Logging   `json:"logging" doc:"Log output."`
-	Audit     Audit     `json:"audit" doc:"The append-only, hash-chained audit log."`
-	Retention Retention `json:"retention" doc:"How long stored data is kept."`
+	Schema       string              `json:"$schema,omitempty" doc:"Location of a JSON Schema for editor completion; Talon ignores it." reload:"live"`
+	Gateway      Gateway             `json:"gateway" doc:"The gateway process: where it listens and how clients authenticate."`
+	Models       Models              `json:"models" doc:"Model providers and the models they serve."`
+	Agents       Agents              `json:"agents" doc:"Agent settings."`
+	Session      Session             `json:"session" doc:"How conversations are split into sessions."`
+	Tools        Tools               `json:"tools" doc:"Which tools the agent may use and how exec is confined." reload:"live"`
+	Channels     Channels            `json:"channels" doc:"Chat channels the gateway connects to; a channel is configured when its section is present."`
+	Commands     Commands            `json:"commands" doc:"Who the owner is."`
+	AccessGroups map[string][]string `json:"accessGroups" doc:"Named lists of sender ids, used as \"@name\" in allowFrom and groupAllowFrom; entries may name their channel as \"<channel>:<id>\"." keys:"id" reload:"live"`
+	Budgets      Budgets             `json:"budgets" doc:"Hard spending limits; a turn that would exceed one is refused before the model is called." reload:"live"`
+	Logging      Logging             `json:"logging" doc:"Log output."`
+	Audit        Audit               `json:"audit" doc:"The append-only, hash-chained audit log."`
+	Retention    Retention           `json:"retention" doc:"How long stored data is kept."`
 }
 
 // Gateway configures the listening gateway process.
@@ -127,6 +129,7 @@ type AgentDefaults struct {
 	BootstrapMaxChars int      `json:"bootstrapMaxChars" doc:"Most characters of workspace bootstrap files (AGENTS.md and the like) put into the prompt; 0 includes none." default:"20000" min:"0"`
 	MaxIterations     int      `json:"maxIterations" doc:"Most model calls in one turn; each round of tool calls takes one." default:"16" min:"1"`
 	TurnTimeoutSec    int      `json:"turnTimeoutSec" doc:"Longest one turn may run, model calls and tools included, in seconds." default:"600" min:"1"`
+	MentionPatterns   []string `json:"mentionPatterns" doc:"Regular expressions (Go RE2 syntax) that count as mentioning the agent in group chats, besides the platform's own @mention, e.g. \"(?i)\\\\btalon\\\\b\"." reload:"live"`
 	Sandbox           Sandbox  `json:"sandbox" doc:"Confinement of exec'd commands (Linux: Landlock, seccomp, no_new_privs, a private network namespace)."`
 }
 
@@ -145,7 +148,8 @@ type SandboxBind struct {
 
 // Session configures session routing.
 type Session struct {
-	DMScope string `json:"dmScope" doc:"Which direct messages share a session: main (all of them), per-peer (one per sender), per-channel-peer (one per sender per channel), per-account-channel-peer (also per bot account)." default:"per-channel-peer" enum:"main|per-peer|per-channel-peer|per-account-channel-peer"`
+	DMScope       string              `json:"dmScope" doc:"Which direct messages share a session: main (all of them), per-peer (one per sender), per-channel-peer (one per sender per channel), per-account-channel-peer (also per bot account)." default:"per-channel-peer" enum:"main|per-peer|per-channel-peer|per-account-channel-peer"`
+	IdentityLinks map[string][]string `json:"identityLinks" doc:"One person's ids on several channels, merged into one peer for dmScope: name -> [\"telegram:123\", \"signal:+15550000000\"]." keys:"id" reload:"live"`
 }
 
 // Tools configures the agent's tools. Every change applies live.
@@ -200,28 +204,112 @@ type WebFetch struct {
 
 // Channels configures chat channels. A nil channel is not configured.
 type Channels struct {
-	Telegram *Telegram `json:"telegram,omitempty" doc:"Telegram bot."`
-	Signal   *Signal   `json:"signal,omitempty" doc:"Signal, through a signal-cli REST/JSON-RPC daemon."`
+	Telegram *Telegram `json:"telegram,omitempty" doc:"Telegram bots (the Bot API)."`
+	Discord  *Discord  `json:"discord,omitempty" doc:"Discord bots (the gateway WebSocket and REST API)."`
+	Slack    *Slack    `json:"slack,omitempty" doc:"Slack apps (Socket Mode or the HTTP Events API)."`
+	Signal   *Signal   `json:"signal,omitempty" doc:"Signal, through a signal-cli HTTP daemon (JSON-RPC and server-sent events)."`
+	WhatsApp *WhatsApp `json:"whatsapp,omitempty" doc:"WhatsApp as a linked device (only in binaries built with the whatsapp tag)."`
 }
 
-// Telegram configures the Telegram channel.
+// ChannelAccess is who may reach the agent through a channel. Every channel
+// section has these keys; they apply to all of its accounts.
+type ChannelAccess struct {
+	DMPolicy                     string                  `json:"dmPolicy" doc:"Who may talk to the agent in direct messages: pairing (unknown senders get a code the owner approves), allowlist (only allowFrom and approved senders), open (anyone; needs \"*\" in allowFrom), disabled. With nothing in allowFrom only the owner (commands.ownerAllowFrom) gets through." default:"pairing" enum:"pairing|allowlist|open|disabled" reload:"live"`
+	AllowFrom                    []string                `json:"allowFrom" doc:"Sender ids allowed to talk to the agent in direct messages; \"@name\" includes accessGroups.name, \"*\" means anyone. Ids are the platform's numeric or opaque ids, never display names." reload:"live"`
+	GroupPolicy                  string                  `json:"groupPolicy" doc:"Group chats: allowlist (only groups listed in groups, or any group for the senders in groupAllowFrom), open (any group), disabled. Always mention-gated unless requireMention is off." default:"allowlist" enum:"allowlist|open|disabled" reload:"live"`
+	GroupAllowFrom               []string                `json:"groupAllowFrom" doc:"When set, only these senders (ids, \"@name\", \"*\") can trigger the agent in groups; replying to the bot does not bypass it. Approving a DM pairing adds nothing here." reload:"live"`
+	Groups                       map[string]ChannelGroup `json:"groups" doc:"Allowed groups by chat id (\"*\" is any group), each with its own settings." reload:"live"`
+	RequireMention               bool                    `json:"requireMention" doc:"In groups without an entry in groups (open policy, or admitted by groupAllowFrom), answer only messages that mention the bot or match agents.defaults.mentionPatterns." default:"true" reload:"live"`
+	DangerouslyAllowNameMatching bool                    `json:"dangerouslyAllowNameMatching" doc:"Also match allowFrom entries against usernames and display names. Dangerous: names can be changed or copied by anyone." default:"false" reload:"live"`
+	RateLimit                    ChannelRateLimit        `json:"rateLimit" doc:"Inbound message limits; the first message over a limit gets one polite notice, the rest are dropped." reload:"live"`
+}
+
+// ChannelGroup configures one allowed group chat.
+type ChannelGroup struct {
+	RequireMention bool     `json:"requireMention" doc:"Answer only messages that mention the bot in this group (this replaces the channel's requireMention)." default:"true"`
+	AllowFrom      []string `json:"allowFrom" doc:"When set, only these senders can trigger the agent in this group."`
+}
+
+// ChannelRateLimit limits inbound messages of one channel.
+type ChannelRateLimit struct {
+	PerSenderPerMinute  int `json:"perSenderPerMinute" doc:"Messages one sender may send per minute (bursts up to this many); 0 is unlimited." default:"20" min:"0"`
+	PerChannelPerMinute int `json:"perChannelPerMinute" doc:"Messages all senders of one channel account may send per minute; 0 is unlimited." default:"120" min:"0"`
+}
+
+// Telegram configures the Telegram channel. The top-level credentials are
+// the account "default"; accounts adds more bots.
 type Telegram struct {
-	Enabled     bool          `json:"enabled" doc:"Connect this channel." default:"true"`
-	BotToken    secret.Secret `json:"botToken" doc:"Bot token from @BotFather; usually \"${TELEGRAM_BOT_TOKEN}\"."`
-	APIBaseURL  string        `json:"apiBaseUrl" doc:"Bot API base URL (change it for a self-hosted Bot API server or a proxy)." default:"https://api.telegram.org" format:"http-url"`
-	DMPolicy    string        `json:"dmPolicy" doc:"Who may talk to the agent in direct messages: pairing (unknown senders get a pairing code the owner approves), allowlist (only allowFrom), open (anyone; needs \"*\" in allowFrom), disabled." default:"pairing" enum:"pairing|allowlist|open|disabled"`
-	AllowFrom   []string      `json:"allowFrom" doc:"Sender ids or usernames allowed to talk to the agent; \"*\" means anyone."`
-	GroupPolicy string        `json:"groupPolicy" doc:"Group chats: allowlist (only allowlisted groups, mention-gated), open (any group, mention-gated), disabled." default:"allowlist" enum:"allowlist|open|disabled"`
+	Enabled bool `json:"enabled" doc:"Connect this channel." default:"true"`
+	TelegramAccount
+	ChannelAccess
+	Accounts map[string]TelegramAccount `json:"accounts" doc:"More bots by account id; each uses the channel's access settings." keys:"id"`
+}
+
+// TelegramAccount is one Telegram bot.
+type TelegramAccount struct {
+	BotToken      secret.Secret `json:"botToken" doc:"Bot token from @BotFather; usually \"${TELEGRAM_BOT_TOKEN}\" or \"${secret:TELEGRAM_BOT_TOKEN}\"."`
+	APIBaseURL    string        `json:"apiBaseUrl" doc:"Bot API base URL (change it for a self-hosted Bot API server or a proxy)." default:"https://api.telegram.org" format:"http-url"`
+	WebhookURL    string        `json:"webhookUrl" doc:"Public HTTPS URL Telegram posts updates to; empty uses long polling (the default)." format:"http-url"`
+	WebhookSecret secret.Secret `json:"webhookSecret" doc:"Secret Telegram sends with every webhook request (1-256 of A-Z a-z 0-9 _ -); webhook mode refuses to start without it."`
+	WebhookListen string        `json:"webhookListen" doc:"Address the webhook receiver listens on (put a TLS reverse proxy in front)." default:"127.0.0.1:8787"`
+}
+
+// Discord configures the Discord channel.
+type Discord struct {
+	Enabled bool `json:"enabled" doc:"Connect this channel." default:"true"`
+	DiscordAccount
+	ChannelAccess
+	Guilds   []string                  `json:"guilds" doc:"Guild (server) ids the bot answers in; empty is any guild whose channel passes groupPolicy." reload:"live"`
+	Accounts map[string]DiscordAccount `json:"accounts" doc:"More bots by account id; each uses the channel's access settings." keys:"id"`
+}
+
+// DiscordAccount is one Discord bot.
+type DiscordAccount struct {
+	Token      secret.Secret `json:"token" doc:"Bot token from the Discord developer portal; usually \"${DISCORD_BOT_TOKEN}\"."`
+	APIBaseURL string        `json:"apiBaseUrl" doc:"REST API base URL; the gateway WebSocket URL is asked from it." default:"https://discord.com/api/v10" format:"http-url"`
+}
+
+// Slack configures the Slack channel.
+type Slack struct {
+	Enabled bool `json:"enabled" doc:"Connect this channel." default:"true"`
+	SlackAccount
+	ChannelAccess
+	Accounts map[string]SlackAccount `json:"accounts" doc:"More Slack apps by account id; each uses the channel's access settings." keys:"id"`
+}
+
+// SlackAccount is one Slack app.
+type SlackAccount struct {
+	Mode          string        `json:"mode" doc:"socket: Socket Mode over a WebSocket (needs appToken); http: the Events API posts to webhookListen (needs signingSecret)." default:"socket" enum:"socket|http"`
+	BotToken      secret.Secret `json:"botToken" doc:"Bot token (xoxb-…); usually \"${SLACK_BOT_TOKEN}\"."`
+	AppToken      secret.Secret `json:"appToken" doc:"App-level token (xapp-…) for Socket Mode."`
+	SigningSecret secret.Secret `json:"signingSecret" doc:"Signing secret that verifies Events API requests in http mode."`
+	APIBaseURL    string        `json:"apiBaseUrl" doc:"Web API base URL." default:"https://slack.com/api/" format:"http-url"`
+	WebhookListen string        `json:"webhookListen" doc:"Address the Events API receiver listens on in http mode (put a TLS reverse proxy in front)." default:"127.0.0.1:8788"`
 }
 
 // Signal configures the Signal channel.
 type Signal struct {
-	Enabled     bool     `json:"enabled" doc:"Connect this channel." default:"true"`
-	HTTPURL     string   `json:"httpUrl" doc:"Base URL of the signal-cli HTTP daemon." default:"http://127.0.0.1:8080" format:"http-url"`
-	Account     string   `json:"account" doc:"The Signal account (phone number in E.164 form, e.g. \"+15550000000\")." format:"e164"`
-	DMPolicy    string   `json:"dmPolicy" doc:"Who may talk to the agent in direct messages: pairing (unknown senders get a pairing code the owner approves), allowlist (only allowFrom), open (anyone; needs \"*\" in allowFrom), disabled." default:"pairing" enum:"pairing|allowlist|open|disabled"`
-	AllowFrom   []string `json:"allowFrom" doc:"Phone numbers or UUIDs allowed to talk to the agent; \"*\" means anyone."`
-	GroupPolicy string   `json:"groupPolicy" doc:"Group chats: allowlist (only allowlisted groups, mention-gated), open (any group, mention-gated), disabled." default:"allowlist" enum:"allowlist|open|disabled"`
+	Enabled bool `json:"enabled" doc:"Connect this channel." default:"true"`
+	SignalAccount
+	ChannelAccess
+	Accounts map[string]SignalAccount `json:"accounts" doc:"More Signal numbers by account id; each uses the channel's access settings." keys:"id"`
+}
+
+// SignalAccount is one Signal number served by signal-cli.
+type SignalAccount struct {
+	HTTPURL string `json:"httpUrl" doc:"Base URL of the signal-cli HTTP daemon (signal-cli daemon --http)." default:"http://127.0.0.1:8080" format:"http-url"`
+	Account string `json:"account" doc:"The Signal account (phone number in E.164 form, e.g. \"+15550000000\")." format:"e164"`
+}
+
+// WhatsApp configures the WhatsApp channel.
+type WhatsApp struct {
+	Enabled bool `json:"enabled" doc:"Connect this channel." default:"true"`
+	ChannelAccess
+}
+
+// Commands configures who counts as the owner.
+type Commands struct {
+	OwnerAllowFrom []string `json:"ownerAllowFrom" doc:"The owner's sender ids as \"<channel>:<id>\" (e.g. \"telegram:123456789\"); the owner may always DM the agent and approve commands. The first approved pairing fills it when empty." reload:"live"`
 }
 
 // Budgets are hard spending limits. Every change applies live.

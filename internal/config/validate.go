@@ -235,7 +235,7 @@ func (d *decoder) fields(path string, obj map[string]any, v reflect.Value) {
 			d.ps.add(p, fmt.Sprintf("unknown key %s", quoteShort(k)), hint)
 			continue
 		}
-		d.decode(p, obj[k], v.Field(fs[i].index), fs[i], false)
+		d.decode(p, obj[k], v.FieldByIndex(fs[i].index), fs[i], false)
 	}
 	for _, f := range fs {
 		p := joinPath(path, f.name)
@@ -243,12 +243,12 @@ func (d *decoder) fields(path string, obj map[string]any, v reflect.Value) {
 		switch {
 		case f.required && !present:
 			d.ps.add(p, "missing required key", "")
-		case f.required && f.kind == kString && raw != nil && v.Field(f.index).String() == "" && !d.ps.at(p):
+		case f.required && f.kind == kString && raw != nil && v.FieldByIndex(f.index).String() == "" && !d.ps.at(p):
 			d.ps.add(p, "must not be empty", "")
 		case f.reqIfKey != "":
 			sib, _ := lookupField(v.Type(), f.reqIfKey)
 			sp := joinPath(path, f.reqIfKey)
-			if v.Field(sib.index).String() == f.reqIfValue && v.Field(f.index).IsZero() && !d.ps.at(sp) && !d.ps.at(p) {
+			if v.FieldByIndex(sib.index).String() == f.reqIfValue && v.FieldByIndex(f.index).IsZero() && !d.ps.at(sp) && !d.ps.at(p) {
 				d.ps.add(p, fmt.Sprintf("required when %s is %q", sp, f.reqIfValue),
 					fmt.Sprintf("set %s, or change %s", p, sp))
 			}
