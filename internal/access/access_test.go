@@ -172,9 +172,13 @@ func TestInvariant3_GroupRules(t *testing.T) {
 		{"not allowlisted", nil, Request{SenderID: "5", ChatID: "-1", Mentioned: true}, false, ReasonGroupNotAllowed},
 		{"owner in an unlisted group", func(c *config.Config) { c.Commands.OwnerAllowFrom = []string{"telegram:5"} },
 			Request{SenderID: "5", ChatID: "-1", Mentioned: true}, false, ReasonGroupNotAllowed},
-		{"listed, no mention", func(c *config.Config) { c.Channels.Telegram.Groups = map[string]config.ChannelGroup{"-1": {RequireMention: true}} },
+		{"listed, no mention", func(c *config.Config) {
+			c.Channels.Telegram.Groups = map[string]config.ChannelGroup{"-1": {RequireMention: true}}
+		},
 			Request{SenderID: "5", ChatID: "-1"}, false, ReasonNoMention},
-		{"listed, mention", func(c *config.Config) { c.Channels.Telegram.Groups = map[string]config.ChannelGroup{"-1": {RequireMention: true}} },
+		{"listed, mention", func(c *config.Config) {
+			c.Channels.Telegram.Groups = map[string]config.ChannelGroup{"-1": {RequireMention: true}}
+		},
 			Request{SenderID: "5", ChatID: "-1", Mentioned: true}, true, ReasonOpen},
 		{"listed, reply to bot counts as a mention", func(c *config.Config) {
 			c.Channels.Telegram.Groups = map[string]config.ChannelGroup{"-1": {RequireMention: true}}
@@ -185,7 +189,9 @@ func TestInvariant3_GroupRules(t *testing.T) {
 		}, Request{SenderID: "5", ChatID: "-1", ReplyToBot: true, Mentioned: true}, false, ReasonSenderNotInList},
 		{"groupAllowFrom alone admits its senders anywhere", func(c *config.Config) { c.Channels.Telegram.GroupAllowFrom = []string{"5"} },
 			Request{SenderID: "5", ChatID: "-9", Mentioned: true}, true, ReasonAllowlisted},
-		{"wildcard group without mention", func(c *config.Config) { c.Channels.Telegram.Groups = map[string]config.ChannelGroup{"*": {RequireMention: true}} },
+		{"wildcard group without mention", func(c *config.Config) {
+			c.Channels.Telegram.Groups = map[string]config.ChannelGroup{"*": {RequireMention: true}}
+		},
 			Request{SenderID: "5", ChatID: "-9"}, false, ReasonNoMention},
 		{"open policy still mention-gated", func(c *config.Config) { c.Channels.Telegram.GroupPolicy = "open" },
 			Request{SenderID: "5", ChatID: "-9"}, false, ReasonNoMention},

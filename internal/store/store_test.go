@@ -415,7 +415,7 @@ func TestNewerSchemaRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := db.Exec("INSERT INTO schema_migrations(version, name, applied_at) VALUES (7, '0007_future.sql', 0)"); err != nil {
+	if _, err := db.Exec("INSERT INTO schema_migrations(version, name, applied_at) VALUES (999, '0999_future.sql', 0)"); err != nil {
 		t.Fatal(err)
 	}
 	db.Close()
