@@ -105,6 +105,17 @@ func (c *Checker) now() time.Time {
 // Check decides about one message. An error (the store failing) means the
 // message must be dropped: access fails closed.
 func (c *Checker) Check(ctx context.Context, r Request) (Decision, error) {
+	return c.check(ctx, r, true)
+}
+
+// Admitted reports whether a message from r would be let through, without
+// creating a pairing request.
+func (c *Checker) Admitted(ctx context.Context, r Request) (bool, error) {
+	d, err := c.check(ctx, r, false)
+	return d.Allow, err
+}
+
+func (c *Checker) check(ctx context.Context, r Request, pair bool) (Decision, error) {
 	cfg := c.Config()
 	ca, ok := ChannelAccess(cfg, r.Channel)
 	if !ok {
@@ -133,7 +144,7 @@ func (c *Checker) Check(ctx context.Context, r Request) (Decision, error) {
 		// Anyone may talk (config allows "open" only with "*"), but a
 		// stranger is no one we trust.
 		return Decision{Allow: true, Trust: policy.TrustUntrusted, Reason: ReasonOpen}, nil
-	case ca.DMPolicy != "pairing":
+	case ca.DMPolicy != "pairing" || !pair:
 		return Decision{Reason: ReasonNotAllowed}, nil
 	}
 	now := c.now()

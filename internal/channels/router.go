@@ -1,0 +1,509 @@
+package channels
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/talonclaw/talon/internal/access"
+	"github.com/talonclaw/talon/internal/agent"
+	"github.com/talonclaw/talon/internal/config"
+	"github.com/talonclaw/talon/internal/policy"
+	"github.com/talonclaw/talon/internal/store"
+)
+
+// Runner starts agent turns; *agent.Agent is one. Start must take the
+// turn's place in its session's queue before it returns, so messages of
+// one conversation are answered in the order they arrived.
+type Runner interface {
+	Start(ctx context.Context, req agent.TurnRequest) (string, error)
+}
+
+// RateNotice is the one message a sender gets when they go over a rate
+// limit; after it they get silence until they slow down.
+const RateNotice = "You are sending messages faster than I can take them; I will ignore messages for a little while."
+
+// Router is the inbound pipeline: adapter → dedupe → rate limits → access
+// → session → agent → reply to the same conversation. It is every
+// adapter's Handler, and the agent's Outbound for the message tool.
+type Router struct {
+	Config func() *config.Config
+	Access *access.Checker
+	Agent  Runner
+	// Scrub removes secrets from every outbound text (nil: none).
+	Scrub func(string) string
+	// Audit records outbound messages and pairing requests (nil: none).
+	Audit func(ctx context.Context, kind, actor, subject string, data any)
+	// OnPairing is told about each new pairing request (the gateway
+	// turns it into an event for operators).
+	OnPairing func(store.PairingRequest)
+	Logger    *slog.Logger
+	Now       func() time.Time
+
+	mu       sync.Mutex
+	ctx      context.Context // the gateway's; turns run under it
+	adapters map[string]Adapter
+	order    []string
+	counters map[string]*Counters
+	dedupe   Dedupe
+	senders  map[string]*limited
+	accounts map[string]*limited
+	patterns []string
+	mention  []*regexp.Regexp
+}
+
+// Counters are the Router's per-account counts, shown in channels.status.
+type Counters struct {
+	Accepted        int64            `json:"accepted"`
+	Duplicates      int64            `json:"duplicates"`
+	IgnoredBots     int64            `json:"ignoredBots"`
+	Denied          map[string]int64 `json:"denied"` // by access reason
+	PairingRequests int64            `json:"pairingRequests"`
+	PairingDropped  int64            `json:"pairingDropped"`
+	RateLimited     int64            `json:"rateLimited"`
+	Replies         int64            `json:"replies"`
+	ReplyErrors     int64            `json:"replyErrors"`
+	TurnErrors      int64            `json:"turnErrors"`
+}
+
+type limited struct {
+	lim      *rate.Limiter
+	perMin   int
+	noticed  bool
+	lastSeen time.Time
+}
+
+// AccountStatus is one adapter's Status with the Router's counters.
+type AccountStatus struct {
+	Status
+	Access Counters `json:"access"`
+}
+
+func key(channel, account string) string { return channel + "/" + account }
+
+// Add registers an adapter; call it before Start.
+func (r *Router) Add(a Adapter) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.adapters == nil {
+		r.adapters = map[string]Adapter{}
+		r.counters = map[string]*Counters{}
+	}
+	k := key(a.Channel(), a.Account())
+	if _, dup := r.adapters[k]; !dup {
+		r.order = append(r.order, k)
+	}
+	r.adapters[k] = a
+	r.counters[k] = &Counters{Denied: map[string]int64{}}
+}
+
+// Start starts every adapter. An adapter that cannot start is reported
+// in its Status and the error; the others run regardless.
+func (r *Router) Start(ctx context.Context) error {
+	r.mu.Lock()
+	r.ctx = ctx
+	list := r.list()
+	r.mu.Unlock()
+	var errs []error
+	for _, a := range list {
+		if err := a.Start(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("%s/%s: %w", a.Channel(), a.Account(), err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Stop stops every adapter.
+func (r *Router) Stop(ctx context.Context) error {
+	r.mu.Lock()
+	list := r.list()
+	r.mu.Unlock()
+	var errs []error
+	for _, a := range list {
+		if err := a.Stop(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (r *Router) list() []Adapter {
+	out := make([]Adapter, 0, len(r.order))
+	for _, k := range r.order {
+		out = append(out, r.adapters[k])
+	}
+	return out
+}
+
+// Status reports every adapter with its counters, in the order added.
+func (r *Router) Status() []AccountStatus {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]AccountStatus, 0, len(r.order))
+	for _, k := range r.order {
+		c := *r.counters[k]
+		c.Denied = make(map[string]int64, len(r.counters[k].Denied))
+		for reason, n := range r.counters[k].Denied {
+			c.Denied[reason] = n
+		}
+		out = append(out, AccountStatus{Status: r.adapters[k].Status(), Access: c})
+	}
+	return out
+}
+
+func (r *Router) count(m Message, f func(*Counters)) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	c := r.counters[key(m.Channel, m.Account)]
+	if c == nil {
+		if r.counters == nil {
+			r.counters = map[string]*Counters{}
+		}
+		c = &Counters{Denied: map[string]int64{}}
+		r.counters[key(m.Channel, m.Account)] = c
+	}
+	f(c)
+}
+
+func (r *Router) now() time.Time {
+	if r.Now != nil {
+		return r.Now()
+	}
+	return time.Now()
+}
+
+func (r *Router) log() *slog.Logger {
+	if r.Logger != nil {
+		return r.Logger
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+// Handle is the Handler every adapter is given. Nothing of a message from
+// a sender the access rules refuse is stored, logged or shown to a model.
+func (r *Router) Handle(ctx context.Context, m Message) {
+	if m.SenderIsBot {
+		r.count(m, func(c *Counters) { c.IgnoredBots++ })
+		return
+	}
+	now := r.now()
+	if m.ID != "" && r.dedupe.Seen(key(m.Channel, m.Account)+"/"+m.ID, now) {
+		r.count(m, func(c *Counters) { c.Duplicates++ })
+		return
+	}
+	cfg := r.Config()
+	if !r.allowRate(ctx, cfg, m, now) {
+		return
+	}
+	req := access.Request{Channel: m.Channel, Account: m.Account, SenderID: m.SenderID, SenderUsername: m.SenderUsername,
+		SenderName: m.SenderName, ChatID: m.ChatID, ChatType: m.ChatType, GuildID: m.GuildID,
+		Mentioned: m.MentionsBot || r.mentioned(cfg, m.Text), ReplyToBot: m.ReplyToBot}
+	d, err := r.Access.Check(ctx, req)
+	if err != nil {
+		// Fail closed: a message we cannot check goes nowhere.
+		r.log().Error("channels: access check failed; message dropped", "channel", m.Channel, "account", m.Account, "err", err)
+		r.count(m, func(c *Counters) { c.Denied["error"]++ })
+		return
+	}
+	if !d.Allow {
+		r.denied(ctx, m, d)
+		return
+	}
+	r.count(m, func(c *Counters) { c.Accepted++ })
+	r.dispatch(m, d.Trust)
+}
+
+// denied handles a refused message: only a new pairing request gets an
+// answer (its code), everything else is counted and dropped.
+func (r *Router) denied(ctx context.Context, m Message, d access.Decision) {
+	switch d.Reason {
+	case access.ReasonPairingFull:
+		r.count(m, func(c *Counters) { c.PairingDropped++ })
+	case access.ReasonPairingCreated:
+		r.count(m, func(c *Counters) { c.PairingRequests++ })
+	default:
+		r.count(m, func(c *Counters) { c.Denied[d.Reason]++ })
+	}
+	if d.Pairing == nil {
+		return
+	}
+	p := *d.Pairing
+	if r.Audit != nil {
+		// Who asked and the code; never their name or text.
+		r.Audit(ctx, "pairing.request", m.Channel+":"+m.SenderID, p.Code,
+			map[string]any{"channel": p.Channel, "account": p.Account, "expiresAt": p.ExpiresAt})
+	}
+	if r.OnPairing != nil {
+		r.OnPairing(p)
+	}
+	if err := r.deliver(ctx, m.Channel, m.Account, TargetOf(m), access.PairingMessage(m.Channel, p.Code), "pairing"); err != nil {
+		r.log().Warn("channels: sending the pairing code failed", "channel", m.Channel, "account", m.Account, "err", err)
+	}
+}
+
+// allowRate applies the per-sender and per-account limits. The first
+// refused message of a streak gets RateNotice in a DM; the rest are
+// dropped silently.
+func (r *Router) allowRate(ctx context.Context, cfg *config.Config, m Message, now time.Time) bool {
+	ca, ok := access.ChannelAccess(cfg, m.Channel)
+	if !ok {
+		return true // access refuses it next
+	}
+	rl := ca.RateLimit
+	r.mu.Lock()
+	if r.senders == nil {
+		r.senders, r.accounts = map[string]*limited{}, map[string]*limited{}
+	}
+	if len(r.senders) > 10000 {
+		// Forget idle senders: a limiter idle for a minute is full again,
+		// the same as a new one.
+		for k, l := range r.senders {
+			if now.Sub(l.lastSeen) > time.Minute {
+				delete(r.senders, k)
+			}
+		}
+	}
+	s := take(r.senders, key(m.Channel, m.Account)+"/"+m.SenderID, rl.PerSenderPerMinute, now)
+	a := s
+	if s {
+		a = take(r.accounts, key(m.Channel, m.Account), rl.PerChannelPerMinute, now)
+	}
+	notice := false
+	sk := key(m.Channel, m.Account) + "/" + m.SenderID
+	if l := r.senders[sk]; l != nil {
+		if s && a {
+			l.noticed = false
+		} else if !l.noticed {
+			l.noticed, notice = true, m.ChatType == ChatDirect
+		}
+	}
+	r.mu.Unlock()
+	if s && a {
+		return true
+	}
+	r.count(m, func(c *Counters) { c.RateLimited++ })
+	if notice {
+		// Only to someone access would let through: a stranger gets no
+		// more than the pairing code.
+		if ok, err := r.Access.Admitted(ctx, access.Request{Channel: m.Channel, Account: m.Account, SenderID: m.SenderID, ChatID: m.ChatID, ChatType: m.ChatType}); err == nil && ok {
+			_ = r.deliver(ctx, m.Channel, m.Account, TargetOf(m), RateNotice, "rate-notice")
+		}
+	}
+	return false
+}
+
+// take spends one token of the limiter at k (perMin per minute, bursts
+// of perMin); 0 is unlimited.
+func take(m map[string]*limited, k string, perMin int, now time.Time) bool {
+	l := m[k]
+	if l == nil {
+		l = &limited{}
+		m[k] = l
+	}
+	l.lastSeen = now
+	if perMin <= 0 {
+		return true
+	}
+	if l.lim == nil || l.perMin != perMin {
+		l.lim, l.perMin = rate.NewLimiter(rate.Limit(float64(perMin)/60), perMin), perMin
+	}
+	return l.lim.AllowN(now, 1)
+}
+
+// mentioned reports whether text matches agents.defaults.mentionPatterns
+// (compiled once per distinct list; config validation rejects bad ones).
+func (r *Router) mentioned(cfg *config.Config, text string) bool {
+	pats := cfg.Agents.Defaults.MentionPatterns
+	if len(pats) == 0 {
+		return false
+	}
+	r.mu.Lock()
+	if !slices.Equal(pats, r.patterns) {
+		r.patterns, r.mention = slices.Clone(pats), nil
+		for _, p := range pats {
+			if re, err := regexp.Compile(p); err == nil {
+				r.mention = append(r.mention, re)
+			}
+		}
+	}
+	res := r.mention
+	r.mu.Unlock()
+	for _, re := range res {
+		if re.MatchString(text) {
+			return true
+		}
+	}
+	return false
+}
+
+// dispatch starts the agent turn for an admitted message and sends what
+// it says back to the conversation.
+func (r *Router) dispatch(m Message, trust string) {
+	cfg := r.Config()
+	r.mu.Lock()
+	ctx := r.ctx
+	r.mu.Unlock()
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	in := agent.Inbound{Channel: m.Channel, AccountID: m.Account, PeerID: peerID(cfg, m.Channel, m.SenderID), ChatType: m.ChatType}
+	switch m.ChatType {
+	case ChatGroup, ChatChannel:
+		in.GroupID, in.ThreadID, in.TopicID = m.ChatID, m.ThreadID, m.TopicID
+	default:
+		in.ChatType = "direct"
+	}
+	if m.Forwarded || (m.ReplyTo != nil && m.ReplyTo.Text != "" && !m.ReplyToBot && m.ReplyTo.SenderID != m.SenderID) {
+		// Someone else's words: whatever the sender's standing, the
+		// content is untrusted and taints the session.
+		trust = policy.TrustUntrusted
+	}
+	target := TargetOf(m)
+	if a := r.adapter(m.Channel, m.Account); a != nil {
+		go func() {
+			tctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			defer cancel()
+			_ = a.Typing(tctx, target)
+		}()
+	}
+	req := agent.TurnRequest{Inbound: in, Text: envelope(m), SenderID: m.Channel + ":" + m.SenderID, Trust: trust,
+		OnEvent: func(ev agent.Event) { r.onEvent(ctx, m, target, trust, ev) }}
+	if _, err := r.Agent.Start(ctx, req); err != nil {
+		r.count(m, func(c *Counters) { c.TurnErrors++ })
+		r.log().Error("channels: starting the turn failed", "channel", m.Channel, "account", m.Account, "err", err)
+	}
+}
+
+func (r *Router) onEvent(ctx context.Context, m Message, target Target, trust string, ev agent.Event) {
+	var text string
+	switch ev.Type {
+	case "message":
+		text = ev.Text
+	case "final", "refused":
+		if ev.Result != nil {
+			text = ev.Result.Reply
+		}
+	case "error":
+		r.count(m, func(c *Counters) { c.TurnErrors++ })
+		if trust == policy.TrustOwner {
+			text = "Sorry, that failed: " + ev.Text
+		}
+	}
+	if strings.TrimSpace(text) == "" {
+		return
+	}
+	if err := r.deliver(ctx, m.Channel, m.Account, target, text, "reply"); err != nil {
+		r.log().Warn("channels: sending the reply failed", "channel", m.Channel, "account", m.Account, "err", err)
+	}
+}
+
+// envelope is the text the agent sees. In groups it names the speaker, so
+// the model can tell members apart; quotes and forwards are labelled.
+func envelope(m Message) string {
+	var b strings.Builder
+	if m.ChatType != ChatDirect && m.ChatType != "" {
+		name := m.SenderName
+		if m.SenderUsername != "" {
+			name = strings.TrimSpace(name + " @" + m.SenderUsername)
+		}
+		fmt.Fprintf(&b, "[%s %s, from %s (id %s)]\n", m.Channel, m.ChatType, oneLine(name), m.SenderID)
+	}
+	if m.Forwarded {
+		b.WriteString("[forwarded message]\n")
+	}
+	b.WriteString(m.Text)
+	for _, at := range m.Attachments {
+		fmt.Fprintf(&b, "\n[attachment: %s %s %s, %d bytes]", at.Kind, oneLine(at.Name), at.MIME, at.Size)
+	}
+	if q := m.ReplyTo; q != nil && q.Text != "" {
+		who := "id " + q.SenderID
+		if m.ReplyToBot {
+			who = "you"
+		}
+		fmt.Fprintf(&b, "\n\n[in reply to a message from %s]\n%s", who, q.Text)
+	}
+	return b.String()
+}
+
+func oneLine(s string) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) > 80 {
+		s = s[:80]
+	}
+	return s
+}
+
+// peerID merges one person's ids across channels (session.identityLinks).
+func peerID(cfg *config.Config, channel, sender string) string {
+	want := channel + ":" + sender
+	for name, ids := range cfg.Session.IdentityLinks {
+		for _, id := range ids {
+			if strings.EqualFold(id, want) {
+				return name
+			}
+		}
+	}
+	return sender
+}
+
+func (r *Router) adapter(channel, account string) Adapter {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.adapters[key(channel, account)]
+}
+
+// deliver sends text (scrubbed) and records it: the audit log keeps the
+// target, the length and a hash, never the text.
+func (r *Router) deliver(ctx context.Context, channel, account string, t Target, text, kind string) error {
+	a := r.adapter(channel, account)
+	if a == nil {
+		return fmt.Errorf("channels: %s account %q is not connected", channel, account)
+	}
+	if r.Scrub != nil {
+		text = r.Scrub(text)
+	}
+	_, err := a.Send(ctx, t, text)
+	m := Message{Channel: channel, Account: account}
+	if err != nil {
+		r.count(m, func(c *Counters) { c.ReplyErrors++ })
+	} else {
+		r.count(m, func(c *Counters) { c.Replies++ })
+	}
+	if r.Audit != nil {
+		sum := sha256.Sum256([]byte(text))
+		data := map[string]any{"kind": kind, "account": account, "thread": t.ThreadID + t.TopicID, "length": len(text), "sha256": hex.EncodeToString(sum[:])}
+		if err != nil {
+			data["error"] = err.Error()
+		}
+		r.Audit(context.WithoutCancel(ctx), "message.outbound", "talon", channel+":"+t.ChatID, data)
+	}
+	return err
+}
+
+// Send is the message tool's way out (agent.Outbound): channel is
+// "telegram" or "telegram:<account>", target a chat id ("group:<id>" for
+// Signal groups).
+func (r *Router) Send(ctx context.Context, channel, target, text string) error {
+	ch, account, ok := strings.Cut(channel, ":")
+	if !ok {
+		account = "default"
+	}
+	t := Target{ChatID: target, ChatType: ChatDirect}
+	if id, ok := strings.CutPrefix(target, "group:"); ok {
+		t = Target{ChatID: id, ChatType: ChatGroup}
+	}
+	if t.ChatID == "" {
+		return errors.New("message: target is empty (hint: a chat id of the channel)")
+	}
+	return r.deliver(ctx, strings.ToLower(ch), account, t, text, "message-tool")
+}
