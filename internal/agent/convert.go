@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 
 	"github.com/talonclaw/talon/internal/llm"
+	"github.com/talonclaw/talon/internal/policy"
+	"github.com/talonclaw/talon/internal/security"
 	"github.com/talonclaw/talon/internal/store"
 )
 
@@ -52,6 +54,12 @@ func toLLM(hist []store.Message) []llm.Message {
 			content := m.Content
 			if m.Summary {
 				content = summaryPrefix + content
+			}
+			if m.Role == "user" && m.Provenance == policy.TrustUntrusted {
+				// A message from anyone but the owner and the senders they
+				// trust (group members, open DMs, forwards, other
+				// sessions) is data, not instructions (invariant 9).
+				content = security.WrapUntrusted("message from "+orDefault(m.SenderID, "an untrusted sender"), content)
 			}
 			out = append(out, llm.Message{Role: llm.RoleUser, Content: content})
 		}
