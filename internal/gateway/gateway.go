@@ -32,6 +32,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/talonclaw/talon/internal/access"
 	"github.com/talonclaw/talon/internal/agent"
 	"github.com/talonclaw/talon/internal/approvals"
 	"github.com/talonclaw/talon/internal/config"
@@ -59,6 +60,10 @@ type Options struct {
 	Store      *store.Store     // may be nil in tests
 	Agent      *agent.Agent     // nil: chat methods answer UNAVAILABLE
 	Approvals  *approvals.Manager
+	// Pairing resolves channel pairing requests; Channels reports the
+	// channel adapters and sends --notify messages. Nil: not running.
+	Pairing  *access.Pairing
+	Channels Channels
 	// Audit records security events in the audit log; nil records nothing.
 	Audit     func(ctx context.Context, kind, actor, subject string, data any)
 	AuditTail AuditTail

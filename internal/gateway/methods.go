@@ -14,6 +14,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/talonclaw/talon/internal/channels"
 	"github.com/talonclaw/talon/internal/config"
 	"github.com/talonclaw/talon/internal/logging"
 	"github.com/talonclaw/talon/internal/protocol"
@@ -53,6 +54,10 @@ func (g *Gateway) methodTable() map[string]method {
 		"cron.add":    {protocol.ScopeAdmin, g.mCronAdd},
 		"cron.remove": {protocol.ScopeAdmin, g.mCronRemove},
 		"cron.runs":   {protocol.ScopeRead, g.mCronRuns},
+
+		"pairing.list":    {protocol.ScopePairing, g.mPairingList},
+		"pairing.approve": {protocol.ScopePairing, g.mPairingApprove},
+		"pairing.reject":  {protocol.ScopePairing, g.mPairingReject},
 
 		"exec.approval.list":    {protocol.ScopeApprovals, g.mApprovalList},
 		"exec.approval.resolve": {protocol.ScopeApprovals, g.mApprovalResolve},
@@ -155,7 +160,11 @@ func (g *Gateway) mSystemPresence(ctx context.Context, c *conn, _ json.RawMessag
 }
 
 func (g *Gateway) mChannelsStatus(ctx context.Context, c *conn, _ json.RawMessage) (any, *protocol.Error) {
-	return map[string]any{"ts": g.opts.Now().UnixMilli(), "channels": []any{}}, nil
+	list := []channels.AccountStatus{}
+	if g.opts.Channels != nil {
+		list = g.opts.Channels.Status()
+	}
+	return map[string]any{"ts": g.opts.Now().UnixMilli(), "channels": list}, nil
 }
 
 // mConfigGet returns the running config with every secret as "***", and the
