@@ -357,12 +357,10 @@ func (a *Adapter) open(ctx context.Context, s *discordgo.Session) error {
 	defer cancel()
 	stop := context.AfterFunc(octx, a.closeConn)
 	err := s.Open()
-	if !stop() && err == nil {
-		// The watchdog fired just as Open succeeded: the connection is
-		// closing, and the Disconnect that follows reconnects.
-		return nil
-	}
+	stop()
 	if err == nil {
+		// Even if the watchdog fired just as Open succeeded, the
+		// Disconnect that follows the closed connection reconnects.
 		return nil
 	}
 	if ctx.Err() != nil {
@@ -458,7 +456,8 @@ func (a *Adapter) identifyBot(ctx context.Context) error {
 		Bot      bool   `json:"bot"`
 	}
 	if err := a.do(ctx, http.MethodGet, "/users/@me", nil, &u); err != nil {
-		if isAuth(err) {
+		var ae *apiError
+		if errors.As(err, &ae) && (ae.Status == http.StatusUnauthorized || ae.Status == http.StatusForbidden) {
 			return &fatalError{fmt.Errorf("discord: the bot token was refused (%v); check channels.discord.token", errors.Unwrap(err))}
 		}
 		return fmt.Errorf("discord: GET /users/@me: %w", err)

@@ -37,11 +37,6 @@ func (e *apiError) Error() string {
 	return msg
 }
 
-func isAuth(err error) bool {
-	var ae *apiError
-	return errors.As(err, &ae) && ae.Status == http.StatusUnauthorized
-}
-
 // do makes one REST call: in (if not nil) as the JSON body, the 2xx answer
 // decoded into out (if not nil). A 429 becomes a *channels.RateLimitError,
 // any other 4xx a permanent *apiError, 5xx and transport failures stay
