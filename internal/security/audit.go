@@ -145,37 +145,68 @@ func Audit(in AuditInput) []Finding {
 
 	// channels.*
 	type ch struct {
-		name      string
-		dm, group string
-		allowFrom []string
+		name string
+		config.ChannelAccess
 	}
 	var chans []ch
-	if t := c.Channels.Telegram; t != nil && t.Enabled {
-		chans = append(chans, ch{"telegram", t.DMPolicy, t.GroupPolicy, t.AllowFrom})
+	cc := c.Channels
+	if t := cc.Telegram; t != nil && t.Enabled {
+		chans = append(chans, ch{"telegram", t.ChannelAccess})
 	}
-	if s := c.Channels.Signal; s != nil && s.Enabled {
-		chans = append(chans, ch{"signal", s.DMPolicy, s.GroupPolicy, s.AllowFrom})
+	if d := cc.Discord; d != nil && d.Enabled {
+		chans = append(chans, ch{"discord", d.ChannelAccess})
+	}
+	if s := cc.Slack; s != nil && s.Enabled {
+		chans = append(chans, ch{"slack", s.ChannelAccess})
+	}
+	if s := cc.Signal; s != nil && s.Enabled {
+		chans = append(chans, ch{"signal", s.ChannelAccess})
+	}
+	if w := cc.WhatsApp; w != nil && w.Enabled {
+		chans = append(chans, ch{"whatsapp", w.ChannelAccess})
 	}
 	strangers := false
 	fsOrExec := policyEnables(c, "exec") || policyEnables(c, "write")
 	for _, x := range chans {
-		if x.dm == "open" {
+		if x.DMPolicy == "open" {
 			strangers = true
 			add("channels."+x.name+".dm.open", Critical, x.name+" accepts direct messages from anyone", "dmPolicy \"open\": strangers reach the model", "use dmPolicy \"pairing\" or \"allowlist\"", false)
 		}
-		if x.dm == "pairing" {
+		if x.DMPolicy == "pairing" {
 			strangers = true
 		}
-		if x.group == "open" {
+		_, anyGroup := x.Groups["*"]
+		if x.GroupPolicy == "open" || (x.GroupPolicy == "allowlist" && anyGroup) {
 			strangers = true
 			sev := Warn
 			if fsOrExec {
 				sev = Critical
 			}
-			add("channels."+x.name+".group.open", sev, x.name+" answers in any group", "groupPolicy \"open\" with tools that change the host or files", "talon security audit --fix sets groupPolicy \"allowlist\"", true)
+			detail := "groupPolicy \"open\""
+			if x.GroupPolicy != "open" {
+				detail = "groups has \"*\""
+			}
+			add("channels."+x.name+".group.open", sev, x.name+" answers in any group", detail+": anyone who adds the bot to a group reaches the model; with exec or file tools enabled that is critical",
+				"talon security audit --fix sets groupPolicy \"allowlist\" (and list the groups you want in groups)", x.GroupPolicy == "open")
 		}
-		if c.Session.DMScope == "main" && (x.dm == "open" || len(x.allowFrom) > 1) {
+		if !x.RequireMention && x.GroupPolicy != "disabled" && (len(x.Groups) > 0 || len(x.GroupAllowFrom) > 0 || x.GroupPolicy == "open") {
+			add("channels."+x.name+".group.no_mention", Warn, x.name+" answers every group message", "requireMention is off: every message in an admitted group starts a turn (cost, and more untrusted input)", "set requireMention to true", false)
+		}
+		if x.DangerouslyAllowNameMatching {
+			add("channels."+x.name+".name_matching", Warn, x.name+" matches allowFrom against names", "dangerouslyAllowNameMatching: usernames and display names can be chosen or copied by anyone", "list sender ids instead and turn it off", false)
+		}
+		if c.Session.DMScope == "main" && (x.DMPolicy == "open" || len(x.AllowFrom) > 1 || x.DMPolicy == "pairing") {
 			add("channels."+x.name+".dm.scope_main_multiuser", Warn, "several people share one session", "session.dmScope \"main\" with more than one sender: one person can read another's conversation", "set session.dmScope to \"per-channel-peer\"", false)
+		}
+		if x.RateLimit.PerSenderPerMinute == 0 {
+			add("channels."+x.name+".rate_limit_off", Info, x.name+" has no per-sender rate limit", "one sender can start as many turns as they like", "set rateLimit.perSenderPerMinute (default 20)", false)
+		}
+	}
+	if t := cc.Telegram; t != nil && t.Enabled {
+		for id, a := range telegramAccounts(t) {
+			if a.WebhookURL != "" && a.WebhookSecret.Reveal() == g.Auth.Token.Reveal() {
+				add("channels.telegram.webhook_secret_reused", Critical, "the Telegram webhook secret is the gateway token", "account "+id+": the webhook secret travels to Telegram and back on every update; it must not also unlock the gateway", "set a separate random webhookSecret", false)
+			}
 		}
 	}
 
@@ -247,9 +278,10 @@ func Audit(in AuditInput) []Finding {
 		}
 		_ = prov
 	}
-	for _, p := range []string{"channels.telegram.botToken"} {
+	for _, p := range []string{"channels.telegram.botToken", "channels.telegram.webhookSecret", "channels.discord.token",
+		"channels.slack.botToken", "channels.slack.appToken", "channels.slack.signingSecret"} {
 		if s, ok := treeString(in.Tree, p); ok && s != "" && !isRef(s) {
-			add("secrets.plaintext", Warn, p+" is written in the config file", "bot tokens in files end up in backups and screenshots", "use \"${TELEGRAM_BOT_TOKEN}\"", false)
+			add("secrets.plaintext", Warn, p+" is written in the config file", "bot tokens in files end up in backups and screenshots", "use \"${secret:NAME}\" (talon secrets set NAME) or \"${ENV_VAR}\"", false)
 		}
 	}
 
@@ -261,7 +293,7 @@ func Audit(in AuditInput) []Finding {
 		surface = append(surface, fmt.Sprintf("gateway: %s (auth %s)", g.Bind, g.Auth.Mode))
 	}
 	for _, x := range chans {
-		surface = append(surface, fmt.Sprintf("%s: direct messages %s, groups %s", x.name, x.dm, x.group))
+		surface = append(surface, fmt.Sprintf("%s: direct messages %s, groups %s", x.name, x.DMPolicy, x.GroupPolicy))
 	}
 	if len(chans) == 0 {
 		surface = append(surface, "no chat channels: strangers cannot message the agent")
@@ -317,4 +349,13 @@ func orText(s, def string) string {
 		return def
 	}
 	return s
+}
+
+// telegramAccounts lists the default and the extra Telegram accounts.
+func telegramAccounts(t *config.Telegram) map[string]config.TelegramAccount {
+	out := map[string]config.TelegramAccount{"default": t.TelegramAccount}
+	for id, a := range t.Accounts {
+		out[id] = a
+	}
+	return out
 }

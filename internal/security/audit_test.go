@@ -54,7 +54,22 @@ func TestAuditChecks(t *testing.T) {
 		{"gateway.rate_limit_weak", Warn, func(c *config.Config) { c.Gateway.Auth.RateLimit.MaxAttempts = 1000 }},
 		{"channels.telegram.dm.scope_main_multiuser", Warn, func(c *config.Config) {
 			c.Session.DMScope = "main"
-			c.Channels.Telegram = &config.Telegram{Enabled: true, DMPolicy: "allowlist", GroupPolicy: "allowlist", AllowFrom: []string{"1", "2"}}
+			c.Channels.Telegram = &config.Telegram{Enabled: true, ChannelAccess: config.ChannelAccess{DMPolicy: "allowlist", GroupPolicy: "allowlist", AllowFrom: []string{"1", "2"}, RequireMention: true}}
+		}},
+		{"channels.discord.group.open", Critical, func(c *config.Config) {
+			c.Tools.Profile = "coding"
+			c.Channels.Discord = &config.Discord{Enabled: true, ChannelAccess: config.ChannelAccess{DMPolicy: "pairing", GroupPolicy: "allowlist", RequireMention: true,
+				Groups: map[string]config.ChannelGroup{"*": {RequireMention: true}}}}
+		}},
+		{"channels.slack.name_matching", Warn, func(c *config.Config) {
+			c.Channels.Slack = &config.Slack{Enabled: true, ChannelAccess: config.ChannelAccess{DMPolicy: "pairing", GroupPolicy: "allowlist", RequireMention: true, DangerouslyAllowNameMatching: true}}
+		}},
+		{"channels.signal.group.no_mention", Warn, func(c *config.Config) {
+			c.Channels.Signal = &config.Signal{Enabled: true, ChannelAccess: config.ChannelAccess{DMPolicy: "pairing", GroupPolicy: "allowlist", GroupAllowFrom: []string{"+15550001"}}}
+		}},
+		{"channels.telegram.webhook_secret_reused", Critical, func(c *config.Config) {
+			c.Channels.Telegram = &config.Telegram{Enabled: true, TelegramAccount: config.TelegramAccount{WebhookURL: "https://x.example/tg", WebhookSecret: c.Gateway.Auth.Token},
+				ChannelAccess: config.ChannelAccess{DMPolicy: "pairing", GroupPolicy: "allowlist", RequireMention: true}}
 		}},
 	} {
 		c := base()
