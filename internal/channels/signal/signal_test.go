@@ -392,7 +392,7 @@ func TestInvariant14_MalformedEventsSkipped(t *testing.T) {
 	fs.PushData(fakesignal.DefaultAccount, `{"account":`)
 	fs.PushData(fakesignal.DefaultAccount, `[1,2]`)
 	fs.PushData(fakesignal.DefaultAccount, `{"envelope":{"timestamp":"x"}}`)
-	fs.PushRaw("event:receipt\ndata:{}\n\n")                  // other event types are ignored
+	fs.PushRaw("event:receipt\ndata:{}\n\n")                       // other event types are ignored
 	fs.PushRaw(": comment\rid\r\nretry:abc\nfoo:bar\nnocolon\n\n") // fields without an event
 	// A multi-line data field with CRLF line ends.
 	env := dm("multi-line")
@@ -610,7 +610,9 @@ func TestConfigurationErrorsGiveStateError(t *testing.T) {
 			"has no account +15550001111 (HTTP 400",
 		},
 		"proxy 401": {
-			func(fs *fakesignal.Server) { fs.FailNext("version", fakesignal.Failure{Status: http.StatusUnauthorized}) },
+			func(fs *fakesignal.Server) {
+				fs.FailNext("version", fakesignal.Failure{Status: http.StatusUnauthorized})
+			},
 			"HTTP 401",
 		},
 		"proxy 403 on events": {
