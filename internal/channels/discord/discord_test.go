@@ -531,6 +531,8 @@ func TestBadCredentialsStateError(t *testing.T) {
 	fake2.RejectIdentify()
 	st2 := start(t, fake2, "")
 	s = waitState(t, st2.a, channels.StateError)
+	t.Logf("REST 401: %s", st.a.Status().LastError)
+	t.Logf("gateway 4004: %s", s.LastError)
 	if !strings.Contains(s.LastError, "4004") || !strings.Contains(s.LastError, "token") {
 		t.Errorf("LastError %q", s.LastError)
 	}
@@ -590,6 +592,7 @@ func TestInvariant7_GatewayThroughNetguard(t *testing.T) {
 	if s := st.a.Status(); !strings.Contains(s.LastError, "netguard") || s.State == channels.StateConnected {
 		t.Errorf("status %+v, want a netguard refusal", s)
 	}
+	t.Logf("netguard refusal: %s", st.a.Status().LastError)
 	if touched.Load() {
 		t.Error("the other server was contacted")
 	}

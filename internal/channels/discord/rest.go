@@ -34,6 +34,9 @@ func (e *apiError) Error() string {
 	if e.Code != 0 {
 		msg += fmt.Sprintf(" (code %d)", e.Code)
 	}
+	if e.Status == http.StatusUnauthorized {
+		msg += " (the bot token was refused; check channels.discord.token)"
+	}
 	return msg
 }
 
