@@ -190,6 +190,6 @@ func (a *Adapter) deliver(ctx context.Context, cb *callback) error {
 	a.handleMu.Lock()
 	defer a.handleMu.Unlock()
 	a.tracker.Received()
-	a.handler(ctx, m)
+	a.handler(a.handlerContext(ctx), m)
 	return nil
 }

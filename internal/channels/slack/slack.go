@@ -82,6 +82,7 @@ type Adapter struct {
 	mu      sync.Mutex
 	started bool
 	cancel  context.CancelFunc
+	runCtx  context.Context // lives from Start to Stop; handed to the Handler
 	wg      sync.WaitGroup
 	srv     *http.Server
 	addr    net.Addr // where the Events API receiver listens (http mode)
@@ -215,6 +216,7 @@ func (a *Adapter) Start(ctx context.Context) error {
 	}
 	a.started = true
 	a.cancel = cancel
+	a.runCtx = runCtx
 	return nil
 }
 
@@ -227,7 +229,7 @@ func (a *Adapter) Stop(ctx context.Context) error {
 	}
 	a.started = false
 	cancel, srv := a.cancel, a.srv
-	a.srv = nil
+	a.srv, a.runCtx = nil, nil
 	a.mu.Unlock()
 
 	cancel()
@@ -253,6 +255,18 @@ func (a *Adapter) Stop(ctx context.Context) error {
 
 // Typing does nothing: Slack offers bots no typing indicator.
 func (a *Adapter) Typing(ctx context.Context, target channels.Target) error { return nil }
+
+// handlerContext is the context messages are handed over with: the
+// adapter's, which outlives one connection or request (the Router may start
+// work with it); before Start, fallback without its cancellation.
+func (a *Adapter) handlerContext(fallback context.Context) context.Context {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.runCtx != nil {
+		return a.runCtx
+	}
+	return context.WithoutCancel(fallback)
+}
 
 func (a *Adapter) botUser() string {
 	a.botMu.Lock()

@@ -57,6 +57,10 @@ func (a *Adapter) runSocket(ctx context.Context) {
 				a.tracker.SetState(channels.StateReconnecting)
 			}
 			wait = a.backoff.Next()
+			var rl *channels.RateLimitError
+			if errors.As(err, &rl) {
+				wait = max(wait, rl.RetryAfter)
+			}
 		}
 		a.log.Warn("slack: socket mode: connection ended", "err", err, "retry_in", wait)
 		if !channels.Sleep(ctx, wait) {
