@@ -507,3 +507,9 @@ func (r *Router) Send(ctx context.Context, channel, target, text string) error {
 	}
 	return r.deliver(ctx, strings.ToLower(ch), account, t, text, "message-tool")
 }
+
+// Notify sends text to a direct chat of a channel account (the pairing
+// approval notice).
+func (r *Router) Notify(ctx context.Context, channel, account, chatID, text string) error {
+	return r.deliver(ctx, channel, account, Target{ChatID: chatID, ChatType: ChatDirect}, text, "notify")
+}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/talonclaw/talon/internal/access"
 	"github.com/talonclaw/talon/internal/config"
 	"github.com/talonclaw/talon/internal/cron"
 	"github.com/talonclaw/talon/internal/gateway"
@@ -122,6 +123,8 @@ func (a *app) runGateway(ctx context.Context, portSet bool, port int, bind strin
 			return rt.auditLog.Tail(ctx, n)
 		},
 		OnConfig:   func(c *config.Config) { rt.cfg.Store(c) },
+		Pairing:    &access.Pairing{Store: st, BootstrapOwner: a.bootstrapOwner(p, func(c *config.Config) { rt.cfg.Store(c) })},
+		Channels:   rt.router,
 		Config:     cfg,
 		ConfigPath: p.Config,
 		Env:        a.env.Lookup,
@@ -153,6 +156,13 @@ func (a *app) runGateway(ctx context.Context, portSet bool, port int, bind strin
 	}
 	rt.approvals.HasApprover = g.HasApprover
 	rt.approvals.Notify = g.NotifyApprovals
+	rt.router.OnPairing = g.NotifyPairing
+	a.startChannels(ctx, p, rt, logger.Logger)
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		_ = rt.router.Stop(sctx)
+	}()
 	go pruneLoop(ctx, st, rt, logger.Logger)
 	go (&cron.Scheduler{Store: st, Agent: rt.agent, Logger: logger.Logger}).Run(ctx)
 	defer rt.procs.KillAll()

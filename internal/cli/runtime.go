@@ -11,9 +11,11 @@ import (
 	"slices"
 	"sync/atomic"
 
+	"github.com/talonclaw/talon/internal/access"
 	"github.com/talonclaw/talon/internal/agent"
 	"github.com/talonclaw/talon/internal/approvals"
 	"github.com/talonclaw/talon/internal/auditlog"
+	"github.com/talonclaw/talon/internal/channels"
 	"github.com/talonclaw/talon/internal/config"
 	"github.com/talonclaw/talon/internal/cron"
 	"github.com/talonclaw/talon/internal/policy"
@@ -51,6 +53,10 @@ type runtime struct {
 	agent     *agent.Agent
 	approvals *approvals.Manager
 	cfg       atomic.Pointer[config.Config]
+	app       *app
+	// router connects the chat channels (gateway run starts them); it is
+	// the message tool's way to other conversations.
+	router *channels.Router
 }
 
 func (a *app) newRuntime(ctx context.Context, p paths, cfg *config.Config, st *store.Store, log *slog.Logger) (*runtime, error) {
@@ -58,8 +64,10 @@ func (a *app) newRuntime(ctx context.Context, p paths, cfg *config.Config, st *s
 	if err := agent.EnsureWorkspace(ws); err != nil {
 		return nil, err
 	}
-	rt := &runtime{store: st, env: a.env.Lookup, home: a.env.Home}
+	rt := &runtime{store: st, env: a.env.Lookup, home: a.env.Home, app: a}
 	rt.cfg.Store(cfg)
+	rt.router = &channels.Router{Config: rt.cfg.Load, Access: &access.Checker{Store: st, Config: rt.cfg.Load},
+		Scrub: func(s string) string { return a.scrubber(p, rt.cfg.Load()).Scrub(s) }, Audit: rt.audit, Logger: log}
 	if cfg.Audit.Enabled {
 		l, err := auditlog.Open(st, filepath.Join(p.StateDir, "audit.key"))
 		if err != nil {
@@ -103,7 +111,8 @@ func (a *app) newRuntime(ctx context.Context, p paths, cfg *config.Config, st *s
 		return nil, fmt.Errorf("starting the agent: %w", err)
 	}
 	rt.agent = ag
-	for _, t := range append(ag.SessionTools(), cron.Tool(st, nil), ag.MessageTool(nil)) {
+	rt.router.Agent = ag
+	for _, t := range append(ag.SessionTools(), cron.Tool(st, nil), ag.MessageTool(rt.router)) {
 		if err := reg.Register(t); err != nil {
 			return nil, err
 		}
@@ -132,14 +141,6 @@ func (rt *runtime) allowAlways(p paths, ws string, ap store.Approval) error {
 	if err != nil {
 		return err
 	}
-	raw, err := os.ReadFile(p.Config)
-	if err != nil {
-		return err
-	}
-	tree, err := config.ParseTree(raw)
-	if err != nil {
-		return err
-	}
 	list := slices.Clone(cfg.Tools.Exec.Allowlist)
 	for _, s := range plan.Segments {
 		if s.Resolved != "" && !slices.Contains(list, s.Resolved) {
@@ -150,14 +151,8 @@ func (rt *runtime) allowAlways(p paths, ws string, ap store.Approval) error {
 	for i, v := range list {
 		items[i] = v
 	}
-	if err := config.SetPath(tree, "tools.exec.allowlist", items); err != nil {
-		return err
-	}
-	next, err := config.Validate(tree, rt.env)
+	next, err := rt.app.editConfig(p, "tools.exec.allowlist", items)
 	if err != nil {
-		return err
-	}
-	if err := config.WriteFileAtomic(p.Config, config.Render(tree), 0o600); err != nil {
 		return err
 	}
 	cur := *cfg
@@ -213,9 +208,7 @@ func (a *app) scrubber(p paths, cfg *config.Config) *secrets.Scrubber {
 	for id, pr := range cfg.Models.Providers {
 		vals["models.providers."+id+".apiKey"] = pr.APIKey.Reveal()
 	}
-	if t := cfg.Channels.Telegram; t != nil {
-		vals["channels.telegram.botToken"] = t.BotToken.Reveal()
-	}
+	maps.Copy(vals, channelSecrets(cfg))
 	return secrets.NewScrubber(vals)
 }
 
