@@ -38,6 +38,9 @@ type waClient interface {
 	// LID, each without device part (empty when not known yet).
 	ownIDs() (jid, lid types.JID)
 	pushName() string
+	// pnForLID is the phone-number JID whatsmeow has learned for a LID,
+	// or the empty JID.
+	pnForLID(ctx context.Context, lid types.JID) types.JID
 }
 
 // realClient is the waClient of a running adapter.
@@ -55,6 +58,17 @@ func (c realClient) ownIDs() (types.JID, types.JID) {
 }
 
 func (c realClient) pushName() string { return c.Store.PushName }
+
+func (c realClient) pnForLID(ctx context.Context, lid types.JID) types.JID {
+	if c.Store.LIDs == nil {
+		return types.EmptyJID
+	}
+	pn, err := c.Store.LIDs.GetPNForLID(ctx, lid)
+	if err != nil {
+		return types.EmptyJID
+	}
+	return pn
+}
 
 // Dialer connects to a network address, like net.Dialer.DialContext.
 type Dialer func(ctx context.Context, network, addr string) (net.Conn, error)

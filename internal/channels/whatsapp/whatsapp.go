@@ -106,7 +106,12 @@ func New(o Options) (*Adapter, error) {
 		rateWait: rateLimitWait,
 	}
 	a.newClient = func(dev *store.Device) waClient {
-		return realClient{newWhatsmeow(dev, newLogger(a.log), o.Dial)}
+		cli := newWhatsmeow(dev, newLogger(a.log), o.Dial)
+		cli.AutoReconnectHook = func(err error) bool {
+			a.tr.Error(fmt.Errorf("whatsapp: reconnecting: %w", err))
+			return true // whatsmeow waits 2 s longer after each failure
+		}
+		return realClient{cli}
 	}
 	return a, nil
 }
@@ -225,6 +230,15 @@ func (a *Adapter) fail(err error) {
 
 func (a *Adapter) onMessage(ctx context.Context, cli waClient, e *events.Message) {
 	own, ownLID := cli.ownIDs()
+	if e.Info.Sender.Server == types.HiddenUserServer && e.Info.SenderAlt.IsEmpty() {
+		// Under LID addressing the server usually names the phone number
+		// too; when it does not, whatsmeow may have learned it earlier.
+		if pn := cli.pnForLID(ctx, e.Info.Sender.ToNonAD()); !pn.IsEmpty() {
+			c := *e
+			c.Info.SenderAlt = pn
+			e = &c
+		}
+	}
 	m, ok := convert(own, ownLID, e)
 	if !ok {
 		return

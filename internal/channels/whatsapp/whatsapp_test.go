@@ -49,6 +49,7 @@ type fakeClient struct {
 	loggedOut  bool
 	onConnect  func(f *fakeClient) error
 	qr         chan whatsmeow.QRChannelItem
+	lidMap     map[types.JID]types.JID
 }
 
 type sent struct {
@@ -161,6 +162,12 @@ func (f *fakeClient) ownIDs() (types.JID, types.JID) {
 }
 
 func (f *fakeClient) pushName() string { return "Talon" }
+
+func (f *fakeClient) pnForLID(ctx context.Context, lid types.JID) types.JID {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.lidMap[lid]
+}
 
 func (f *fakeClient) GetQRChannel(ctx context.Context) (<-chan whatsmeow.QRChannelItem, error) {
 	return f.qr, nil
@@ -370,10 +377,18 @@ func TestInbound(t *testing.T) {
 	fake.emit(evt(alicePN, alicePN, text("one")))
 	// Same id from someone else in another chat is a different message.
 	fake.emit(evt(group, aliceLID, text("three")))
+	// Once whatsmeow knows the LID's phone number, that is the sender id.
+	fake.mu.Lock()
+	fake.lidMap = map[types.JID]types.JID{aliceLID: alicePN}
+	fake.mu.Unlock()
+	fake.emit(evt(group, aliceLID, text("four"), func(e *events.Message) { e.Info.ID = "G4" }))
 
 	got := in.all()
-	if len(got) != 3 {
+	if len(got) != 4 {
 		t.Fatalf("got %d messages: %+v", len(got), got)
+	}
+	if got[3].Text != "four" || got[3].SenderID != alicePN.String() {
+		t.Errorf("fourth = %+v", got[3])
 	}
 	if got[0].Text != "one" || got[0].ChatType != channels.ChatDirect || got[0].Account != "default" || got[0].SenderID != alicePN.String() {
 		t.Errorf("dm = %+v", got[0])
