@@ -17,6 +17,9 @@ static:
 
 unit:
 	$(GO) test $(RACE) -count=1 ./...
+	# WhatsApp (GPL-3.0 dependencies) is only in -tags whatsapp builds.
+	$(GO) vet -tags whatsapp ./internal/channels/whatsapp ./internal/cli
+	$(GO) test $(RACE) -count=1 -tags whatsapp ./internal/channels/whatsapp
 
 # The official OpenClaw CLI against a running Talon (needs npm; see test/interop).
 interop:
