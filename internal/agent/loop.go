@@ -298,6 +298,7 @@ func (t *turn) tool(ctx context.Context, call llm.ToolCall, trust string) error 
 			break
 		}
 		t.emit(Event{Type: "tool_call", ToolCall: &rec})
+		started := t.a.o.Now()
 		r, err := tl.Run(ctx, ToolCall{ID: call.ID, Args: call.Args, SessionKey: t.sess.Key, AgentID: t.sess.AgentID, SenderID: t.req.SenderID,
 			Workspace: t.a.o.Workspace, PlanHash: d.PlanHash, emit: t.emit})
 		switch {
@@ -313,6 +314,7 @@ func (t *turn) tool(ctx context.Context, call llm.ToolCall, trust string) error 
 			}
 			result = r
 		}
+		t.auditExec(ctx, call, rec.Outcome, t.a.o.Now().Sub(started), result.Detail)
 	}
 	if rec.Outcome != "executed" && result.Content == "" {
 		prefix := "error: "
@@ -432,6 +434,29 @@ func capResult(s string) string {
 	head := s[:maxToolResultChars*3/4]
 	tail := s[len(s)-maxToolResultChars/4:]
 	return head + fmt.Sprintf("\n[… %d characters omitted …]\n", len(s)-len(head)-len(tail)) + tail
+}
+
+// auditExec records that a tool ran: how it ended, how long it took and
+// the tool's own account of what it did, with every secret the scrubber
+// knows and every credential format removed.
+func (t *turn) auditExec(ctx context.Context, call llm.ToolCall, outcome string, took time.Duration, detail map[string]any) {
+	data := map[string]any{"session": t.sess.Key, "run": t.req.RunID, "call": call.ID, "outcome": outcome, "durationMs": took.Milliseconds()}
+	if len(detail) > 0 {
+		raw, err := json.Marshal(detail)
+		if err == nil {
+			text := security.Redact(string(raw))
+			if t.a.o.Scrub != nil {
+				text = t.a.o.Scrub(text)
+			}
+			var clean any
+			if json.Unmarshal([]byte(text), &clean) == nil {
+				data["detail"] = clean
+			} else {
+				data["detail"] = text
+			}
+		}
+	}
+	t.a.audit(context.WithoutCancel(ctx), "tool.exec", orDefault(t.req.SenderID, t.sess.Key), call.Name, data)
 }
 
 func (a *Agent) audit(ctx context.Context, kind, actor, subject string, data any) {

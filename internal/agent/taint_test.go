@@ -182,3 +182,58 @@ func TestInvariant9_UntrustedSenderReachesModelInsideMarkers(t *testing.T) {
 		t.Fatalf("owner message altered: %q", own)
 	}
 }
+
+// detailTool reports an execution detail that carries a secret.
+type detailTool struct{}
+
+func (detailTool) Spec() llm.ToolSpec {
+	return llm.ToolSpec{Name: "exec", Parameters: json.RawMessage(`{"type":"object"}`)}
+}
+
+func (detailTool) Run(context.Context, ToolCall) (ToolResult, error) {
+	return ToolResult{Content: "done", Detail: map[string]any{"argv": [][]string{{"/usr/bin/curl", "-H", "Authorization: Bearer hunter2-known-secret-value"}}, "exitCode": 7}}, nil
+}
+
+func TestInvariant12_ToolExecAuditedWithoutSecrets(t *testing.T) {
+	type rec struct {
+		kind string
+		data map[string]any
+	}
+	var recs []rec
+	e := newEnv(t, func(c *config.Config, o *Options) {
+		o.Scrub = func(s string) string { return strings.ReplaceAll(s, "hunter2-known-secret-value", "[REDACTED:API]") }
+		o.Audit = func(_ context.Context, kind, _, _ string, data any) {
+			m, _ := data.(map[string]any)
+			recs = append(recs, rec{kind, m})
+		}
+		o.Policy = allowAll{}
+	})
+	e.reg.Register(detailTool{})
+	e.fake.Script(fakellm.Reply{ToolCalls: []fakellm.Call{{ID: "x", Name: "exec", Args: `{"command":"curl"}`}}}, fakellm.Reply{Text: "ok"})
+	if _, err := e.run("go"); err != nil {
+		t.Fatal(err)
+	}
+	var exec *rec
+	for i := range recs {
+		if recs[i].kind == "tool.exec" {
+			exec = &recs[i]
+		}
+	}
+	if exec == nil {
+		t.Fatalf("no tool.exec record in %+v", recs)
+	}
+	b, _ := json.Marshal(exec.data)
+	if strings.Contains(string(b), "hunter2") || !strings.Contains(string(b), `"exitCode":7`) || !strings.Contains(string(b), "/usr/bin/curl") ||
+		exec.data["outcome"] != "executed" {
+		t.Fatalf("tool.exec record %s", b)
+	}
+	if _, ok := exec.data["durationMs"]; !ok {
+		t.Fatal("no duration")
+	}
+}
+
+type allowAll struct{}
+
+func (allowAll) Decide(context.Context, policy.Actor, policy.SessionState, string, json.RawMessage) policy.Decision {
+	return policy.Decision{Action: policy.Allow, Reason: "test"}
+}

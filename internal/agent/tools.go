@@ -40,6 +40,10 @@ type ToolResult struct {
 	// Untrusted marks output that came from outside (a web page, a message);
 	// the policy issue taints the session on it.
 	Untrusted bool
+	// Detail is what the audit log records about the execution (exec: the
+	// canonical argv, cwd, exit status). Strings in it are scrubbed of
+	// secrets before they are written.
+	Detail map[string]any
 }
 
 // Registry holds the tools offered to the model.

@@ -530,6 +530,12 @@ func TestInvariant10_SecretNeverReachesTheModel(t *testing.T) {
 	if strings.Contains(string(db), secretValue) || strings.Contains(string(wal), secretValue) {
 		t.Fatal("the secret is in the transcript database")
 	}
+	// The audit log says what ran and how it ended, without the secret.
+	tail, _, _ := runTalon(t, state, "audit", "tail", "-n", "50", "--json")
+	if !strings.Contains(tail, `"kind": "tool.exec"`) || !strings.Contains(tail, `"exitCode": 0`) || !strings.Contains(tail, `"`+cat+`"`) ||
+		!strings.Contains(tail, `"durationMs"`) || strings.Contains(tail, secretValue) {
+		t.Fatalf("audit tail lacks the exec record or leaks: %s", tail)
+	}
 	// ${secret:NAME} resolves in config.
 	runTalon(t, state, "config", "set", "models.providers.fake.apiKey", "${secret:GITHUB_TOKEN}")
 	got, _, _ := runTalon(t, state, "config", "get", "models.providers.fake.apiKey", "--reveal")

@@ -228,13 +228,22 @@ func (t tool) Run(ctx context.Context, call agent.ToolCall) (agent.ToolResult, e
 	// The run has its own deadline, not the turn's: a long command keeps
 	// going in the background after the call yields.
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
-	p := &process{ID: "p" + newProcID(), SessionKey: call.SessionKey, Command: a.Command, Started: time.Now(), out: &capped{}, done: make(chan struct{}), cancel: cancel, timeout: timeout}
+	p := &process{ID: "p" + newProcID(), SessionKey: call.SessionKey, Command: a.Command, Started: time.Now(), out: &capped{}, done: make(chan struct{}), cancel: cancel, timeout: timeout,
+		cwd: cwd}
+	for _, s := range plan.Segments {
+		argv := slices.Clone(s.Argv)
+		if s.Resolved != "" && len(argv) > 0 {
+			argv[0] = s.Resolved
+		}
+		p.argv = append(p.argv, argv)
+	}
+	var spec *sandbox.Spec
+	if t.o.Sandbox != nil {
+		spec = t.o.Sandbox(call.SessionKey)
+	}
+	p.sandboxed = spec != nil
 	go func() {
 		defer cancel()
-		var spec *sandbox.Spec
-		if t.o.Sandbox != nil {
-			spec = t.o.Sandbox(call.SessionKey)
-		}
 		p.code, p.err = run(rctx, plan, cwd, t.o.Workspace, p.out, spec, t.o.Self)
 		p.deadline = rctx.Err() == context.DeadlineExceeded
 		close(p.done)
@@ -253,7 +262,10 @@ func (t tool) Run(ctx context.Context, call agent.ToolCall) (agent.ToolResult, e
 		return agent.ToolResult{}, context.Cause(ctx)
 	}
 	t.procs.add(p)
-	return agent.ToolResult{Content: p.out.String() + fmt.Sprintf("\n[still running after %s as process %s; use process {action: poll|log|kill, sessionId: %q}]", yield, p.ID, p.ID)}, nil
+	d := p.detail()
+	d["background"] = true
+	return agent.ToolResult{Content: p.out.String() + fmt.Sprintf("\n[still running after %s as process %s; use process {action: poll|log|kill, sessionId: %q}]", yield, p.ID, p.ID),
+		Detail: d}, nil
 }
 
 // scrubbedEnv is the whole environment a command gets: no inherited

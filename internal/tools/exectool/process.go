@@ -32,6 +32,10 @@ type process struct {
 	code                    int
 	err                     error
 	deadline                bool
+	// argv and cwd are the canonical plan that ran, for the audit log.
+	argv      [][]string
+	cwd       string
+	sandboxed bool
 }
 
 func newProcID() string {
@@ -51,15 +55,33 @@ func (p *process) running() bool {
 
 func (p *process) result() agent.ToolResult {
 	text := p.out.String()
+	var r agent.ToolResult
 	switch {
 	case p.deadline:
-		return agent.ToolResult{Content: text + fmt.Sprintf("\n[killed after %s (timeoutSec)]", p.timeout), IsError: true}
+		r = agent.ToolResult{Content: text + fmt.Sprintf("\n[killed after %s (timeoutSec)]", p.timeout), IsError: true}
 	case p.err != nil:
-		return agent.ToolResult{Content: text + "\n[error: " + p.err.Error() + "]", IsError: true}
+		r = agent.ToolResult{Content: text + "\n[error: " + p.err.Error() + "]", IsError: true}
 	case p.code != 0:
-		return agent.ToolResult{Content: text + fmt.Sprintf("\n[exit status %d]", p.code), IsError: true}
+		r = agent.ToolResult{Content: text + fmt.Sprintf("\n[exit status %d]", p.code), IsError: true}
+	default:
+		r = agent.ToolResult{Content: text}
 	}
-	return agent.ToolResult{Content: text}
+	r.Detail = p.detail()
+	r.Detail["exitCode"] = p.code
+	if p.deadline {
+		r.Detail["timedOut"] = true
+	}
+	if p.err != nil {
+		r.Detail["error"] = p.err.Error()
+	}
+	return r
+}
+
+// detail is what the audit log keeps of a run: the canonical argv of each
+// segment (argv[0] resolved to its path), the working directory and
+// whether it was confined.
+func (p *process) detail() map[string]any {
+	return map[string]any{"process": p.ID, "argv": p.argv, "cwd": p.cwd, "sandboxed": p.sandboxed}
 }
 
 func (ps *Processes) add(p *process) {
