@@ -559,7 +559,8 @@ func TestInvariant12_AuditVerify(t *testing.T) {
 		t.Fatalf("%d %s %s", code, out, errOut)
 	}
 	out, errOut, code := runTalon(t, state, "audit", "verify")
-	if code != 0 || !strings.Contains(out, "audit log ok: 2 records") {
+	// Two policy decisions and the read's execution.
+	if code != 0 || !strings.Contains(out, "audit log ok: 3 records") {
 		t.Fatalf("verify: %d %q %q", code, out, errOut)
 	}
 	out, _, _ = runTalon(t, state, "audit", "tail", "--json")
@@ -582,6 +583,48 @@ func TestInvariant12_AuditVerify(t *testing.T) {
 	_, errOut, code = runTalon(t, state, "audit", "verify")
 	if code != 1 || !strings.Contains(errOut, "record 2") {
 		t.Fatalf("tampering not detected: %d %q", code, errOut)
+	}
+}
+
+// TestInvariant12_ExportedCheckpointsRevealDeletedTail: deleting the
+// newest records leaves a valid chain, which verify alone cannot tell;
+// a checkpoint exported beforehand can.
+func TestInvariant12_ExportedCheckpointsRevealDeletedTail(t *testing.T) {
+	fake := fakellm.New(t)
+	state := agentState(t, fake, "")
+	fake.Script(fakellm.Reply{ToolCalls: []fakellm.Call{{ID: "a", Name: "read", Args: `{"path":"AGENTS.md"}`}}}, fakellm.Reply{Text: "done"})
+	if out, errOut, code := runTalon(t, state, "agent", "--local", "--message", "go", "--json"); code != 0 {
+		t.Fatalf("%d %s %s", code, out, errOut)
+	}
+	export := filepath.Join(t.TempDir(), "checkpoints.jsonl")
+	if out, errOut, code := runTalon(t, state, "audit", "checkpoint", "--export", export); code != 0 || !strings.Contains(out, "exported") {
+		t.Fatalf("checkpoint: %d %s %s", code, out, errOut)
+	}
+	if fi, err := os.Stat(export); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("export file: %v %v", fi, err)
+	}
+	if out, errOut, code := runTalon(t, state, "audit", "verify", "--exported", export); code != 0 {
+		t.Fatalf("untouched log against its export: %d %s %s", code, out, errOut)
+	}
+	// Remove the tail (the checkpoint and the records it covers from 2 on).
+	st, err := store.Open(context.Background(), filepath.Join(state, "talon.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = st.Write(context.Background(), func(tx *sql.Tx) error {
+		_, err := tx.Exec(`DELETE FROM audit_log WHERE seq >= 2`)
+		return err
+	})
+	st.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, errOut, code := runTalon(t, state, "audit", "verify"); code != 0 {
+		t.Fatalf("the chain alone should still verify: %d %s %s", code, out, errOut)
+	}
+	_, errOut, code := runTalon(t, state, "audit", "verify", "--exported", export)
+	if code != 1 || !strings.Contains(errOut, "missing") {
+		t.Fatalf("deleted tail not detected: %d %q", code, errOut)
 	}
 }
 

@@ -18,7 +18,7 @@ func (a *app) auditCmd() *cobra.Command {
 		Short: "Check and read the tamper-evident audit log",
 		Args:  exactArgs(0),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return usagef("audit: missing subcommand (hint: talon audit verify|tail)")
+			return usagef("audit: missing subcommand (hint: talon audit verify|tail|checkpoint)")
 		},
 	}
 	withLog := func(ctx context.Context, fn func(*auditlog.Log) error) error {
@@ -40,6 +40,7 @@ func (a *app) auditCmd() *cobra.Command {
 		}
 		return fn(l)
 	}
+	var exported string
 	verify := &cobra.Command{
 		Use:   "verify",
 		Short: "Check the hash chain and checkpoint signatures; name the first bad record",
@@ -49,6 +50,19 @@ func (a *app) auditCmd() *cobra.Command {
 				res, err := l.Verify(cmd.Context())
 				if err != nil {
 					return err
+				}
+				if res.OK && exported != "" {
+					cps, err := auditlog.ReadExported(exported)
+					if err != nil {
+						return err
+					}
+					ex, err := l.VerifyExported(cmd.Context(), cps)
+					if err != nil {
+						return err
+					}
+					ex.Records = res.Records
+					ex.Checkpoints += res.Checkpoints
+					res = ex
 				}
 				if a.json {
 					if err := a.printJSON(res); err != nil {
@@ -92,6 +106,32 @@ func (a *app) auditCmd() *cobra.Command {
 		},
 	}
 	tail.Flags().IntVarP(&n, "n", "n", 20, "how many records")
-	cmd.AddCommand(verify, tail)
+	verify.Flags().StringVar(&exported, "exported", "", "also check the log against checkpoints exported to this file (audit.exportFile, talon audit checkpoint --export)")
+	var exportTo string
+	checkpoint := &cobra.Command{
+		Use:   "checkpoint",
+		Short: "Sign a checkpoint of the log now (the gateway does so hourly); --export appends it to a file",
+		Args:  exactArgs(0),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return withLog(cmd.Context(), func(l *auditlog.Log) error {
+				rec, err := l.Checkpoint(cmd.Context())
+				if err != nil {
+					return err
+				}
+				if exportTo != "" {
+					if err := auditlog.Export(exportTo, rec); err != nil {
+						return err
+					}
+				}
+				if a.json {
+					return a.printJSON(rec)
+				}
+				a.outf("checkpoint %d signed%s\n", rec.Seq, map[bool]string{true: ", exported to " + exportTo}[exportTo != ""])
+				return nil
+			})
+		},
+	}
+	checkpoint.Flags().StringVar(&exportTo, "export", "", "append the signed checkpoint to this file (JSON lines, 0600)")
+	cmd.AddCommand(verify, tail, checkpoint)
 	return cmd
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/talonclaw/talon/internal/access"
+	"github.com/talonclaw/talon/internal/auditlog"
 	"github.com/talonclaw/talon/internal/config"
 	"github.com/talonclaw/talon/internal/cron"
 	"github.com/talonclaw/talon/internal/gateway"
@@ -179,8 +180,14 @@ func pruneLoop(ctx context.Context, st *store.Store, rt *runtime, log *slog.Logg
 	for {
 		if rt.auditLog != nil {
 			// A signed checkpoint each hour pins the chain so far.
-			if _, err := rt.auditLog.Checkpoint(ctx); err != nil && ctx.Err() == nil {
+			rec, err := rt.auditLog.Checkpoint(ctx)
+			if err != nil && ctx.Err() == nil {
 				log.Warn("audit: checkpoint failed", "err", err)
+			}
+			if f := rt.cfg.Load().Audit.ExportFile; err == nil && f != "" {
+				if err := auditlog.Export(config.ExpandHome(f, rt.home), rec); err != nil {
+					log.Warn("audit: exporting the checkpoint failed", "file", f, "err", err)
+				}
 			}
 		}
 		if days := rt.cfg.Load().Retention.TranscriptsDays; days > 0 {

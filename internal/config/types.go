@@ -334,7 +334,8 @@ type Logging struct {
 
 // Audit configures the audit log.
 type Audit struct {
-	Enabled bool `json:"enabled" doc:"Write every decision and side effect to the audit log." default:"true"`
+	Enabled    bool   `json:"enabled" doc:"Write every decision and side effect to the audit log." default:"true"`
+	ExportFile string `json:"exportFile" doc:"Also append each hourly signed checkpoint to this file (JSON lines, 0600), ideally on another disk or a synced folder; talon audit verify --exported FILE then also detects deleted newest records." reload:"live"`
 }
 
 // Retention configures how long data is kept.
