@@ -1,17 +1,14 @@
 package discord
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -19,71 +16,15 @@ import (
 	"github.com/talonclaw/talon/internal/channels"
 	"github.com/talonclaw/talon/internal/config"
 	"github.com/talonclaw/talon/internal/secret"
+	"github.com/talonclaw/talon/internal/testutil/chantest"
 	"github.com/talonclaw/talon/internal/testutil/fakediscord"
 )
-
-// inbox collects what the adapter hands to its Handler.
-type inbox struct {
-	mu   sync.Mutex
-	msgs []channels.Message
-	ch   chan struct{}
-}
-
-func newInbox() *inbox { return &inbox{ch: make(chan struct{}, 1000)} }
-
-func (in *inbox) handle(_ context.Context, m channels.Message) {
-	in.mu.Lock()
-	in.msgs = append(in.msgs, m)
-	in.mu.Unlock()
-	in.ch <- struct{}{}
-}
-
-func (in *inbox) all() []channels.Message {
-	in.mu.Lock()
-	defer in.mu.Unlock()
-	return append([]channels.Message(nil), in.msgs...)
-}
-
-// waitFor waits until a message with id arrived and returns all so far.
-func (in *inbox) waitFor(t *testing.T, id string) []channels.Message {
-	t.Helper()
-	deadline := time.After(10 * time.Second)
-	for {
-		for _, m := range in.all() {
-			if m.ID == id {
-				return in.all()
-			}
-		}
-		select {
-		case <-in.ch:
-		case <-deadline:
-			t.Fatalf("message %s never reached the handler; got %+v", id, in.all())
-		}
-	}
-}
 
 type setup struct {
 	fake *fakediscord.Server
 	a    *Adapter
-	in   *inbox
-	logs *syncBuffer
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
+	in   *chantest.Recorder
+	logs *chantest.SyncBuffer
 }
 
 // start makes an adapter for fake with token (the fake's own when
@@ -94,42 +35,20 @@ func start(t *testing.T, fake *fakediscord.Server, token string) *setup {
 	if token == "" {
 		token = fake.Token
 	}
-	st := &setup{fake: fake, in: newInbox(), logs: &syncBuffer{}}
+	st := &setup{fake: fake, in: &chantest.Recorder{}, logs: &chantest.SyncBuffer{}}
 	a, err := New(Options{
 		Account: "work",
 		Config:  config.DiscordAccount{Token: secret.New(token), APIBaseURL: fake.URL},
-		Handler: st.in.handle,
-		Logger:  slog.New(slog.NewTextHandler(st.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Handler: st.in.Handle,
+		Logger:  st.logs.Logger(),
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	a.backoff = channels.Backoff{Base: 20 * time.Millisecond, Max: 200 * time.Millisecond}
 	st.a = a
-	if err := a.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := a.Stop(ctx); err != nil {
-			t.Errorf("Stop: %v", err)
-		}
-	})
+	chantest.Start(t, context.Background(), a)
 	return st
-}
-
-func waitState(t *testing.T, a *Adapter, state string) channels.Status {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		if s := a.Status(); s.State == state {
-			return s
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	t.Fatalf("state %q, want %q (last error %q)", a.Status().State, state, a.Status().LastError)
-	return channels.Status{}
 }
 
 // msg is a MESSAGE_CREATE d object as Discord sends it.
@@ -160,7 +79,7 @@ func TestInboundConversion(t *testing.T) {
 	fake := fakediscord.New(t)
 	st := start(t, fake, "")
 	fake.WaitReady(1)
-	waitState(t, st.a, channels.StateConnected)
+	chantest.WaitState(t, st.a, channels.StateConnected)
 
 	// The gateway tells the bot about a guild with a thread, and a group DM.
 	fake.Dispatch("GUILD_CREATE", fmt.Sprintf(`{"id":%q,"name":"g","channels":[{"id":%q,"type":0,"name":"general"}],`+
@@ -185,7 +104,7 @@ func TestInboundConversion(t *testing.T) {
 	fake.MessageCreate(msg("1011", dm, "", "200000000000000002", "from a bot", `"author":{"id":"200000000000000002","username":"otherbot","bot":true}`))
 	fake.MessageCreate(msg("1099", dm, "", alice, "end", ""))
 
-	got := st.in.waitFor(t, "1099")
+	got := st.in.WaitID(t, "1099")
 	byID := map[string]channels.Message{}
 	var order []string
 	for _, m := range got {
@@ -272,7 +191,7 @@ func TestRedeliveredMessageHandledOnce(t *testing.T) {
 	fake.MessageCreate(msg("2001", dm, "", alice, "once", ""))
 	fake.MessageCreate(msg("2001", dm, "", alice, "once", ""))
 	fake.MessageCreate(msg("2002", dm, "", alice, "end", ""))
-	if got := st.in.waitFor(t, "2002"); len(got) != 2 {
+	if got := st.in.WaitID(t, "2002"); len(got) != 2 {
 		t.Fatalf("got %d messages, want 2: %+v", len(got), got)
 	}
 }
@@ -476,23 +395,23 @@ func TestReconnectAfterDrop(t *testing.T) {
 	fake := fakediscord.New(t)
 	st := start(t, fake, "")
 	fake.WaitReady(1)
-	waitState(t, st.a, channels.StateConnected)
+	chantest.WaitState(t, st.a, channels.StateConnected)
 	fake.MessageCreate(msg("3001", dm, "", alice, "before", ""))
-	st.in.waitFor(t, "3001")
+	st.in.WaitID(t, "3001")
 
 	fake.Drop()
 	fake.WaitDisconnected()
 	// Sent while the bot is away: Discord replays it on RESUME.
 	fake.MessageCreate(msg("3002", dm, "", alice, "while away", ""))
 	fake.WaitReady(2)
-	got := st.in.waitFor(t, "3002")
+	got := st.in.WaitID(t, "3002")
 	if len(got) != 2 {
 		t.Errorf("got %d messages, want 2", len(got))
 	}
 	if s := fake.Stats(); s.Resumes != 1 || s.Identifies != 1 {
 		t.Errorf("identifies %d resumes %d, want 1 and 1 (resume, not a new session)", s.Identifies, s.Resumes)
 	}
-	s := waitState(t, st.a, channels.StateConnected)
+	s := chantest.WaitState(t, st.a, channels.StateConnected)
 	if s.Reconnects < 1 {
 		t.Errorf("Reconnects %d", s.Reconnects)
 	}
@@ -506,7 +425,7 @@ func TestReconnectAfterDrop(t *testing.T) {
 	}
 	fake.WaitReady(3) // 2 identifies + 1 resume: the failed RESUME is not counted
 	fake.MessageCreate(msg("3003", dm, "", alice, "new session", ""))
-	st.in.waitFor(t, "3003")
+	st.in.WaitID(t, "3003")
 }
 
 func TestBadCredentialsStateError(t *testing.T) {
@@ -514,7 +433,7 @@ func TestBadCredentialsStateError(t *testing.T) {
 	const wrong = "MTAw.wrong.token-abcdef"
 	fake := fakediscord.New(t)
 	st := start(t, fake, wrong)
-	s := waitState(t, st.a, channels.StateError)
+	s := chantest.WaitState(t, st.a, channels.StateError)
 	if !strings.Contains(s.LastError, "token was refused") || !strings.Contains(s.LastError, "channels.discord.token") {
 		t.Errorf("LastError %q does not say what to fix", s.LastError)
 	}
@@ -530,7 +449,7 @@ func TestBadCredentialsStateError(t *testing.T) {
 	fake2 := fakediscord.New(t)
 	fake2.RejectIdentify()
 	st2 := start(t, fake2, "")
-	s = waitState(t, st2.a, channels.StateError)
+	s = chantest.WaitState(t, st2.a, channels.StateError)
 	t.Logf("REST 401: %s", st.a.Status().LastError)
 	t.Logf("gateway 4004: %s", s.LastError)
 	if !strings.Contains(s.LastError, "4004") || !strings.Contains(s.LastError, "token") {
@@ -557,7 +476,7 @@ func TestInvariant10_TokenNeverInErrorsOrLogs(t *testing.T) {
 	fake.WaitReady(2)
 
 	bad := start(t, fake, "MTAw.bad.secret-token-xyz")
-	waitState(t, bad.a, channels.StateError)
+	chantest.WaitState(t, bad.a, channels.StateError)
 	_, err = bad.a.Send(context.Background(), channels.Target{ChatID: dm}, "x")
 	errs = append(errs, err, bad.a.Typing(context.Background(), channels.Target{ChatID: dm}))
 
@@ -608,10 +527,10 @@ func TestTwoAccountsSideBySide(t *testing.T) {
 	f2.WaitReady(1)
 	f1.MessageCreate(msg("4001", dm, "", alice, "one", ""))
 	f2.MessageCreate(msg("4002", dm, "", alice, "two", ""))
-	s1.in.waitFor(t, "4001")
-	s2.in.waitFor(t, "4002")
-	if len(s1.in.all()) != 1 || len(s2.in.all()) != 1 {
-		t.Errorf("messages crossed accounts: %v / %v", s1.in.all(), s2.in.all())
+	s1.in.WaitID(t, "4001")
+	s2.in.WaitID(t, "4002")
+	if len(s1.in.All()) != 1 || len(s2.in.All()) != 1 {
+		t.Errorf("messages crossed accounts: %v / %v", s1.in.All(), s2.in.All())
 	}
 }
 
@@ -620,8 +539,8 @@ func TestStopLeavesNoGoroutines(t *testing.T) {
 	before := runtime.NumGoroutine()
 	fake := fakediscord.New(t)
 	fake.HeartbeatInterval = 20 * time.Millisecond
-	in := newInbox()
-	a, err := New(Options{Config: config.DiscordAccount{Token: secret.New(fake.Token), APIBaseURL: fake.URL}, Handler: in.handle})
+	in := &chantest.Recorder{}
+	a, err := New(Options{Config: config.DiscordAccount{Token: secret.New(fake.Token), APIBaseURL: fake.URL}, Handler: in.Handle})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -640,18 +559,9 @@ func TestStopLeavesNoGoroutines(t *testing.T) {
 	}
 	fake.WaitDisconnected()
 	a.client.CloseIdleConnections()
-	deadline := time.Now().Add(5 * time.Second)
-	var n int
-	for time.Now().Before(deadline) {
-		// The fake's own idle HTTP connections count too; they are the
-		// fake's, closed at cleanup, so allow for a few.
-		if n = runtime.NumGoroutine(); n <= before+2 {
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	buf := make([]byte, 1<<16)
-	t.Errorf("%d goroutines after Stop, %d before:\n%s", n, before, buf[:runtime.Stack(buf, true)])
+	// The fake's own idle HTTP connections count too; they are the fake's,
+	// closed at cleanup, so allow for a few.
+	chantest.NoLeak(t, before+2)
 }
 
 func TestStopDuringConnect(t *testing.T) {
@@ -659,8 +569,8 @@ func TestStopDuringConnect(t *testing.T) {
 	// A gateway that accepts the WebSocket but never says HELLO.
 	fake := fakediscord.New(t)
 	fake.WithholdHello()
-	in := newInbox()
-	a, err := New(Options{Config: config.DiscordAccount{Token: secret.New(fake.Token), APIBaseURL: fake.URL}, Handler: in.handle})
+	in := &chantest.Recorder{}
+	a, err := New(Options{Config: config.DiscordAccount{Token: secret.New(fake.Token), APIBaseURL: fake.URL}, Handler: in.Handle})
 	if err != nil {
 		t.Fatal(err)
 	}

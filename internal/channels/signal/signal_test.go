@@ -1,23 +1,21 @@
 package signal
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/talonclaw/talon/internal/channels"
 	"github.com/talonclaw/talon/internal/config"
 	"github.com/talonclaw/talon/internal/netguard"
+	"github.com/talonclaw/talon/internal/testutil/chantest"
 	"github.com/talonclaw/talon/internal/testutil/fakesignal"
 )
 
@@ -31,38 +29,21 @@ type harness struct {
 	t    *testing.T
 	fs   *fakesignal.Server
 	a    *Adapter
-	msgs chan channels.Message
-	logs *syncBuffer
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
+	rec  *chantest.Recorder
+	logs *chantest.SyncBuffer
 }
 
 // newHarness makes an adapter for fs (not started) with short timings.
 func newHarness(t *testing.T, fs *fakesignal.Server, cfg config.SignalAccount) *harness {
 	t.Helper()
-	h := &harness{t: t, fs: fs, msgs: make(chan channels.Message, 100), logs: &syncBuffer{}}
+	h := &harness{t: t, fs: fs, rec: &chantest.Recorder{}, logs: &chantest.SyncBuffer{}}
 	if cfg.HTTPURL == "" && fs != nil {
 		cfg.HTTPURL = fs.URL
 	}
 	a, err := New(Options{
 		Config:  cfg,
-		Handler: func(_ context.Context, m channels.Message) { h.msgs <- m },
-		Logger:  slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Handler: h.rec.Handle,
+		Logger:  h.logs.Logger(),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -77,16 +58,7 @@ func newHarness(t *testing.T, fs *fakesignal.Server, cfg config.SignalAccount) *
 
 func (h *harness) start() {
 	h.t.Helper()
-	if err := h.a.Start(context.Background()); err != nil {
-		h.t.Fatal(err)
-	}
-	h.t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err := h.a.Stop(ctx); err != nil {
-			h.t.Error(err)
-		}
-	})
+	chantest.Start(h.t, context.Background(), h.a)
 }
 
 // connected starts the adapter and waits for its event stream.
@@ -98,20 +70,18 @@ func (h *harness) connected() {
 
 func (h *harness) waitStreams(n int) {
 	h.t.Helper()
-	waitFor(h.t, fmt.Sprintf("%d open event stream(s) and StateConnected", n), func() bool {
+	chantest.WaitFor(h.t, fmt.Sprintf("%d open event stream(s) and StateConnected", n), func() bool {
 		return h.fs.Streams() >= n && h.a.Status().State == channels.StateConnected
 	})
 }
 
 func (h *harness) next() channels.Message {
 	h.t.Helper()
-	select {
-	case m := <-h.msgs:
-		return m
-	case <-time.After(5 * time.Second):
+	m, ok := h.rec.NextWithin(5 * time.Second)
+	if !ok {
 		h.t.Fatalf("no message arrived; status %+v\nlogs:\n%s", h.a.Status(), h.logs)
 	}
-	return channels.Message{}
+	return m
 }
 
 // nextIs checks that the next message has text want (so nothing else
@@ -123,17 +93,6 @@ func (h *harness) nextIs(want string) channels.Message {
 		h.t.Fatalf("got message %q (%+v), want %q", m.Text, m, want)
 	}
 	return m
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }
 
 var ts int64 = 1_700_000_000_000
@@ -190,7 +149,7 @@ func TestInboundGroupMentionReplyAttachments(t *testing.T) {
 	fs := fakesignal.New(t)
 	h := newHarness(t, fs, config.SignalAccount{Account: fakesignal.DefaultAccount})
 	h.connected()
-	waitFor(t, "the bot's uuid", func() bool { return h.a.self().UUID == fakesignal.DefaultUUID })
+	chantest.WaitFor(t, "the bot's uuid", func() bool { return h.a.self().UUID == fakesignal.DefaultUUID })
 
 	env := dm("hi \uFFFC, look 😀 \uFFFC")
 	env.DataMessage.GroupInfo = &fakesignal.GroupInfo{GroupID: groupID, GroupName: "Fam", Revision: 3, Type: "DELIVER"}
@@ -309,7 +268,7 @@ func TestReconnectResumesWithLastEventID(t *testing.T) {
 
 	h.a.backoff = channels.Backoff{Base: 300 * time.Millisecond, Max: 300 * time.Millisecond}
 	fs.DropStreams()
-	waitFor(t, "the stream to drop", func() bool { return fs.Streams() == 0 })
+	chantest.WaitFor(t, "the stream to drop", func() bool { return fs.Streams() == 0 })
 	fs.Receive(dm("missed while down")) // kept by the daemon, replayed after Last-Event-ID
 	h.waitStreams(1)
 	h.nextIs("missed while down")
@@ -338,7 +297,7 @@ func TestReconnectUnknownEventIDReplayDeduped(t *testing.T) {
 	h.nextIs("b")
 	fs.ForgetEventIDs() // the daemon replays everything it kept
 	fs.DropStreams()
-	waitFor(t, "a reconnect", func() bool { return len(fs.EventRequests()) >= 2 })
+	chantest.WaitFor(t, "a reconnect", func() bool { return len(fs.EventRequests()) >= 2 })
 	h.waitStreams(1)
 	fs.Receive(dm("c"))
 	h.nextIs("c")
@@ -352,7 +311,7 @@ func TestReconnectWithoutEventIDs(t *testing.T) {
 	fs.Receive(dm("one"))
 	h.nextIs("one")
 	fs.DropStreams()
-	waitFor(t, "a reconnect", func() bool { return len(fs.EventRequests()) >= 2 })
+	chantest.WaitFor(t, "a reconnect", func() bool { return len(fs.EventRequests()) >= 2 })
 	h.waitStreams(1)
 	fs.Receive(dm("two"))
 	h.nextIs("two")
@@ -367,7 +326,7 @@ func TestIdleStreamReconnects(t *testing.T) {
 	h := newHarness(t, fs, config.SignalAccount{Account: fakesignal.DefaultAccount})
 	h.a.idle = 150 * time.Millisecond
 	h.start()
-	waitFor(t, "a reconnect after the idle timeout", func() bool { return len(fs.EventRequests()) >= 2 })
+	chantest.WaitFor(t, "a reconnect after the idle timeout", func() bool { return len(fs.EventRequests()) >= 2 })
 	if !strings.Contains(h.a.Status().LastError, "idle timeout") {
 		t.Errorf("LastError %q", h.a.Status().LastError)
 	}
@@ -570,7 +529,7 @@ func TestStartCannotReachDaemon(t *testing.T) {
 	ln.Close()
 	h := newHarness(t, nil, config.SignalAccount{HTTPURL: "http://" + addr, Account: fakesignal.DefaultAccount})
 	h.start()
-	waitFor(t, "a connection error", func() bool { return h.a.Status().LastError != "" })
+	chantest.WaitFor(t, "a connection error", func() bool { return h.a.Status().LastError != "" })
 	st := h.a.Status()
 	if st.State != channels.StateConnecting {
 		t.Errorf("state %q, want connecting (retrying)", st.State)
@@ -590,7 +549,7 @@ func TestNotSignalCLI(t *testing.T) {
 	defer other.Close()
 	h := newHarness(t, nil, config.SignalAccount{HTTPURL: other.URL})
 	h.start()
-	waitFor(t, "an error", func() bool { return h.a.Status().LastError != "" })
+	chantest.WaitFor(t, "an error", func() bool { return h.a.Status().LastError != "" })
 	if le := h.a.Status().LastError; !strings.Contains(le, "does not answer like signal-cli's HTTP daemon") {
 		t.Errorf("LastError %q", le)
 	}
@@ -627,7 +586,7 @@ func TestConfigurationErrorsGiveStateError(t *testing.T) {
 			h := newHarness(t, fs, config.SignalAccount{Account: fakesignal.DefaultAccount})
 			h.a.slowRetry = time.Hour
 			h.start()
-			waitFor(t, "StateError", func() bool { return h.a.Status().State == channels.StateError })
+			chantest.WaitFor(t, "StateError", func() bool { return h.a.Status().State == channels.StateError })
 			if le := h.a.Status().LastError; !strings.Contains(le, c.want) || !strings.HasPrefix(le, "signal: ") {
 				t.Errorf("LastError %q lacks %q", le, c.want)
 			}
@@ -640,7 +599,7 @@ func TestStateErrorRecovers(t *testing.T) {
 	fs.FailEvents(fakesignal.Failure{Status: http.StatusBadRequest})
 	h := newHarness(t, fs, config.SignalAccount{Account: fakesignal.DefaultAccount})
 	h.start()
-	waitFor(t, "StateError", func() bool { return h.a.Status().State == channels.StateError })
+	chantest.WaitFor(t, "StateError", func() bool { return h.a.Status().State == channels.StateError })
 	h.waitStreams(1) // retried slowly, and the next attempt works
 }
 
@@ -682,7 +641,7 @@ func TestStopLeavesNoGoroutines(t *testing.T) {
 	if st := h.a.Status().State; st != channels.StateStopped {
 		t.Errorf("state %q after Stop", st)
 	}
-	waitFor(t, "goroutines to end", func() bool { return runtime.NumGoroutine() <= before })
+	chantest.NoLeak(t, before)
 	// Start again after Stop works.
 	h.connected()
 }

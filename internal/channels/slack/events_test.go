@@ -13,6 +13,7 @@ import (
 	"github.com/talonclaw/talon/internal/channels"
 	"github.com/talonclaw/talon/internal/config"
 	"github.com/talonclaw/talon/internal/secret"
+	"github.com/talonclaw/talon/internal/testutil/chantest"
 	"github.com/talonclaw/talon/internal/testutil/fakeslack"
 )
 
@@ -58,7 +59,7 @@ func TestInvariant3_SlackForgedSignatureRejected(t *testing.T) {
 	if rec := req.Serve(s.a.EventsHandler()); rec.Code != http.StatusUnauthorized {
 		t.Errorf("tampered body: status = %d", rec.Code)
 	}
-	if got := s.in.all(); len(got) != 0 {
+	if got := s.in.All(); len(got) != 0 {
 		t.Errorf("forged requests delivered %d messages", len(got))
 	}
 }
@@ -78,7 +79,7 @@ func TestInvariant3_SlackReplayedTimestampRejected(t *testing.T) {
 			}
 		})
 	}
-	if got := s.in.all(); len(got) != 0 {
+	if got := s.in.All(); len(got) != 0 {
 		t.Errorf("replayed requests delivered %d messages", len(got))
 	}
 	// Within the window it is accepted.
@@ -86,7 +87,7 @@ func TestInvariant3_SlackReplayedTimestampRejected(t *testing.T) {
 	if rec.Code != http.StatusOK {
 		t.Fatalf("4-minute-old request: status = %d", rec.Code)
 	}
-	if m := s.in.next(t); m.Text != "fresh" {
+	if m := s.in.Next(t); m.Text != "fresh" {
 		t.Errorf("got %+v", m)
 	}
 }
@@ -118,7 +119,7 @@ func TestInvariant3_SlackMissingHeadersRejected(t *testing.T) {
 	if rec := serve(h, req); rec != http.StatusMethodNotAllowed {
 		t.Errorf("GET: %d", rec)
 	}
-	if got := s.in.all(); len(got) != 0 {
+	if got := s.in.All(); len(got) != 0 {
 		t.Errorf("delivered %d messages", len(got))
 	}
 }
@@ -136,7 +137,7 @@ func TestSlackEventsBodyCap(t *testing.T) {
 	if rec.Code != http.StatusRequestEntityTooLarge {
 		t.Errorf("status = %d, want 413", rec.Code)
 	}
-	if got := s.in.all(); len(got) != 0 {
+	if got := s.in.All(); len(got) != 0 {
 		t.Errorf("delivered %d messages", len(got))
 	}
 }
@@ -165,7 +166,7 @@ func TestSlackEventsRetriesHandledOnce(t *testing.T) {
 	if rec := (fakeslack.EventRequest{Body: fakeslack.MarshalCallback(mention), Secret: testSecret}).Serve(h); rec.Code != http.StatusOK {
 		t.Fatalf("mention: %d", rec.Code)
 	}
-	if got := s.in.all(); len(got) != 1 || !got[0].MentionsBot {
+	if got := s.in.All(); len(got) != 1 || !got[0].MentionsBot {
 		t.Errorf("delivered %+v, want the message once", got)
 	}
 }
@@ -181,7 +182,7 @@ func TestSlackEventsMalformed(t *testing.T) {
 	if rec := (fakeslack.EventRequest{Body: []byte(`{"type":"app_rate_limited","minute_rate_limited":1518467820}`), Secret: testSecret}).Serve(h); rec.Code != http.StatusOK {
 		t.Errorf("app_rate_limited: %d", rec.Code)
 	}
-	if got := s.in.all(); len(got) != 0 {
+	if got := s.in.All(); len(got) != 0 {
 		t.Errorf("delivered %d messages", len(got))
 	}
 }
@@ -190,7 +191,7 @@ func TestSlackEventsMalformed(t *testing.T) {
 func TestSlackHTTPModeOverNetwork(t *testing.T) {
 	s := newSetup(t, "http", nil)
 	s.start(t)
-	st := waitState(t, s.a, channels.StateConnected)
+	st := chantest.WaitState(t, s.a, channels.StateConnected)
 	if st.BotID != fakeslack.BotUserID || st.Mode != "http" {
 		t.Errorf("status = %+v", st)
 	}
@@ -204,7 +205,7 @@ func TestSlackHTTPModeOverNetwork(t *testing.T) {
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("status %d", resp.StatusCode)
 	}
-	if m := s.in.next(t); m.Text != "over the wire" || m.ChatType != channels.ChatDirect {
+	if m := s.in.Next(t); m.Text != "over the wire" || m.ChatType != channels.ChatDirect {
 		t.Errorf("got %+v", m)
 	}
 	resp, err = fakeslack.EventRequest{Body: dmBody(s.fs, "forged", "6.2"), Secret: "wrong"}.Post(t.Context(), nil, url)
@@ -220,7 +221,7 @@ func TestSlackHTTPModeOverNetwork(t *testing.T) {
 func TestSlackHTTPModeBadToken(t *testing.T) {
 	s := newSetup(t, "http", func(c *config.SlackAccount) { c.BotToken = secret.New("xoxb-nope") })
 	s.start(t)
-	st := waitState(t, s.a, channels.StateError)
+	st := chantest.WaitState(t, s.a, channels.StateError)
 	if !strings.Contains(st.LastError, "invalid_auth") {
 		t.Errorf("LastError = %q", st.LastError)
 	}

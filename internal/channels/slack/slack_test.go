@@ -1,78 +1,25 @@
 package slack
 
 import (
-	"bytes"
 	"context"
 	"errors"
-	"log/slog"
 	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/talonclaw/talon/internal/channels"
 	"github.com/talonclaw/talon/internal/config"
 	"github.com/talonclaw/talon/internal/secret"
+	"github.com/talonclaw/talon/internal/testutil/chantest"
 	"github.com/talonclaw/talon/internal/testutil/fakeslack"
 )
-
-// inbox records what the adapter hands the Router.
-type inbox struct {
-	mu   sync.Mutex
-	msgs []channels.Message
-	ch   chan channels.Message
-}
-
-func newInbox() *inbox { return &inbox{ch: make(chan channels.Message, 100)} }
-
-func (b *inbox) handle(_ context.Context, m channels.Message) {
-	b.mu.Lock()
-	b.msgs = append(b.msgs, m)
-	b.mu.Unlock()
-	b.ch <- m
-}
-
-func (b *inbox) next(t *testing.T) channels.Message {
-	t.Helper()
-	select {
-	case m := <-b.ch:
-		return m
-	case <-time.After(10 * time.Second):
-		t.Fatal("no message delivered")
-		return channels.Message{}
-	}
-}
-
-func (b *inbox) all() []channels.Message {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return append([]channels.Message(nil), b.msgs...)
-}
-
-// syncBuffer is a log sink safe for the adapter's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 type setup struct {
 	fs   *fakeslack.Server
 	a    *Adapter
-	in   *inbox
-	logs *syncBuffer
+	in   *chantest.Recorder
+	logs *chantest.SyncBuffer
 }
 
 // newSetup makes an adapter for fs in mode with fast backoffs; edit
@@ -91,13 +38,13 @@ func newSetup(t *testing.T, mode string, edit func(*config.SlackAccount)) *setup
 	if edit != nil {
 		edit(&cfg)
 	}
-	in := newInbox()
-	logs := &syncBuffer{}
+	in := &chantest.Recorder{}
+	logs := &chantest.SyncBuffer{}
 	a, err := New(Options{
 		Account: "work",
 		Config:  cfg,
-		Handler: in.handle,
-		Logger:  slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Handler: in.Handle,
+		Logger:  logs.Logger(),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -120,28 +67,13 @@ func (s *setup) start(t *testing.T) {
 	})
 }
 
-func waitState(t *testing.T, a *Adapter, state string) channels.Status {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		st := a.Status()
-		if st.State == state {
-			return st
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("state = %s (last error %q), want %s", st.State, st.LastError, state)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 // connected starts a socket-mode adapter and waits for hello.
 func connected(t *testing.T) *setup {
 	t.Helper()
 	s := newSetup(t, "socket", nil)
 	s.start(t)
 	s.fs.WaitConnected(1)
-	waitState(t, s.a, channels.StateConnected)
+	chantest.WaitState(t, s.a, channels.StateConnected)
 	return s
 }
 
@@ -152,7 +84,7 @@ func TestSocketInboundConversion(t *testing.T) {
 	}
 
 	env := s.fs.SendEvent(fakeslack.Event{Type: "message", User: "U0ALICE", Text: "hi &lt;there&gt; &amp; all", TS: "1712345678.000100", Channel: "D0DM", ChannelType: "im"})
-	m := s.in.next(t)
+	m := s.in.Next(t)
 	s.fs.WaitAck(env.EnvelopeID)
 	want := channels.Message{
 		Channel: "slack", Account: "work", ID: "D0DM:1712345678.000100", SenderID: "U0ALICE",
@@ -167,17 +99,17 @@ func TestSocketInboundConversion(t *testing.T) {
 	}
 
 	s.fs.SendEvent(fakeslack.Event{Type: "message", User: "U0BOB", Text: "group talk", TS: "1712345679.000100", Channel: "G0MPIM", ChannelType: "mpim"})
-	if m := s.in.next(t); m.ChatType != channels.ChatGroup || m.MentionsBot {
+	if m := s.in.Next(t); m.ChatType != channels.ChatGroup || m.MentionsBot {
 		t.Errorf("mpim: %+v", m)
 	}
 
 	s.fs.SendEvent(fakeslack.Event{Type: "message", User: "U0BOB", Text: "hey <@" + fakeslack.BotUserID + "> look", TS: "1712345680.000100", Channel: "C0GEN", ChannelType: "channel"})
-	if m := s.in.next(t); m.ChatType != channels.ChatChannel || !m.MentionsBot {
+	if m := s.in.Next(t); m.ChatType != channels.ChatChannel || !m.MentionsBot {
 		t.Errorf("channel mention: %+v", m)
 	}
 
 	s.fs.SendEvent(fakeslack.Event{Type: "message", User: "U0BOB", Text: "no mention of <@U0OTHER>", TS: "1712345681.000100", Channel: "C0PRIV", ChannelType: "group"})
-	if m := s.in.next(t); m.ChatType != channels.ChatChannel || m.MentionsBot {
+	if m := s.in.Next(t); m.ChatType != channels.ChatChannel || m.MentionsBot {
 		t.Errorf("private channel: %+v", m)
 	}
 
@@ -187,7 +119,7 @@ func TestSocketInboundConversion(t *testing.T) {
 		ParentUserID: fakeslack.BotUserID, Channel: "C0GEN", ChannelType: "channel",
 		Files: []fakeslack.File{{ID: "F1", Name: "cat.png", Mimetype: "image/png", Filetype: "png", Size: 1234, URLPrivate: "https://files.slack.com/x"}},
 	})
-	m = s.in.next(t)
+	m = s.in.Next(t)
 	if m.ThreadID != "1712345600.000100" || !m.ReplyToBot || m.ReplyTo == nil || m.ReplyTo.ID != "C0GEN:1712345600.000100" {
 		t.Errorf("thread reply: %+v", m)
 	}
@@ -197,7 +129,7 @@ func TestSocketInboundConversion(t *testing.T) {
 
 	// app_mention (no channel_type) is a mention.
 	s.fs.SendEvent(fakeslack.Event{Type: "app_mention", User: "U0CAROL", Text: "<@" + fakeslack.BotUserID + "> help", TS: "1712345700.000100", Channel: "C0GEN"})
-	if m := s.in.next(t); !m.MentionsBot || m.ChatType != channels.ChatChannel || m.SenderID != "U0CAROL" {
+	if m := s.in.Next(t); !m.MentionsBot || m.ChatType != channels.ChatChannel || m.SenderID != "U0CAROL" {
 		t.Errorf("app_mention: %+v", m)
 	}
 	if st := s.a.Status(); st.Received != 6 {
@@ -226,7 +158,7 @@ func TestSocketIgnoresOwnBotAndEdits(t *testing.T) {
 		envs = append(envs, s.fs.SendEvent(ev))
 	}
 	s.fs.SendEvent(fakeslack.Event{Type: "message", User: "U0BOB", Text: "sentinel", TS: "1.7", Channel: "C0GEN", ChannelType: "channel"})
-	if m := s.in.next(t); m.Text != "sentinel" {
+	if m := s.in.Next(t); m.Text != "sentinel" {
 		t.Fatalf("first delivered message = %+v, want the sentinel", m)
 	}
 	for _, e := range envs {
@@ -234,7 +166,7 @@ func TestSocketIgnoresOwnBotAndEdits(t *testing.T) {
 	}
 	// Another app's bot posting as a user is delivered, marked as a bot.
 	s.fs.SendEvent(fakeslack.Event{Type: "message", User: "U0OTHERBOT", BotID: "B0OTHER", Text: "beep", TS: "1.8", Channel: "C0GEN", ChannelType: "channel"})
-	if m := s.in.next(t); !m.SenderIsBot {
+	if m := s.in.Next(t); !m.SenderIsBot {
 		t.Errorf("other bot's message not marked SenderIsBot: %+v", m)
 	}
 }
@@ -255,10 +187,10 @@ func TestSocketRedeliveryHandledOnce(t *testing.T) {
 	s.fs.SendEvent(mention)
 	s.fs.SendEvent(fakeslack.Event{Type: "message", User: "U0BOB", Text: "sentinel", TS: "1712345801.000100", Channel: "C0GEN", ChannelType: "channel"})
 
-	if m := s.in.next(t); m.Text != "<@"+fakeslack.BotUserID+"> once" {
+	if m := s.in.Next(t); m.Text != "<@"+fakeslack.BotUserID+"> once" {
 		t.Fatalf("first = %+v", m)
 	}
-	if m := s.in.next(t); m.Text != "sentinel" {
+	if m := s.in.Next(t); m.Text != "sentinel" {
 		t.Fatalf("second delivered message = %q, want the sentinel (duplicate handled twice)", m.Text)
 	}
 	s.fs.WaitAck(again.EnvelopeID)
@@ -268,9 +200,9 @@ func TestSocketReconnectAfterDrop(t *testing.T) {
 	s := connected(t)
 	s.fs.DropConnections()
 	s.fs.WaitConnected(2)
-	waitState(t, s.a, channels.StateConnected)
+	chantest.WaitState(t, s.a, channels.StateConnected)
 	s.fs.SendEvent(fakeslack.Event{Type: "message", User: "U0BOB", Text: "after drop", TS: "2.1", Channel: "D0DM", ChannelType: "im"})
-	if m := s.in.next(t); m.Text != "after drop" {
+	if m := s.in.Next(t); m.Text != "after drop" {
 		t.Fatalf("got %+v", m)
 	}
 	st := s.a.Status()
@@ -286,9 +218,9 @@ func TestSocketReconnectOnDisconnectMessage(t *testing.T) {
 	s := connected(t)
 	s.fs.Disconnect("refresh_requested")
 	s.fs.WaitConnected(2)
-	waitState(t, s.a, channels.StateConnected)
+	chantest.WaitState(t, s.a, channels.StateConnected)
 	s.fs.SendEvent(fakeslack.Event{Type: "message", User: "U0BOB", Text: "after refresh", TS: "3.1", Channel: "D0DM", ChannelType: "im"})
-	if m := s.in.next(t); m.Text != "after refresh" {
+	if m := s.in.Next(t); m.Text != "after refresh" {
 		t.Fatalf("got %+v", m)
 	}
 	if n := len(s.fs.CallsOf("apps.connections.open")); n != 2 {
@@ -301,7 +233,7 @@ func TestSocketRetriesFailedConnects(t *testing.T) {
 	s.fs.Fail("apps.connections.open", fakeslack.Failure{Status: 500}, fakeslack.Failure{Error: "internal_error"})
 	s.start(t)
 	s.fs.WaitConnected(1)
-	waitState(t, s.a, channels.StateConnected)
+	chantest.WaitState(t, s.a, channels.StateConnected)
 	if n := len(s.fs.CallsOf("apps.connections.open")); n != 3 {
 		t.Errorf("apps.connections.open called %d times, want 3", n)
 	}
@@ -310,7 +242,7 @@ func TestSocketRetriesFailedConnects(t *testing.T) {
 func TestSocketBadBotToken(t *testing.T) {
 	s := newSetup(t, "socket", func(c *config.SlackAccount) { c.BotToken = secret.New("xoxb-wrong-token-1234") })
 	s.start(t)
-	st := waitState(t, s.a, channels.StateError)
+	st := chantest.WaitState(t, s.a, channels.StateError)
 	if !strings.Contains(st.LastError, "invalid_auth") || !strings.Contains(st.LastError, "botToken") {
 		t.Errorf("LastError = %q, want invalid_auth with a botToken hint", st.LastError)
 	}
@@ -326,7 +258,7 @@ func TestSocketBadBotToken(t *testing.T) {
 func TestSocketBadAppToken(t *testing.T) {
 	s := newSetup(t, "socket", func(c *config.SlackAccount) { c.AppToken = secret.New("xapp-wrong-token-5678") })
 	s.start(t)
-	st := waitState(t, s.a, channels.StateError)
+	st := chantest.WaitState(t, s.a, channels.StateError)
 	if !strings.Contains(st.LastError, "invalid_auth") || !strings.Contains(st.LastError, "appToken") {
 		t.Errorf("LastError = %q, want invalid_auth with an appToken hint", st.LastError)
 	}
@@ -338,7 +270,7 @@ func TestSocketBadAppToken(t *testing.T) {
 func TestSocketLinkDisabled(t *testing.T) {
 	s := connected(t)
 	s.fs.Disconnect("link_disabled")
-	st := waitState(t, s.a, channels.StateError)
+	st := chantest.WaitState(t, s.a, channels.StateError)
 	if !strings.Contains(st.LastError, "link_disabled") {
 		t.Errorf("LastError = %q", st.LastError)
 	}
@@ -351,7 +283,7 @@ func TestSocketMalformedInputChangesNothing(t *testing.T) {
 	s.fs.SendRaw([]byte(`{"type":"events_api","envelope_id":"e-bad2","payload":[1,2]}`))
 	s.fs.SendRaw([]byte(`{"type":"slash_commands","envelope_id":"e-cmd","payload":{"command":"/x"}}`))
 	s.fs.SendEvent(fakeslack.Event{Type: "message", User: "U0BOB", Text: "still fine", TS: "4.1", Channel: "D0DM", ChannelType: "im"})
-	if m := s.in.next(t); m.Text != "still fine" {
+	if m := s.in.Next(t); m.Text != "still fine" {
 		t.Fatalf("got %+v", m)
 	}
 	s.fs.WaitAck("e-bad")
@@ -368,7 +300,7 @@ func TestStopLeavesNoGoroutines(t *testing.T) {
 			if err := s.a.Start(t.Context()); err != nil {
 				t.Fatal(err)
 			}
-			waitState(t, s.a, channels.StateConnected)
+			chantest.WaitState(t, s.a, channels.StateConnected)
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
 			if err := s.a.Stop(ctx); err != nil {
@@ -518,7 +450,7 @@ func TestTokensNeverInErrorsOrLogs(t *testing.T) {
 		c.BotToken, c.AppToken = secret.New(wrongBot), secret.New(wrongApp)
 	})
 	s.start(t)
-	st := waitState(t, s.a, channels.StateError)
+	st := chantest.WaitState(t, s.a, channels.StateError)
 	_, sendErr := s.a.Send(t.Context(), channels.Target{ChatID: "C0GEN"}, "hi")
 	good := connected(t)
 	good.a.Send(t.Context(), channels.Target{ChatID: "C0GEN"}, "hi")

@@ -1,7 +1,6 @@
 package telegram
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -10,74 +9,21 @@ import (
 	"net/http/httptest"
 	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/talonclaw/talon/internal/channels"
 	"github.com/talonclaw/talon/internal/config"
 	"github.com/talonclaw/talon/internal/secret"
+	"github.com/talonclaw/talon/internal/testutil/chantest"
 	"github.com/talonclaw/talon/internal/testutil/faketelegram"
 )
-
-// recorder collects handled messages.
-type recorder struct {
-	mu   sync.Mutex
-	msgs []channels.Message
-	ch   chan struct{}
-}
-
-func newRecorder() *recorder { return &recorder{ch: make(chan struct{}, 1000)} }
-
-func (r *recorder) handle(_ context.Context, m channels.Message) {
-	r.mu.Lock()
-	r.msgs = append(r.msgs, m)
-	r.mu.Unlock()
-	r.ch <- struct{}{}
-}
-
-func (r *recorder) all() []channels.Message {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]channels.Message(nil), r.msgs...)
-}
-
-// wait waits for n messages in total.
-func (r *recorder) wait(t *testing.T, n int) []channels.Message {
-	t.Helper()
-	deadline := time.After(10 * time.Second)
-	for len(r.all()) < n {
-		select {
-		case <-r.ch:
-		case <-deadline:
-			t.Fatalf("got %d messages, want %d: %+v", len(r.all()), n, r.all())
-		}
-	}
-	return r.all()
-}
 
 type env struct {
 	fake *faketelegram.Server
 	a    *Adapter
-	rec  *recorder
-	logs *syncBuffer
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	rec  *chantest.Recorder
+	logs *chantest.SyncBuffer
 }
 
 func account(fake *faketelegram.Server) config.TelegramAccount {
@@ -87,11 +33,11 @@ func account(fake *faketelegram.Server) config.TelegramAccount {
 // newEnv makes an adapter against a fake; mutate adjusts the options.
 func newEnv(t *testing.T, mutate func(*Options)) *env {
 	t.Helper()
-	e := &env{fake: faketelegram.New(t), rec: newRecorder(), logs: &syncBuffer{}}
+	e := &env{fake: faketelegram.New(t), rec: &chantest.Recorder{}, logs: &chantest.SyncBuffer{}}
 	o := Options{
 		Config:      account(e.fake),
-		Handler:     e.rec.handle,
-		Logger:      slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Handler:     e.rec.Handle,
+		Logger:      e.logs.Logger(),
 		PollTimeout: 2 * time.Second,
 		RetryBase:   20 * time.Millisecond,
 	}
@@ -108,31 +54,7 @@ func newEnv(t *testing.T, mutate func(*Options)) *env {
 
 func (e *env) start(t *testing.T) {
 	t.Helper()
-	if err := e.a.Start(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err := e.a.Stop(ctx); err != nil {
-			t.Errorf("Stop: %v", err)
-		}
-	})
-}
-
-func waitState(t *testing.T, a *Adapter, state string) channels.Status {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		st := a.Status()
-		if st.State == state {
-			return st
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("state %q, want %q (last error %q)", st.State, state, st.LastError)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	chantest.Start(t, t.Context(), e.a)
 }
 
 var alice = faketelegram.User{ID: 4242, FirstName: "Alice", LastName: "Liddell", Username: "alice"}
@@ -142,7 +64,7 @@ func TestInboundDM(t *testing.T) {
 	e.start(t)
 	upd := e.fake.DM(alice, "hello there")
 	e.fake.Push(upd)
-	m := e.rec.wait(t, 1)[0]
+	m := e.rec.Wait(t, 1)[0]
 	want := channels.Message{
 		Channel: "telegram", Account: "default",
 		ID:       fmt.Sprintf("4242:%d", upd.Message.MessageID),
@@ -153,7 +75,7 @@ func TestInboundDM(t *testing.T) {
 	if fmt.Sprintf("%+v", m) != fmt.Sprintf("%+v", want) {
 		t.Errorf("got  %+v\nwant %+v", m, want)
 	}
-	st := waitState(t, e.a, channels.StateConnected)
+	st := chantest.WaitState(t, e.a, channels.StateConnected)
 	if st.BotID != "123456789" || st.BotName != faketelegram.DefaultUsername || st.Mode != "polling" || st.Received != 1 {
 		t.Errorf("status %+v", st)
 	}
@@ -194,9 +116,9 @@ func TestInboundGroupTopicMentionReplyForward(t *testing.T) {
 	photo.Message.Document = &faketelegram.File{FileID: "d", FileName: "x.pdf", MimeType: "application/pdf", FileSize: 123}
 
 	f.Push(group, mention, topic, reply, fwd, post, cmd, textMention, other, botMsg, own, edited, photo)
-	ms := e.rec.wait(t, 12)
+	ms := e.rec.Wait(t, 12)
 	time.Sleep(50 * time.Millisecond)
-	if got := len(e.rec.all()); got != 12 {
+	if got := len(e.rec.All()); got != 12 {
 		t.Fatalf("%d messages handled, want 12 (the edit ignored)", got)
 	}
 	byText := map[string]channels.Message{}
@@ -236,14 +158,14 @@ func TestRedeliveredUpdateHandledOnce(t *testing.T) {
 	e := newEnv(t, nil)
 	e.start(t)
 	ids := e.fake.Push(e.fake.DM(alice, "once"))
-	e.rec.wait(t, 1)
+	e.rec.Wait(t, 1)
 	if !e.fake.Redeliver(ids[0]) {
 		t.Fatal("fake did not know the update")
 	}
 	e.fake.Push(e.fake.DM(alice, "twice"))
-	ms := e.rec.wait(t, 2)
+	ms := e.rec.Wait(t, 2)
 	time.Sleep(100 * time.Millisecond)
-	ms = e.rec.all()
+	ms = e.rec.All()
 	if len(ms) != 2 || ms[0].Text != "once" || ms[1].Text != "twice" {
 		t.Fatalf("handled %+v", ms)
 	}
@@ -260,7 +182,7 @@ func TestOffsetsConfirmedOnStop(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.fake.Push(e.fake.DM(alice, "a"), e.fake.DM(alice, "b"))
-	e.rec.wait(t, 2)
+	e.rec.Wait(t, 2)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := e.a.Stop(ctx); err != nil {
@@ -391,15 +313,15 @@ func TestReconnectAfterDroppedConnection(t *testing.T) {
 	e := newEnv(t, nil)
 	e.start(t)
 	e.fake.Push(e.fake.DM(alice, "before"))
-	e.rec.wait(t, 1)
+	e.rec.Wait(t, 1)
 	e.fake.DropPolls(2)
 	// Wake the waiting poll so the next ones are dropped.
 	e.fake.Push(e.fake.DM(alice, "after"))
-	ms := e.rec.wait(t, 2)
+	ms := e.rec.Wait(t, 2)
 	if ms[1].Text != "after" {
 		t.Fatalf("got %+v", ms)
 	}
-	st := waitState(t, e.a, channels.StateConnected)
+	st := chantest.WaitState(t, e.a, channels.StateConnected)
 	if st.Reconnects < 1 || st.LastError == "" {
 		t.Errorf("status after drops: %+v", st)
 	}
@@ -413,7 +335,7 @@ func TestWebhookLeftOverIsDeleted(t *testing.T) {
 	e.fake.SetWebhook("https://old.example/hook")
 	e.start(t)
 	e.fake.Push(e.fake.DM(alice, "hi"))
-	e.rec.wait(t, 1)
+	e.rec.Wait(t, 1)
 	if u, _ := e.fake.Webhook(); u != "" {
 		t.Errorf("webhook still set: %s", u)
 	}
@@ -424,7 +346,7 @@ func TestBadTokenIsStateError(t *testing.T) {
 		o.Config.BotToken = secret.New("999:wrong-token-SECRETVALUE")
 	})
 	e.start(t)
-	st := waitState(t, e.a, channels.StateError)
+	st := chantest.WaitState(t, e.a, channels.StateError)
 	want := "telegram: the bot token was rejected (401) (hint: check channels.telegram.botToken)"
 	if st.LastError != want {
 		t.Errorf("LastError %q, want %q", st.LastError, want)
@@ -467,7 +389,7 @@ func TestInvariant10_TokenNeverInErrors(t *testing.T) {
 	if err := d.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	waitState(t, d, channels.StateReconnecting)
+	chantest.WaitState(t, d, channels.StateReconnecting)
 	d.Stop(ctx)
 	errs = append(errs, errors.New(d.Status().LastError))
 	// Netguard refusal: a base URL whose origin is not the allowed one.
@@ -505,7 +427,7 @@ func TestStopLeavesNoGoroutines(t *testing.T) {
 			t.Fatal(err)
 		}
 		e.fake.Push(e.fake.DM(alice, "x"))
-		e.rec.wait(t, 1)
+		e.rec.Wait(t, 1)
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		if err := e.a.Stop(ctx); err != nil {
@@ -513,14 +435,7 @@ func TestStopLeavesNoGoroutines(t *testing.T) {
 		}
 		e.a.client.CloseIdleConnections()
 	}()
-	deadline := time.Now().Add(5 * time.Second)
-	for runtime.NumGoroutine() > before+2 { // the fake's server closes at cleanup
-		if time.Now().After(deadline) {
-			buf := make([]byte, 1<<16)
-			t.Fatalf("%d goroutines before, %d after Stop:\n%s", before, runtime.NumGoroutine(), buf[:runtime.Stack(buf, true)])
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	chantest.NoLeak(t, before+2) // the fake's server closes at cleanup
 }
 
 func TestNewValidates(t *testing.T) {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/talonclaw/talon/internal/channels"
 	"github.com/talonclaw/talon/internal/secret"
+	"github.com/talonclaw/talon/internal/testutil/chantest"
 	"github.com/talonclaw/talon/internal/testutil/faketelegram"
 )
 
@@ -24,7 +25,7 @@ func webhookEnv(t *testing.T) *env {
 		o.Config.WebhookListen = "127.0.0.1:0"
 	})
 	e.start(t)
-	waitState(t, e.a, channels.StateConnected)
+	chantest.WaitState(t, e.a, channels.StateConnected)
 	return e
 }
 
@@ -110,10 +111,10 @@ func TestWebhookDelivers(t *testing.T) {
 			t.Fatalf("status %d, %v", status, err)
 		}
 	}
-	ms := e.rec.wait(t, 1)
+	ms := e.rec.Wait(t, 1)
 	time.Sleep(50 * time.Millisecond)
-	if len(e.rec.all()) != 1 || !ms[0].MentionsBot || ms[0].ChatType != channels.ChatGroup {
-		t.Errorf("handled %+v", e.rec.all())
+	if len(e.rec.All()) != 1 || !ms[0].MentionsBot || ms[0].ChatType != channels.ChatGroup {
+		t.Errorf("handled %+v", e.rec.All())
 	}
 	for _, c := range []struct {
 		body   string
@@ -138,7 +139,7 @@ func TestWebhookDelivers(t *testing.T) {
 			t.Errorf("%s %.40s: %d, want %d", c.method, c.body, resp.StatusCode, c.want)
 		}
 	}
-	if n := len(e.rec.all()); n != 1 {
+	if n := len(e.rec.All()); n != 1 {
 		t.Errorf("%d messages after bad requests", n)
 	}
 	// No getUpdates in webhook mode.

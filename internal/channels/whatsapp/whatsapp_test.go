@@ -29,6 +29,7 @@ import (
 
 	"github.com/talonclaw/talon/internal/channels"
 	"github.com/talonclaw/talon/internal/netguard"
+	"github.com/talonclaw/talon/internal/testutil/chantest"
 )
 
 // fakeClient stands in for *whatsmeow.Client: it records what the adapter
@@ -205,30 +206,13 @@ func fakeAccount() *waAdv.ADVSignedDeviceIdentity {
 	return &waAdv.ADVSignedDeviceIdentity{Details: []byte{}, AccountSignatureKey: make([]byte, 32), AccountSignature: make([]byte, 64), DeviceSignature: make([]byte, 64)}
 }
 
-type inbox struct {
-	mu   sync.Mutex
-	msgs []channels.Message
-}
-
-func (b *inbox) handle(_ context.Context, m channels.Message) {
-	b.mu.Lock()
-	b.msgs = append(b.msgs, m)
-	b.mu.Unlock()
-}
-
-func (b *inbox) all() []channels.Message {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return append([]channels.Message(nil), b.msgs...)
-}
-
 // started is a running adapter on a fake client with a linked device.
-func started(t *testing.T) (*Adapter, *fakeClient, *inbox) {
+func started(t *testing.T) (*Adapter, *fakeClient, *chantest.Recorder) {
 	t.Helper()
 	dir := t.TempDir()
 	linkDevice(t, dir, "default")
-	in := &inbox{}
-	a, err := New(Options{StateDir: dir, Handler: in.handle})
+	in := &chantest.Recorder{}
+	a, err := New(Options{StateDir: dir, Handler: in.Handle})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -239,19 +223,8 @@ func started(t *testing.T) (*Adapter, *fakeClient, *inbox) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { a.Stop(context.Background()) })
-	waitFor(t, "connected", func() bool { return a.Status().State == channels.StateConnected })
+	chantest.WaitFor(t, "connected", func() bool { return a.Status().State == channels.StateConnected })
 	return a, fake, in
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }
 
 func TestNewValidates(t *testing.T) {
@@ -383,7 +356,7 @@ func TestInbound(t *testing.T) {
 	fake.mu.Unlock()
 	fake.emit(evt(group, aliceLID, text("four"), func(e *events.Message) { e.Info.ID = "G4" }))
 
-	got := in.all()
+	got := in.All()
 	if len(got) != 4 {
 		t.Fatalf("got %d messages: %+v", len(got), got)
 	}
@@ -450,8 +423,8 @@ func TestConnectRetriedWithBackoff(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer a.Stop(context.Background())
-	waitFor(t, "reconnecting", func() bool { return strings.Contains(a.Status().LastError, "boom") })
-	waitFor(t, "connected", func() bool { return a.Status().State == channels.StateConnected })
+	chantest.WaitFor(t, "reconnecting", func() bool { return strings.Contains(a.Status().LastError, "boom") })
+	chantest.WaitFor(t, "connected", func() bool { return a.Status().State == channels.StateConnected })
 }
 
 func TestStopLeavesNoGoroutines(t *testing.T) {
@@ -473,7 +446,7 @@ func TestStopLeavesNoGoroutines(t *testing.T) {
 		// Events after Stop go nowhere.
 		fake.emit(evt(alicePN, alicePN, text("late")))
 	}
-	waitFor(t, "goroutines to end", func() bool { return runtime.NumGoroutine() <= before+1 })
+	chantest.NoLeak(t, before+1)
 }
 
 func TestSendChunks(t *testing.T) {
@@ -524,7 +497,7 @@ func TestSendChunks(t *testing.T) {
 func TestSendReplyQuotes(t *testing.T) {
 	a, fake, in := started(t)
 	fake.emit(evt(group, aliceDev, text("question?"), func(e *events.Message) { e.Info.ID = "Q1" }))
-	if len(in.all()) != 1 {
+	if len(in.All()) != 1 {
 		t.Fatal("message not delivered")
 	}
 	_, err := a.Send(context.Background(), channels.Target{ChatID: group.String(), ReplyTo: "Q1"}, "answer\n\n"+strings.Repeat("x", MaxLen))
