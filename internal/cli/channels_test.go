@@ -90,3 +90,42 @@ func TestInvariant3_TelegramPairingEndToEnd(t *testing.T) {
 		t.Fatalf("channels status: %+v", s)
 	}
 }
+
+func TestChannelsListAndLogin(t *testing.T) {
+	fake := fakellm.New(t)
+	state := agentState(t, fake, `channels: { telegram: { botToken: "1:abc", accounts: { work: { botToken: "2:def", webhookUrl: "https://x.example/tg", webhookSecret: "0123456789abcdefXYZ" } } },
+    signal: { enabled: false } },`)
+	out, errOut, rc := runTalon(t, state, "channels", "list", "--json")
+	var list struct{ Channels []channelAccount }
+	if rc != 0 || json.Unmarshal([]byte(out), &list) != nil {
+		t.Fatalf("%d %s %s", rc, out, errOut)
+	}
+	want := []channelAccount{
+		{Channel: "telegram", Account: "default", Enabled: true, Mode: "polling", Credential: true, DMPolicy: "pairing", Group: "allowlist"},
+		{Channel: "telegram", Account: "work", Enabled: true, Mode: "webhook", Credential: true, DMPolicy: "pairing", Group: "allowlist"},
+		{Channel: "signal", Account: "default", Enabled: false, Mode: "json-rpc", Credential: false, DMPolicy: "pairing", Group: "allowlist"},
+	}
+	if len(list.Channels) != len(want) {
+		t.Fatalf("list %+v", list.Channels)
+	}
+	for i := range want {
+		if list.Channels[i] != want[i] {
+			t.Fatalf("row %d: %+v, want %+v", i, list.Channels[i], want[i])
+		}
+	}
+	if strings.Contains(out, "abc") || strings.Contains(out, "0123456789") {
+		t.Fatalf("channels list prints a credential: %s", out)
+	}
+	if _, errOut, rc := runTalon(t, state, "channels", "login", "telegram"); rc != 2 || !strings.Contains(errOut, "bot token") {
+		t.Fatalf("login telegram: %d %s", rc, errOut)
+	}
+	if _, errOut, rc := runTalon(t, state, "channels", "login", "whatsapp"); rc != 1 || !strings.Contains(errOut, "-tags whatsapp") {
+		t.Fatalf("login whatsapp in a default build: %d %s", rc, errOut)
+	}
+	if _, errOut, rc := runTalon(t, state, "pairing", "approve", "telegram", "nope"); rc != 2 || !strings.Contains(errOut, "not a pairing code") {
+		t.Fatalf("bad code: %d %s", rc, errOut)
+	}
+	if _, errOut, rc := runTalon(t, state, "pairing", "approve", "telegram", "ABCDEFGH"); rc != 1 || !strings.Contains(errOut, "no pending pairing request") {
+		t.Fatalf("unknown code: %d %s", rc, errOut)
+	}
+}
