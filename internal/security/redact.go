@@ -40,11 +40,14 @@ const maxPasses = 8
 //
 // Recognised: OpenAI (sk-, sk-proj-, …) and Anthropic (sk-ant-) keys, Google
 // API keys (AIza…), GitHub tokens (ghp_, gho_, ghu_, ghs_, ghr_, github_pat_),
-// Slack tokens (xoxb-, xoxp-, xoxa-, xoxr-, xoxs-, xoxe-, xapp-), Telegram bot
-// tokens, AWS access key ids (AKIA…, ASIA…), "Bearer <token>", Authorization
-// and Cookie header lines, PEM private key blocks, JWTs, passwords in URLs
-// (scheme://user:***@host), and key=value, key: value, "key": "value" and
-// --key value pairs whose key IsSensitiveKey.
+// Slack tokens (xoxb-, xoxp-, xoxa-, xoxr-, xoxs-, xoxe-, xoxo-, xapp-) and
+// webhook URLs, Telegram bot tokens, AWS access key ids (AKIA…, ASIA…, A3T…),
+// the vendor tokens with a documented prefix in tokenFormats (Stripe, GitLab,
+// npm, PyPI, SendGrid, Twilio, Hugging Face, DigitalOcean, Shopify, Vault,
+// Grafana and others), "Bearer <token>", Authorization and Cookie header
+// lines, PEM private key blocks, JWTs, passwords in URLs
+// (scheme://user:***@host) and after curl -u, and key=value, key: value,
+// "key": "value" and --key value pairs whose key IsSensitiveKey.
 func Redact(s string) string {
 	for range maxPasses {
 		out := redactOnce(s)
@@ -91,11 +94,12 @@ func containsAny(s string, subs []string) bool {
 	return false
 }
 
-// rule is one redaction. hints are substrings at least one of which the text
+// rule is one redaction, named by the kind of secret it removes. hints are substrings at least one of which the text
 // must contain for the rule to possibly apply (compared case-insensitively,
 // against the lower-cased text, when hintFold is set); they keep Redact cheap
 // on ordinary text.
 type rule struct {
+	name     string // for tests and diagnostics
 	hints    []string
 	hintFold bool
 	apply    func(string) string
@@ -109,60 +113,81 @@ var (
 	openAIRE = regexp.MustCompile(`\bsk-(ant-|proj-|svcacct-|admin-)?([A-Za-z0-9_-]{20,})`)
 	googleRE = regexp.MustCompile(`\bAIza[0-9A-Za-z_-]{30,}`)
 	githubRE = regexp.MustCompile(`\b(gh[pousr]_)[A-Za-z0-9]{30,}|\b(github_pat_)[A-Za-z0-9_]{30,}`)
-	slackRE  = regexp.MustCompile(`\b(xox[abeprs]-|xapp-)[A-Za-z0-9-]{10,}`)
+	slackRE  = regexp.MustCompile(`\b(xox[abeoprs]-|xapp-)[A-Za-z0-9-]{8,}`)
 	// A Telegram bot token is "<bot id>:<35 chars>". No \b before the id:
 	// in Bot API URLs the token follows "/bot" directly.
-	telegramRE = regexp.MustCompile(`([0-9]{6,12}):([A-Za-z0-9_-]{35,})`)
-	awsRE      = regexp.MustCompile(`\b(AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16}\b`)
+	telegramRE = regexp.MustCompile(`([0-9]{5,16}):([A-Za-z0-9_-]{35,})`)
+	awsRE      = regexp.MustCompile(`\b(AKIA|ASIA|ABIA|ACCA|A3T[A-Z0-9])[A-Z0-9]{16}\b`)
 	// A JWT is three base64url segments; header and payload are JSON
-	// objects, so both start "ey".
-	jwtRE    = regexp.MustCompile(`\beyJ[A-Za-z0-9_-]{4,}\.ey[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*`)
+	// objects, so both start "ey" (almost always "eyJ", for `{"`). Some
+	// encoders leave escaped slashes in them.
+	jwtRE    = regexp.MustCompile(`\bey[A-Za-z0-9_-]{4,}\.ey[A-Za-z0-9_/\\-]{4,}\.[A-Za-z0-9_/\\-]*`)
 	bearerRE = regexp.MustCompile(`(?i)\b(bearer)([ \t]+)([A-Za-z0-9._~+/-]+=*)`)
 	// Header lines whose whole value is a credential: the rest of the line
 	// goes, up to a quote or backslash that would end an enclosing string.
 	headerRE   = regexp.MustCompile(`(?i)\b((?:proxy-)?authorization|(?:set-)?cookie)([ \t]*:[ \t]*)([^\s"\\][^\r\n"\\]*)`)
 	userinfoRE = regexp.MustCompile(`\b([A-Za-z][A-Za-z0-9+.-]*://[^/\s:@"'<>]+:)([^/\s"'<>]+)@`)
+	// A header given to curl (or anything taking -H) named Key or Token,
+	// which IsSensitiveKey alone does not take for a credential.
+	curlHeaderRE = regexp.MustCompile(`(?i)((?:^|\s)(?:-H|--header)(?:=|[ \t]*)['"]?(?:X-(?:[a-z]+-)?)?(?:Api-?)?(?:Key|Token)[ \t]*:[ \t]*)([^'"\s]+)`)
+	// curl -u user:password (and --user).
+	curlUserRE = regexp.MustCompile(`(\bcurl\b[^\n]*?[ \t](?:-u|--user)(?:[ \t]+|=)['"]?[^\s:'"@]+:)([^\s'"]+)`)
 	// A key candidate followed by a separator; the value is parsed by hand
 	// (see redactPairs) because its extent depends on how it is quoted.
 	pairRE = regexp.MustCompile(`(\\?"|')?([A-Za-z_][A-Za-z0-9_.\-]*)(\\?"|')?([ \t]*(?:=>|:=|[:=])[ \t]*)`)
 	// A command-line flag followed by its value after a space.
-	flagRE   = regexp.MustCompile(`(?:^|[\s"'=])--([A-Za-z][A-Za-z0-9_.\-]*)([ \t]+)`)
-	pemRE    = regexp.MustCompile(`-----BEGIN ((?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?)-----`)
-	pemEndRE = regexp.MustCompile(`-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----`)
+	flagRE = regexp.MustCompile(`(?:^|[\s"'=])--([A-Za-z][A-Za-z0-9_.\-]*)([ \t]+)`)
+	// PEM private key headers: "RSA PRIVATE KEY", "OPENSSH PRIVATE KEY",
+	// "ENCRYPTED PRIVATE KEY", "PGP PRIVATE KEY BLOCK", and the same mangled
+	// (no space, lower case) by copying.
+	pemRE    = regexp.MustCompile(`(?i)-----BEGIN[ A-Z0-9_-]{0,100}PRIVATE KEY(?: BLOCK)?-----`)
+	pemEndRE = regexp.MustCompile(`(?i)-----END[ A-Z0-9_-]{0,100}PRIVATE KEY(?: BLOCK)?-----`)
 )
 
 var rules = []rule{
 	// PEM first: its BEGIN/END lines must be intact to be recognised, and
 	// the token rules below would take "-----BEGIN" for a token.
-	{hints: []string{"-----BEGIN "}, apply: redactPEM},
-	{hints: []string{"sk-"}, apply: func(s string) string {
+	{name: "pem", hints: []string{"-----begin"}, hintFold: true, apply: redactPEM},
+	{name: "openai", hints: []string{"sk-"}, apply: func(s string) string {
 		return replaceRandom(openAIRE, s, 2, "sk-${1}"+Mask)
 	}},
-	{hints: []string{"AIza"}, apply: func(s string) string {
+	{name: "google", hints: []string{"AIza"}, apply: func(s string) string {
 		return googleRE.ReplaceAllString(s, "AIza"+Mask)
 	}},
-	{hints: []string{"gh", "github_pat_"}, apply: func(s string) string {
+	{name: "github", hints: []string{"gh", "github_pat_"}, apply: func(s string) string {
 		return githubRE.ReplaceAllString(s, "${1}${2}"+Mask)
 	}},
-	{hints: []string{"xox", "xapp-"}, apply: func(s string) string {
+	{name: "slack", hints: []string{"xox", "xapp-"}, apply: func(s string) string {
 		return replaceRandom(slackRE, s, 0, "${1}"+Mask)
 	}},
-	{hints: []string{":"}, apply: redactTelegram},
-	{hints: []string{"AKIA", "ASIA", "ABIA", "ACCA"}, apply: func(s string) string {
+	{name: "telegram", hints: []string{":"}, apply: redactTelegram},
+	{name: "aws", hints: []string{"AKIA", "ASIA", "ABIA", "ACCA", "A3T"}, apply: func(s string) string {
 		return awsRE.ReplaceAllString(s, "${1}"+Mask)
 	}},
-	{hints: []string{"eyJ"}, apply: func(s string) string {
-		return jwtRE.ReplaceAllString(s, "eyJ"+Mask)
+	{name: "jwt", hints: []string{".ey"}, apply: func(s string) string {
+		return jwtRE.ReplaceAllStringFunc(s, func(m string) string {
+			if strings.HasPrefix(m, "eyJ") {
+				return "eyJ" + Mask
+			}
+			return "ey" + Mask
+		})
 	}},
-	{hints: []string{"bearer"}, hintFold: true, apply: redactBearer},
-	{hints: []string{"authorization", "cookie"}, hintFold: true, apply: func(s string) string {
+	{name: "vendor-token", hints: tokenHints, apply: redactTokens},
+	{name: "bearer", hints: []string{"bearer"}, hintFold: true, apply: redactBearer},
+	{name: "header", hints: []string{"authorization", "cookie"}, hintFold: true, apply: func(s string) string {
 		return headerRE.ReplaceAllString(s, "${1}${2}"+Mask)
 	}},
-	{hints: []string{"://"}, apply: func(s string) string {
+	{name: "url-userinfo", hints: []string{"://"}, apply: func(s string) string {
 		return userinfoRE.ReplaceAllString(s, "${1}"+Mask+"@")
 	}},
-	{hints: sensitiveStems, hintFold: true, apply: redactPairs},
-	{hints: []string{"--"}, apply: redactFlags},
+	{name: "curl-header", hints: []string{"-H", "--header"}, apply: func(s string) string {
+		return curlHeaderRE.ReplaceAllString(s, "${1}"+Mask)
+	}},
+	{name: "curl-user", hints: []string{"curl"}, apply: func(s string) string {
+		return curlUserRE.ReplaceAllString(s, "${1}"+Mask)
+	}},
+	{name: "key-value", hints: sensitiveStems, hintFold: true, apply: redactPairs},
+	{name: "flag", hints: []string{"--"}, apply: redactFlags},
 }
 
 // sensitiveStems are substrings of every key IsSensitiveKey accepts, used
@@ -170,13 +195,14 @@ var rules = []rule{
 var sensitiveStems = []string{"token", "pass", "secret", "key", "auth", "cookie", "cred", "jwt"}
 
 // replaceRandom is ReplaceAllString for formats whose random part (submatch
-// group, 0 for the whole match) always has a digit: it leaves alone
-// kebab-case words that happen to start like a key ("sk-some-feature-name").
+// group, 0 for the whole match) always looksRandom (has a digit or both
+// letter cases): it leaves alone kebab-case words that happen to start like
+// a key ("sk-some-feature-name").
 func replaceRandom(re *regexp.Regexp, s string, group int, template string) string {
 	var b strings.Builder
 	last := 0
 	for _, loc := range re.FindAllStringSubmatchIndex(s, -1) {
-		if !strings.ContainsAny(s[loc[2*group]:loc[2*group+1]], "0123456789") {
+		if !looksRandom(s[loc[2*group]:loc[2*group+1]]) {
 			continue
 		}
 		b.WriteString(s[last:loc[0]])
@@ -269,12 +295,14 @@ func redactPairs(s string) string {
 		if open != "" && open == closeQ {
 			quote = open
 		}
-		if !IsSensitiveKey(key) {
+		if !IsSensitiveKey(key) || notAssignment(s, loc[0], loc[8], sepEnd) {
 			pos = sepEnd
 			continue
 		}
 		end, repl := pairValue(s, sepEnd, quote)
-		if end == sepEnd { // no value here (empty, an object, another key)
+		if end == sepEnd || (end < len(s) && s[end] == '(' && repl == Mask) {
+			// No value here (empty, an object, another key), or a
+			// function call in code ("token := flag.String(").
 			pos = sepEnd
 			continue
 		}
@@ -287,6 +315,17 @@ func redactPairs(s string) string {
 	}
 	b.WriteString(s[last:])
 	return b.String()
+}
+
+// notAssignment reports whether the key at s[start:] with its separator at
+// s[sep:sepEnd] is not giving the key a value: a comparison in code
+// ("token == x", the separator's "=" followed by another) or a Talon
+// secret reference, whose "value" is a name ("${secret:NAME}").
+func notAssignment(s string, start, sep, sepEnd int) bool {
+	if strings.HasSuffix(strings.TrimRight(s[sep:sepEnd], " \t"), "=") && sepEnd < len(s) && s[sepEnd] == '=' {
+		return true
+	}
+	return start >= 2 && s[start-2:start] == "${"
 }
 
 // sub returns submatch i of a FindStringSubmatchIndex result, or "".

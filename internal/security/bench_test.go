@@ -1,0 +1,87 @@
+package security
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+)
+
+// mixedText is about size bytes of what passes through Redact and
+// DetectInjection: log lines, JSON, Go code, shell output and prose, with a
+// credential in about one line in forty.
+func mixedText(size int) string {
+	base := []string{
+		`time=2026-06-01T10:30:00.123Z level=INFO msg="turn finished" session=agent:main:telegram:dm:42 inputTokens=1200 outputTokens=80 durationMs=1234`,
+		`{"id":"call_7","name":"web_fetch","arguments":{"url":"https://example.com/docs/install?lang=en","maxChars":20000},"usage":{"inputTokens":812}}`,
+		`func (g *Gateway) Run(ctx context.Context) error { return g.srv.Serve(ctx, g.ln) } // serve until ctx is done`,
+		`-rw-r--r--  1 talon talon  4096 Jun  1 10:30 config.json5`,
+		`The installer copies the binary into place and follows the instructions on screen; the previous section covered Linux.`,
+		`commit 3f786850e387550fdab836ed7e6dc881de23001b Author: Ann Example <ann@example.com>`,
+		`GET https://api.example.com:8443/v1/chat?model=qwen3&stream=true 200 OK 143ms`,
+		`    if err := store.Put(ctx, key, value); err != nil { return fmt.Errorf("store.Put: %w", err) }`,
+	}
+	secrets := []string{
+		"OPENAI_API_KEY=" + fakeOpenAI,
+		"Authorization: Bearer " + fakeBearerToken,
+		`{"password":"correct-horse-battery-staple"}`,
+		"cloned with " + fakeGHP,
+		"bot token " + fakeTelegram + " rejected",
+	}
+	var b strings.Builder
+	for i := 0; b.Len() < size; i++ {
+		if i%40 == 39 {
+			b.WriteString(secrets[(i/40)%len(secrets)])
+		} else {
+			b.WriteString(base[i%len(base)])
+		}
+		b.WriteByte('\n')
+	}
+	return b.String()[:size]
+}
+
+// BenchmarkRedactMixed measures Redact's throughput (MB/s) on mixed text.
+func BenchmarkRedactMixed(b *testing.B) {
+	for _, size := range []int{4 << 10, 64 << 10} {
+		text := mixedText(size)
+		b.Run(fmt.Sprintf("%dKB", size>>10), func(b *testing.B) {
+			b.SetBytes(int64(len(text)))
+			for b.Loop() {
+				Redact(text)
+			}
+		})
+	}
+}
+
+// BenchmarkRedactProse measures Redact on prose with no credential and few
+// hints in it, the cheap case.
+func BenchmarkRedactProse(b *testing.B) {
+	text := strings.Repeat("An ordinary paragraph of fetched text that talks about systems, instructions and clouds in passing. ", 640)
+	b.SetBytes(int64(len(text)))
+	for b.Loop() {
+		Redact(text)
+	}
+}
+
+// BenchmarkDetectInjectionMixed measures the injection scan (MB/s) on the
+// same mixed text as BenchmarkRedactMixed.
+func BenchmarkDetectInjectionMixed(b *testing.B) {
+	text := mixedText(64 << 10)
+	b.SetBytes(int64(len(text)))
+	for b.Loop() {
+		DetectInjection(text)
+	}
+}
+
+// BenchmarkWrapUntrustedToolResult measures the cost of wrapping one tool
+// result (ns/op) at two typical sizes.
+func BenchmarkWrapUntrustedToolResult(b *testing.B) {
+	for _, size := range []int{4 << 10, 64 << 10} {
+		text := mixedText(size)
+		b.Run(fmt.Sprintf("%dKB", size>>10), func(b *testing.B) {
+			b.SetBytes(int64(len(text)))
+			for b.Loop() {
+				WrapUntrusted("exec ls -la", text)
+			}
+		})
+	}
+}
