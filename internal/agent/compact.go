@@ -3,8 +3,10 @@ package agent
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/talonclaw/talon/internal/llm"
+	"github.com/talonclaw/talon/internal/policy"
 	"github.com/talonclaw/talon/internal/store"
 )
 
@@ -59,8 +61,18 @@ func (t *turn) compact(ctx context.Context, hist []store.Message, window int) (b
 		Provider: model.ProviderID, Model: model.ModelID, RunID: t.req.RunID, InputTokens: resp.Usage.InputTokens, OutputTokens: resp.Usage.OutputTokens, CostUSD: cost}); err != nil {
 		return false, err
 	}
+	// A summary of untrusted content is untrusted: compaction must not
+	// wash the session's taint away.
+	var st policy.SessionState
+	for _, m := range older {
+		observe(&st, m, map[string]string{})
+	}
+	prov, sender := policy.TrustTrusted, ""
+	if st.Tainted {
+		prov, sender = policy.TrustUntrusted, "a summary of "+strings.Join(st.TaintSources, ", ")
+	}
 	if _, err := t.a.o.Store.Compact(ctx, t.req.SessionKey, through, store.Message{Role: "user", Content: resp.Message.Content,
-		Provenance: "trusted", Model: model.Ref, RunID: t.req.RunID, InputTokens: resp.Usage.InputTokens, OutputTokens: resp.Usage.OutputTokens, CostUSD: cost}); err != nil {
+		Provenance: prov, SenderID: sender, Model: model.Ref, RunID: t.req.RunID, InputTokens: resp.Usage.InputTokens, OutputTokens: resp.Usage.OutputTokens, CostUSD: cost}); err != nil {
 		return false, err
 	}
 	t.a.log.Info("session compacted", "session", t.req.SessionKey, "messages", len(older), "throughSeq", through)

@@ -45,7 +45,9 @@ func TestInvariant4_SessionsAreIsolated(t *testing.T) {
 		}
 	}
 	for _, c := range res.ToolCalls {
-		if c.ID == "h" && c.Outcome != "error" {
+		// Refused by the policy (a stranger reading the owner's data) or
+		// by the tool's visibility rule; never executed.
+		if c.ID == "h" && c.Outcome == "executed" {
 			t.Errorf("history of another session: %+v", c)
 		}
 		if c.ID == "s" && c.Outcome == "executed" {

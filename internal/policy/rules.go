@@ -24,6 +24,10 @@ const (
 	Egress
 	// Ingests tools bring outside content in (their results taint).
 	Ingests
+	// ReadsPrivate tools read the owner's data (workspace files, other
+	// sessions' transcripts). A reply goes to whoever asked, so for anyone
+	// but the owner that is a disclosure and needs approval.
+	ReadsPrivate
 )
 
 // ToolInfo classifies one tool.
@@ -35,7 +39,7 @@ type ToolInfo struct {
 // Tools is the classification of every tool in DESIGN §2. A tool missing
 // from it is denied: unknown tools fail closed.
 var Tools = map[string]ToolInfo{
-	"read":             {"group:fs", ReadOnly},
+	"read":             {"group:fs", ReadOnly | ReadsPrivate},
 	"write":            {"group:fs", ChangesHost},
 	"edit":             {"group:fs", ChangesHost},
 	"apply_patch":      {"group:fs", ChangesHost},
@@ -45,8 +49,8 @@ var Tools = map[string]ToolInfo{
 	"web_search":       {"group:web", Egress | Ingests},
 	"message":          {"group:messaging", Egress},
 	"cron":             {"group:automation", ChangesHost},
-	"sessions_list":    {"group:sessions", ReadOnly},
-	"sessions_history": {"group:sessions", ReadOnly},
+	"sessions_list":    {"group:sessions", ReadOnly | ReadsPrivate},
+	"sessions_history": {"group:sessions", ReadOnly | ReadsPrivate},
 	"sessions_send":    {"group:sessions", Egress},
 }
 
@@ -173,6 +177,9 @@ func (r *Rules) Decide(ctx context.Context, actor Actor, state SessionState, too
 	// Strictest wins from here: each rule can only turn allow into ask.
 	if actor.Trust != TrustOwner && effects&(ChangesHost|Egress) != 0 {
 		return escalate(d, fmt.Sprintf("requested in a turn from a %s sender (%s)", orUnknown(actor.Trust), actor.SenderID))
+	}
+	if actor.Trust != TrustOwner && effects&ReadsPrivate != 0 {
+		return escalate(d, fmt.Sprintf("would show the owner's data to a %s sender (%s)", orUnknown(actor.Trust), actor.SenderID))
 	}
 	if state.Tainted && effects&ChangesHost != 0 {
 		return escalate(d, "session contains untrusted content from "+sources(state))

@@ -113,11 +113,21 @@ func TestInvariant8_TaintEscalates(t *testing.T) {
 func TestSenderTrust(t *testing.T) {
 	r := rules(func(c *config.Config) { c.Tools.Profile = "full" })
 	stranger := Actor{AgentID: "main", SessionKey: "agent:main:telegram:direct:9", SenderID: "telegram:9", Trust: TrustUntrusted}
-	for tool, want := range map[string]Action{"read": Allow, "write": Ask, "exec": Ask, "web_fetch": Ask, "cron": Deny, "sessions_list": Allow} {
+	// Reading the owner's files or transcripts for a stranger discloses
+	// them in the reply: that needs the owner's approval too.
+	for tool, want := range map[string]Action{"read": Ask, "write": Ask, "exec": Ask, "web_fetch": Ask, "cron": Deny, "sessions_list": Ask, "sessions_history": Ask} {
 		args := `{"command":"ls","action":"add","url":"https://x.example/"}`
 		if d := r.Decide(context.Background(), stranger, SessionState{}, tool, json.RawMessage(args)); d.Action != want {
 			t.Errorf("untrusted sender %s: %+v, want %s", tool, d, want)
 		}
+	}
+	friend := stranger
+	friend.Trust = TrustTrusted
+	if d := r.Decide(context.Background(), friend, SessionState{}, "read", json.RawMessage(`{"path":"MEMORY.md"}`)); d.Action != Ask || !strings.Contains(d.Reason, "owner's data") {
+		t.Errorf("trusted sender read: %+v", d)
+	}
+	if d := r.Decide(context.Background(), owner, SessionState{}, "read", json.RawMessage(`{"path":"MEMORY.md"}`)); d.Action != Allow {
+		t.Errorf("owner read: %+v", d)
 	}
 	if d := r.Decide(context.Background(), owner, SessionState{}, "cron", json.RawMessage(`{"action":"add"}`)); d.Action != Allow {
 		t.Errorf("owner cron add: %+v", d)
