@@ -47,8 +47,11 @@ type Router struct {
 	// OnPairing is told about each new pairing request (the gateway
 	// turns it into an event for operators).
 	OnPairing func(store.PairingRequest)
-	Logger    *slog.Logger
-	Now       func() time.Time
+	// OnAlert is told about a turn's security alerts (the gateway sends
+	// them to operators as security.alert).
+	OnAlert func(agent.Event)
+	Logger  *slog.Logger
+	Now     func() time.Time
 
 	mu       sync.Mutex
 	ctx      context.Context // the gateway's; turns run under it
@@ -192,6 +195,14 @@ func (r *Router) log() *slog.Logger {
 // Handle is the Handler every adapter is given. Nothing of a message from
 // a sender the access rules refuse is stored, logged or shown to a model.
 func (r *Router) Handle(ctx context.Context, m Message) {
+	defer func() {
+		// One malformed message must not take the gateway and every other
+		// conversation down with it (invariant 14).
+		if p := recover(); p != nil {
+			r.log().Error("channels: panic while handling a message; dropped", "channel", m.Channel, "account", m.Account, "panic", fmt.Sprint(p))
+			r.count(m, func(c *Counters) { c.Denied["panic"]++ })
+		}
+	}()
 	if m.SenderIsBot {
 		r.count(m, func(c *Counters) { c.IgnoredBots++ })
 		return
@@ -387,6 +398,10 @@ func (r *Router) dispatch(m Message, trust string) {
 func (r *Router) onEvent(ctx context.Context, m Message, target Target, trust string, ev agent.Event) {
 	var text string
 	switch ev.Type {
+	case "alert":
+		if r.OnAlert != nil {
+			r.OnAlert(ev)
+		}
 	case "message":
 		text = ev.Text
 	case "final", "refused":

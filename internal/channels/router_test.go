@@ -318,3 +318,40 @@ func TestBotsIgnored(t *testing.T) {
 		t.Fatal("a bot's message reached the agent")
 	}
 }
+
+// panicky is a Runner that panics, as a bug deep in a turn might.
+type panicky struct{}
+
+func (panicky) Start(context.Context, agent.TurnRequest) (string, error) { panic("boom") }
+
+func TestInvariant14_PanicInATurnDropsOnlyThatMessage(t *testing.T) {
+	h := newHarness(t, nil)
+	h.r.Agent = panicky{}
+	h.r.Handle(t.Context(), dmFrom("1", "crash please")) // must not panic out
+	if st := h.r.Status(); st[0].Access.Denied["panic"] != 1 {
+		t.Fatalf("panic not counted: %+v", st[0].Access)
+	}
+	h.r.Agent = h.run
+	h.r.Handle(t.Context(), dmFrom("1", "still there?"))
+	if len(h.run.requests()) != 1 {
+		t.Fatal("the router stopped working after a panic")
+	}
+}
+
+func TestAlertsReachTheGateway(t *testing.T) {
+	h := newHarness(t, nil)
+	var alerts []agent.Event
+	h.r.OnAlert = func(ev agent.Event) { alerts = append(alerts, ev) }
+	h.r.Agent = alerting{}
+	h.r.Handle(t.Context(), dmFrom("1", "x"))
+	if len(alerts) != 1 || alerts[0].Text != "injection: ignore-previous" {
+		t.Fatalf("alerts %+v", alerts)
+	}
+}
+
+type alerting struct{}
+
+func (alerting) Start(_ context.Context, req agent.TurnRequest) (string, error) {
+	req.OnEvent(agent.Event{Type: "alert", Text: "injection: ignore-previous"})
+	return "run", nil
+}

@@ -158,6 +158,7 @@ func (a *app) runGateway(ctx context.Context, portSet bool, port int, bind strin
 	rt.approvals.HasApprover = g.HasApprover
 	rt.approvals.Notify = g.NotifyApprovals
 	rt.router.OnPairing = g.NotifyPairing
+	rt.router.OnAlert = g.NotifyAlert
 	a.startChannels(ctx, p, rt, logger.Logger)
 	defer func() {
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)

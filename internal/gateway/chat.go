@@ -87,9 +87,7 @@ func (g *Gateway) mChatSend(ctx context.Context, c *conn, params json.RawMessage
 				base["state"], base["deltaText"] = "delta", ev.Text
 				send(base)
 			case "alert":
-				g.log.Warn("security alert", "session", ev.SessionKey, "run", ev.RunID, "detail", ev.Text)
-				g.broadcastScoped(protocol.ScopeRead, "security.alert", map[string]any{"runId": ev.RunID, "sessionKey": ev.SessionKey,
-					"ts": time.Now().UnixMilli(), "detail": ev.Text})
+				g.NotifyAlert(ev)
 			case "message":
 				g.broadcastScoped(protocol.ScopeRead, eventAgent, map[string]any{"runId": ev.RunID, "sessionKey": ev.SessionKey,
 					"stream": "message", "ts": time.Now().UnixMilli(), "data": map[string]any{"text": ev.Text}})
@@ -337,3 +335,11 @@ func (i *idempotency) remember(k, runID string) {
 }
 
 var _ = errors.New
+
+// NotifyAlert broadcasts a turn's security alert (an injection pattern, a
+// prompt leak) to operators, whichever channel the turn came from.
+func (g *Gateway) NotifyAlert(ev agent.Event) {
+	g.log.Warn("security alert", "session", ev.SessionKey, "run", ev.RunID, "detail", ev.Text)
+	g.broadcastScoped(protocol.ScopeRead, "security.alert", map[string]any{"runId": ev.RunID, "sessionKey": ev.SessionKey,
+		"ts": time.Now().UnixMilli(), "detail": ev.Text})
+}

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -174,6 +175,10 @@ func Audit(in AuditInput) []Finding {
 		}
 		if x.DMPolicy == "pairing" {
 			strangers = true
+		}
+		if x.DMPolicy != "open" && x.DMPolicy != "disabled" && slices.Contains(x.AllowFrom, "*") {
+			strangers = true
+			add("channels."+x.name+".dm.wildcard", Critical, x.name+" lets anyone send direct messages", "\"*\" in allowFrom admits every sender, whatever dmPolicy says", "remove \"*\" and list sender ids, or approve people through pairing", false)
 		}
 		_, anyGroup := x.Groups["*"]
 		if x.GroupPolicy == "open" || (x.GroupPolicy == "allowlist" && anyGroup) {

@@ -61,6 +61,9 @@ func TestAuditChecks(t *testing.T) {
 			c.Channels.Discord = &config.Discord{Enabled: true, ChannelAccess: config.ChannelAccess{DMPolicy: "pairing", GroupPolicy: "allowlist", RequireMention: true,
 				Groups: map[string]config.ChannelGroup{"*": {RequireMention: true}}}}
 		}},
+		{"channels.slack.dm.wildcard", Critical, func(c *config.Config) {
+			c.Channels.Slack = &config.Slack{Enabled: true, ChannelAccess: config.ChannelAccess{DMPolicy: "pairing", AllowFrom: []string{"*"}, GroupPolicy: "allowlist", RequireMention: true}}
+		}},
 		{"channels.slack.name_matching", Warn, func(c *config.Config) {
 			c.Channels.Slack = &config.Slack{Enabled: true, ChannelAccess: config.ChannelAccess{DMPolicy: "pairing", GroupPolicy: "allowlist", RequireMention: true, DangerouslyAllowNameMatching: true}}
 		}},
