@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -65,8 +66,21 @@ func (a *Agent) run(parent context.Context, req TurnRequest, wait func(context.C
 		return t.finish(ctx, err)
 	}
 	defer release()
-	err := t.do(ctx)
+	err := t.safeDo(ctx)
 	return t.finish(ctx, err)
+}
+
+// safeDo runs the turn and turns a panic (a bug in a tool or provider
+// adapter) into the turn's error, so one bad turn does not take the
+// gateway and every other session down (invariant 14).
+func (t *turn) safeDo(ctx context.Context) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			t.a.log.Error("turn panicked", "session", t.req.SessionKey, "run", t.req.RunID, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			err = fmt.Errorf("internal error in this turn (logged); nothing else is affected")
+		}
+	}()
+	return t.do(ctx)
 }
 
 // finish reports the end of the turn as one event and returns the result.

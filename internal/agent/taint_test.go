@@ -276,3 +276,23 @@ func TestInvariant8_CompactionKeepsTaint(t *testing.T) {
 		t.Fatalf("compaction washed the taint away: summary provenance %q, state %+v", hist[0].Provenance, st)
 	}
 }
+
+type panicTool struct{}
+
+func (panicTool) Spec() llm.ToolSpec {
+	return llm.ToolSpec{Name: "read", Parameters: json.RawMessage(`{"type":"object"}`)}
+}
+func (panicTool) Run(context.Context, ToolCall) (ToolResult, error) { panic("tool bug") }
+
+func TestInvariant14_PanickingToolEndsOnlyItsTurn(t *testing.T) {
+	e := newEnv(t, func(c *config.Config, o *Options) { o.Policy = allowAll{} })
+	e.reg.Register(panicTool{})
+	e.fake.Script(fakellm.Reply{ToolCalls: []fakellm.Call{{ID: "p", Name: "read", Args: `{}`}}}, fakellm.Reply{Text: "next turn works"})
+	if _, err := e.run("trigger"); err == nil || !strings.Contains(err.Error(), "internal error") {
+		t.Fatalf("panicking turn: %v", err)
+	}
+	res, err := e.run("again")
+	if err != nil || res.Reply != "next turn works" {
+		t.Fatalf("after a panic: %+v %v", res, err)
+	}
+}
