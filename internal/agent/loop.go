@@ -354,6 +354,9 @@ func (t *turn) tool(ctx context.Context, call llm.ToolCall, trust string) error 
 	if t.a.o.Scrub != nil {
 		result.Content = t.a.o.Scrub(result.Content)
 	}
+	// Credentials nobody told Talon about (a key in a file the agent
+	// read) are removed by their format (invariant 10).
+	result.Content = security.RedactFormats(result.Content)
 	stored := store.Message{Role: "tool", Content: capResult(result.Content), ToolCallID: call.ID, ToolName: call.Name, IsError: result.IsError,
 		Provenance: prov, Decision: decision, RunID: t.req.RunID}
 	if _, err := t.a.o.Store.AppendMessages(ctx, t.req.SessionKey, stored); err != nil {

@@ -296,3 +296,32 @@ func TestInvariant14_PanickingToolEndsOnlyItsTurn(t *testing.T) {
 		t.Fatalf("after a panic: %+v %v", res, err)
 	}
 }
+
+type leakyRead struct{ out string }
+
+func (leakyRead) Spec() llm.ToolSpec {
+	return llm.ToolSpec{Name: "read", Parameters: json.RawMessage(`{"type":"object"}`)}
+}
+func (l leakyRead) Run(context.Context, ToolCall) (ToolResult, error) {
+	return ToolResult{Content: l.out}, nil
+}
+
+func TestInvariant10_UnknownCredentialInToolOutputNeverReachesModel(t *testing.T) {
+	key := "gh" + "p_" + strings.Repeat("A1b2", 9)
+	e := newEnv(t, func(c *config.Config, o *Options) { o.Policy = allowAll{} })
+	e.reg.Register(leakyRead{out: "GITHUB=" + key + "\nfunc main() { token := os.Getenv(\"T\") }"})
+	e.fake.Script(fakellm.Reply{ToolCalls: []fakellm.Call{{ID: "r", Name: "read", Args: `{}`}}}, fakellm.Reply{Text: "ok"})
+	if _, err := e.run("read .env"); err != nil {
+		t.Fatal(err)
+	}
+	reqs := e.fake.Requests()
+	var tool string
+	for _, m := range reqs[len(reqs)-1].Messages {
+		if m.Role == "tool" {
+			tool = m.Content
+		}
+	}
+	if strings.Contains(tool, key) || !strings.Contains(tool, "ghp_***") || !strings.Contains(tool, `token := os.Getenv("T")`) {
+		t.Fatalf("tool result as the model saw it: %q", tool)
+	}
+}

@@ -19,6 +19,7 @@ import (
 	"github.com/talonclaw/talon/internal/agent"
 	"github.com/talonclaw/talon/internal/config"
 	"github.com/talonclaw/talon/internal/policy"
+	"github.com/talonclaw/talon/internal/security"
 	"github.com/talonclaw/talon/internal/store"
 )
 
@@ -487,6 +488,7 @@ func (r *Router) deliver(ctx context.Context, channel, account string, t Target,
 	if r.Scrub != nil {
 		text = r.Scrub(text)
 	}
+	text = security.RedactFormats(text)
 	_, err := a.Send(ctx, t, text)
 	m := Message{Channel: channel, Account: account}
 	if err != nil {

@@ -355,3 +355,14 @@ func (alerting) Start(_ context.Context, req agent.TurnRequest) (string, error) 
 	req.OnEvent(agent.Event{Type: "alert", Text: "injection: ignore-previous"})
 	return "run", nil
 }
+
+func TestInvariant10_UnknownCredentialFormatsNeverSent(t *testing.T) {
+	h := newHarness(t, nil)
+	key := "sk-" + "ant-api03-" + strings.Repeat("Zx9", 30)
+	if err := h.r.Send(t.Context(), "telegram", "555", "here it is: "+key); err != nil {
+		t.Fatal(err)
+	}
+	if sent := h.tg.messages(); len(sent) != 1 || strings.Contains(sent[0].Text, key) {
+		t.Fatalf("sent %+v", sent)
+	}
+}

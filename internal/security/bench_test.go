@@ -85,3 +85,13 @@ func BenchmarkWrapUntrustedToolResult(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkRedactFormats measures the credential-format pass that tool
+// results and outbound messages get.
+func BenchmarkRedactFormats(b *testing.B) {
+	text := mixedText(64 << 10)
+	b.SetBytes(int64(len(text)))
+	for b.Loop() {
+		RedactFormats(text)
+	}
+}

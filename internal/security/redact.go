@@ -49,8 +49,32 @@ const maxPasses = 8
 // (scheme://user:***@host) and after curl -u, and key=value, key: value,
 // "key": "value" and --key value pairs whose key IsSensitiveKey.
 func Redact(s string) string {
+	return redact(s, len(rules))
+}
+
+// RedactFormats removes only the credential formats (PEM keys, provider,
+// cloud and vendor tokens, JWTs): the rules that recognise a secret by its
+// shape and leave ordinary code and prose alone. It is what tool output
+// and outbound messages get, where the key/value rules would mangle code
+// the agent is working on.
+func RedactFormats(s string) string {
+	return redact(s, formatRules)
+}
+
+// formatRules is how many rules, from the start of the list, are the
+// credential formats.
+var formatRules = func() int {
+	for i, r := range rules {
+		if r.name == "bearer" {
+			return i
+		}
+	}
+	panic("security: no bearer rule")
+}()
+
+func redact(s string, n int) string {
 	for range maxPasses {
-		out := redactOnce(s)
+		out := redactOnce(s, n)
 		if out == s {
 			return out
 		}
@@ -62,9 +86,9 @@ func Redact(s string) string {
 // redactOnce applies every rule once, in order: PEM blocks, then the
 // credential formats, so that each token is removed whole before the
 // structural rules (headers, key/value pairs) cut the text around it.
-func redactOnce(s string) string {
+func redactOnce(s string, n int) string {
 	var lower string // computed on first use
-	for i := range rules {
+	for i := range rules[:n] {
 		r := &rules[i]
 		if r.hintFold {
 			if lower == "" {
@@ -148,15 +172,15 @@ var rules = []rule{
 	// PEM first: its BEGIN/END lines must be intact to be recognised, and
 	// the token rules below would take "-----BEGIN" for a token.
 	{name: "pem", hints: []string{"-----begin"}, hintFold: true, apply: redactPEM},
-	{name: "openai", hints: []string{"sk-"}, apply: func(s string) string {
+	{name: "openai", hints: []string{"sk-"}, apply: near([]string{"sk-"}, func(s string) string {
 		return replaceRandom(openAIRE, s, 2, "sk-${1}"+Mask)
-	}},
+	})},
 	{name: "google", hints: []string{"AIza"}, apply: func(s string) string {
 		return googleRE.ReplaceAllString(s, "AIza"+Mask)
 	}},
-	{name: "github", hints: []string{"gh", "github_pat_"}, apply: func(s string) string {
+	{name: "github", hints: githubHints, apply: near(githubHints, func(s string) string {
 		return githubRE.ReplaceAllString(s, "${1}${2}"+Mask)
-	}},
+	})},
 	{name: "slack", hints: []string{"xox", "xapp-"}, apply: func(s string) string {
 		return replaceRandom(slackRE, s, 0, "${1}"+Mask)
 	}},
@@ -190,6 +214,55 @@ var rules = []rule{
 	{name: "flag", hints: []string{"--"}, apply: redactFlags},
 }
 
+var githubHints = []string{"ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"}
+
+// near applies fn only to the tokens around each occurrence of a hint
+// (the run of token characters containing it, plus a few characters of
+// context before) instead of the whole text: the regexp engine costs time
+// in proportion to the text it scans, and a tool result of 64 KB with one
+// key in it should not cost a scan of 64 KB per rule. A token is never cut:
+// each window reaches to the end of its run of token characters.
+func near(hints []string, fn func(string) string) func(string) string {
+	return func(s string) string {
+		var b strings.Builder
+		last := 0
+		for i := 0; i < len(s); {
+			at, n := -1, 0
+			for _, h := range hints {
+				if j := strings.Index(s[i:], h); j >= 0 && (at < 0 || j < at) {
+					at, n = j, len(h)
+				}
+			}
+			if at < 0 {
+				break
+			}
+			at += i
+			ws := at
+			for ws > last && at-ws < 64 && isTokenByte(s[ws-1]) {
+				ws--
+			}
+			if ws > last && at-ws < 64 {
+				ws-- // one byte of context for \b
+			}
+			we := at + n
+			for we < len(s) && isTokenByte(s[we]) {
+				we++
+			}
+			if out := fn(s[ws:we]); out != s[ws:we] {
+				b.WriteString(s[last:ws])
+				b.WriteString(out)
+				last = we
+			}
+			i = we
+		}
+		if last == 0 {
+			return s
+		}
+		b.WriteString(s[last:])
+		return b.String()
+	}
+}
+
 // sensitiveStems are substrings of every key IsSensitiveKey accepts, used
 // as the cheap pre-check for the key/value rules.
 var sensitiveStems = []string{"token", "pass", "secret", "key", "auth", "cookie", "cred", "jwt"}
@@ -217,15 +290,45 @@ func replaceRandom(re *regexp.Regexp, s string, group int, template string) stri
 }
 
 func redactTelegram(s string) string {
-	return telegramRE.ReplaceAllStringFunc(s, func(m string) string {
-		id, tok, _ := strings.Cut(m, ":")
+	// A scan rather than telegramRE over the whole text: ':' is in almost
+	// every line, and the regexp engine is slow on text that nearly
+	// matches everywhere. The regexp still decides each candidate.
+	var b strings.Builder
+	last := 0
+	for i := 0; i < len(s); i++ {
+		if s[i] != ':' {
+			continue
+		}
+		d := i
+		for d > 0 && i-d < 16 && s[d-1] >= '0' && s[d-1] <= '9' {
+			d--
+		}
+		if i-d < 5 || (d > 0 && s[d-1] >= '0' && s[d-1] <= '9') {
+			continue
+		}
+		e := i + 1
+		for e < len(s) && isTokenByte(s[e]) {
+			e++
+		}
 		// Exactly 35 characters: a longer run is something else (a hash
 		// after a number, say) and is left alone.
-		if len(tok) != 35 {
-			return m
+		if e-i-1 != 35 || !telegramRE.MatchString(s[d:e]) {
+			i = e - 1
+			continue
 		}
-		return id + ":" + Mask
-	})
+		b.WriteString(s[last:i+1])
+		b.WriteString(Mask)
+		last, i = e, e-1
+	}
+	if last == 0 {
+		return s
+	}
+	b.WriteString(s[last:])
+	return b.String()
+}
+
+func isTokenByte(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-'
 }
 
 func redactBearer(s string) string {

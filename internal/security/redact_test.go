@@ -298,3 +298,20 @@ func BenchmarkRedactSecret(b *testing.B) {
 		Redact(s)
 	}
 }
+
+func TestRedactFormats(t *testing.T) {
+	for _, secret := range []string{fakeOpenAI, fakeGHP, fakeTelegram} {
+		in := "output: " + secret + " done"
+		if out := RedactFormats(in); strings.Contains(out, secret) || !strings.Contains(out, Mask) {
+			t.Errorf("RedactFormats(%q) = %q", in, out)
+		}
+	}
+	// Code that the key/value rules would cut stays as it is.
+	code := `cfg.Token = os.Getenv("TOKEN") // password: see the docs` + "\n" + `--api-key "$KEY"`
+	if out := RedactFormats(code); out != code {
+		t.Errorf("RedactFormats changed code: %q", out)
+	}
+	if Redact(code) == code {
+		t.Error("the full Redact should have changed this (test premise)")
+	}
+}
