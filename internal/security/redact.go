@@ -316,7 +316,7 @@ func redactTelegram(s string) string {
 			i = e - 1
 			continue
 		}
-		b.WriteString(s[last:i+1])
+		b.WriteString(s[last : i+1])
 		b.WriteString(Mask)
 		last, i = e, e-1
 	}
