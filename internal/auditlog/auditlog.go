@@ -370,3 +370,34 @@ func (l *Log) Tail(ctx context.Context, n int) ([]Record, error) {
 	}
 	return out, nil
 }
+
+// TruncateBefore applies retention: it deletes the records older than
+// cutoff (through a signed truncation, so the rest still verifies) and
+// returns how many went. The newest record always stays.
+func (l *Log) TruncateBefore(ctx context.Context, cutoff time.Time) (int64, error) {
+	var before, first int64
+	err := l.st.Read(ctx, func(tx *sql.Tx) error {
+		// The first record at or after the cutoff; records are appended in
+		// time order, so everything before it is older.
+		err := tx.QueryRowContext(ctx, "SELECT COALESCE(MIN(seq), 0) FROM audit_log WHERE ts >= ?", cutoff.UnixMilli()).Scan(&before)
+		if err != nil {
+			return err
+		}
+		if before == 0 { // everything is old: keep the last record
+			if err := tx.QueryRowContext(ctx, "SELECT COALESCE(MAX(seq), 0) FROM audit_log").Scan(&before); err != nil {
+				return err
+			}
+		}
+		return tx.QueryRowContext(ctx, "SELECT COALESCE(MIN(seq), 0) FROM audit_log").Scan(&first)
+	})
+	if err != nil {
+		return 0, fmt.Errorf("auditlog.TruncateBefore: %w", err)
+	}
+	if first == 0 || before <= first {
+		return 0, nil
+	}
+	if err := l.Truncate(ctx, before); err != nil {
+		return 0, err
+	}
+	return before - first, nil
+}

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestExportAndVerifyExported(t *testing.T) {
@@ -56,5 +57,31 @@ func TestExportAndVerifyExported(t *testing.T) {
 	os.WriteFile(path, []byte("{}\nnot json\n{}\n"), 0o600)
 	if _, err := ReadExported(path); err == nil {
 		t.Fatal("corrupt export read without error")
+	}
+}
+
+func TestTruncateBeforeKeepsTheRestVerifiable(t *testing.T) {
+	l, st := openTest(t)
+	appendN(t, l, 5)
+	old := time.Now().AddDate(0, 0, -40).UnixMilli()
+	rawExec(t, st, `UPDATE audit_log SET ts = ? WHERE seq <= 3`, old)
+	n, err := l.TruncateBefore(t.Context(), time.Now().AddDate(0, 0, -30))
+	if err != nil || n != 3 {
+		t.Fatalf("removed %d, %v; want 3", n, err)
+	}
+	res := verify(t, l)
+	if !res.OK {
+		t.Fatalf("after retention: %+v", res)
+	}
+	if n, _ := l.TruncateBefore(t.Context(), time.Now().AddDate(0, 0, -30)); n != 0 {
+		t.Fatalf("second run removed %d more", n)
+	}
+	// Everything old: the newest record stays.
+	n, err = l.TruncateBefore(t.Context(), time.Now().Add(time.Hour))
+	if err != nil || n == 0 {
+		t.Fatalf("all old: %d %v", n, err)
+	}
+	if res := verify(t, l); !res.OK || res.Records < 1 {
+		t.Fatalf("after removing everything old: %+v", res)
 	}
 }

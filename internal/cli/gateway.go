@@ -185,6 +185,13 @@ func pruneLoop(ctx context.Context, st *store.Store, rt *runtime, log *slog.Logg
 			if err != nil && ctx.Err() == nil {
 				log.Warn("audit: checkpoint failed", "err", err)
 			}
+			if days := rt.cfg.Load().Audit.RetentionDays; days > 0 {
+				if n, err := rt.auditLog.TruncateBefore(ctx, time.Now().AddDate(0, 0, -days)); err != nil && ctx.Err() == nil {
+					log.Warn("audit: retention failed", "err", err)
+				} else if n > 0 {
+					log.Info("audit: retention removed old records behind a signed truncation", "count", n, "olderThanDays", days)
+				}
+			}
 			if f := rt.cfg.Load().Audit.ExportFile; err == nil && f != "" {
 				if err := auditlog.Export(config.ExpandHome(f, rt.home), rec); err != nil {
 					log.Warn("audit: exporting the checkpoint failed", "file", f, "err", err)

@@ -334,8 +334,9 @@ type Logging struct {
 
 // Audit configures the audit log.
 type Audit struct {
-	Enabled    bool   `json:"enabled" doc:"Write every decision and side effect to the audit log." default:"true"`
-	ExportFile string `json:"exportFile" doc:"Also append each hourly signed checkpoint to this file (JSON lines, 0600), ideally on another disk or a synced folder; talon audit verify --exported FILE then also detects deleted newest records." reload:"live"`
+	Enabled       bool   `json:"enabled" doc:"Write every decision and side effect to the audit log." default:"true"`
+	RetentionDays int    `json:"retentionDays" doc:"Days audit records are kept; older ones are removed hourly behind a signed truncation record, so the rest still verifies. 0 keeps them forever." default:"365" min:"0" reload:"live"`
+	ExportFile    string `json:"exportFile" doc:"Also append each hourly signed checkpoint to this file (JSON lines, 0600), ideally on another disk or a synced folder; talon audit verify --exported FILE then also detects deleted newest records." reload:"live"`
 }
 
 // Retention configures how long data is kept.
