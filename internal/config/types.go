@@ -94,6 +94,7 @@ type ModelDef struct {
 	ContextWindow int       `json:"contextWindow" doc:"Context window, in tokens." default:"128000" min:"1"`
 	MaxTokens     int       `json:"maxTokens" doc:"Most tokens requested per response." default:"8192" min:"1"`
 	Cost          ModelCost `json:"cost" doc:"Price, for budgets and usage reports."`
+	WeakToolUse   bool      `json:"weakToolUse" doc:"This model follows tool rules and resists injected text poorly (small local models); talon security audit then warns when it has web tools without a full sandbox." default:"false"`
 }
 
 // ModelCost is a model's price in USD per million tokens.

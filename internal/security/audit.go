@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/talonclaw/talon/internal/config"
+	"github.com/talonclaw/talon/internal/policy"
 )
 
 // Severities of audit findings.
@@ -89,6 +90,15 @@ func Audit(in AuditInput) []Finding {
 	permCheck("fs.config", in.ConfigPath, false)
 	permCheck("fs.db", filepath.Join(in.StateDir, "talon.db"), false)
 	permCheck("fs.logs", filepath.Join(in.StateDir, "logs"), true)
+	permCheck("fs.secrets", filepath.Join(in.StateDir, "secrets.json"), false)
+	permCheck("fs.secrets_key", filepath.Join(in.StateDir, "secrets.key"), false)
+	permCheck("fs.audit_key", filepath.Join(in.StateDir, "audit.key"), false)
+	permCheck("fs.whatsapp", filepath.Join(in.StateDir, "whatsapp"), true)
+	if dbs, _ := filepath.Glob(filepath.Join(in.StateDir, "whatsapp", "*.db")); len(dbs) > 0 {
+		for _, d := range dbs {
+			permCheck("fs.whatsapp_store", d, false)
+		}
+	}
 	if logs, _ := filepath.Glob(filepath.Join(in.StateDir, "logs", "talon.log*")); len(logs) > 0 {
 		for _, l := range logs {
 			permCheck("fs.log_file", l, false)
@@ -290,6 +300,33 @@ func Audit(in AuditInput) []Finding {
 		}
 	}
 
+	if !c.Audit.Enabled {
+		add("audit.disabled", Warn, "the audit log is off", "audit.enabled false: decisions, approvals and tool runs leave no tamper-evident record", "set audit.enabled to true", false)
+	}
+	// A model the owner marked as weak at following tool rules, with web
+	// tools (a way in for injected text) and no sandbox.
+	weak := map[string]bool{}
+	for id, pr := range c.Models.Providers {
+		for _, m := range pr.Models {
+			if m.WeakToolUse {
+				weak[id+"/"+m.ID] = true
+			}
+		}
+	}
+	refs := append([]string{c.Agents.Defaults.Model}, c.Agents.Defaults.Fallbacks...)
+	for _, ref := range refs {
+		if !weak[ref] || (!policyEnables(c, "web_fetch") && !policyEnables(c, "web_search")) || c.Agents.Defaults.Sandbox.Mode == "all" {
+			continue
+		}
+		sev := Warn
+		if c.Agents.Defaults.Sandbox.Mode == "off" {
+			sev = Critical
+		}
+		add("models.weak_with_web", sev, ref+" is marked weak at tool use and has web tools without a full sandbox",
+			"a model that follows injected instructions easily reads web pages and runs commands outside the sandbox", "set agents.defaults.sandbox.mode \"all\", deny group:web, or use a stronger model", false)
+		break
+	}
+
 	// The attack surface, as one summary.
 	var surface []string
 	if loop {
@@ -315,21 +352,9 @@ func Audit(in AuditInput) []Finding {
 	return out
 }
 
-func policyEnables(c *config.Config, tool string) bool {
-	groups := map[string]string{"exec": "group:runtime", "write": "group:fs"}
-	has := func(list []string) bool {
-		for _, x := range list {
-			if x == tool || x == groups[tool] || x == "*" {
-				return true
-			}
-		}
-		return false
-	}
-	if has(c.Tools.Deny) {
-		return false
-	}
-	return c.Tools.Profile == "coding" || c.Tools.Profile == "full" || has(c.Tools.Allow)
-}
+// policyEnables reports whether tools.* enables the tool, as the policy
+// decides it.
+func policyEnables(c *config.Config, tool string) bool { return policy.Enabled(c.Tools, tool) }
 
 func isRef(s string) bool { return strings.HasPrefix(s, "${") && strings.HasSuffix(s, "}") }
 

@@ -61,6 +61,12 @@ func TestAuditChecks(t *testing.T) {
 			c.Channels.Discord = &config.Discord{Enabled: true, ChannelAccess: config.ChannelAccess{DMPolicy: "pairing", GroupPolicy: "allowlist", RequireMention: true,
 				Groups: map[string]config.ChannelGroup{"*": {RequireMention: true}}}}
 		}},
+		{"audit.disabled", Warn, func(c *config.Config) { c.Audit.Enabled = false }},
+		{"models.weak_with_web", Critical, func(c *config.Config) {
+			c.Models.Providers = map[string]config.Provider{"local": {Models: []config.ModelDef{{ID: "tiny", WeakToolUse: true}}}}
+			c.Agents.Defaults.Model = "local/tiny"
+			c.Agents.Defaults.Sandbox.Mode = "off"
+		}},
 		{"channels.slack.dm.wildcard", Critical, func(c *config.Config) {
 			c.Channels.Slack = &config.Slack{Enabled: true, ChannelAccess: config.ChannelAccess{DMPolicy: "pairing", AllowFrom: []string{"*"}, GroupPolicy: "allowlist", RequireMention: true}}
 		}},
@@ -96,5 +102,13 @@ func TestAuditChecks(t *testing.T) {
 	os.Chmod(cfgPath, 0o644)
 	if ids(base(), nil)["fs.config.perms"] != Critical {
 		t.Error("world-readable config not critical")
+	}
+	// So are the secrets store and the WhatsApp device keys.
+	os.WriteFile(filepath.Join(state, "secrets.json"), []byte("{}"), 0o644)
+	os.MkdirAll(filepath.Join(state, "whatsapp"), 0o755)
+	os.WriteFile(filepath.Join(state, "whatsapp", "default.db"), nil, 0o640)
+	got := ids(base(), nil)
+	if got["fs.secrets.perms"] != Critical || got["fs.whatsapp.perms"] != Critical || got["fs.whatsapp_store.perms"] != Warn {
+		t.Errorf("secrets/whatsapp modes: %v", got)
 	}
 }
