@@ -3,19 +3,16 @@
 package auditlog
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/talonclaw/talon/internal/store"
+	"github.com/talonclaw/talon/internal/testutil/crashtest"
 )
 
 func TestKeyFileMode(t *testing.T) {
@@ -117,54 +114,21 @@ func TestKillDurability(t *testing.T) {
 		t.Skip("spawns an appender process")
 	}
 	dir := t.TempDir()
-	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestHelperAppender$", "-test.count=1")
-	cmd.Env = append(os.Environ(), helperEnv+"="+dir)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-
-	killAt := 200 + rand.IntN(300)
 	acked := map[int64]string{}
 	var last int64
-	killed := false
-	sc := bufio.NewScanner(stdout)
-	for sc.Scan() {
+	crashtest.KillAfter(t, "TestHelperAppender", []string{helperEnv + "=" + dir}, 200+rand.IntN(300), filepath.Join(dir, "talon.db-wal"), func(line string) bool {
 		var seq int64
 		var hash string
-		if _, err := fmt.Sscanf(sc.Text(), "ack %d %s", &seq, &hash); err != nil {
-			continue // test framework chatter
+		if _, err := fmt.Sscanf(line, "ack %d %s", &seq, &hash); err != nil {
+			return false
 		}
 		if seq != last+1 {
 			t.Fatalf("ack %d after ack %d", seq, last)
 		}
 		last = seq
 		acked[seq] = hash
-		if len(acked) == killAt {
-			if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
-				t.Fatal(err)
-			}
-			killed = true
-		}
-	}
-	werr := cmd.Wait()
-	if !killed {
-		t.Fatalf("child ended before it was killed after %d acks: %v\n%s", len(acked), werr, stderr.Bytes())
-	}
-	ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus)
-	if !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
-		t.Fatalf("child did not die of SIGKILL: %v\n%s", cmd.ProcessState, stderr.Bytes())
-	}
-	if st, err := os.Stat(filepath.Join(dir, "talon.db-wal")); err != nil || st.Size() == 0 {
-		t.Fatalf("no WAL left after kill -9 (err=%v): the test did not test recovery", err)
-	}
+		return true
+	})
 	t.Logf("child killed after %d acks (last acked seq %d)", len(acked), last)
 
 	st, err := store.Open(t.Context(), filepath.Join(dir, "talon.db"))

@@ -3,18 +3,15 @@
 package store
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
+
+	"github.com/talonclaw/talon/internal/testutil/crashtest"
 )
 
 const appendHelperEnv = "TALON_STORE_TEST_APPEND_DB"
@@ -122,50 +119,17 @@ func TestKillMidTurn(t *testing.T) {
 // it acknowledged.
 func killAppender(t *testing.T, path string, prev int) int {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestHelperAppender$", "-test.count=1")
-	cmd.Env = append(os.Environ(), appendHelperEnv+"="+path)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	killAt := 100 + rand.IntN(200)
-	last, acks, killed := prev, 0, false
-	sc := bufio.NewScanner(stdout)
-	for sc.Scan() {
+	last := prev
+	crashtest.KillAfter(t, "TestHelperAppender", []string{appendHelperEnv + "=" + path}, 100+rand.IntN(200), path+"-wal", func(line string) bool {
 		var i int
-		if _, err := fmt.Sscanf(sc.Text(), "ack %d", &i); err != nil {
-			continue // test framework chatter
+		if _, err := fmt.Sscanf(line, "ack %d", &i); err != nil {
+			return false
 		}
 		if i != last+1 {
 			t.Fatalf("ack %d after ack %d", i, last)
 		}
 		last = i
-		acks++
-		if acks == killAt {
-			if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
-				t.Fatal(err)
-			}
-			killed = true
-		}
-		// Acks already in the pipe when the kill lands count too.
-	}
-	werr := cmd.Wait()
-	if !killed {
-		t.Fatalf("child ended before it was killed, after %d acks: %v\n%s", acks, werr, stderr.Bytes())
-	}
-	ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus)
-	if !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
-		t.Fatalf("child did not die of SIGKILL: %v\n%s", cmd.ProcessState, stderr.Bytes())
-	}
-	if st, err := os.Stat(path + "-wal"); err != nil || st.Size() == 0 {
-		t.Fatalf("no WAL left after kill -9 (err=%v): the test did not test recovery", err)
-	}
+		return true
+	})
 	return last
 }

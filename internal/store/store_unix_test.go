@@ -3,18 +3,16 @@
 package store
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
-	"time"
+
+	"github.com/talonclaw/talon/internal/testutil/crashtest"
 )
 
 func TestFileModes(t *testing.T) {
@@ -102,56 +100,20 @@ func TestKillDurability(t *testing.T) {
 		t.Skip("spawns a writer process")
 	}
 	path := filepath.Join(t.TempDir(), "talon.db")
-	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestHelperWriter$", "-test.count=1")
-	cmd.Env = append(os.Environ(), helperEnv+"="+path)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-
-	killAt := 200 + rand.IntN(300)
-	last, acks, killed := -1, 0, false
-	sc := bufio.NewScanner(stdout)
-	for sc.Scan() {
+	last := -1
+	acks := crashtest.KillAfter(t, "TestHelperWriter", []string{helperEnv + "=" + path}, 200+rand.IntN(300), path+"-wal", func(line string) bool {
 		var i int
-		if _, err := fmt.Sscanf(sc.Text(), "ack %d", &i); err != nil {
-			continue // test framework chatter
+		if _, err := fmt.Sscanf(line, "ack %d", &i); err != nil {
+			return false
 		}
 		if i != last+1 {
 			t.Fatalf("ack %d after ack %d", i, last)
 		}
 		last = i
-		acks++
-		if acks == killAt {
-			if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
-				t.Fatal(err)
-			}
-			killed = true
-		}
-		// Acks already in the pipe when the kill lands count too: keep
-		// reading to EOF.
-	}
-	werr := cmd.Wait()
-	if !killed {
-		t.Fatalf("child ended before it was killed after %d acks: %v\n%s", acks, werr, stderr.Bytes())
-	}
-	ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus)
-	if !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
-		t.Fatalf("child did not die of SIGKILL: %v\n%s", cmd.ProcessState, stderr.Bytes())
-	}
+		return true
+	})
 	if acks < 200 {
 		t.Fatalf("only %d acks", acks)
-	}
-	// The kill left the WAL behind: reopening exercises recovery from it.
-	if st, err := os.Stat(path + "-wal"); err != nil || st.Size() == 0 {
-		t.Fatalf("no WAL left after kill -9 (err=%v): the test did not test recovery", err)
 	}
 	t.Logf("child killed after %d acks (last acked key k%d)", acks, last)
 
