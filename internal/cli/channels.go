@@ -51,54 +51,28 @@ func channelAccounts(cfg *config.Config) []channelAccount {
 	}
 	c := cfg.Channels
 	if t := c.Telegram; t != nil {
-		m := map[string]channelAccount{}
-		tg := func(a config.TelegramAccount) channelAccount {
+		add("telegram", t.Enabled, t.ChannelAccess, describe(t.TelegramAccount, !t.BotToken.IsZero(), t.Accounts, func(a config.TelegramAccount) channelAccount {
 			mode := "polling"
 			if a.WebhookURL != "" {
 				mode = "webhook"
 			}
 			return channelAccount{Mode: mode, Credential: !a.BotToken.IsZero()}
-		}
-		if !t.BotToken.IsZero() || len(t.Accounts) == 0 {
-			m["default"] = tg(t.TelegramAccount)
-		}
-		for id, a := range t.Accounts {
-			m[id] = tg(a)
-		}
-		add("telegram", t.Enabled, t.ChannelAccess, m)
+		}))
 	}
 	if d := c.Discord; d != nil {
-		m := map[string]channelAccount{}
-		if !d.Token.IsZero() || len(d.Accounts) == 0 {
-			m["default"] = channelAccount{Mode: "gateway", Credential: !d.Token.IsZero()}
-		}
-		for id, a := range d.Accounts {
-			m[id] = channelAccount{Mode: "gateway", Credential: !a.Token.IsZero()}
-		}
-		add("discord", d.Enabled, d.ChannelAccess, m)
+		add("discord", d.Enabled, d.ChannelAccess, describe(d.DiscordAccount, !d.Token.IsZero(), d.Accounts, func(a config.DiscordAccount) channelAccount {
+			return channelAccount{Mode: "gateway", Credential: !a.Token.IsZero()}
+		}))
 	}
 	if s := c.Slack; s != nil {
-		m := map[string]channelAccount{}
-		sl := func(a config.SlackAccount) channelAccount {
+		add("slack", s.Enabled, s.ChannelAccess, describe(s.SlackAccount, !s.BotToken.IsZero(), s.Accounts, func(a config.SlackAccount) channelAccount {
 			return channelAccount{Mode: a.Mode, Credential: !a.BotToken.IsZero()}
-		}
-		if !s.BotToken.IsZero() || len(s.Accounts) == 0 {
-			m["default"] = sl(s.SlackAccount)
-		}
-		for id, a := range s.Accounts {
-			m[id] = sl(a)
-		}
-		add("slack", s.Enabled, s.ChannelAccess, m)
+		}))
 	}
 	if s := c.Signal; s != nil {
-		m := map[string]channelAccount{}
-		if s.Account != "" || len(s.Accounts) == 0 {
-			m["default"] = channelAccount{Mode: "json-rpc", Credential: s.Account != ""}
-		}
-		for id, a := range s.Accounts {
-			m[id] = channelAccount{Mode: "json-rpc", Credential: a.Account != ""}
-		}
-		add("signal", s.Enabled, s.ChannelAccess, m)
+		add("signal", s.Enabled, s.ChannelAccess, describe(s.SignalAccount, s.Account != "", s.Accounts, func(a config.SignalAccount) channelAccount {
+			return channelAccount{Mode: "json-rpc", Credential: a.Account != ""}
+		}))
 	}
 	if w := c.WhatsApp; w != nil {
 		add("whatsapp", w.Enabled, w.ChannelAccess, map[string]channelAccount{"default": {Mode: "linked-device", Credential: true}})
@@ -106,36 +80,46 @@ func channelAccounts(cfg *config.Config) []channelAccount {
 	return out
 }
 
+// describe lists a channel's accounts: the top-level credentials as
+// "default" (when set, or when there is nothing else to show) and every
+// entry of accounts.
+func describe[T any](top T, topSet bool, more map[string]T, f func(T) channelAccount) map[string]channelAccount {
+	m := map[string]channelAccount{}
+	if topSet || len(more) == 0 {
+		m["default"] = f(top)
+	}
+	for id, a := range more {
+		m[id] = f(a)
+	}
+	return m
+}
+
+// account picks the credentials of one account: the top-level ones for
+// "default", else the entry in accounts.
+func account[T any](top T, more map[string]T, id string) T {
+	if id == "default" {
+		return top
+	}
+	return more[id]
+}
+
 // newAdapter makes the adapter of one channel account.
-func (a *app) newAdapter(p paths, cfg *config.Config, ch, account string, h channels.Handler, log *slog.Logger) (channels.Adapter, error) {
+func (a *app) newAdapter(p paths, cfg *config.Config, ch, id string, h channels.Handler, log *slog.Logger) (channels.Adapter, error) {
+	if _, ok := access.ChannelAccess(cfg, ch); !ok {
+		return nil, fmt.Errorf("channels.%s is not configured or not enabled", ch)
+	}
 	c := cfg.Channels
 	switch ch {
 	case "telegram":
-		acct := c.Telegram.TelegramAccount
-		if account != "default" {
-			acct = c.Telegram.Accounts[account]
-		}
-		return telegram.New(telegram.Options{Account: account, Config: acct, Handler: h, Logger: log})
+		return telegram.New(telegram.Options{Account: id, Config: account(c.Telegram.TelegramAccount, c.Telegram.Accounts, id), Handler: h, Logger: log})
 	case "discord":
-		acct := c.Discord.DiscordAccount
-		if account != "default" {
-			acct = c.Discord.Accounts[account]
-		}
-		return discord.New(discord.Options{Account: account, Config: acct, Handler: h, Logger: log})
+		return discord.New(discord.Options{Account: id, Config: account(c.Discord.DiscordAccount, c.Discord.Accounts, id), Handler: h, Logger: log})
 	case "slack":
-		acct := c.Slack.SlackAccount
-		if account != "default" {
-			acct = c.Slack.Accounts[account]
-		}
-		return slack.New(slack.Options{Account: account, Config: acct, Handler: h, Logger: log})
+		return slack.New(slack.Options{Account: id, Config: account(c.Slack.SlackAccount, c.Slack.Accounts, id), Handler: h, Logger: log})
 	case "signal":
-		acct := c.Signal.SignalAccount
-		if account != "default" {
-			acct = c.Signal.Accounts[account]
-		}
-		return signal.New(signal.Options{Account: account, Config: acct, Handler: h, Logger: log})
+		return signal.New(signal.Options{Account: id, Config: account(c.Signal.SignalAccount, c.Signal.Accounts, id), Handler: h, Logger: log})
 	case "whatsapp":
-		return whatsappAdapter(p.StateDir, account, h, log)
+		return whatsappAdapter(p.StateDir, id, h, log)
 	}
 	return nil, fmt.Errorf("unknown channel %q", ch)
 }
