@@ -501,49 +501,6 @@ func TestAnthropicGarbageJSONBody(t *testing.T) {
 	}
 }
 
-func TestAnthropicTransportFailures(t *testing.T) {
-	t.Parallel()
-	t.Run("refused", func(t *testing.T) {
-		srv := httptest.NewServer(http.NotFoundHandler())
-		url := srv.URL
-		srv.Close()
-		modes(t, func(t *testing.T, stream bool) {
-			onDelta, _ := collect(stream)
-			_, err := newTestAnthropic(t, url, "k").Chat(testCtx(t), Request{Model: "c", Messages: []Message{{Role: RoleUser, Content: "x"}}}, onDelta)
-			var ae *APIError
-			if !errors.As(err, &ae) || !ae.Retryable || ae.Status != 0 {
-				t.Fatalf("error %#v, want a retryable APIError without status", err)
-			}
-		})
-	})
-	t.Run("timeout and cancel", func(t *testing.T) {
-		release := make(chan struct{})
-		t.Cleanup(func() { close(release) })
-		srv := newWireServer(t, func(w http.ResponseWriter, r *http.Request, _ []byte) {
-			select {
-			case <-release:
-			case <-r.Context().Done():
-			}
-		})
-		p, err := newAnthropic(Config{ID: "claude", BaseURL: srv.URL, APIKey: secret.New("k"), HTTPClient: &http.Client{}, Timeout: 100 * time.Millisecond})
-		if err != nil {
-			t.Fatal(err)
-		}
-		req := Request{Model: "c", Messages: []Message{{Role: RoleUser, Content: "x"}}}
-		_, err = p.Chat(testCtx(t), req, nil)
-		var ae *APIError
-		if !errors.As(err, &ae) || !ae.Retryable || !strings.Contains(ae.Message, "timeout") {
-			t.Fatalf("after Config.Timeout: %#v, want a retryable timeout", err)
-		}
-		ctx, cancel := context.WithCancel(testCtx(t))
-		time.AfterFunc(50*time.Millisecond, cancel)
-		_, err = newTestAnthropic(t, srv.URL, "k").Chat(ctx, req, func(Delta) {})
-		if !errors.Is(err, context.Canceled) || errors.As(err, &ae) {
-			t.Fatalf("after cancel: %v, want context.Canceled and no APIError", err)
-		}
-	})
-}
-
 func TestAnthropicRequestErrors(t *testing.T) {
 	t.Parallel()
 	p := newTestAnthropic(t, "http://127.0.0.1:1", "k")

@@ -6,7 +6,6 @@
 package llm
 
 import (
-	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -400,49 +399,6 @@ func TestGeminiBadAnswers(t *testing.T) {
 			}
 		})
 	}
-}
-
-func TestGeminiTransportFailures(t *testing.T) {
-	t.Parallel()
-	t.Run("refused", func(t *testing.T) {
-		srv := newWireServer(t, gemJSON(`{}`))
-		url := srv.URL
-		srv.Close()
-		modes(t, func(t *testing.T, stream bool) {
-			onDelta, _ := collect(stream)
-			_, err := newTestGemini(t, url, "k").Chat(testCtx(t), Request{Model: "gemini-x", Messages: []Message{{Role: RoleUser, Content: "x"}}}, onDelta)
-			var ae *APIError
-			if !errors.As(err, &ae) || !ae.Retryable || ae.Status != 0 {
-				t.Fatalf("error %#v, want a retryable APIError without status", err)
-			}
-		})
-	})
-	t.Run("timeout and cancel", func(t *testing.T) {
-		release := make(chan struct{})
-		t.Cleanup(func() { close(release) })
-		srv := newWireServer(t, func(w http.ResponseWriter, r *http.Request, _ []byte) {
-			select {
-			case <-release:
-			case <-r.Context().Done():
-			}
-		})
-		p, err := newGemini(Config{ID: "google", BaseURL: srv.URL, APIKey: secret.New("k"), HTTPClient: &http.Client{}, Timeout: 100 * time.Millisecond})
-		if err != nil {
-			t.Fatal(err)
-		}
-		req := Request{Model: "gemini-x", Messages: []Message{{Role: RoleUser, Content: "x"}}}
-		_, err = p.Chat(testCtx(t), req, func(Delta) {})
-		var ae *APIError
-		if !errors.As(err, &ae) || !ae.Retryable || !strings.Contains(ae.Message, "timeout") {
-			t.Fatalf("after Config.Timeout: %#v, want a retryable timeout", err)
-		}
-		ctx, cancel := context.WithCancel(testCtx(t))
-		time.AfterFunc(50*time.Millisecond, cancel)
-		_, err = newTestGemini(t, srv.URL, "k").Chat(ctx, req, nil)
-		if !errors.Is(err, context.Canceled) || errors.As(err, &ae) {
-			t.Fatalf("after cancel: %v, want context.Canceled and no APIError", err)
-		}
-	})
 }
 
 func TestGeminiRequestErrors(t *testing.T) {
