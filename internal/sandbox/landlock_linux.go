@@ -32,8 +32,15 @@ const (
 	fsABI3 = fsABI2 | unix.LANDLOCK_ACCESS_FS_TRUNCATE
 	fsABI5 = fsABI3 | unix.LANDLOCK_ACCESS_FS_IOCTL_DEV
 
-	fsRead = unix.LANDLOCK_ACCESS_FS_EXECUTE | unix.LANDLOCK_ACCESS_FS_READ_FILE |
-		unix.LANDLOCK_ACCESS_FS_READ_DIR
+	fsRead = unix.LANDLOCK_ACCESS_FS_READ_FILE | unix.LANDLOCK_ACCESS_FS_READ_DIR
+	// fsExec lets a file be executed (and read, as the loader must).
+	// Landlock checks it when the kernel opens a file for execve: the
+	// program, its ELF interpreter and a script's #! interpreter. Shared
+	// libraries are opened and mapped by ld.so and need only read.
+	fsExec = unix.LANDLOCK_ACCESS_FS_EXECUTE | fsRead
+	// fsAll is every right; the execute right is then taken away from the
+	// writable paths (see rulesFor).
+	fsAll = ^uint64(0)
 	// fsFileOnly are the rights the kernel accepts on a non-directory.
 	fsFileOnly = unix.LANDLOCK_ACCESS_FS_EXECUTE | unix.LANDLOCK_ACCESS_FS_WRITE_FILE |
 		unix.LANDLOCK_ACCESS_FS_READ_FILE | unix.LANDLOCK_ACCESS_FS_TRUNCATE |
@@ -62,8 +69,13 @@ func landlockABI() (int, error) {
 
 // handledFor returns the rights to restrict at this ABI: everything the
 // kernel knows up to ABI 6, so nothing it can enforce is left open.
-func handledFor(abi int, network bool) rulesetAttr {
+func handledFor(abi int, network, unconfined bool) rulesetAttr {
 	var a rulesetAttr
+	if unconfined {
+		// sandbox.mode "off": only what may be executed is restricted.
+		a.handledFS = unix.LANDLOCK_ACCESS_FS_EXECUTE
+		return a
+	}
 	switch {
 	case abi >= 5:
 		a.handledFS = fsABI5
@@ -96,6 +108,16 @@ type pathRule struct {
 
 func rulesFor(s Spec) []pathRule {
 	var rules []pathRule
+	// Execute is granted only here: the plan's binaries, their helpers and
+	// loaders (resolved by Command). Every other rule below lacks it, so
+	// nothing written into the workspace and no other system program
+	// (a shell started by a git hook) can be executed.
+	for _, p := range s.Exec {
+		rules = append(rules, pathRule{p, fsExec, true, false}) // missing: nothing to grant
+	}
+	if s.Unconfined {
+		return rules
+	}
 	for _, p := range SystemReadOnly() {
 		rules = append(rules, pathRule{p, fsRead, true, false})
 	}
@@ -116,9 +138,9 @@ func rulesFor(s Spec) []pathRule {
 	for _, p := range s.ReadOnly {
 		rules = append(rules, pathRule{p, fsRead, false, true})
 	}
-	rules = append(rules, pathRule{s.Workspace, ^uint64(0), false, true})
+	rules = append(rules, pathRule{s.Workspace, fsAll &^ unix.LANDLOCK_ACCESS_FS_EXECUTE, false, true})
 	for _, p := range s.ReadWrite {
-		rules = append(rules, pathRule{p, ^uint64(0), false, true})
+		rules = append(rules, pathRule{p, fsAll &^ unix.LANDLOCK_ACCESS_FS_EXECUTE, false, true})
 	}
 	return rules
 }
@@ -130,7 +152,7 @@ func applyLandlock(s Spec) error {
 	if err != nil || abi < 1 {
 		return nil
 	}
-	attr := handledFor(abi, s.Network)
+	attr := handledFor(abi, s.Network, s.Unconfined)
 	size := unsafe.Sizeof(attr)
 	if attr.scoped == 0 {
 		size = unsafe.Offsetof(attr.scoped) // pre-ABI-6 kernels know 16 bytes

@@ -27,14 +27,29 @@ type Spec struct {
 	// Workspace is the directory the command may read, write and execute
 	// in. It is also the command's working directory. Required.
 	Workspace string `json:"workspace"`
-	// ReadOnly lists extra files or directories the command may read and
-	// execute.
+	// ReadOnly lists extra files or directories the command may read (not
+	// execute: see Exec).
 	ReadOnly []string `json:"readOnly,omitempty"`
 	// ReadWrite lists extra files or directories the command may modify.
 	ReadWrite []string `json:"readWrite,omitempty"`
 	// Network lets the command use the host's network. When false the
 	// command runs in a fresh network namespace with no usable interface.
 	Network bool `json:"network,omitempty"`
+	// Exec lists the only files (or directory trees) that may be executed:
+	// the decided plan's binaries and the helpers their allowlist entries
+	// grant. The program itself is always added, and so are the loaders
+	// the kernel opens for each entry (an ELF file's PT_INTERP, a script's
+	// #! interpreter and, for "#!/usr/bin/env NAME", NAME on the sandbox
+	// PATH). Nothing else can be executed: not a shell started by a hook,
+	// not a binary written into the workspace.
+	Exec []string `json:"exec,omitempty"`
+	// Unconfined applies only the execute restriction of Exec (and
+	// no_new_privs, which Landlock needs): no namespaces, no seccomp, no
+	// file-system or network restriction. It is what agents.defaults.
+	// sandbox.mode "off" gets, so that even unconfined commands run only
+	// the decided plan. Without Landlock it restricts nothing; callers
+	// check [Capabilities.ExecGuard] first.
+	Unconfined bool `json:"unconfined,omitempty"`
 }
 
 // payload is what travels from Command to Main.
@@ -150,6 +165,9 @@ func (s Spec) Validate(home, stateDir string) error {
 	for i, p := range s.ReadWrite {
 		check(fmt.Sprintf("readWrite[%d]", i), p, true)
 	}
+	for i, p := range s.Exec {
+		check(fmt.Sprintf("exec[%d]", i), p, false)
+	}
 	return errors.Join(errs...)
 }
 
@@ -183,6 +201,12 @@ type Capabilities struct {
 	UserNS bool `json:"userNS"`
 }
 
+// ExecGuard reports whether the kernel can limit which files a command
+// executes (Landlock's execute right, present from ABI 1). Without it a
+// program on the allowlist can start any program: callers must refuse
+// programs known to run configured code unless the owner opted in.
+func (c Capabilities) ExecGuard() bool { return c.LandlockABI >= 1 }
+
 // Missing describes each absent or partial layer in one line, for
 // `talon security audit`; it is empty when everything the sandbox uses is
 // available.
@@ -190,7 +214,7 @@ func (c Capabilities) Missing() []string {
 	var m []string
 	switch {
 	case c.LandlockABI == 0:
-		m = append(m, "landlock unavailable: sandboxed commands can read and write every file the user can")
+		m = append(m, "landlock unavailable: sandboxed commands can read and write every file the user can, and an allowlisted program can start any other program (git, make and npm are refused unless tools.exec.dangerouslyAllowConfigurablePrograms is set)")
 	case c.LandlockABI < 4:
 		m = append(m, fmt.Sprintf("landlock ABI %d < 4: no TCP restriction beyond the network namespace", c.LandlockABI))
 	case c.LandlockABI < 6:

@@ -89,6 +89,7 @@ func Command(ctx context.Context, self string, spec Spec, path string, argv []st
 	spec.Workspace = resolve(spec.Workspace)
 	spec.ReadOnly = resolveAll(spec.ReadOnly)
 	spec.ReadWrite = resolveAll(spec.ReadWrite)
+	spec.Exec = execClosure(append([]string{path}, spec.Exec...))
 	data, err := json.Marshal(payload{Spec: spec, Path: path, Argv: argv, Env: withoutSpecEnv(env)})
 	if err != nil {
 		return nil, fmt.Errorf("sandbox.Command: %w", err)
@@ -100,7 +101,7 @@ func Command(ctx context.Context, self string, spec Spec, path string, argv []st
 	cmd.Env = []string{specEnv + "=" + string(data)}
 	cmd.Dir = spec.Workspace
 	attr := &syscall.SysProcAttr{}
-	if !spec.Network {
+	if !spec.Network && !spec.Unconfined {
 		attr = namespaceAttr()
 	}
 	attr.Setpgid = true
@@ -161,6 +162,19 @@ func confineAndExec() error {
 		return errors.New("decode spec: empty path, argv or workspace")
 	}
 	env := withoutSpecEnv(p.Env)
+	if p.Spec.Unconfined {
+		// sandbox.mode "off": only the execute restriction.
+		if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
+			return fmt.Errorf("prctl(PR_SET_NO_NEW_PRIVS): %w", err)
+		}
+		if err := applyLandlock(p.Spec); err != nil {
+			return fmt.Errorf("landlock: %w", err)
+		}
+		if err := unix.Exec(p.Path, p.Argv, env); err != nil {
+			return fmt.Errorf("exec %s: %w", p.Path, err)
+		}
+		return nil
+	}
 	if !p.Spec.Network {
 		// Fail closed if started without the namespaces Command asks for.
 		if err := checkNoInterfaces(); err != nil {

@@ -172,7 +172,7 @@ func TestFilesystem(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(ws, "in"), []byte("hello"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	spec := Spec{Workspace: ws}
+	spec := Spec{Workspace: ws, Exec: []string{"/usr/bin"}}
 
 	t.Run("workspace read", func(t *testing.T) {
 		r := run(t, spec, []string{"/usr/bin/cat", filepath.Join(ws, "in")}, nil)
@@ -511,7 +511,7 @@ func TestHelperErrors(t *testing.T) {
 func TestCancelKillsGroup(t *testing.T) {
 	requireLayers(t, false, true)
 	ctx, cancel := context.WithCancel(context.Background())
-	cmd, err := Command(ctx, os.Args[0], Spec{Workspace: t.TempDir()}, "/bin/sh", []string{"/bin/sh", "-c", "sleep 60 & sleep 60; wait"}, nil)
+	cmd, err := Command(ctx, os.Args[0], Spec{Workspace: t.TempDir(), Exec: []string{"/usr/bin/sleep"}}, "/bin/sh", []string{"/bin/sh", "-c", "sleep 60 & sleep 60; wait"}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
