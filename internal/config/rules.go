@@ -38,6 +38,18 @@ func checkRules(c *Config, ps *problems) {
 			`set gateway.auth.mode to "token", or gateway.bind to "loopback"`)
 	}
 
+	for _, prog := range sortedKeys(c.Tools.Exec.Helpers) {
+		p := "tools.exec.helpers." + prog
+		if !strings.HasPrefix(prog, "/") && !ps.at(p) {
+			ps.add(p, fmt.Sprintf("%s is not an absolute path", quoteShort(prog)), `name the program by its resolved path, e.g. "/usr/bin/make"`)
+		}
+		for i, h := range c.Tools.Exec.Helpers[prog] {
+			hp := p + "." + strconv.Itoa(i)
+			if (!strings.HasPrefix(h, "/") || h == "/" || strings.ContainsAny(h, "*?[")) && !ps.at(hp) {
+				ps.add(hp, fmt.Sprintf("%s is not an absolute file or directory path", quoteShort(h)), `give the helper's absolute path, e.g. "/usr/bin/sh" or a directory "/usr/lib/git-core"`)
+			}
+		}
+	}
 	checkChannels(c, ps)
 	for i, pat := range c.Agents.Defaults.MentionPatterns {
 		p := "agents.defaults.mentionPatterns." + strconv.Itoa(i)

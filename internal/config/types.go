@@ -171,11 +171,13 @@ type SessionTools struct {
 
 // Exec configures the exec tool's policy.
 type Exec struct {
-	Security    string   `json:"security" doc:"deny: no commands; allowlist: only binaries in allowlist and safeBins; full: any command (still subject to taint rules)." default:"allowlist" enum:"deny|allowlist|full"`
-	Ask         string   `json:"ask" doc:"When to ask the owner for approval: off, on-miss (when a command is not allowed by security), always." default:"on-miss" enum:"off|on-miss|always"`
-	AskFallback string   `json:"askFallback" doc:"What an approval request becomes when no approver is reachable." default:"deny" enum:"deny|allowlist|full"`
-	Allowlist   []string `json:"allowlist" doc:"Globs of resolved absolute binary paths that may run, e.g. \"/usr/bin/git\"; allow-always approvals are added here."`
-	SafeBins    []string `json:"safeBins" doc:"Read-only filters (by name) that may run without approval, even in a tainted session." default:"jq,grep,cut,sort,uniq,head,tail,tr,wc"`
+	Security                             string              `json:"security" doc:"deny: no commands; allowlist: only binaries in allowlist and safeBins; full: any command (still subject to taint rules)." default:"allowlist" enum:"deny|allowlist|full"`
+	Ask                                  string              `json:"ask" doc:"When to ask the owner for approval: off, on-miss (when a command is not allowed by security), always." default:"on-miss" enum:"off|on-miss|always"`
+	AskFallback                          string              `json:"askFallback" doc:"What an approval request becomes when no approver is reachable." default:"deny" enum:"deny|allowlist|full"`
+	Allowlist                            []string            `json:"allowlist" doc:"Globs of resolved absolute binary paths that may run, e.g. \"/usr/bin/git\"; allow-always approvals are added here."`
+	SafeBins                             []string            `json:"safeBins" doc:"Read-only filters (by name) that may run without approval, even in a tainted session." default:"jq,grep,cut,sort,uniq,head,tail,tr,wc"`
+	Helpers                              map[string][]string `json:"helpers" doc:"Programs an allowed binary may start itself, by the binary's resolved path: {\"/usr/bin/make\": [\"/usr/bin/sh\"]}. Only the decided plan's binaries, these helpers and their loaders can be executed (Landlock's execute right); built in, /usr/bin/git may start /usr/lib/git-core/*. A helper that is a shell or an interpreter lets the program run whatever its configuration says."`
+	DangerouslyAllowConfigurablePrograms bool                `json:"dangerouslyAllowConfigurablePrograms" doc:"Where the kernel has no Landlock (talon doctor says so), still run allowlisted programs that read configuration, hooks or rc files from the workspace (git, make, npm, pip, …) without approval. Dangerous: files the agent writes can then make them start any program." default:"false"`
 }
 
 // FS configures the file tools.

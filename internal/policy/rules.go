@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/talonclaw/talon/internal/config"
+	"github.com/talonclaw/talon/internal/policy/execplan"
 )
 
 // Effect is what a tool can do to the world, for the taint rules.
@@ -175,6 +176,11 @@ func (r *Rules) Decide(ctx context.Context, actor Actor, state SessionState, too
 	}
 
 	// Strictest wins from here: each rule can only turn allow into ask.
+	if target, ok := writesProgramConfig(tool, args); ok {
+		// Invariant 5: files that configure programs (git hooks and
+		// drivers, rc files) would steer an allowlisted program.
+		d = escalate(d, fmt.Sprintf("writes %s, which configures programs (git configuration and hooks, rc files); that changes the host and needs approval in every session", target))
+	}
 	if actor.Trust != TrustOwner && effects&(ChangesHost|Egress) != 0 {
 		return escalate(d, fmt.Sprintf("requested in a turn from a %s sender (%s)", orUnknown(actor.Trust), actor.SenderID))
 	}
@@ -284,4 +290,44 @@ func processKills(args json.RawMessage) bool {
 		return true
 	}
 	return a.Action != "list" && a.Action != "poll" && a.Action != "log"
+}
+
+// writesProgramConfig reports the first path a file tool call would write
+// that configures programs (execplan.ConfiguresPrograms). Arguments it
+// cannot read count as such a write: the tool refuses them anyway, and
+// asking costs nothing.
+func writesProgramConfig(tool string, args json.RawMessage) (string, bool) {
+	var a struct {
+		Path  string `json:"path"`
+		Patch string `json:"patch"`
+	}
+	switch tool {
+	case "write", "edit":
+		if json.Unmarshal(args, &a) != nil {
+			return "(unreadable arguments)", true
+		}
+		if _, ok := execplan.ConfiguresPrograms(a.Path); ok {
+			return a.Path, true
+		}
+	case "apply_patch":
+		if json.Unmarshal(args, &a) != nil {
+			return "(unreadable arguments)", true
+		}
+		// Looser than the tool's parser on purpose: every header-like line
+		// counts, so no spelling the parser accepts slips past.
+		for _, line := range strings.Split(a.Patch, "\n") {
+			line = strings.TrimSpace(line)
+			if !strings.HasPrefix(line, "***") {
+				continue
+			}
+			_, p, ok := strings.Cut(line, ":")
+			if !ok {
+				continue
+			}
+			if _, bad := execplan.ConfiguresPrograms(strings.TrimSpace(p)); bad {
+				return strings.TrimSpace(p), true
+			}
+		}
+	}
+	return "", false
 }

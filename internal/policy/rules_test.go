@@ -173,3 +173,38 @@ func TestPerAgentOverridesOnlyNarrow(t *testing.T) {
 		t.Errorf("main write: %+v", d)
 	}
 }
+
+// TestInvariant5_ProgramConfigWritesNeedApproval: writing a file that
+// configures programs (git hooks and config, attributes, rc files) is a
+// host-changing action that asks even the owner in an untainted session;
+// ordinary files do not.
+func TestInvariant5_ProgramConfigWritesNeedApproval(t *testing.T) {
+	r := rules(nil)
+	for _, tc := range []struct {
+		tool string
+		args string
+		ask  bool
+	}{
+		{"write", `{"path":".git/hooks/pre-commit","content":"#!/bin/sh\ntouch /tmp/x"}`, true},
+		{"write", `{"path":".git/config","content":"[core]\nfsmonitor = touch x"}`, true},
+		{"write", `{"path":"sub/.GIT/config","content":"x"}`, true},
+		{"write", `{"path":"./.gitattributes","content":"* filter=x"}`, true},
+		{"write", `{"path":"/work/ws/.npmrc","content":"x"}`, true},
+		{"edit", `{"path":"proj/.envrc","oldText":"a","newText":"b"}`, true},
+		{"edit", `{"path":".vscode/tasks.json","oldText":"a","newText":"b"}`, true},
+		{"apply_patch", `{"patch":"*** Begin Patch\n*** Add File: src/a.go\n+x\n*** Update File: .git/config\n@@\n-a\n+b\n*** End Patch"}`, true},
+		{"apply_patch", `{"patch":"*** Begin Patch\n*** Update File: src/a.go\n*** Move to: .gitmodules\n*** End Patch"}`, true},
+		{"write", `not json`, true},
+		{"write", `{"path":"src/main.go","content":"package main"}`, false},
+		{"write", `{"path":"docs/git-notes.md","content":"x"}`, false},
+		{"apply_patch", `{"patch":"*** Begin Patch\n*** Add File: src/a.go\n+x\n*** End Patch"}`, false},
+	} {
+		d := r.Decide(context.Background(), owner, SessionState{}, tc.tool, json.RawMessage(tc.args))
+		if got := d.Action == Ask; got != tc.ask {
+			t.Errorf("%s %s: %+v, want ask=%v", tc.tool, tc.args, d, tc.ask)
+		}
+		if tc.ask && !strings.Contains(d.Reason, "configures programs") && tc.args != "not json" {
+			t.Errorf("%s %s: reason %q does not say why", tc.tool, tc.args, d.Reason)
+		}
+	}
+}

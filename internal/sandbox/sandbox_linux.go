@@ -30,6 +30,13 @@ func Probe() Capabilities {
 	return c
 }
 
+// ExecGuardAvailable reports, without starting a process, whether the
+// kernel can limit what a command executes (Landlock ABI >= 1).
+func ExecGuardAvailable() bool {
+	v, err := landlockABI()
+	return err == nil && v >= 1
+}
+
 func seccompAvailable() bool {
 	if _, err := unix.PrctlRetInt(unix.PR_GET_SECCOMP, 0, 0, 0, 0); err != nil {
 		return false

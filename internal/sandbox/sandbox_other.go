@@ -17,6 +17,9 @@ var errUnsupported = errors.New("sandbox: not supported on this platform")
 // Probe reports that no layer is available.
 func Probe() Capabilities { return Capabilities{} }
 
+// ExecGuardAvailable reports false: there is no execute restriction here.
+func ExecGuardAvailable() bool { return false }
+
 // Command always fails on this platform.
 func Command(ctx context.Context, self string, spec Spec, path string, argv []string, env []string) (*exec.Cmd, error) {
 	return nil, fmt.Errorf("sandbox.Command: %w", errUnsupported)

@@ -183,6 +183,7 @@ func (a *analyzer) special(argv []string, resolved string, depth int) ruleResult
 			}
 		}
 	}
+	writerRule(bases[len(bases)-1], argv, &r)
 	if bases[0] != bases[len(bases)-1] {
 		// Invoked under another name (a symlink such as /usr/bin/vi ->
 		// vim, or busybox applets): the name decides too.
@@ -841,4 +842,43 @@ func sedScriptUnsafe(s string) string {
 		}
 	}
 	return ""
+}
+
+// fileWriters are programs whose operands name files they create or change.
+var fileWriters = set("cp", "mv", "ln", "install", "rsync", "tee", "touch", "truncate", "dd", "patch",
+	"unzip", "mkdir", "chmod", "sed", "gsed", "tar", "bsdtar", "gtar", "curl", "wget")
+
+// writerRule: a write to a path that configures programs (ConfiguresPrograms)
+// needs approval in every session. Only operands are seen: a directory
+// copied whole (cp -r dir/. .) or an archive's members are not, which is
+// why tar extracts with such paths excluded (exectool) and git reads its
+// repository configuration before it runs.
+func writerRule(base string, argv []string, r *ruleResult) {
+	if !fileWriters[base] {
+		return
+	}
+	if base == "sed" || base == "gsed" {
+		inPlace := false
+		for _, arg := range argv[1:] {
+			if arg == "--" {
+				break
+			}
+			if strings.HasPrefix(arg, "-i") || isLongPrefix(arg, "in-place") || (strings.HasPrefix(arg, "-") && !strings.HasPrefix(arg, "--") && strings.Contains(arg, "i")) {
+				inPlace = true
+			}
+		}
+		if !inPlace {
+			return
+		}
+	}
+	for _, arg := range argv[1:] {
+		cand := arg
+		if _, v, ok := strings.Cut(arg, "="); ok && (strings.HasPrefix(arg, "--") || strings.HasPrefix(arg, "of=")) {
+			cand = v
+		}
+		if part, ok := ConfiguresPrograms(cand); ok {
+			r.miss("%s writes to %s, which configures programs (%s); that changes the host and needs approval", base, arg, part)
+			return
+		}
+	}
 }

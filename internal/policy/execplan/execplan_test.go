@@ -797,3 +797,50 @@ func BenchmarkAnalyze(b *testing.B) {
 		}
 	}
 }
+
+// TestInvariant5_WritesToProgramConfigNeedApproval: an allowlisted writer
+// aimed at a file that configures programs needs approval; the same
+// program on ordinary files does not.
+func TestInvariant5_WritesToProgramConfigNeedApproval(t *testing.T) {
+	c := testConfig(SecurityAllowlist)
+	c.Allowlist = append(c.Allowlist, "/usr/bin/cp", "/usr/bin/mv", "/usr/bin/touch", "/usr/bin/tee", "/usr/bin/dd")
+	c.LookPath = func(name, _ string) (string, error) { return "/usr/bin/" + path.Base(name), nil }
+	for _, tc := range []verdictCase{
+		{"cp evil .git/config", Miss},
+		{"cp -r hooks .git/hooks", Miss},
+		{"cp evil sub/.gitattributes", Miss},
+		{"mv x .npmrc", Miss},
+		{"cp --target-directory=.git x", Miss},
+		{"touch .envrc", Miss},
+		{"dd if=x of=.git/config", Miss},
+		{"sed -i s/a/b/ .git/config", Miss},
+		{"cp a.txt b.txt", Allow},
+		{"sed -n 1p .git/config", ""}, // reading: whatever the verdict, not for this reason
+	} {
+		p, err := Analyze(tc.cmd, testCwd, c)
+		if err != nil {
+			t.Fatalf("%q: %v", tc.cmd, err)
+		}
+		if tc.cmd == "sed -n 1p .git/config" {
+			if p.Verdict == Miss && strings.Contains(p.Reason, "configures programs") {
+				t.Errorf("%q: reading is not writing: %s", tc.cmd, p.Reason)
+			}
+			continue
+		}
+		if p.Verdict != tc.want {
+			t.Errorf("%q: %s (%s), want %s", tc.cmd, p.Verdict, p.Reason, tc.want)
+		}
+	}
+}
+
+func TestConfiguresPrograms(t *testing.T) {
+	for p, want := range map[string]bool{
+		".git/config": true, "a/b/.git/hooks/x": true, ".GIT/config": true, ".git": true, ".gitattributes": true,
+		"x/.bashrc": true, ".vscode/tasks.json": true, "git/config": false, "src/.gitignore": false,
+		"a.git/x": false, "main.go": false, "Makefile": false, `sub\.git\config`: true, ".git./config": true,
+	} {
+		if _, got := ConfiguresPrograms(p); got != want {
+			t.Errorf("%q: %v, want %v", p, got, want)
+		}
+	}
+}

@@ -71,8 +71,22 @@ type Options struct {
 	// in the owner's main session).
 	Sandbox func(sessionKey string) *sandbox.Spec
 	// Self is the talon binary that serves as the sandbox helper
-	// (os.Executable(); tests pass their own binary).
+	// (os.Executable(); tests pass their own binary). Unconfined runs use
+	// it too, for the execute restriction.
 	Self string
+	// ExecGuard reports whether the kernel can limit what a command
+	// executes; nil asks the kernel (sandbox.ExecGuardAvailable).
+	ExecGuard func() bool
+	// GitIdentity returns the owner's git user.name and user.email
+	// (ReadGitIdentity), used where a repository sets none; nil adds none.
+	GitIdentity func() (name, email string)
+}
+
+func (o Options) execGuard() bool {
+	if o.ExecGuard != nil {
+		return o.ExecGuard()
+	}
+	return sandbox.ExecGuardAvailable()
 }
 
 func (o Options) procs() *Processes {
@@ -129,7 +143,7 @@ func (o Options) planConfig() execplan.Config {
 
 // Decide is the policy hook for exec (policy.Rules.Exec): the plan's
 // verdict, then tools.exec.ask. The decision carries the plan hash.
-func (o Options) Decide(_ context.Context, _ policy.Actor, raw json.RawMessage) policy.Decision {
+func (o Options) Decide(ctx context.Context, _ policy.Actor, raw json.RawMessage) policy.Decision {
 	a, err := parseArgs(raw)
 	if err != nil {
 		return policy.Decision{Action: policy.Deny, Reason: err.Error()}
@@ -147,6 +161,15 @@ func (o Options) Decide(_ context.Context, _ policy.Actor, raw json.RawMessage) 
 	if err != nil {
 		return policy.Decision{Action: policy.Deny, Reason: err.Error()}
 	}
+	if reason := o.profileVerdict(ctx, plan, cwd); reason != "" && plan.Verdict != execplan.Deny {
+		if strings.HasPrefix(reason, "ask: ") {
+			if plan.Verdict == execplan.Allow {
+				plan.Verdict, plan.Reason = execplan.Miss, strings.TrimPrefix(reason, "ask: ")
+			}
+		} else {
+			plan.Verdict, plan.Reason = execplan.Deny, reason
+		}
+	}
 	switch plan.Verdict {
 	case execplan.Deny:
 		return policy.Decision{Action: policy.Deny, Reason: plan.Reason, PlanHash: plan.Hash}
@@ -163,6 +186,35 @@ func (o Options) Decide(_ context.Context, _ policy.Actor, raw json.RawMessage) 
 		return policy.Decision{Action: policy.Allow, Reason: policy.SafeBinReason, PlanHash: plan.Hash}
 	}
 	return policy.Decision{Action: policy.Allow, Reason: "every command is on tools.exec.allowlist", PlanHash: plan.Hash}
+}
+
+// profileVerdict applies the exec profiles to a plan: "" when nothing
+// stands in the way, "ask: why" when a configurable program would run
+// without the kernel's execute restriction, else why it is refused (the
+// repository's configuration would make git start a program).
+func (o Options) profileVerdict(ctx context.Context, plan *execplan.Plan, cwd string) string {
+	guard := o.execGuard()
+	for _, s := range plan.Segments {
+		if s.Resolved == "" {
+			continue
+		}
+		prof := o.profileFor(s.Resolved)
+		if prof.configurable && !guard && !o.Config().Tools.Exec.DangerouslyAllowConfigurablePrograms {
+			return fmt.Sprintf("ask: this kernel has no Landlock, so %s could start any program its configuration or the workspace names (hint: approve, or set tools.exec.dangerouslyAllowConfigurablePrograms)", filepath.Base(s.Resolved))
+		}
+		if prof.check != nil {
+			home, done, err := runHome()
+			if err != nil {
+				return err.Error()
+			}
+			_, why := prof.check(ctx, s.Resolved, cwd, mergeEnv(scrubbedEnv(o.Workspace), homeEnv(home), prof.env))
+			done()
+			if why != "" {
+				return why
+			}
+		}
+	}
+	return ""
 }
 
 // onlySafeBins reports whether every program in the plan is a safe bin (or
@@ -244,7 +296,7 @@ func (t tool) Run(ctx context.Context, call agent.ToolCall) (agent.ToolResult, e
 	p.sandboxed = spec != nil
 	go func() {
 		defer cancel()
-		p.code, p.err = run(rctx, plan, cwd, t.o.Workspace, p.out, spec, t.o.Self)
+		p.code, p.err = t.o.run(rctx, plan, cwd, p.out, spec)
 		p.deadline = rctx.Err() == context.DeadlineExceeded
 		close(p.done)
 	}()
@@ -277,8 +329,10 @@ func scrubbedEnv(home string) []string {
 
 // run executes the plan with the interpreter. Every program invocation
 // must match a not-yet-used segment of the plan exactly (argv), and runs
-// that segment's resolved path.
-func run(ctx context.Context, plan *execplan.Plan, cwd, home string, out *capped, spec *sandbox.Spec, self string) (int, error) {
+// that segment's resolved path, with its profile applied (profiles.go), an
+// empty HOME of its own, and execute rights for nothing but itself, its
+// helpers and their loaders.
+func (o Options) run(ctx context.Context, plan *execplan.Plan, cwd string, out *capped, spec *sandbox.Spec) (int, error) {
 	file, err := syntax.NewParser(syntax.Variant(syntax.LangBash)).Parse(strings.NewReader(plan.Raw), "")
 	if err != nil {
 		return -1, err
@@ -303,24 +357,16 @@ func run(ctx context.Context, plan *execplan.Plan, cwd, home string, out *capped
 				return fmt.Errorf("refused: %q is not part of the decided plan", strings.Join(argv, " "))
 			}
 			hc := interp.HandlerCtx(ctx)
-			env := append(scrubbedEnv(home), plan.Segments[idx].Env...)
-			var cmd *exec.Cmd
-			if spec != nil {
-				var err error
-				if cmd, err = sandbox.Command(ctx, self, *spec, plan.Segments[idx].Resolved, argv, env); err != nil {
-					return err
-				}
-			} else {
-				cmd = exec.CommandContext(ctx, plan.Segments[idx].Resolved, argv[1:]...)
-				cmd.Args[0] = argv[0]
-				cmd.Env = env
-				cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-				cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+			seg := plan.Segments[idx]
+			cmd, cleanup, err := o.command(ctx, seg, argv, hc.Dir, spec)
+			if err != nil {
+				fmt.Fprintf(hc.Stderr, "talon: %v\n", err)
+				return interp.ExitStatus(126)
 			}
-			cmd.Dir = hc.Dir
+			defer cleanup()
 			cmd.Stdin, cmd.Stdout, cmd.Stderr = hc.Stdin, hc.Stdout, hc.Stderr
 			cmd.WaitDelay = 2 * time.Second
-			err := cmd.Run()
+			err = cmd.Run()
 			var ee *exec.ExitError
 			if errors.As(err, &ee) {
 				return interp.ExitStatus(uint8(ee.ExitCode()))
@@ -330,7 +376,7 @@ func run(ctx context.Context, plan *execplan.Plan, cwd, home string, out *capped
 	}
 	r, err := interp.New(
 		interp.Dir(cwd),
-		interp.Env(expand.ListEnviron(scrubbedEnv(home)...)),
+		interp.Env(expand.ListEnviron(scrubbedEnv(o.Workspace)...)),
 		interp.StdIO(nil, out, out),
 		interp.ExecHandlers(handler),
 		interp.OpenHandler(func(ctx context.Context, p string, flag int, perm os.FileMode) (io.ReadWriteCloser, error) {
@@ -349,6 +395,61 @@ func run(ctx context.Context, plan *execplan.Plan, cwd, home string, out *capped
 		return -1, err
 	}
 	return 0, nil
+}
+
+// command builds the process for one segment of the plan.
+func (o Options) command(ctx context.Context, seg execplan.Segment, argv []string, dir string, spec *sandbox.Spec) (*exec.Cmd, func(), error) {
+	prof := o.profileFor(seg.Resolved)
+	home, cleanup, err := runHome()
+	if err != nil {
+		return nil, nil, err
+	}
+	env := mergeEnv(scrubbedEnv(o.Workspace), seg.Env, homeEnv(home), prof.env)
+	argv = slices.Clone(argv)
+	if len(prof.args) > 0 || prof.check != nil {
+		extra := slices.Clone(prof.args)
+		if prof.check != nil {
+			more, why := prof.check(ctx, seg.Resolved, dir, env)
+			if why != "" {
+				cleanup()
+				return nil, nil, errors.New("refused: " + why)
+			}
+			extra = append(extra, more...)
+		}
+		argv = slices.Concat(argv[:1], extra, argv[1:])
+	}
+	if b := filepath.Base(seg.Resolved); b == "tar" || b == "gtar" {
+		argv = withTail(argv, tarExtractTail(argv))
+	}
+	guard := o.execGuard()
+	var cmd *exec.Cmd
+	switch {
+	case spec != nil:
+		s := *spec
+		s.ReadWrite = append(slices.Clone(s.ReadWrite), home)
+		s.Exec = append([]string{seg.Resolved}, prof.helpers...)
+		cmd, err = sandbox.Command(ctx, o.Self, s, seg.Resolved, argv, env)
+	case guard:
+		// sandbox.mode off: unconfined, but still only the plan runs.
+		if o.Self == "" {
+			err = errors.New("exec: the execute restriction needs the talon binary (Options.Self)")
+			break
+		}
+		s := sandbox.Spec{Workspace: o.Workspace, Unconfined: true, Exec: append([]string{seg.Resolved}, prof.helpers...)}
+		cmd, err = sandbox.Command(ctx, o.Self, s, seg.Resolved, argv, env)
+	default:
+		cmd = exec.CommandContext(ctx, seg.Resolved, argv[1:]...)
+		cmd.Args[0] = argv[0]
+		cmd.Env = env
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	}
+	if err != nil {
+		cleanup()
+		return nil, nil, err
+	}
+	cmd.Dir = dir
+	return cmd, cleanup, nil
 }
 
 // capped keeps the head and the tail of the output.

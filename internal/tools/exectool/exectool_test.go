@@ -26,7 +26,7 @@ func setup(t testing.TB, mut func(*config.Config)) (Options, agent.Tool) {
 	if mut != nil {
 		mut(cfg)
 	}
-	o := Options{Config: func() *config.Config { return cfg }, Workspace: ws}
+	o := Options{Config: func() *config.Config { return cfg }, Workspace: ws, Self: os.Args[0]}
 	return o, New(o)
 }
 
