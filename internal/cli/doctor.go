@@ -108,10 +108,14 @@ func (a *app) doctor(ctx context.Context) error {
 	}
 
 	caps := sandbox.Probe()
+	if !caps.ExecGuard() {
+		add("sandbox.exec", "warn", "no Landlock: nothing limits which programs an allowlisted command starts; git, make, npm and the like ask for approval each time",
+			"run Talon on a kernel with Landlock (Linux 5.13+, enabled in the lsm= boot list)")
+	}
 	if missing := caps.Missing(); len(missing) > 0 {
 		add("sandbox", "warn", "exec sandbox layers unavailable on this kernel: "+strings.Join(missing, ", "), "commands run with fewer protections; see docs/THREAT_MODEL.md")
 	} else {
-		add("sandbox", "ok", fmt.Sprintf("exec sandbox: Landlock ABI %d, seccomp, user namespaces", caps.LandlockABI), "")
+		add("sandbox", "ok", fmt.Sprintf("exec sandbox: Landlock ABI %d, seccomp, user namespaces; only the decided plan's binaries can execute", caps.LandlockABI), "")
 	}
 
 	ls := listeners()

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sync"
 	"sync/atomic"
 
 	"github.com/talonclaw/talon/internal/access"
@@ -87,7 +88,10 @@ func (a *app) newRuntime(ctx context.Context, p paths, cfg *config.Config, st *s
 	}
 	rt.procs = &exectool.Processes{}
 	self, _ := os.Executable()
+	guard := sandbox.ExecGuardAvailable()
+	gitID := sync.OnceValues(func() (string, string) { return exectool.ReadGitIdentity("git") })
 	execOpts := exectool.Options{Config: rt.cfg.Load, Workspace: ws, Processes: rt.procs, Self: self,
+		ExecGuard: func() bool { return guard }, GitIdentity: gitID,
 		Sandbox: func(sessionKey string) *sandbox.Spec { return rt.sandboxSpec(p, ws, sessionKey) }}
 	for _, t := range []agent.Tool{web.NewFetch(web.FetchOptions{Config: rt.cfg.Load}), web.NewSearch(web.SearchOptions{Config: rt.cfg.Load}),
 		exectool.New(execOpts), exectool.ProcessTool(execOpts)} {

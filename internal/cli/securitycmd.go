@@ -50,7 +50,7 @@ func (a *app) securityCmd() *cobra.Command {
 }
 
 func (a *app) auditInput(p paths) (security.AuditInput, error) {
-	in := security.AuditInput{ConfigPath: p.Config, StateDir: p.StateDir, Home: a.env.Home, SandboxMissing: sandbox.Probe().Missing(),
+	in := security.AuditInput{ConfigPath: p.Config, StateDir: p.StateDir, Home: a.env.Home, SandboxMissing: sandbox.Probe().Missing(), NoExecGuard: !sandbox.ExecGuardAvailable(),
 		DangerousBind: func(path, mode string) string {
 			s := sandbox.Spec{Workspace: "/"}
 			if mode == "rw" {

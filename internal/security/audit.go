@@ -3,6 +3,7 @@ package security
 import (
 	"fmt"
 	"io/fs"
+	"maps"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -41,6 +42,9 @@ type AuditInput struct {
 	ConfigPath string
 	StateDir   string
 	Home       string
+	// NoExecGuard: the kernel cannot limit which files a command executes
+	// (no Landlock; sandbox.Capabilities.ExecGuard).
+	NoExecGuard bool
 	// SandboxMissing lists sandbox layers this kernel lacks (sandbox.Probe().Missing()).
 	SandboxMissing []string
 	// DangerousBind reports a sandbox bind that would be refused, "" if fine.
@@ -243,6 +247,39 @@ func Audit(in AuditInput) []Finding {
 			if base == i || (strings.HasPrefix(base, i) && strings.Trim(strings.TrimPrefix(base, i), "0123456789.") == "") || strings.HasSuffix(a, "/*") {
 				add("tools.exec.interpreter_allowlisted", Warn, a+" is on the exec allowlist", "an interpreter or a wildcard runs arbitrary code", "remove it; approve such commands one by one", false)
 				break
+			}
+		}
+	}
+	configurable := []string{"git", "make", "gmake", "npm", "npx", "yarn", "pnpm", "pip", "pip3", "cargo", "go", "mvn", "gradle", "bundle", "rake", "composer"}
+	var steerable []string
+	for _, a := range e.Allowlist {
+		if slices.Contains(configurable, strings.ToLower(filepath.Base(a))) {
+			steerable = append(steerable, a)
+		}
+	}
+	switch {
+	case e.DangerouslyAllowConfigurablePrograms && in.NoExecGuard && len(steerable) > 0:
+		add("tools.exec.configurable_unguarded", Critical, "allowlisted programs can be steered into running anything",
+			fmt.Sprintf("this kernel has no Landlock and tools.exec.dangerouslyAllowConfigurablePrograms is on: files the agent writes can make %s start any program", strings.Join(steerable, ", ")),
+			"run Talon on a kernel with Landlock, or turn the setting off (such commands then ask first)", false)
+	case in.NoExecGuard && len(steerable) > 0:
+		add("tools.exec.configurable_need_approval", Warn, "allowlisted programs that read configuration will ask first",
+			fmt.Sprintf("this kernel has no Landlock, so nothing limits what %s could start; they need approval each time", strings.Join(steerable, ", ")),
+			"run Talon on a kernel with Landlock (5.13+)", false)
+	case e.DangerouslyAllowConfigurablePrograms:
+		add("tools.exec.configurable_opt_in", Info, "tools.exec.dangerouslyAllowConfigurablePrograms is on",
+			"it has no effect while the kernel limits what commands execute (Landlock), and becomes dangerous on a kernel without it", "turn it off", false)
+	}
+	for _, prog := range slices.Sorted(maps.Keys(e.Helpers)) {
+		for _, h := range e.Helpers[prog] {
+			base := strings.ToLower(filepath.Base(h))
+			for _, i := range interpreters {
+				if base == i || (strings.HasPrefix(base, i) && strings.Trim(strings.TrimPrefix(base, i), "0123456789.") == "") {
+					add("tools.exec.helper_interpreter", Warn, prog+" may start "+h,
+						"a shell or interpreter as a helper runs whatever the program's configuration says (a Makefile, package.json scripts), which the agent can write",
+						"remove it from tools.exec.helpers and approve such commands one by one", false)
+					break
+				}
 			}
 		}
 	}

@@ -62,6 +62,10 @@ func TestAuditChecks(t *testing.T) {
 				Groups: map[string]config.ChannelGroup{"*": {RequireMention: true}}}}
 		}},
 		{"audit.disabled", Warn, func(c *config.Config) { c.Audit.Enabled = false }},
+		{"tools.exec.helper_interpreter", Warn, func(c *config.Config) {
+			c.Tools.Exec.Helpers = map[string][]string{"/usr/bin/make": {"/usr/bin/sh"}}
+		}},
+		{"tools.exec.configurable_opt_in", Info, func(c *config.Config) { c.Tools.Exec.DangerouslyAllowConfigurablePrograms = true }},
 		{"models.weak_with_web", Critical, func(c *config.Config) {
 			c.Models.Providers = map[string]config.Provider{"local": {Models: []config.ModelDef{{ID: "tiny", WeakToolUse: true}}}}
 			c.Agents.Defaults.Model = "local/tiny"
@@ -110,5 +114,33 @@ func TestAuditChecks(t *testing.T) {
 	got := ids(base(), nil)
 	if got["fs.secrets.perms"] != Critical || got["fs.whatsapp.perms"] != Critical || got["fs.whatsapp_store.perms"] != Warn {
 		t.Errorf("secrets/whatsapp modes: %v", got)
+	}
+}
+
+// TestAuditExecGuard: without the kernel's execute restriction, allowlisted
+// programs that read configuration are reported, critically when the owner
+// opted in to run them anyway.
+func TestAuditExecGuard(t *testing.T) {
+	dir := t.TempDir()
+	c := config.Default()
+	c.Gateway.Auth.Token = secret.New("0123456789abcdefghijklmnopqrstuvwxyzABCDEFG")
+	c.Tools.Exec.Allowlist = []string{"/usr/bin/git", "/usr/bin/ls"}
+	find := func(in AuditInput) map[string]string {
+		in.Config, in.Tree, in.ConfigPath, in.StateDir = c, map[string]any{}, filepath.Join(dir, "talon.json"), dir
+		out := map[string]string{}
+		for _, f := range Audit(in) {
+			out[f.CheckID] = f.Severity
+		}
+		return out
+	}
+	if got := find(AuditInput{NoExecGuard: true})["tools.exec.configurable_need_approval"]; got != Warn {
+		t.Errorf("no landlock: %q", got)
+	}
+	c.Tools.Exec.DangerouslyAllowConfigurablePrograms = true
+	if got := find(AuditInput{NoExecGuard: true})["tools.exec.configurable_unguarded"]; got != Critical {
+		t.Errorf("no landlock, opted in: %q", got)
+	}
+	if got := find(AuditInput{}); got["tools.exec.configurable_unguarded"] != "" || got["tools.exec.configurable_need_approval"] != "" {
+		t.Errorf("with landlock: %v", got)
 	}
 }
