@@ -42,11 +42,12 @@ type BudgetError struct {
 
 func (e *BudgetError) Error() string { return e.Message }
 
-// reservationGrace is added to agents.defaults.turnTimeoutSec to make a
-// reservation's expiry: the model call cannot outlive its turn, so only a
-// process that died (or was stopped) mid-call leaves a reservation that
-// long. The grace covers the settle after a call that ended at the
-// deadline, and small clock differences between processes.
+// reservationGrace is added to what is left of the turn's time
+// (agents.defaults.turnTimeoutSec at most) to make a reservation's expiry:
+// the model call cannot outlive its turn, so only a process that died (or
+// was stopped) mid-call leaves a reservation that long. The grace covers
+// the settle after a call that ended at the deadline, and small clock
+// differences between processes.
 const reservationGrace = time.Minute
 
 // worstCase is the most one model call can cost.
@@ -169,9 +170,15 @@ func (t *turn) reserve(ctx context.Context, req llm.Request) (store.ReservationI
 	if b.PerMonthUSD > 0 {
 		scope.Month = time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC)
 	}
+	// The call cannot outlive the turn's context: what is left of it (the
+	// turn timeout, at most) plus the grace is when a reservation that is
+	// still there belongs to a process that died.
+	left := time.Duration(t.cfg.Agents.Defaults.TurnTimeoutSec) * time.Second
+	if d, ok := ctx.Deadline(); ok {
+		left = max(time.Until(d), 0)
+	}
 	r := store.Reservation{SessionKey: t.sess.Key, SessionID: t.sess.ID, AgentID: t.sess.AgentID, RunID: t.req.RunID,
-		CostUSD: w.usd, Tokens: w.tokens,
-		ExpiresAt: now.Add(time.Duration(t.cfg.Agents.Defaults.TurnTimeoutSec)*time.Second + reservationGrace)}
+		CostUSD: w.usd, Tokens: w.tokens, ExpiresAt: now.Add(left + reservationGrace)}
 	if len(t.models) > 0 {
 		r.Provider, r.Model = t.models[0].ProviderID, t.models[0].ModelID
 	}
