@@ -4,9 +4,11 @@
 // Guarantees: one turn at a time per session, in arrival order (a FIFO lane
 // per session key), and at most agents.defaults.maxConcurrent turns at once;
 // the inbound message is in the transcript before the model is called, so a
-// failed call loses nothing; every budget is checked before every model
-// call, and a call that would start over budget is refused without reaching
-// the provider; every tool call passes policy.Decider and its decision is
+// failed call loses nothing; before every model call its worst case is
+// reserved against every budget, atomically with the check and across
+// processes sharing the database, so a call that could take a budget over,
+// counting the calls already in flight, is refused without reaching the
+// provider (budget.go); every tool call passes policy.Decider and its decision is
 // stored with its result; a turn is bounded in model calls, tool calls and
 // time.
 package agent

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -46,21 +47,17 @@ func (t *turn) compact(ctx context.Context, hist []store.Message, window int) (b
 	}
 	msgs := append(toLLM(older), llm.Message{Role: llm.RoleUser, Content: compactInstruction})
 	system := "You write compact, faithful summaries of conversations."
-	if err := t.budget(ctx, system, msgs, t.models[0]); err != nil {
+	resp, model, cost, err := t.chat(ctx, llm.Request{System: system, Messages: msgs}, nil)
+	var be *BudgetError
+	if errors.As(err, &be) {
 		return false, err
 	}
-	resp, model, err := t.router.Chat(ctx, llm.Request{System: system, Messages: msgs}, nil)
 	if err != nil {
 		return false, fmt.Errorf("compacting the session failed: %w", err)
 	}
-	cost := llm.Cost(model, resp.Usage)
 	t.res.Usage.InputTokens += resp.Usage.InputTokens
 	t.res.Usage.OutputTokens += resp.Usage.OutputTokens
 	t.res.Usage.CostUSD += cost
-	if err := t.a.o.Store.RecordUsage(ctx, store.UsageRecord{TS: t.a.o.Now(), SessionKey: t.sess.Key, SessionID: t.sess.ID, AgentID: t.sess.AgentID,
-		Provider: model.ProviderID, Model: model.ModelID, RunID: t.req.RunID, InputTokens: resp.Usage.InputTokens, OutputTokens: resp.Usage.OutputTokens, CostUSD: cost}); err != nil {
-		return false, err
-	}
 	// A summary of untrusted content is untrusted: compaction must not
 	// wash the session's taint away.
 	var st policy.SessionState

@@ -183,10 +183,7 @@ func (t *turn) do(ctx context.Context) error {
 				msgs = toLLM(hist)
 			}
 		}
-		if err := t.budget(ctx, system, msgs, primary); err != nil {
-			return err
-		}
-		resp, model, err := t.router.Chat(ctx, llm.Request{System: system, Messages: msgs, Tools: a.o.Tools.Specs()}, func(d llm.Delta) {
+		resp, model, cost, err := t.chat(ctx, llm.Request{System: system, Messages: msgs, Tools: a.o.Tools.Specs()}, func(d llm.Delta) {
 			if d.Text != "" {
 				text := d.Text
 				if a.o.Scrub != nil {
@@ -196,9 +193,9 @@ func (t *turn) do(ctx context.Context) error {
 			}
 		})
 		if err != nil {
-			return fmt.Errorf("the model call failed; your message is saved and will be in context next time: %w", err)
+			return err
 		}
-		if err := t.account(ctx, model, resp); err != nil {
+		if err := t.account(ctx, model, resp, cost); err != nil {
 			return err
 		}
 		if len(resp.Message.ToolCalls) == 0 {
@@ -224,34 +221,16 @@ func (t *turn) do(ctx context.Context) error {
 	}
 }
 
-// budget checks every spending limit before a model call.
-func (t *turn) budget(ctx context.Context, system string, msgs []llm.Message, m llm.Model) error {
-	sess, ok, err := t.a.o.Store.Session(ctx, t.req.SessionKey)
-	if err != nil {
-		return err
-	}
-	if ok {
-		t.sess = sess
-	}
-	est := float64(estimateTokens(system, msgs)) * m.CostInput / 1e6
-	return t.a.checkBudgets(ctx, t.cfg.Budgets, t.sess, est)
-}
-
-// account records a model call's usage and stores the assistant message.
-func (t *turn) account(ctx context.Context, m llm.Model, resp *llm.Response) error {
+// account adds a model call's usage (already recorded by chat) to the
+// turn's result and stores the assistant message.
+func (t *turn) account(ctx context.Context, m llm.Model, resp *llm.Response, cost float64) error {
 	if t.a.o.Scrub != nil {
 		resp.Message.Content = t.a.o.Scrub(resp.Message.Content)
 	}
-	cost := llm.Cost(m, resp.Usage)
 	t.res.Usage.InputTokens += resp.Usage.InputTokens
 	t.res.Usage.OutputTokens += resp.Usage.OutputTokens
 	t.res.Usage.CostUSD += cost
 	t.res.Model = m.Ref
-	if err := t.a.o.Store.RecordUsage(ctx, store.UsageRecord{
-		TS: t.a.o.Now(), SessionKey: t.sess.Key, SessionID: t.sess.ID, AgentID: t.sess.AgentID, Provider: m.ProviderID, Model: m.ModelID,
-		RunID: t.req.RunID, InputTokens: resp.Usage.InputTokens, OutputTokens: resp.Usage.OutputTokens, CostUSD: cost}); err != nil {
-		return err
-	}
 	var calls json.RawMessage
 	if len(resp.Message.ToolCalls) > 0 {
 		for i := range resp.Message.ToolCalls {

@@ -104,8 +104,11 @@ func TestAgentLocalJSON(t *testing.T) {
 
 func TestAgentLocalBudgetRefusal(t *testing.T) {
 	fake := fakellm.New(t)
-	fake.Script(fakellm.Reply{Text: "expensive", Usage: &fakellm.Usage{Prompt: 10000, Completion: 1000}})
-	state := agentState(t, fake, `budgets: { perDayUsd: 0.01 },`)
+	// The first call's worst case (its prompt plus the default maxTokens,
+	// 8192, at $2 per million: ~$0.02) fits in $0.05; what it really
+	// costs ($0.052) uses the budget up.
+	fake.Script(fakellm.Reply{Text: "expensive", Usage: &fakellm.Usage{Prompt: 50000, Completion: 1000}})
+	state := agentState(t, fake, `budgets: { perDayUsd: 0.05 },`)
 	if _, errOut, code := runTalon(t, state, "agent", "--local", "--message", "first"); code != 0 {
 		t.Fatalf("first turn: %d %s", code, errOut)
 	}

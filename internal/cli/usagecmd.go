@@ -64,6 +64,9 @@ func (a *app) usage(ctx context.Context, days int) error {
 	month := rep["month"].(map[string]any)
 	a.outf("today      $%s (%s)\n", ftoa(today["costUsd"].(float64), 4), limit(cfg.Budgets.PerDayUSD))
 	a.outf("this month $%s (%s)\n", ftoa(month["costUsd"].(float64), 4), limit(cfg.Budgets.PerMonthUSD))
+	if r := rep["reserved"].(map[string]any); r["calls"].(int) > 0 {
+		a.outf("in flight  $%s reserved by %d model calls (their worst case; not spent yet)\n", ftoa(r["costUsd"].(float64), 4), r["calls"])
+	}
 	for _, sec := range []struct{ title, key string }{{"by day", "byDay"}, {"by session", "bySession"}, {"by model", "byModel"}} {
 		rows := rep[sec.key].([]map[string]any)
 		if len(rows) == 0 {

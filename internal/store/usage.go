@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -44,18 +45,26 @@ type UsageReport struct {
 // RecordUsage records one model call for spend accounting. It returns once
 // the record is durable.
 func (s *Store) RecordUsage(ctx context.Context, u UsageRecord) error {
-	if u.InputTokens < 0 || u.OutputTokens < 0 {
-		return fmt.Errorf("store.RecordUsage: negative token count (%d in, %d out)", u.InputTokens, u.OutputTokens)
-	}
-	if u.CostUSD < 0 || math.IsNaN(u.CostUSD) || math.IsInf(u.CostUSD, 0) {
-		return fmt.Errorf("store.RecordUsage: cost %v is not a finite non-negative number", u.CostUSD)
-	}
-	if u.TS.IsZero() {
-		u.TS = time.Now()
+	if err := checkUsage(&u); err != nil {
+		return fmt.Errorf("store.RecordUsage: %w", err)
 	}
 	err := s.Write(ctx, func(tx *sql.Tx) error { return insertUsage(ctx, tx, u) })
 	if err != nil {
 		return fmt.Errorf("store.RecordUsage: %w", err)
+	}
+	return nil
+}
+
+// checkUsage refuses impossible counts and sets a zero TS to now.
+func checkUsage(u *UsageRecord) error {
+	if u.InputTokens < 0 || u.OutputTokens < 0 {
+		return fmt.Errorf("negative token count (%d in, %d out)", u.InputTokens, u.OutputTokens)
+	}
+	if u.CostUSD < 0 || math.IsNaN(u.CostUSD) || math.IsInf(u.CostUSD, 0) {
+		return fmt.Errorf("cost %v is not a finite non-negative number", u.CostUSD)
+	}
+	if u.TS.IsZero() {
+		u.TS = time.Now()
 	}
 	return nil
 }
@@ -71,20 +80,25 @@ func insertUsage(ctx context.Context, tx *sql.Tx, u UsageRecord) error {
 // spendQuery is the query Spend runs for f. Each form is answered from one
 // covering index (see 0002_sessions.sql): a seek, then the entries in range.
 func spendQuery(f SpendFilter) (string, []any) {
+	return spendWhere("SELECT COALESCE(SUM(cost_usd), 0) FROM usage ", f)
+}
+
+// spendWhere appends to query (a SELECT … FROM usage) the WHERE clause
+// that selects f, and returns it with its arguments.
+func spendWhere(query string, f SpendFilter) (string, []any) {
 	since := int64(math.MinInt64)
 	if !f.Since.IsZero() {
 		since = f.Since.UnixMilli()
 	}
-	const sum = "SELECT COALESCE(SUM(cost_usd), 0) FROM usage "
 	switch {
 	case f.SessionID != "" && f.SessionKey != "":
-		return sum + "WHERE session_id = ? AND session_key = ? AND ts >= ?", []any{f.SessionID, f.SessionKey, since}
+		return query + "WHERE session_id = ? AND session_key = ? AND ts >= ?", []any{f.SessionID, f.SessionKey, since}
 	case f.SessionID != "":
-		return sum + "WHERE session_id = ? AND ts >= ?", []any{f.SessionID, since}
+		return query + "WHERE session_id = ? AND ts >= ?", []any{f.SessionID, since}
 	case f.SessionKey != "":
-		return sum + "WHERE session_key = ? AND ts >= ?", []any{f.SessionKey, since}
+		return query + "WHERE session_key = ? AND ts >= ?", []any{f.SessionKey, since}
 	}
-	return sum + "WHERE ts >= ?", []any{since}
+	return query + "WHERE ts >= ?", []any{since}
 }
 
 // Spend is the cost in US dollars of the usage f selects. It runs before
@@ -180,4 +194,220 @@ func byCost(m map[string]*UsageRow) []UsageRow {
 		return strings.Compare(a.Key, b.Key)
 	})
 	return out
+}
+
+// Budget reservations (invariant 11: spending has hard limits).
+//
+// A check of spend against a limit, followed later by the call that spends,
+// lets every turn that starts in between pass the same check: six turns
+// started together each see the day's budget unspent. So the check and the
+// claim are one write transaction: Reserve sums recorded spend and the
+// worst case of every call still in flight, lets the caller's check decide,
+// and inserts this call's worst case before any other writer, in this
+// process or another on the same file, can run its own check (BEGIN
+// IMMEDIATE takes the database's write lock at the start; other processes
+// wait up to busy_timeout). Settle swaps the reservation for the real usage
+// row in one transaction, so the call is never counted twice nor not at
+// all; Release drops it when the call failed.
+//
+// A process that dies mid-call cannot settle. Its reservation carries an
+// expiry (ExpiresAt: the reserving turn's timeout plus a grace period), is
+// ignored after it, and deleted by the next Reserve. Expiry, not a process
+// check, because a pid says nothing across PID namespaces or after reuse;
+// the cost is that a crashed call's worst case blocks its budgets until
+// its turn could have ended anyway.
+
+// ReservationID names a reservation. Zero is "nothing was reserved": Settle
+// then only records usage, and Release does nothing.
+type ReservationID int64
+
+// Reservation is the worst case of one model call about to be made.
+type Reservation struct {
+	SessionKey, SessionID, AgentID, Provider, Model, RunID string
+	CostUSD                                                float64 // worst-case cost
+	Tokens                                                 int64   // worst-case input plus output tokens
+	ExpiresAt                                              time.Time
+}
+
+// BudgetScope says which totals Reserve sums for its check.
+type BudgetScope struct {
+	SessionKey, SessionID string    // the session's totals; "" = none
+	Day, Month            time.Time // the start of the day and of the month; zero = not summed
+	Tokens                bool      // sum the session's tokens too (day and month windows always have them)
+}
+
+// Amount is usage recorded and reserved in one window.
+type Amount struct {
+	SpentUSD, ReservedUSD       float64
+	SpentTokens, ReservedTokens int64
+}
+
+// BudgetTotals are the sums a budget check needs. Reservations count in
+// the day and month windows whenever they were made (a call in flight at
+// midnight is charged to the day it ends in), and in the session window of
+// their own session.
+type BudgetTotals struct {
+	Session, Day, Month Amount
+}
+
+// Reserve checks and reserves in one write transaction: it sums the totals
+// scope names (recorded usage plus unexpired reservations, as of now),
+// calls check with them, and, if check returns nil, inserts r. check's
+// error is returned as is and nothing is reserved; check must be quick
+// and do no I/O, as every writer waits for it. A reservation of nothing
+// (zero cost and tokens) is checked but not stored: the ID is 0.
+func (s *Store) Reserve(ctx context.Context, now time.Time, r Reservation, scope BudgetScope, check func(BudgetTotals) error) (ReservationID, error) {
+	return s.reserve(ctx, s.writeFast, now, r, scope, check)
+}
+
+// reserve is Reserve with the write transaction write (the benchmark
+// compares writeFast with the durable Write).
+func (s *Store) reserve(ctx context.Context, write func(context.Context, func(*sql.Tx) error) error,
+	now time.Time, r Reservation, scope BudgetScope, check func(BudgetTotals) error) (ReservationID, error) {
+	if r.Tokens < 0 || r.CostUSD < 0 || math.IsNaN(r.CostUSD) || math.IsInf(r.CostUSD, 0) {
+		return 0, fmt.Errorf("store.Reserve: worst case $%v, %d tokens is not finite and non-negative", r.CostUSD, r.Tokens)
+	}
+	if !r.ExpiresAt.After(now) {
+		return 0, fmt.Errorf("store.Reserve: expiry %v is not after now (%v)", r.ExpiresAt, now)
+	}
+	var id ReservationID
+	checkErr := errors.New("check refused") // marks check's error apart from the store's
+	var refused error
+	err := write(ctx, func(tx *sql.Tx) error {
+		ms := now.UnixMilli()
+		if _, err := tx.ExecContext(ctx, "DELETE FROM usage_reservations WHERE expires_at <= ?", ms); err != nil {
+			return err
+		}
+		tot, err := budgetTotals(ctx, tx, ms, scope)
+		if err != nil {
+			return err
+		}
+		if err := check(tot); err != nil {
+			refused = err
+			return checkErr
+		}
+		if r.CostUSD == 0 && r.Tokens == 0 {
+			return nil
+		}
+		res, err := tx.ExecContext(ctx, `INSERT INTO usage_reservations(created_at, expires_at, session_key, session_id, agent_id,
+			provider, model, run_id, cost_usd, tokens) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			ms, r.ExpiresAt.UnixMilli(), r.SessionKey, r.SessionID, r.AgentID, r.Provider, r.Model, r.RunID, r.CostUSD, r.Tokens)
+		if err != nil {
+			return err
+		}
+		n, err := res.LastInsertId()
+		id = ReservationID(n)
+		return err
+	})
+	if refused != nil {
+		return 0, refused
+	}
+	if err != nil {
+		return 0, fmt.Errorf("store.Reserve: %w", err)
+	}
+	return id, nil
+}
+
+// budgetTotals sums what scope names, as of ms, inside tx.
+func budgetTotals(ctx context.Context, tx *sql.Tx, ms int64, scope BudgetScope) (BudgetTotals, error) {
+	var tot BudgetTotals
+	// Reservations in flight are few (one per running model call): one pass.
+	var all, sess Amount
+	err := tx.QueryRowContext(ctx, `SELECT COALESCE(SUM(cost_usd), 0), COALESCE(SUM(tokens), 0),
+		COALESCE(SUM(CASE WHEN session_key = ?1 AND session_id = ?2 THEN cost_usd END), 0),
+		COALESCE(SUM(CASE WHEN session_key = ?1 AND session_id = ?2 THEN tokens END), 0)
+		FROM usage_reservations WHERE expires_at > ?3`, scope.SessionKey, scope.SessionID, ms).
+		Scan(&all.ReservedUSD, &all.ReservedTokens, &sess.ReservedUSD, &sess.ReservedTokens)
+	if err != nil {
+		return tot, err
+	}
+	spent := func(a *Amount, f SpendFilter) error {
+		if !scope.Tokens {
+			q, args := spendQuery(f) // from a covering index
+			return tx.QueryRowContext(ctx, q, args...).Scan(&a.SpentUSD)
+		}
+		q, args := spendWhere("SELECT COALESCE(SUM(cost_usd), 0), COALESCE(SUM(input_tokens + output_tokens), 0) FROM usage ", f)
+		return tx.QueryRowContext(ctx, q, args...).Scan(&a.SpentUSD, &a.SpentTokens)
+	}
+	if scope.SessionKey != "" {
+		tot.Session = sess
+		if err := spent(&tot.Session, SpendFilter{SessionKey: scope.SessionKey, SessionID: scope.SessionID}); err != nil {
+			return tot, err
+		}
+	}
+	// A window that starts at a UTC midnight is summed from usage_daily (a
+	// row a day); any other from the usage rows.
+	since := func(a *Amount, from time.Time) error {
+		ms := from.UnixMilli()
+		if ms%msPerDay != 0 || ms < 0 {
+			return spent(a, SpendFilter{Since: from})
+		}
+		return tx.QueryRowContext(ctx, "SELECT COALESCE(SUM(cost_usd), 0), COALESCE(SUM(tokens), 0) FROM usage_daily WHERE day >= ?",
+			ms/msPerDay).Scan(&a.SpentUSD, &a.SpentTokens)
+	}
+	if !scope.Day.IsZero() {
+		tot.Day = all
+		if err := since(&tot.Day, scope.Day); err != nil {
+			return tot, err
+		}
+	}
+	if !scope.Month.IsZero() {
+		tot.Month = all
+		if err := since(&tot.Month, scope.Month); err != nil {
+			return tot, err
+		}
+	}
+	return tot, nil
+}
+
+// Settle records a model call's usage in place of its reservation, in one
+// durable transaction. A reservation that has expired and been deleted
+// meanwhile is no obstacle: the usage is recorded all the same.
+func (s *Store) Settle(ctx context.Context, id ReservationID, u UsageRecord) error {
+	if err := checkUsage(&u); err != nil {
+		return fmt.Errorf("store.Settle: %w", err)
+	}
+	err := s.Write(ctx, func(tx *sql.Tx) error {
+		if id != 0 {
+			if _, err := tx.ExecContext(ctx, "DELETE FROM usage_reservations WHERE id = ?", int64(id)); err != nil {
+				return err
+			}
+		}
+		return insertUsage(ctx, tx, u)
+	})
+	if err != nil {
+		return fmt.Errorf("store.Settle: %w", err)
+	}
+	return nil
+}
+
+// Release drops a reservation whose call failed or was never made. Like
+// Reserve it does not wait for fsync: a release lost to a power failure
+// only holds the budget until the reservation expires.
+func (s *Store) Release(ctx context.Context, id ReservationID) error {
+	if id == 0 {
+		return nil
+	}
+	err := s.writeFast(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, "DELETE FROM usage_reservations WHERE id = ?", int64(id))
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("store.Release: %w", err)
+	}
+	return nil
+}
+
+// Reserved is what the model calls in flight hold as of now: their
+// worst-case cost and tokens and how many they are (expired reservations
+// not counted). It is not spend, and usage reports show it apart.
+func (s *Store) Reserved(ctx context.Context, now time.Time) (usd float64, tokens int64, calls int, err error) {
+	err = s.Read(ctx, func(tx *sql.Tx) error {
+		return tx.QueryRowContext(ctx, `SELECT COALESCE(SUM(cost_usd), 0), COALESCE(SUM(tokens), 0), COUNT(*)
+			FROM usage_reservations WHERE expires_at > ?`, now.UnixMilli()).Scan(&usd, &tokens, &calls)
+	})
+	if err != nil {
+		return 0, 0, 0, fmt.Errorf("store.Reserved: %w", err)
+	}
+	return usd, tokens, calls, nil
 }

@@ -39,6 +39,10 @@ type Reply struct {
 	Body string
 	// Delay is waited before answering (abandoned if the client gives up).
 	Delay time.Duration
+	// Hold, when set, is waited on (until it is closed) before answering,
+	// after the request is counted: tests hold calls in flight with it and
+	// decide when they end, without timing. Abandoned like Delay.
+	Hold <-chan struct{}
 	// Usage overrides the default estimate (characters / 4).
 	Usage *Usage
 	// FinishReason overrides "stop" / "tool_calls".
@@ -305,6 +309,15 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if reply.Hold != nil {
+		select {
+		case <-reply.Hold:
+		case <-r.Context().Done():
+			return
+		case <-s.done:
+			return
+		}
+	}
 	if reply.RetryAfter != "" {
 		w.Header().Set("Retry-After", reply.RetryAfter)
 	}
@@ -496,7 +509,7 @@ func usageJSON(u Usage) map[string]any {
 
 func isZero(r Reply) bool {
 	return r.Text == "" && len(r.ToolCalls) == 0 && r.Status == 0 && r.RetryAfter == "" && r.Body == "" &&
-		r.Delay == 0 && r.Usage == nil && r.FinishReason == ""
+		r.Delay == 0 && r.Hold == nil && r.Usage == nil && r.FinishReason == ""
 }
 
 func errorType(status int) string {
