@@ -102,7 +102,7 @@ func FuzzBlockedIP(f *testing.F) {
 }
 
 func BenchmarkCheckURL(b *testing.B) {
-	p := Policy{AllowedOrigins: []string{"http://127.0.0.1:11434"}, AllowedHosts: []string{"wiki.example.org"}}
+	p := Policy{AllowedOrigins: []string{"http://127.0.0.1:11434"}, OnlyHosts: []string{"wiki.example.org"}}
 	urls := []string{
 		"https://example.com/some/path?q=1",
 		"http://127.0.0.1:11434/v1/chat",
