@@ -397,7 +397,7 @@ func parseHostRule(s string) (hostRule, error) {
 	if hasPort {
 		port, err := strconv.Atoi(portPart)
 		if err != nil || port < 1 || port > 65535 || portPart != strconv.Itoa(port) {
-			return bad(fmt.Sprintf("port %q is not a number from 1 to 65535", portPart), "")
+			return bad(fmt.Sprintf("has port %q, not a number from 1 to 65535", portPart), `e.g. "wiki.lan:8080"`)
 		}
 		r.port = port
 	}
@@ -412,9 +412,9 @@ func parseHostRule(s string) (hostRule, error) {
 	if err != nil {
 		var be *BlockedError
 		if errors.As(err, &be) {
-			return bad(be.Reason, "")
+			return bad("is refused: "+be.Reason, be.Hint)
 		}
-		return bad(err.Error(), "")
+		return bad("is refused: "+err.Error(), "")
 	}
 	if r.wildcard {
 		if h.ip.IsValid() {
@@ -432,7 +432,7 @@ func parseHostRule(s string) (hostRule, error) {
 		reason, cl = classifyName(h.name)
 	}
 	if cl == classHard {
-		return bad(fmt.Sprintf("%s is %s, which is never reachable", h.name, reason), "remove it")
+		return bad(fmt.Sprintf("is %s, which is never reachable", reason), "remove it")
 	}
 	r.name = h.name
 	return r, nil
