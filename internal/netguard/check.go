@@ -345,6 +345,42 @@ func CheckHostEntry(s string) error {
 	return err
 }
 
+// HostEntry is a valid Policy.OnlyHosts entry, explained (for
+// `talon security audit`).
+type HostEntry struct {
+	Host     string // normalised name or IP; for a wildcard, the domain after "*."
+	Wildcard bool
+	Ports    []int // the ports it allows (80 and 443 for an entry without a port)
+	// Local is why the host is on the local network ("a private (RFC 1918)
+	// address", "a local (.lan) name", …), or "" for a public name or
+	// address. A public name may still resolve to a private address, which
+	// a listed host is allowed to.
+	Local string
+}
+
+// ParseHostEntry explains one OnlyHosts entry; the error is a
+// *HostEntryError.
+func ParseHostEntry(s string) (HostEntry, error) {
+	r, err := parseHostRule(s)
+	if err != nil {
+		return HostEntry{}, err
+	}
+	e := HostEntry{Host: r.name, Wildcard: r.wildcard, Ports: []int{80, 443}}
+	if r.port != 0 {
+		e.Ports = []int{r.port}
+	}
+	var cl class
+	if ip, err := netip.ParseAddr(r.name); err == nil {
+		e.Local, cl = classifyIP(ip)
+	} else {
+		e.Local, cl = classifyName(r.name)
+	}
+	if cl == classPublic {
+		e.Local = ""
+	}
+	return e, nil
+}
+
 // parseHostRule parses one OnlyHosts entry:
 //
 //	host            exact name or IPv4 address, ports 80 and 443
