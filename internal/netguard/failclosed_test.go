@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -124,8 +125,10 @@ func TestInvariant7_ConstructorsRefuseUnguardedClients(t *testing.T) {
 // a request can bypass netguard: net/http's DefaultTransport and
 // DefaultClient, its package-level Get/Head/Post/PostForm (DefaultClient),
 // an http.Client literal or new(http.Client) without a Transport (nil means
-// DefaultTransport), and an http.Transport literal outside netguard (its
-// own dialer).
+// DefaultTransport), an http.Transport literal outside netguard (its own
+// dialer), and WebSocket dials that fall back to those (coder/websocket
+// DialOptions without an HTTPClient, a gorilla Dialer without
+// NetDialContext or its DefaultDialer).
 func TestInvariant7_NoDefaultTransport(t *testing.T) {
 	root := filepath.Join("..", "..")
 	if _, err := os.Stat(filepath.Join(root, "go.mod")); err != nil {
@@ -166,26 +169,34 @@ func unguardedHTTP(t *testing.T, path string) []string {
 	if err != nil {
 		t.Fatalf("%s: %v", path, err)
 	}
-	httpName := ""
+	// The names the file gives net/http and the WebSocket libraries.
+	httpName, coderWS, gorillaWS := "", "", ""
 	for _, imp := range file.Imports {
-		if p, _ := strconv.Unquote(imp.Path.Value); p == "net/http" {
-			httpName = "http"
-			if imp.Name != nil {
-				httpName = imp.Name.Name
-			}
+		p, _ := strconv.Unquote(imp.Path.Value)
+		name := filepath.Base(p)
+		if imp.Name != nil {
+			name = imp.Name.Name
+		}
+		switch p {
+		case "net/http":
+			httpName = name
+		case "github.com/coder/websocket":
+			coderWS = name
+		case "github.com/gorilla/websocket":
+			gorillaWS = name
 		}
 	}
-	if httpName == "" || httpName == "_" {
+	if httpName == "" && coderWS == "" && gorillaWS == "" {
 		return nil
 	}
 	inNetguard := filepath.Base(filepath.Dir(path)) == "netguard"
-	isHTTP := func(e ast.Expr, names ...string) (string, bool) {
+	isSel := func(pkg string, e ast.Expr, names ...string) (string, bool) {
 		sel, ok := e.(*ast.SelectorExpr)
-		if !ok {
+		if !ok || pkg == "" {
 			return "", false
 		}
 		id, ok := sel.X.(*ast.Ident)
-		if !ok || id.Name != httpName {
+		if !ok || id.Name != pkg {
 			return "", false
 		}
 		for _, n := range names {
@@ -194,6 +205,17 @@ func unguardedHTTP(t *testing.T, path string) []string {
 			}
 		}
 		return "", false
+	}
+	isHTTP := func(e ast.Expr, names ...string) (string, bool) { return isSel(httpName, e, names...) }
+	hasKey := func(lit *ast.CompositeLit, keys ...string) bool {
+		for _, el := range lit.Elts {
+			if kv, ok := el.(*ast.KeyValueExpr); ok {
+				if k, ok := kv.Key.(*ast.Ident); ok && slices.Contains(keys, k.Name) {
+					return true
+				}
+			}
+		}
+		return false
 	}
 	var out []string
 	report := func(n ast.Node, what string) {
@@ -205,6 +227,9 @@ func unguardedHTTP(t *testing.T, path string) []string {
 			if name, ok := isHTTP(n, "DefaultTransport", "DefaultClient"); ok {
 				report(n, "http."+name)
 			}
+			if _, ok := isSel(gorillaWS, n, "DefaultDialer"); ok {
+				report(n, "gorilla websocket.DefaultDialer (its own dialer)")
+			}
 		case *ast.CallExpr:
 			if name, ok := isHTTP(n.Fun, "Get", "Head", "Post", "PostForm"); ok {
 				report(n, "http."+name+" (http.DefaultClient)")
@@ -215,21 +240,17 @@ func unguardedHTTP(t *testing.T, path string) []string {
 				}
 			}
 		case *ast.CompositeLit:
-			if _, ok := isHTTP(n.Type, "Client"); ok {
-				hasTransport := false
-				for _, el := range n.Elts {
-					if kv, ok := el.(*ast.KeyValueExpr); ok {
-						if k, ok := kv.Key.(*ast.Ident); ok && k.Name == "Transport" {
-							hasTransport = true
-						}
-					}
-				}
-				if !hasTransport {
-					report(n, "an http.Client without a Transport (http.DefaultTransport)")
-				}
+			if _, ok := isHTTP(n.Type, "Client"); ok && !hasKey(n, "Transport") {
+				report(n, "an http.Client without a Transport (http.DefaultTransport)")
 			}
 			if _, ok := isHTTP(n.Type, "Transport"); ok && !inNetguard {
 				report(n, "an http.Transport literal (its own dialer)")
+			}
+			if _, ok := isSel(coderWS, n.Type, "DialOptions"); ok && !hasKey(n, "HTTPClient") {
+				report(n, "websocket.DialOptions without an HTTPClient (http.DefaultClient)")
+			}
+			if _, ok := isSel(gorillaWS, n.Type, "Dialer"); ok && !hasKey(n, "NetDialContext") {
+				report(n, "a gorilla websocket.Dialer without NetDialContext (its own dialer)")
 			}
 		}
 		return true
