@@ -38,7 +38,7 @@ func (e *BlockedError) Error() string {
 func (e *BlockedError) Is(target error) bool { return target == ErrBlocked }
 
 const (
-	hintPrivate = "to reach it, configure it as a provider or channel baseUrl, or for web_fetch list the host in tools.web.fetch.allowedHostnames"
+	hintPrivate = "to reach it, configure it as a provider or channel baseUrl; for web_fetch, add the host to tools.web.fetch.allowedHostnames (once set, that list is every host web_fetch may reach)"
 	hintNever   = "no setting opens this destination"
 	hintSpell   = "write an IP address in canonical dotted-decimal form"
 	hintScheme  = "only http and https URLs are fetched"
