@@ -8,7 +8,7 @@ import (
 	"fmt"
 	"io/fs"
 	"net"
-	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"sort"
@@ -18,6 +18,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/talonclaw/talon/internal/config"
+	"github.com/talonclaw/talon/internal/netguard"
 	"github.com/talonclaw/talon/internal/sandbox"
 )
 
@@ -200,7 +201,18 @@ func probePort(ctx context.Context, addr string) string {
 		return "free"
 	}
 	c.Close()
-	hc := &http.Client{Timeout: 2 * time.Second}
+	// Through netguard like every request Talon makes, allowed to reach
+	// exactly this address (a gateway bound to every interface answers on
+	// loopback, and netguard never dials an unspecified address).
+	if h, p, err := net.SplitHostPort(addr); err == nil {
+		if ip, err := netip.ParseAddr(h); err == nil && ip.IsUnspecified() {
+			addr = net.JoinHostPort("127.0.0.1", p)
+			if ip.Is6() {
+				addr = net.JoinHostPort("::1", p)
+			}
+		}
+	}
+	hc := netguard.Policy{AllowedOrigins: []string{"http://" + addr}, Timeout: 2 * time.Second, MaxRedirects: -1}.Client()
 	resp, err := hc.Get("http://" + addr + "/healthz")
 	if err != nil {
 		return "other"

@@ -18,6 +18,7 @@ import (
 	"github.com/talonclaw/talon/internal/auditlog"
 	"github.com/talonclaw/talon/internal/config"
 	"github.com/talonclaw/talon/internal/gateway"
+	"github.com/talonclaw/talon/internal/netguard"
 	"github.com/talonclaw/talon/internal/protocol"
 	"github.com/talonclaw/talon/internal/sandbox"
 	"github.com/talonclaw/talon/internal/security"
@@ -302,7 +303,8 @@ func (a *app) deepProbe(ctx context.Context, cfg *config.Config) []security.Find
 		}
 	}
 	// 3. A cross-site page.
-	_, resp, err := websocket.Dial(ctx, url, &websocket.DialOptions{HTTPHeader: http.Header{"Origin": {"https://evil.example"}}})
+	probe := netguard.Policy{AllowedOrigins: []string{"http://" + net.JoinHostPort(host, port)}, MaxRedirects: -1}.Client()
+	_, resp, err := websocket.Dial(ctx, url, &websocket.DialOptions{HTTPHeader: http.Header{"Origin": {"https://evil.example"}}, HTTPClient: probe})
 	switch {
 	case err == nil:
 		add("deep.cross_site_accepted", security.Critical, "a cross-site web page could open a WebSocket", "Origin https://evil.example was accepted")

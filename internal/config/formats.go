@@ -1,11 +1,14 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"net/url"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/talonclaw/talon/internal/netguard"
 )
 
 // checkFormat checks s against a format tag and returns a message and hint
@@ -38,6 +41,13 @@ func checkFormat(format, s, q string) (msg, hint string) {
 	case "e164":
 		if !isE164(s) {
 			return q + " is not a phone number in E.164 form", `e.g. "+15550000000"`
+		}
+	case "fetch-host":
+		var he *netguard.HostEntryError
+		if err := netguard.CheckHostEntry(s); errors.As(err, &he) {
+			return q + " " + he.Reason, he.Hint
+		} else if err != nil {
+			return q + ": " + err.Error(), ""
 		}
 	default:
 		panic(fmt.Sprintf("config: unknown format %q", format))

@@ -155,6 +155,8 @@ func describeField(f field) string {
 		parts = append(parts, "Written `<provider id>/<model id>`.")
 	case "e164":
 		parts = append(parts, "E.164: `+` and 7 to 15 digits.")
+	case "fetch-host":
+		parts = append(parts, "Each `host`, `*.domain` or IP, with an optional `:port`.")
 	}
 	if f.keys == "id" {
 		parts = append(parts, "Ids match `"+idPattern+"`.")

@@ -201,8 +201,8 @@ type WebSearch struct {
 // WebFetch configures the web_fetch tool.
 type WebFetch struct {
 	Enabled             bool     `json:"enabled" doc:"Offer web_fetch to the agent." default:"true"`
-	AllowPrivateNetwork bool     `json:"allowPrivateNetwork" doc:"Allow fetching loopback, private and link-local addresses (dangerous: exposes the local network)." default:"false"`
-	AllowedHostnames    []string `json:"allowedHostnames" doc:"If not empty, the only hostnames web_fetch may reach."`
+	AllowPrivateNetwork bool     `json:"allowPrivateNetwork" doc:"Allow fetching loopback, private and CGNAT addresses of any host (dangerous: exposes the local network). Cloud metadata endpoints and link-local IPv4 stay closed." default:"false"`
+	AllowedHostnames    []string `json:"allowedHostnames" doc:"If not empty, the only hosts web_fetch may reach, redirects included; every other host is refused. Each entry is a host name (\"docs.example.com\"), \"*.example.com\" for every name below example.com (not example.com itself), or an IP address (IPv6 in brackets), optionally with \":port\". An entry without a port allows ports 80 and 443; one with a port allows that port only (list \"wiki.lan\" and \"wiki.lan:8080\" for all three). A listed host may resolve to a private address; cloud metadata endpoints stay closed. web_search is not affected (it reaches its configured backend)." format:"fetch-host"`
 }
 
 // Channels configures chat channels. A nil channel is not configured.

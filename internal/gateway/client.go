@@ -6,13 +6,31 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
 	"sync"
 	"sync/atomic"
 
 	"github.com/coder/websocket"
+	"github.com/talonclaw/talon/internal/netguard"
 	"github.com/talonclaw/talon/internal/protocol"
 )
+
+// httpOrigin is the http(s) origin of a ws(s) or http(s) URL, as the
+// upgrade request is sent ("" if it does not parse; netguard then refuses).
+func httpOrigin(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return ""
+	}
+	switch u.Scheme {
+	case "ws":
+		u.Scheme = "http"
+	case "wss":
+		u.Scheme = "https"
+	}
+	return u.Scheme + "://" + u.Host
+}
 
 // Client is a protocol client: the CLI's way into a running gateway, and the
 // tests' and benchmarks' too, so they exercise the real wire format.
@@ -41,7 +59,9 @@ type DialOptions struct {
 	Header http.Header
 	// Connect, when set, replaces the connect params entirely (tests).
 	Connect *protocol.ConnectParams
-	// HTTPClient for the upgrade request; nil means a default one.
+	// HTTPClient for the upgrade request; nil means a netguard client
+	// allowed to reach exactly the gateway's origin (invariant 7: no
+	// request bypasses netguard, not even the CLI's own).
 	HTTPClient *http.Client
 }
 
@@ -58,7 +78,11 @@ func Dial(ctx context.Context, url string, o DialOptions) (*Client, error) {
 	if o.Origin != "" {
 		h.Set("Origin", o.Origin)
 	}
-	ws, _, err := websocket.Dial(ctx, url, &websocket.DialOptions{HTTPHeader: h, HTTPClient: o.HTTPClient})
+	hc := o.HTTPClient
+	if hc == nil {
+		hc = netguard.Policy{AllowedOrigins: []string{httpOrigin(url)}, MaxRedirects: -1}.Client()
+	}
+	ws, _, err := websocket.Dial(ctx, url, &websocket.DialOptions{HTTPHeader: h, HTTPClient: hc})
 	if err != nil {
 		return nil, fmt.Errorf("gateway.Dial: %w", err)
 	}

@@ -6,8 +6,8 @@
 // federation variables and the profile files under ~/.config/anthropic, and
 // with option.WithoutOpenTelemetry, which keeps each request from consulting
 // ANTHROPIC_OPEN_TELEMETRY*. The SDK does not retry (the Router does), and
-// the HTTP client goes through sdkClient (no environment proxy, bounded
-// response bodies).
+// the HTTP client, which must send through netguard (checkClient), goes
+// through sdkClient (bounded response bodies).
 
 package llm
 
@@ -58,8 +58,8 @@ var _ Provider = (*anthropicProvider)(nil)
 // newAnthropic builds a provider for the Anthropic messages API from cfg
 // alone: nothing is read from the environment or from files.
 func newAnthropic(cfg Config) (Provider, error) {
-	if cfg.HTTPClient == nil {
-		return nil, fmt.Errorf("llm.newAnthropic: provider %q: no HTTP client (it must carry the netguard transport)", cfg.ID)
+	if err := checkClient("llm.newAnthropic", cfg); err != nil {
+		return nil, err
 	}
 	base := anthropicDefaultBaseURL
 	if cfg.BaseURL != "" {
@@ -523,24 +523,12 @@ var errSDKResponseTooLarge = fmt.Errorf("response body exceeds %d MiB", sdkMaxRe
 // sdkMaxResponse bounds one response body, JSON or an SSE stream.
 const sdkMaxResponse = 64 << 20
 
-// sdkClient returns a copy of c for an SDK client: a nil Transport becomes a
-// clone of http.DefaultTransport without its proxy (which comes from
-// HTTP_PROXY and friends, the environment), and every response body is
-// bounded by sdkMaxResponse. The caller's transport, and so its dialer, still
-// carries every request.
+// sdkClient returns a copy of c for an SDK client, whose every response
+// body is bounded by sdkMaxResponse. c has passed checkClient: its netguard
+// Transport, and so its checks and dialer, still carries every request.
 func sdkClient(c *http.Client) *http.Client {
 	hc := *c
-	base := hc.Transport
-	if base == nil {
-		if dt, ok := http.DefaultTransport.(*http.Transport); ok {
-			t := dt.Clone()
-			t.Proxy = nil
-			base = t
-		} else {
-			base = http.DefaultTransport
-		}
-	}
-	hc.Transport = sdkTransport{base: base}
+	hc.Transport = sdkTransport{base: c.Transport}
 	return &hc
 }
 

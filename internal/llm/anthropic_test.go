@@ -17,7 +17,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/talonclaw/talon/internal/netguard"
 	"github.com/talonclaw/talon/internal/secret"
+	"github.com/talonclaw/talon/internal/testutil/fakenet"
 )
 
 // wireReq is one request as a test server received it.
@@ -115,7 +117,7 @@ func collect(stream bool) (func(Delta), *[]Delta) {
 
 func newTestAnthropic(t *testing.T, baseURL, key string) Provider {
 	t.Helper()
-	p, err := newAnthropic(Config{ID: "claude", API: APIAnthropicMessages, BaseURL: baseURL, APIKey: secret.New(key), HTTPClient: &http.Client{}})
+	p, err := newAnthropic(Config{ID: "claude", API: APIAnthropicMessages, BaseURL: baseURL, APIKey: secret.New(key), HTTPClient: testClient(baseURL)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -516,37 +518,35 @@ func TestAnthropicRequestErrors(t *testing.T) {
 	if _, err := newAnthropic(Config{ID: "a", BaseURL: "http://127.0.0.1:1"}); err == nil {
 		t.Fatal("no error without an HTTP client")
 	}
-	if _, err := newAnthropic(Config{ID: "a", BaseURL: "ftp://x", HTTPClient: &http.Client{}}); err == nil {
+	if _, err := newAnthropic(Config{ID: "a", BaseURL: "ftp://x", HTTPClient: netguard.Policy{}.Client()}); err == nil {
 		t.Fatal("no error for an ftp base URL")
 	}
 }
 
-// recordingTransport answers every request itself, recording its URL and
-// headers: it shows where a client would have gone.
-type recordingTransport struct {
+// recorder is a public endpoint's record of the URL and headers of every
+// request it got: it shows where a client went.
+type recorder struct {
 	mu     sync.Mutex
 	urls   []string
 	header []http.Header
-	answer func(*http.Request) *http.Response
 }
 
-func (rt *recordingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	rt.mu.Lock()
-	rt.urls = append(rt.urls, r.URL.String())
-	rt.header = append(rt.header, r.Header.Clone())
-	rt.mu.Unlock()
-	if r.Body != nil {
-		io.Copy(io.Discard, r.Body)
-		r.Body.Close()
-	}
-	return rt.answer(r), nil
-}
-
-func jsonAnswer(body string) func(*http.Request) *http.Response {
-	return func(r *http.Request) *http.Response {
-		return &http.Response{StatusCode: 200, Header: http.Header{"Content-Type": {"application/json"}},
-			Body: io.NopCloser(strings.NewReader(body)), Request: r}
-	}
+// publicEndpoint serves body as JSON at https://host on a fakenet (host
+// resolves to a public-looking address; its certificate is trusted by the
+// returned client, a netguard client on that network) and records every
+// request.
+func publicEndpoint(t *testing.T, host, body string) (*recorder, *http.Client) {
+	n := fakenet.New(t)
+	rec := &recorder{}
+	n.ServeTLS(host, 443, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec.mu.Lock()
+		rec.urls = append(rec.urls, "https://"+r.Host+r.URL.RequestURI())
+		rec.header = append(rec.header, r.Header.Clone())
+		rec.mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, body)
+	}))
+	return rec, netguard.Policy{Hooks: n.Hooks()}.Client()
 }
 
 func TestAnthropicIgnoresEnvironment(t *testing.T) {
@@ -599,8 +599,8 @@ func TestAnthropicIgnoresEnvironment(t *testing.T) {
 		checkHeaders(t, reqs[1].Header, "")
 	})
 	t.Run("public endpoint", func(t *testing.T) {
-		rt := &recordingTransport{answer: jsonAnswer(okBody)}
-		p, err := newAnthropic(Config{ID: "anthropic", APIKey: secret.New("sk-ant-configured"), HTTPClient: &http.Client{Transport: rt}})
+		rt, hc := publicEndpoint(t, "api.anthropic.com", okBody)
+		p, err := newAnthropic(Config{ID: "anthropic", APIKey: secret.New("sk-ant-configured"), HTTPClient: hc})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -56,8 +56,8 @@ var _ Provider = (*geminiProvider)(nil)
 // newGemini builds a provider for the Gemini API from cfg alone; see the
 // comment atop this file for what that takes with this SDK.
 func newGemini(cfg Config) (Provider, error) {
-	if cfg.HTTPClient == nil {
-		return nil, fmt.Errorf("llm.newGemini: provider %q: no HTTP client (it must carry the netguard transport)", cfg.ID)
+	if err := checkClient("llm.newGemini", cfg); err != nil {
+		return nil, err
 	}
 	if cfg.APIKey.IsZero() {
 		// Without one, the SDK would take GOOGLE_API_KEY or GEMINI_API_KEY.

@@ -17,12 +17,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/talonclaw/talon/internal/netguard"
 	"github.com/talonclaw/talon/internal/secret"
 )
 
 func newTestGemini(t *testing.T, baseURL, key string) Provider {
 	t.Helper()
-	p, err := newGemini(Config{ID: "google", API: APIGoogleGenAI, BaseURL: baseURL, APIKey: secret.New(key), HTTPClient: &http.Client{}})
+	p, err := newGemini(Config{ID: "google", API: APIGoogleGenAI, BaseURL: baseURL, APIKey: secret.New(key), HTTPClient: testClient(baseURL)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -415,9 +416,9 @@ func TestGeminiRequestErrors(t *testing.T) {
 		}
 	}
 	for _, cfg := range []Config{
-		{ID: "g", APIKey: secret.New("k")},                                                     // no HTTP client
-		{ID: "g", HTTPClient: &http.Client{}},                                                  // no key
-		{ID: "g", APIKey: secret.New("k"), HTTPClient: &http.Client{}, BaseURL: "localhost:1"}, // not a URL
+		{ID: "g", APIKey: secret.New("k")},                                                                 // no HTTP client
+		{ID: "g", HTTPClient: netguard.Policy{}.Client()},                                                  // no key
+		{ID: "g", APIKey: secret.New("k"), HTTPClient: netguard.Policy{}.Client(), BaseURL: "localhost:1"}, // not a URL
 	} {
 		if _, err := newGemini(cfg); err == nil || !strings.HasPrefix(err.Error(), "llm.newGemini: ") {
 			t.Fatalf("%+v: error %v", cfg, err)
@@ -485,8 +486,8 @@ func TestGeminiIgnoresEnvironment(t *testing.T) {
 		}
 	})
 	t.Run("public endpoint", func(t *testing.T) {
-		rt := &recordingTransport{answer: jsonAnswer(okBody)}
-		p, err := newGemini(Config{ID: "google", APIKey: secret.New("AIza-configured"), HTTPClient: &http.Client{Transport: rt}})
+		rt, hc := publicEndpoint(t, "generativelanguage.googleapis.com", okBody)
+		p, err := newGemini(Config{ID: "google", APIKey: secret.New("AIza-configured"), HTTPClient: hc})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -499,7 +500,7 @@ func TestGeminiIgnoresEnvironment(t *testing.T) {
 		checkHeaders(t, rt.header[0])
 	})
 	t.Run("no key", func(t *testing.T) {
-		if _, err := newGemini(Config{ID: "google", HTTPClient: &http.Client{}}); err == nil {
+		if _, err := newGemini(Config{ID: "google", HTTPClient: netguard.Policy{}.Client()}); err == nil {
 			t.Fatal("a provider without a key was built (it would use the environment's)")
 		}
 	})

@@ -114,7 +114,7 @@ type Config struct {
 	API        string // openai-completions | anthropic-messages | google-genai
 	BaseURL    string // "" means the API's public endpoint
 	APIKey     secret.Secret
-	HTTPClient *http.Client // required; carries the netguard transport
+	HTTPClient *http.Client // required; must send through a netguard Transport (netguard.CheckClient)
 	Timeout    time.Duration
 }
 

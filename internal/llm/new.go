@@ -3,6 +3,8 @@ package llm
 import (
 	"fmt"
 	"strings"
+
+	"github.com/talonclaw/talon/internal/netguard"
 )
 
 // API names accepted in Config.API (models.providers.<id>.api).
@@ -18,12 +20,14 @@ func APIs() []string {
 }
 
 // New builds the provider cfg describes. It never consults the environment:
-// what is not in cfg is not used. cfg.HTTPClient is required, so that every
-// provider request goes through the transport the caller chose (netguard).
-// An unknown cfg.API is an error wrapping ErrUnknownAPI.
+// what is not in cfg is not used. cfg.HTTPClient is required and must send
+// through a netguard Transport (netguard.CheckClient), so that every
+// provider request is checked (invariant 7); anything else is an error
+// wrapping netguard.ErrNotGuarded, never a fallback to net/http's default
+// transport. An unknown cfg.API is an error wrapping ErrUnknownAPI.
 func New(cfg Config) (Provider, error) {
-	if cfg.HTTPClient == nil {
-		return nil, fmt.Errorf("llm.New: provider %q: no HTTP client (it must carry the netguard transport)", cfg.ID)
+	if err := checkClient("llm.New", cfg); err != nil {
+		return nil, err
 	}
 	switch cfg.API {
 	case APIOpenAICompletions:
@@ -35,4 +39,13 @@ func New(cfg Config) (Provider, error) {
 	default:
 		return nil, fmt.Errorf("llm.New: provider %q: api %q: %w (hint: use one of %s)", cfg.ID, cfg.API, ErrUnknownAPI, strings.Join(APIs(), "|"))
 	}
+}
+
+// checkClient refuses a provider config whose HTTP client does not send
+// through netguard; every provider constructor calls it first.
+func checkClient(fn string, cfg Config) error {
+	if err := netguard.CheckClient(cfg.HTTPClient); err != nil {
+		return fmt.Errorf("%s: provider %q: %w", fn, cfg.ID, err)
+	}
+	return nil
 }

@@ -10,9 +10,8 @@ package llm
 //   - The SDK never retries by itself (the Router does, knowing whether
 //     output was already shown).
 //   - An empty API key sends no Authorization header at all.
-//   - A nil Transport on the given client is replaced by a copy of the
-//     default transport without its environment proxy (HTTP_PROXY is
-//     environment too).
+//   - The given client must send through netguard (checkClient); there is
+//     no fallback transport.
 //   - Errors are *APIError (status, Retry-After, Retryable) or the caller's
 //     own context error; provider messages are redacted of secrets.
 
@@ -72,8 +71,8 @@ var _ Provider = (*openAIProvider)(nil)
 
 // newOpenAI builds the openai-completions provider from cfg alone.
 func newOpenAI(cfg Config) (Provider, error) {
-	if cfg.HTTPClient == nil {
-		return nil, fmt.Errorf("llm.newOpenAI: provider %q: no HTTP client (it must carry the netguard transport)", cfg.ID)
+	if err := checkClient("llm.newOpenAI", cfg); err != nil {
+		return nil, err
 	}
 	base := strings.TrimSpace(cfg.BaseURL)
 	if base == "" {
@@ -84,14 +83,6 @@ func newOpenAI(cfg Config) (Provider, error) {
 		return nil, fmt.Errorf("llm.newOpenAI: provider %q: baseUrl %q is not an http(s) URL without credentials (hint: like http://127.0.0.1:11434/v1)", cfg.ID, cfg.BaseURL)
 	}
 	hc := *cfg.HTTPClient
-	if hc.Transport == nil {
-		// http.DefaultTransport would consult HTTP_PROXY and friends.
-		if dt, ok := http.DefaultTransport.(*http.Transport); ok {
-			t := dt.Clone()
-			t.Proxy = nil
-			hc.Transport = t
-		}
-	}
 	opts := []option.RequestOption{
 		option.WithBaseURL(u.String()),
 		option.WithHTTPClient(&hc),

@@ -10,13 +10,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/talonclaw/talon/internal/netguard"
 	"github.com/talonclaw/talon/internal/secret"
 	"github.com/talonclaw/talon/internal/testutil/fakellm"
 )
 
 func newTestOpenAI(t testing.TB, baseURL, key string) Provider {
 	t.Helper()
-	p, err := New(Config{ID: "local", API: APIOpenAICompletions, BaseURL: baseURL, APIKey: secret.New(key), HTTPClient: &http.Client{}})
+	p, err := New(Config{ID: "local", API: APIOpenAICompletions, BaseURL: baseURL, APIKey: secret.New(key), HTTPClient: testClient(baseURL)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -308,7 +309,7 @@ func TestOpenAITimeoutAndContext(t *testing.T) {
 	both(t, func(t *testing.T, onDelta func(Delta)) {
 		fake := fakellm.New(t)
 		fake.Default = fakellm.Reply{Text: "late", Delay: 10 * time.Second}
-		p, err := New(Config{ID: "slow", API: APIOpenAICompletions, BaseURL: fake.URL, HTTPClient: &http.Client{}, Timeout: 100 * time.Millisecond})
+		p, err := New(Config{ID: "slow", API: APIOpenAICompletions, BaseURL: fake.URL, HTTPClient: testClient(fake.URL), Timeout: 100 * time.Millisecond})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -419,7 +420,7 @@ func TestOpenAIIgnoresEnvironment(t *testing.T) {
 }
 
 func TestOpenAIOfficialEndpointUsesMaxCompletionTokens(t *testing.T) {
-	p, err := newOpenAI(Config{ID: "openai", HTTPClient: &http.Client{}})
+	p, err := newOpenAI(Config{ID: "openai", HTTPClient: netguard.Policy{}.Client()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -546,7 +547,7 @@ func TestRetryAfterParsing(t *testing.T) {
 }
 
 func TestNewValidation(t *testing.T) {
-	hc := &http.Client{}
+	hc := netguard.Policy{}.Client()
 	if _, err := New(Config{ID: "x", API: APIOpenAICompletions}); err == nil || !strings.Contains(err.Error(), "HTTP client") {
 		t.Fatalf("nil client: %v", err)
 	}

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/talonclaw/talon/internal/netguard"
 	"github.com/talonclaw/talon/internal/secret"
 )
 
@@ -27,7 +28,7 @@ func TestSDKTransportFailures(t *testing.T) {
 	} {
 		provider := func(t *testing.T, url string, timeout time.Duration) Provider {
 			c := pc.cfg
-			c.BaseURL, c.APIKey, c.HTTPClient, c.Timeout = url, secret.New("k"), &http.Client{}, timeout
+			c.BaseURL, c.APIKey, c.HTTPClient, c.Timeout = url, secret.New("k"), testClient(url), timeout
 			p, err := pc.make(c)
 			if err != nil {
 				t.Fatal(err)
@@ -70,4 +71,11 @@ func TestSDKTransportFailures(t *testing.T) {
 			}
 		})
 	}
+}
+
+// testClient is a netguard client allowed to reach the loopback test server
+// at baseURL, with limits wide enough that the provider's own are the ones
+// tested.
+func testClient(baseURL string) *http.Client {
+	return netguard.Policy{AllowedOrigins: []string{baseURL}, Timeout: 5 * time.Minute, MaxBodyBytes: 1 << 30}.Client()
 }

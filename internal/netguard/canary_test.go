@@ -179,7 +179,7 @@ func TestInvariant7_DialTimeRebinding(t *testing.T) {
 	c := newCanary(t, "tcp4", "127.0.0.1:0", nil)
 	p := Policy{
 		Ports: []int{c.port},
-		LookupIP: staticLookup(map[string][]string{
+		Hooks: &Hooks{LookupIP: staticLookup(map[string][]string{
 			"rebind.test":   {"127.0.0.1"},
 			"mapped.test":   {"::ffff:127.0.0.1"},
 			"mixed.test":    {"93.184.216.34", "127.0.0.1"},
@@ -187,7 +187,7 @@ func TestInvariant7_DialTimeRebinding(t *testing.T) {
 			"metadata.test": {"169.254.169.254"},
 			"nat64.test":    {"64:ff9b::7f00:1"},
 			"ok.test":       {"127.0.0.1"},
-		}),
+		})},
 	}
 	for _, name := range []string{"rebind.test", "REBIND.test.", "mapped.test", "mixed.test", "mixed2.test", "metadata.test", "nat64.test"} {
 		u := fmt.Sprintf("http://%s:%d/", name, c.port)
@@ -206,9 +206,9 @@ func TestInvariant7_DialTimeRebinding(t *testing.T) {
 	}
 	c.assertUntouched(t)
 
-	// AllowedHosts opens ok.test; the dialer connects to the address it
+	// OnlyHosts opens ok.test; the dialer connects to the address it
 	// checked (the system resolver knows nothing of ok.test).
-	p.AllowedHosts = []string{"ok.test"}
+	p.OnlyHosts = []string{"ok.test"}
 	resp, err := p.Client().Get(fmt.Sprintf("http://ok.test:%d/", c.port))
 	if err != nil {
 		t.Fatalf("allowed host: %v", err)
@@ -218,7 +218,7 @@ func TestInvariant7_DialTimeRebinding(t *testing.T) {
 		t.Fatalf("canary hits = %d, want 1", c.hits.Load())
 	}
 	// ...but never a metadata address, even for an allowed host.
-	p.AllowedHosts = []string{"metadata.test"}
+	p.OnlyHosts = []string{"metadata.test"}
 	if _, err := p.Client().Get(fmt.Sprintf("http://metadata.test:%d/", c.port)); !errors.Is(err, ErrBlocked) {
 		t.Fatalf("allowed host resolving to metadata: %v, want ErrBlocked", err)
 	}
@@ -247,7 +247,7 @@ func TestInvariant7_DialTimeRebindingRealResolver(t *testing.T) {
 	}
 	c.assertUntouched(t)
 
-	p.AllowedHosts = []string{"ok.test"}
+	p.OnlyHosts = []string{"ok.test"}
 	resp, err = p.Client().Get(fmt.Sprintf("http://ok.test:%d/", c.port))
 	if err != nil {
 		t.Fatalf("ok.test: %v", err)
@@ -470,11 +470,11 @@ func TestInvariant7_EnvironmentProxyIgnored(t *testing.T) {
 	t.Setenv("NO_PROXY", "")
 	t.Setenv("no_proxy", "")
 	p := Policy{
-		AllowedHosts: []string{"public.test"},
-		Ports:        []int{target.port},
-		LookupIP:     staticLookup(map[string][]string{"public.test": {"127.0.0.1"}}),
+		OnlyHosts: []string{"public.test"},
+		Ports:     []int{target.port},
+		Hooks:     &Hooks{LookupIP: staticLookup(map[string][]string{"public.test": {"127.0.0.1"}})},
 	}
-	if tr := p.Transport(); tr.Proxy != nil {
+	if tr := p.Transport(); tr.inner.Proxy != nil {
 		t.Fatal("Transport has a Proxy func")
 	}
 	resp, err := p.Client().Get(fmt.Sprintf("http://public.test:%d/", target.port))
@@ -546,12 +546,12 @@ func TestInvariant7_AllowPrivateKeepsMetadataClosed(t *testing.T) {
 	p := Policy{
 		AllowPrivate: true,
 		Ports:        []int{c.port},
-		LookupIP: staticLookup(map[string][]string{
+		Hooks: &Hooks{LookupIP: staticLookup(map[string][]string{
 			"lan.test":  {"127.0.0.1"},
 			"meta.test": {"169.254.169.254"},
 			"ll.test":   {"169.254.1.1"},
 			"map.test":  {"::ffff:169.254.169.254"},
-		}),
+		})},
 	}
 	cl := p.Client()
 	for _, u := range []string{c.url + "/", fmt.Sprintf("http://lan.test:%d/", c.port)} {
@@ -606,12 +606,25 @@ func TestInvariant7_NonHTTPSchemesRefused(t *testing.T) {
 }
 
 func TestInvariant7_GetRefusesForeignClients(t *testing.T) {
-	for _, c := range []*http.Client{nil, http.DefaultClient, {Transport: Policy{}.Transport()}} {
-		if _, err := Get(context.Background(), c, "https://example.com/"); err == nil {
-			t.Errorf("Get with %v: no error", c)
+	var hits atomic.Int64
+	foreign := func(*http.Request) (*http.Response, error) {
+		hits.Add(1)
+		return nil, errors.New("foreign transport used")
+	}
+	for _, c := range []*http.Client{nil, http.DefaultClient, {}, {Transport: http.DefaultTransport},
+		{Transport: roundTripFunc(foreign)}, {Transport: roundTripFunc(Policy{}.Transport().RoundTrip)}} {
+		if _, err := Get(context.Background(), c, "https://example.com/"); !errors.Is(err, ErrNotGuarded) {
+			t.Errorf("Get with %v: %v, want ErrNotGuarded", c, err)
 		}
 	}
+	if hits.Load() != 0 {
+		t.Fatal("a foreign transport was used")
+	}
 }
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
 func TestInvariant7_DialerRefusesOtherNetworks(t *testing.T) {
 	c, _ := Policy{}.compile()

@@ -38,7 +38,7 @@ func (e *BlockedError) Error() string {
 func (e *BlockedError) Is(target error) bool { return target == ErrBlocked }
 
 const (
-	hintPrivate = "to reach it, configure it as a provider or channel baseUrl, list the host in tools.web.fetch.allowedHostnames, or set tools.web.fetch.allowPrivateNetwork"
+	hintPrivate = "to reach it, configure it as a provider or channel baseUrl; for web_fetch, add the host to tools.web.fetch.allowedHostnames (once set, that list is every host web_fetch may reach)"
 	hintNever   = "no setting opens this destination"
 	hintSpell   = "write an IP address in canonical dotted-decimal form"
 	hintScheme  = "only http and https URLs are fetched"
@@ -231,20 +231,25 @@ func classifyName(name string) (string, class) {
 
 // compiled is a Policy prepared for checking.
 type compiled struct {
-	origins      map[string]bool // "scheme://host:port"
-	originAddrs  map[string]bool // "host:port" of origins, for the dialer
-	hosts        map[string]bool
+	origins     map[string]bool // "scheme://host:port"
+	originAddrs map[string]bool // "host:port" of origins, for the dialer
+	// only is set when Policy.OnlyHosts is not empty, even if none of its
+	// entries parsed: a malformed list must never mean "anywhere".
+	only         bool
+	hosts        []hostRule
 	ports        []int
 	allowPrivate bool
+	credHeaders  map[string]bool // lower-case names from Policy.CredentialHeaders
 }
 
 func (p Policy) compile() (*compiled, error) {
 	c := &compiled{
 		origins:      map[string]bool{},
 		originAddrs:  map[string]bool{},
-		hosts:        map[string]bool{},
+		only:         len(p.OnlyHosts) > 0,
 		allowPrivate: p.AllowPrivate,
 		ports:        p.Ports,
+		credHeaders:  map[string]bool{},
 	}
 	if len(c.ports) == 0 {
 		c.ports = []int{80, 443}
@@ -270,20 +275,203 @@ func (p Policy) compile() (*compiled, error) {
 		c.origins[u.Scheme+"://"+hp] = true
 		c.originAddrs[hp] = true
 	}
-	for _, n := range p.AllowedHosts {
-		h, err := parseHost(strings.TrimSuffix(strings.TrimPrefix(n, "["), "]"))
+	for _, n := range p.OnlyHosts {
+		r, err := parseHostRule(n)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("netguard: allowed host %q: %w", n, err))
+			errs = append(errs, err)
 			continue
 		}
-		c.hosts[h.name] = true
+		c.hosts = append(c.hosts, r)
 	}
 	for _, port := range p.Ports {
 		if port < 1 || port > 65535 {
 			errs = append(errs, fmt.Errorf("netguard: port %d is out of range", port))
 		}
 	}
+	for _, h := range p.CredentialHeaders {
+		c.credHeaders[strings.ToLower(h)] = true
+	}
 	return c, errors.Join(errs...)
+}
+
+// hostRule is one parsed entry of Policy.OnlyHosts.
+type hostRule struct {
+	name     string // normalised host name or IP text; for a wildcard, the suffix after "*."
+	wildcard bool   // "*.example.com": every name below example.com, not example.com itself
+	port     int    // 0: the policy's ports (80 and 443 by default)
+}
+
+func (r hostRule) matchesName(name string) bool {
+	if r.wildcard {
+		return strings.HasSuffix(name, "."+r.name)
+	}
+	return name == r.name
+}
+
+// String is the entry as the owner would write it.
+func (r hostRule) String() string {
+	s := r.name
+	if r.wildcard {
+		s = "*." + s
+	}
+	if r.port != 0 {
+		if strings.Contains(s, ":") {
+			s = "[" + s + "]"
+		}
+		return s + ":" + strconv.Itoa(r.port)
+	}
+	return s
+}
+
+// HostEntryError is a malformed Policy.OnlyHosts entry: what is wrong and
+// how to write it instead.
+type HostEntryError struct {
+	Entry  string
+	Reason string
+	Hint   string
+}
+
+func (e *HostEntryError) Error() string {
+	return fmt.Sprintf("netguard: host entry %q: %s (hint: %s)", e.Entry, e.Reason, e.Hint)
+}
+
+const hintHostEntry = `write a host name ("docs.example.com"), "*.example.com" for its subdomains, or an IP address, optionally with ":port" ("wiki.lan:8080", "[fd00::5]:8443")`
+
+// CheckHostEntry reports whether s is a valid Policy.OnlyHosts entry; the
+// error is a *HostEntryError. Config validation uses it so that a bad entry
+// is refused when the config is loaded, not silently ignored later.
+func CheckHostEntry(s string) error {
+	_, err := parseHostRule(s)
+	return err
+}
+
+// HostEntry is a valid Policy.OnlyHosts entry, explained (for
+// `talon security audit`).
+type HostEntry struct {
+	Host     string // normalised name or IP; for a wildcard, the domain after "*."
+	Wildcard bool
+	Ports    []int // the ports it allows (80 and 443 for an entry without a port)
+	// Local is why the host is on the local network ("a private (RFC 1918)
+	// address", "a local (.lan) name", …), or "" for a public name or
+	// address. A public name may still resolve to a private address, which
+	// a listed host is allowed to.
+	Local string
+}
+
+// ParseHostEntry explains one OnlyHosts entry; the error is a
+// *HostEntryError.
+func ParseHostEntry(s string) (HostEntry, error) {
+	r, err := parseHostRule(s)
+	if err != nil {
+		return HostEntry{}, err
+	}
+	e := HostEntry{Host: r.name, Wildcard: r.wildcard, Ports: []int{80, 443}}
+	if r.port != 0 {
+		e.Ports = []int{r.port}
+	}
+	var cl class
+	if ip, err := netip.ParseAddr(r.name); err == nil {
+		e.Local, cl = classifyIP(ip)
+	} else {
+		e.Local, cl = classifyName(r.name)
+	}
+	if cl == classPublic {
+		e.Local = ""
+	}
+	return e, nil
+}
+
+// parseHostRule parses one OnlyHosts entry:
+//
+//	host            exact name or IPv4 address, ports 80 and 443
+//	*.example.com   every name below example.com (any depth), not example.com
+//	[v6]            an IPv6 address (brackets required)
+//	any of these followed by :port — that port only, for that entry
+//
+// Names are normalised like URL hosts (IDNA, case, trailing dot). An entry
+// that can never be reached (a metadata name or address) is an error, so
+// the owner is not left believing it works.
+func parseHostRule(s string) (hostRule, error) {
+	bad := func(reason string, hint string) (hostRule, error) {
+		if hint == "" {
+			hint = hintHostEntry
+		}
+		return hostRule{}, &HostEntryError{Entry: s, Reason: reason, Hint: hint}
+	}
+	switch {
+	case s == "":
+		return bad("is empty", "")
+	case strings.Contains(s, "://"):
+		return bad("is a URL, not a host", `write only the host (and port), e.g. "docs.example.com" or "wiki.lan:8080"`)
+	case strings.ContainsAny(s, "/?#@ \t\r\n"), !strings.HasPrefix(s, "[") && strings.ContainsAny(s, "[]"):
+		return bad("is not a host name", "")
+	}
+	hostPart, portPart, hasPort := s, "", false
+	if strings.HasPrefix(s, "[") {
+		end := strings.IndexByte(s, ']')
+		if end < 0 {
+			return bad("has an unclosed [", "")
+		}
+		hostPart = s[1:end]
+		rest := s[end+1:]
+		if rest != "" {
+			if !strings.HasPrefix(rest, ":") {
+				return bad("has text after ]", "")
+			}
+			portPart, hasPort = rest[1:], true
+		}
+		if !strings.Contains(hostPart, ":") {
+			return bad("has brackets around something that is not an IPv6 address", "brackets are for IPv6 addresses only")
+		}
+	} else if n := strings.Count(s, ":"); n > 1 {
+		return bad("looks like an IPv6 address without brackets", `write it as "[fd00::5]" or "[fd00::5]:8443"`)
+	} else if n == 1 {
+		hostPart, portPart, _ = strings.Cut(s, ":")
+		hasPort = true
+	}
+	var r hostRule
+	if hasPort {
+		port, err := strconv.Atoi(portPart)
+		if err != nil || port < 1 || port > 65535 || portPart != strconv.Itoa(port) {
+			return bad(fmt.Sprintf("has port %q, not a number from 1 to 65535", portPart), `e.g. "wiki.lan:8080"`)
+		}
+		r.port = port
+	}
+	if rest, ok := strings.CutPrefix(hostPart, "*."); ok {
+		r.wildcard = true
+		hostPart = rest
+	}
+	if strings.Contains(hostPart, "*") {
+		return bad(`has a "*" that is not a leading "*."`, `only a leading "*." is supported, e.g. "*.example.com"`)
+	}
+	h, err := parseHost(hostPart)
+	if err != nil {
+		var be *BlockedError
+		if errors.As(err, &be) {
+			return bad("is refused: "+be.Reason, be.Hint)
+		}
+		return bad("is refused: "+err.Error(), "")
+	}
+	if r.wildcard {
+		if h.ip.IsValid() {
+			return bad("puts a wildcard on an IP address", `wildcards are for names: "*.example.com"`)
+		}
+		if !strings.Contains(h.name, ".") {
+			return bad(fmt.Sprintf("would match every name under the top-level domain %q", h.name), `name a domain you trust, e.g. "*.example.com"`)
+		}
+	}
+	var reason string
+	var cl class
+	if h.ip.IsValid() {
+		reason, cl = classifyIP(h.ip)
+	} else {
+		reason, cl = classifyName(h.name)
+	}
+	if cl == classHard {
+		return bad(fmt.Sprintf("is %s, which is never reachable", reason), "remove it")
+	}
+	r.name = h.name
+	return r, nil
 }
 
 // Validate reports every malformed entry of the policy at once. Malformed
@@ -315,13 +503,25 @@ func parsePort(ps string) (int, error) {
 // checkTarget applies the rules shared by CheckURL and the dialer. scheme is
 // "" at dial time, where only host:port is known. It returns whether private
 // (but never hard-blocked) addresses may be dialled for this target.
+//
+// The order is: an exact AllowedOrigins match (its own port, private
+// allowed); otherwise, with OnlyHosts, a matching entry on a matching port
+// or a refusal; then the address class; then the port.
 func (c *compiled) checkTarget(scheme string, h host, port int) (privateOK bool, err error) {
 	hp := net.JoinHostPort(h.name, strconv.Itoa(port))
 	origin := c.originAddrs[hp]
 	if scheme != "" {
 		origin = c.origins[scheme+"://"+hp]
 	}
-	privateOK = origin || c.hosts[h.name] || c.allowPrivate
+	portOK := origin || slices.Contains(c.ports, port)
+	listed := false
+	if c.only && !origin {
+		if err := c.checkOnly(h, port); err != nil {
+			return false, err
+		}
+		listed, portOK = true, true
+	}
+	privateOK = origin || listed || c.allowPrivate
 	var reason string
 	var cl class
 	if h.ip.IsValid() {
@@ -335,11 +535,40 @@ func (c *compiled) checkTarget(scheme string, h host, port int) (privateOK bool,
 	case cl == classPrivate && !privateOK:
 		return false, blocked(hintPrivate, "%s is %s", h.name, reason)
 	}
-	if !origin && !slices.Contains(c.ports, port) {
+	if !portOK {
 		return false, blocked(fmt.Sprintf("allowed ports are %v and those of configured base URLs", c.ports), "port %d is not allowed", port)
 	}
 	return privateOK, nil
 }
+
+// checkOnly refuses a host:port that no OnlyHosts entry allows.
+func (c *compiled) checkOnly(h host, port int) error {
+	var ports []int
+	for _, r := range c.hosts {
+		if !r.matchesName(h.name) {
+			continue
+		}
+		if r.port == 0 && slices.Contains(c.ports, port) || r.port == port {
+			return nil
+		}
+		if r.port == 0 {
+			ports = append(ports, c.ports...)
+		} else {
+			ports = append(ports, r.port)
+		}
+	}
+	if len(ports) > 0 {
+		slices.Sort(ports)
+		return blocked(fmt.Sprintf("its entries for this host allow ports %v; to allow this port too, add %q", slices.Compact(ports), hostRule{name: h.name, port: port}.String()),
+			"port %d of %s is not allowed by %s", port, h.name, settingOnly)
+	}
+	return blocked(fmt.Sprintf("it lists the only hosts that may be reached; to allow this one, add %q", hostRule{name: h.name}.String()),
+		"%s is not in %s", h.name, settingOnly)
+}
+
+// settingOnly names the setting behind OnlyHosts in refusals (web_fetch is
+// its only user).
+const settingOnly = "tools.web.fetch.allowedHostnames"
 
 // checkAddr checks one resolved or literal address at dial time.
 func (c *compiled) checkAddr(name string, ip netip.Addr, privateOK bool) error {
@@ -359,9 +588,10 @@ func (c *compiled) checkAddr(name string, ip netip.Addr, privateOK bool) error {
 // with its host normalised (lower case, IDNA, no trailing dot). Names are
 // not resolved here; the dialer checks every resolved address.
 //
-// An exact match of scheme://host:port with p.AllowedOrigins, or of the host
-// with p.AllowedHosts, or p.AllowPrivate, opens private addresses; nothing
-// opens metadata endpoints.
+// An exact match of scheme://host:port with p.AllowedOrigins, a matching
+// p.OnlyHosts entry, or p.AllowPrivate opens private addresses; nothing
+// opens metadata endpoints. A non-empty p.OnlyHosts refuses every host it
+// does not list (AllowedOrigins still apply).
 func CheckURL(raw string, p Policy) (*url.URL, error) {
 	c, _ := p.compile()
 	return c.checkURL(raw)

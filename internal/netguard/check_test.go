@@ -243,7 +243,7 @@ func TestInvariant7_CheckURLMessages(t *testing.T) {
 
 func TestInvariant7_CheckURLPolicyExceptions(t *testing.T) {
 	origins := Policy{AllowedOrigins: []string{"http://127.0.0.1:11434/v1", "https://LLM.Internal:8443", "http://[::1]:9000"}}
-	hosts := Policy{AllowedHosts: []string{"Wiki.Corp.", "10.1.2.3"}}
+	hosts := Policy{OnlyHosts: []string{"Wiki.Corp.", "10.1.2.3"}}
 	private := Policy{AllowPrivate: true}
 	ports := Policy{Ports: []int{8080}}
 	for _, tc := range []struct {
@@ -289,7 +289,7 @@ func TestInvariant7_CheckURLPolicyExceptions(t *testing.T) {
 		{"ports custom", ports, "http://example.com:8080/", true},
 		{"ports custom no default", ports, "http://example.com/", false},
 		{"metadata as origin", Policy{AllowedOrigins: []string{"http://169.254.169.254"}}, "http://169.254.169.254/", false},
-		{"metadata as host", Policy{AllowedHosts: []string{"metadata.google.internal"}}, "http://metadata.google.internal/", false},
+		{"metadata as host", Policy{OnlyHosts: []string{"metadata.google.internal"}}, "http://metadata.google.internal/", false},
 	} {
 		_, err := CheckURL(tc.raw, tc.p)
 		if (err == nil) != tc.ok {
@@ -340,10 +340,10 @@ func TestParseLegacyIPv4(t *testing.T) {
 }
 
 func TestValidate(t *testing.T) {
-	if err := (Policy{AllowedOrigins: []string{"http://127.0.0.1:11434"}, AllowedHosts: []string{"a.b"}, Ports: []int{8080}}).Validate(); err != nil {
+	if err := (Policy{AllowedOrigins: []string{"http://127.0.0.1:11434"}, OnlyHosts: []string{"a.b"}, Ports: []int{8080}}).Validate(); err != nil {
 		t.Fatalf("valid policy: %v", err)
 	}
-	err := Policy{AllowedOrigins: []string{"ftp://x", "http://u:p@h.com"}, AllowedHosts: []string{"0x7f.1"}, Ports: []int{0}}.Validate()
+	err := Policy{AllowedOrigins: []string{"ftp://x", "http://u:p@h.com"}, OnlyHosts: []string{"0x7f.1"}, Ports: []int{0}}.Validate()
 	if err == nil {
 		t.Fatal("invalid policy accepted")
 	}

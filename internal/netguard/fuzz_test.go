@@ -1,6 +1,8 @@
 package netguard
 
 import (
+	"errors"
+	"fmt"
 	"net/netip"
 	"net/url"
 	"strings"
@@ -102,7 +104,7 @@ func FuzzBlockedIP(f *testing.F) {
 }
 
 func BenchmarkCheckURL(b *testing.B) {
-	p := Policy{AllowedOrigins: []string{"http://127.0.0.1:11434"}, AllowedHosts: []string{"wiki.example.org"}}
+	p := Policy{AllowedOrigins: []string{"http://127.0.0.1:11434"}, OnlyHosts: []string{"wiki.example.org"}}
 	urls := []string{
 		"https://example.com/some/path?q=1",
 		"http://127.0.0.1:11434/v1/chat",
@@ -124,4 +126,44 @@ func BenchmarkCheckURLCompiled(b *testing.B) {
 	for b.Loop() {
 		c.checkURL("https://example.com/some/path?q=1")
 	}
+}
+
+// FuzzHostEntry: parsing an OnlyHosts entry never panics, and a valid entry
+// lets through exactly what it names: its host (or a name below a wildcard)
+// on its ports passes CheckURL with the entry as the only host.
+func FuzzHostEntry(f *testing.F) {
+	for _, s := range []string{"docs.example.com", "*.example.com", "wiki.lan:8080", "[fd00::5]:8443", "10.1.2.3", "München.DE.", "*.a.b:1",
+		"127.1", "*.com", "fd00::5", "[::1]", "x:0", "https://a", "*", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		e, err := ParseHostEntry(s)
+		if err != nil {
+			var he *HostEntryError
+			if !errors.As(err, &he) || he.Hint == "" {
+				t.Fatalf("ParseHostEntry(%q) = %v, want a *HostEntryError with a hint", s, err)
+			}
+			if CheckHostEntry(s) == nil {
+				t.Fatalf("CheckHostEntry(%q) accepts what ParseHostEntry refuses", s)
+			}
+			return
+		}
+		host := e.Host
+		if e.Wildcard {
+			host = "sub." + host
+		}
+		if strings.Contains(host, ":") {
+			host = "[" + host + "]"
+		}
+		p := Policy{OnlyHosts: []string{s}}
+		for _, port := range e.Ports {
+			raw := fmt.Sprintf("http://%s:%d/", host, port)
+			if _, err := CheckURL(raw, p); err != nil {
+				t.Fatalf("entry %q: %s refused: %v", s, raw, err)
+			}
+		}
+		if _, err := CheckURL("http://not-listed.example/", p); err == nil && !(e.Wildcard && strings.HasSuffix("not-listed.example", "."+e.Host)) && e.Host != "not-listed.example" {
+			t.Fatalf("entry %q lets an unlisted host through", s)
+		}
+	})
 }

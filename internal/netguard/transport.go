@@ -2,12 +2,16 @@ package netguard
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -16,10 +20,15 @@ import (
 // Policy says where outbound requests may go. The zero Policy allows public
 // addresses on ports 80 and 443 only.
 type Policy struct {
-	// AllowedHosts are exact host names (case-insensitive, IDNA-normalised)
-	// allowed even if they resolve to private addresses, on allowed ports;
-	// e.g. tools.web.fetch.allowedHostnames. No wildcards.
-	AllowedHosts []string
+	// OnlyHosts, if not empty, are the only hosts reachable (besides
+	// AllowedOrigins), redirects included; e.g.
+	// tools.web.fetch.allowedHostnames. Each entry is an exact host name
+	// (case-insensitive, IDNA-normalised) or IP address, or "*.example.com"
+	// for every name below example.com (not example.com itself), optionally
+	// with ":port": an entry without a port allows Ports, one with a port
+	// allows that port only. A listed host may also resolve to a private
+	// address; metadata endpoints stay closed. See CheckHostEntry.
+	OnlyHosts []string
 	// AllowedOrigins are the owner's configured provider and channel base
 	// URLs (e.g. "http://127.0.0.1:11434/v1"; any path is ignored). A request
 	// whose scheme://host:port equals one exactly may reach a private
@@ -32,19 +41,37 @@ type Policy struct {
 	// Ports allowed for every host; empty means 80 and 443. An exact
 	// AllowedOrigins match is allowed on its own port in addition.
 	Ports []int
-	// MaxRedirects is the most redirects Client follows; 0 means 3 and a
-	// negative value means none.
+	// CredentialHeaders names headers, besides the default set (see
+	// IsCredentialHeader), that carry credentials: they are removed from a
+	// request that a redirect takes to another origin.
+	CredentialHeaders []string
+	// MaxRedirects is the most redirects a request follows; 0 means 3 and
+	// a negative value means none.
 	MaxRedirects int
-	// MaxBodyBytes caps a response body read through Client; reading past
-	// it returns ErrBodyTooLarge. 0 means 10 MiB.
+	// MaxBodyBytes caps a response body; reading past it returns
+	// ErrBodyTooLarge. 0 means 10 MiB.
 	MaxBodyBytes int64
-	// Timeout bounds a whole request made with Client, body included;
-	// 0 means 30s.
+	// Timeout bounds a whole request made with Client, body included, and
+	// the wait for response headers of any request; 0 means 30s.
 	Timeout time.Duration
 	// Resolver resolves names at dial time; nil means net.DefaultResolver.
 	Resolver *net.Resolver
-	// LookupIP, if set, replaces Resolver (tests inject names with it).
+	// Hooks replace netguard's contact with the real network, for tests;
+	// nil in production.
+	Hooks *Hooks
+}
+
+// Hooks let tests put a pretend network under a Policy (see
+// internal/testutil/fakenet). Whatever they return is checked exactly like
+// the real thing: every resolved address, every port, every redirect.
+type Hooks struct {
+	// LookupIP, if set, replaces Resolver.
 	LookupIP func(ctx context.Context, host string) ([]netip.Addr, error)
+	// Dial, if set, opens the connection to an address that has passed
+	// every check (it never sees a refused one), in place of net.Dialer.
+	Dial func(ctx context.Context, network string, addr netip.AddrPort) (net.Conn, error)
+	// RootCAs, if set, replaces the system's trusted roots.
+	RootCAs *x509.CertPool
 }
 
 const (
@@ -67,18 +94,36 @@ func (p Policy) withDefaults() Policy {
 	return p
 }
 
-// Transport returns a transport that ignores environment proxies and whose
-// dialer checks every address it is about to connect to: IP literals
-// directly, names by resolving them itself, refusing the dial if ANY resolved
-// address is blocked, then dialling the checked addresses (never the name),
-// with a socket-level hook checking once more. TLS still verifies the URL's
-// host name. The exceptions of p apply by exact host:port (origins) or host
-// (AllowedHosts) match.
-func (p Policy) Transport() *http.Transport {
+// Transport is netguard's http.RoundTripper, the one choke point of
+// invariant 7. For every request, the first and each redirect hop, it:
+//
+//   - checks the URL with the policy (CheckURL's rules);
+//   - refuses a redirect chain longer than MaxRedirects;
+//   - removes credential headers (IsCredentialHeader, plus
+//     Policy.CredentialHeaders) and Referer once a redirect has taken the
+//     request to an origin (scheme, host, port) other than the first's;
+//   - dials through a dialer that resolves names itself, refuses the dial if
+//     ANY resolved address is blocked, then dials the checked addresses
+//     (never the name), with a socket-level hook checking once more;
+//   - ignores environment proxies;
+//   - caps the response body at MaxBodyBytes (WebSocket upgrades excepted).
+//
+// Constructors of outbound clients verify they were given one with
+// CheckClient.
+type Transport struct {
+	p     Policy
+	c     *compiled
+	d     *dialer
+	inner *http.Transport
+}
+
+// Transport returns the policy's Transport. TLS still verifies the URL's
+// host name.
+func (p Policy) Transport() *Transport {
 	p = p.withDefaults()
 	c, _ := p.compile()
 	d := &dialer{p: p, c: c}
-	return &http.Transport{
+	inner := &http.Transport{
 		Proxy:                  nil, // HTTP_PROXY and friends are ignored on purpose.
 		DialContext:            d.dialContext,
 		ForceAttemptHTTP2:      true, // a custom DialContext would otherwise disable HTTP/2
@@ -89,6 +134,148 @@ func (p Policy) Transport() *http.Transport {
 		MaxIdleConns:           100,
 		MaxResponseHeaderBytes: 1 << 20,
 	}
+	if p.Hooks != nil && p.Hooks.RootCAs != nil {
+		inner.TLSClientConfig = &tls.Config{RootCAs: p.Hooks.RootCAs}
+	}
+	return &Transport{p: p, c: c, d: d, inner: inner}
+}
+
+// DialContext is the checked dialer, for WebSocket libraries that dial
+// themselves: the same rules as every request, on host:port alone (the
+// scheme is not known here).
+func (t *Transport) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
+	return t.d.dialContext(ctx, network, addr)
+}
+
+// RoundTrip implements http.RoundTripper.
+func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	hops, left := redirectChain(req)
+	fail := func(err error) (*http.Response, error) {
+		if req.Body != nil {
+			req.Body.Close()
+		}
+		return nil, err
+	}
+	if hops > max(t.p.MaxRedirects, 0) {
+		return fail(blocked("the site redirects more often than allowed", "more than %d redirects (last to %s)", max(t.p.MaxRedirects, 0), req.URL.Redacted()))
+	}
+	u := *req.URL
+	if err := t.c.check(&u); err != nil {
+		return fail(err)
+	}
+	if left {
+		// A RoundTripper must not change the caller's request.
+		req = req.Clone(req.Context())
+		for k := range req.Header {
+			if t.c.isCredential(k) || strings.EqualFold(k, "Referer") {
+				delete(req.Header, k)
+			}
+		}
+	}
+	resp, err := t.inner.RoundTrip(req)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode == http.StatusSwitchingProtocols {
+		// The body is the upgraded connection (a WebSocket, say); it must
+		// stay an io.ReadWriteCloser, and a stream has no size to cap.
+		return resp, nil
+	}
+	resp.Body = &cappedBody{rc: resp.Body, left: t.p.MaxBodyBytes}
+	return resp, nil
+}
+
+// CloseIdleConnections lets http.Client.CloseIdleConnections reach the
+// connection pool.
+func (t *Transport) CloseIdleConnections() { t.inner.CloseIdleConnections() }
+
+// redirectChain returns how many redirects led to req (http.Client links
+// each hop to the response that caused it) and whether any request of the
+// chain, req included, is on another origin than the first.
+func redirectChain(req *http.Request) (hops int, left bool) {
+	var chain []*url.URL
+	for r := req; r != nil; {
+		chain = append(chain, r.URL)
+		if r.Response == nil {
+			break
+		}
+		r = r.Response.Request
+	}
+	first := originKey(chain[len(chain)-1])
+	for _, u := range chain[:len(chain)-1] {
+		if originKey(u) != first {
+			left = true
+		}
+	}
+	return len(chain) - 1, left
+}
+
+// originKey is scheme://host:port, lower case, default ports filled in.
+func originKey(u *url.URL) string {
+	if u == nil {
+		return ""
+	}
+	scheme := strings.ToLower(u.Scheme)
+	port := u.Port()
+	if port == "" {
+		switch scheme {
+		case "https":
+			port = "443"
+		case "http":
+			port = "80"
+		}
+	}
+	host := strings.TrimSuffix(strings.ToLower(u.Hostname()), ".")
+	return scheme + "://" + net.JoinHostPort(host, port)
+}
+
+// credentialWords are the parts of a header name that mark it as carrying
+// a credential (matched case-insensitively anywhere in the name).
+var credentialWords = []string{"auth", "token", "key", "secret", "password", "passwd", "session", "cookie", "credential", "signature"}
+
+// IsCredentialHeader reports whether a header is in netguard's default set
+// of credential headers, removed when a redirect leaves the first origin:
+// Authorization, Proxy-Authorization, Cookie and every header whose name
+// contains auth, token, key, secret, password, passwd, session, cookie,
+// credential or signature in any case (X-Api-Key, X-Subscription-Token,
+// X-Goog-Api-Key, Private-Token, X-Auth-Token, X-Amz-Security-Token, …).
+// The rule errs on the side of removing: a header that is needlessly
+// dropped costs a failed request to a site that was not asked for.
+func IsCredentialHeader(name string) bool {
+	n := strings.ToLower(name)
+	for _, w := range credentialWords {
+		if strings.Contains(n, w) {
+			return true
+		}
+	}
+	return false
+}
+
+func (c *compiled) isCredential(name string) bool {
+	return IsCredentialHeader(name) || c.credHeaders[strings.ToLower(name)]
+}
+
+// ErrNotGuarded is wrapped by CheckClient's refusals.
+var ErrNotGuarded = errors.New("netguard: not a netguard client")
+
+// CheckClient returns nil if c sends its requests through a netguard
+// Transport, and an error wrapping ErrNotGuarded otherwise (nil client, nil
+// transport, which would mean http.DefaultTransport, or any other
+// transport). Every constructor of an outbound client calls it on the
+// client it is given, so that a missing netguard is an error at
+// construction, never a silent fallback.
+func CheckClient(c *http.Client) error {
+	hint := " (hint: build it with netguard.Policy{...}.Client())"
+	switch {
+	case c == nil:
+		return fmt.Errorf("%w: no HTTP client%s", ErrNotGuarded, hint)
+	case c.Transport == nil:
+		return fmt.Errorf("%w: the client has no transport, so it would use http.DefaultTransport%s", ErrNotGuarded, hint)
+	}
+	if _, ok := c.Transport.(*Transport); !ok {
+		return fmt.Errorf("%w: the client's transport is %T%s", ErrNotGuarded, c.Transport, hint)
+	}
+	return nil
 }
 
 type dialer struct {
@@ -162,12 +349,18 @@ func (d *dialer) dial(ctx context.Context, network, addr string) (net.Conn, erro
 			return d.c.checkAddr(h.name, ap.Addr(), privateOK)
 		},
 	}
+	dial := func(ctx context.Context, network string, ap netip.AddrPort) (net.Conn, error) {
+		return nd.DialContext(ctx, network, ap.String())
+	}
+	if d.p.Hooks != nil && d.p.Hooks.Dial != nil {
+		dial = d.p.Hooks.Dial
+	}
 	var errs []error
 	for _, ip := range addrs {
 		if network == "tcp4" && !ip.Is4() || network == "tcp6" && !ip.Is6() {
 			continue
 		}
-		conn, err := nd.DialContext(ctx, network, netip.AddrPortFrom(ip, uint16(port)).String())
+		conn, err := dial(ctx, network, netip.AddrPortFrom(ip, uint16(port)))
 		if err == nil {
 			return conn, nil
 		}
@@ -183,8 +376,8 @@ func (d *dialer) dial(ctx context.Context, network, addr string) (net.Conn, erro
 }
 
 func (d *dialer) lookup(ctx context.Context, network, name string) ([]netip.Addr, error) {
-	if d.p.LookupIP != nil {
-		addrs, err := d.p.LookupIP(ctx, name)
+	if d.p.Hooks != nil && d.p.Hooks.LookupIP != nil {
+		addrs, err := d.p.Hooks.LookupIP(ctx, name)
 		return append([]netip.Addr(nil), addrs...), err
 	}
 	r := d.p.Resolver
@@ -201,60 +394,17 @@ func (d *dialer) lookup(ctx context.Context, network, name string) ([]netip.Addr
 	return r.LookupNetIP(ctx, nw, name)
 }
 
-// Client returns an http.Client whose every request, the first and each
-// redirect hop, is checked with CheckURL before it is sent, over
-// p.Transport(); it follows at most MaxRedirects redirects, bounds the whole
-// request by Timeout and caps response bodies at MaxBodyBytes.
+// Client returns an http.Client over p.Transport() (which checks every
+// request and redirect hop, strips credentials on cross-origin redirects and
+// caps bodies) that bounds the whole request by Timeout.
 func (p Policy) Client() *http.Client {
 	p = p.withDefaults()
-	c, _ := p.compile()
-	g := &guard{p: p, c: c, rt: p.Transport()}
 	return &http.Client{
-		Transport: g,
+		Transport: p.Transport(),
 		Timeout:   p.Timeout,
-		CheckRedirect: func(req *http.Request, via []*http.Request) error {
-			if p.MaxRedirects < 0 || len(via) > p.MaxRedirects {
-				return blocked("the site redirects more often than allowed", "more than %d redirects (last to %s)", max(p.MaxRedirects, 0), req.URL.Redacted())
-			}
-			u := *req.URL
-			return c.check(&u)
-		},
-	}
-}
-
-// guard is the Client's RoundTripper: the static check before every request,
-// the body cap after.
-type guard struct {
-	p  Policy
-	c  *compiled
-	rt http.RoundTripper
-}
-
-func (g *guard) RoundTrip(req *http.Request) (*http.Response, error) {
-	u := *req.URL
-	if err := g.c.check(&u); err != nil {
-		if req.Body != nil {
-			req.Body.Close()
-		}
-		return nil, err
-	}
-	resp, err := g.rt.RoundTrip(req)
-	if err != nil {
-		return nil, err
-	}
-	if resp.StatusCode == http.StatusSwitchingProtocols {
-		// The body is the upgraded connection (a WebSocket, say); it must
-		// stay an io.ReadWriteCloser, and a stream has no size to cap.
-		return resp, nil
-	}
-	resp.Body = &cappedBody{rc: resp.Body, left: g.p.MaxBodyBytes}
-	return resp, nil
-}
-
-// CloseIdleConnections lets http.Client.CloseIdleConnections reach the transport.
-func (g *guard) CloseIdleConnections() {
-	if t, ok := g.rt.(interface{ CloseIdleConnections() }); ok {
-		t.CloseIdleConnections()
+		// The Transport counts and checks redirects; this only lifts
+		// net/http's own limit of 10 so MaxRedirects is what applies.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return nil },
 	}
 }
 
@@ -292,17 +442,13 @@ func (b *cappedBody) Read(p []byte) (int, error) {
 
 func (b *cappedBody) Close() error { return b.rc.Close() }
 
-// Get fetches url with c, which must have been made by Policy.Client; the
-// URL is checked with that policy first.
+// Get fetches url with c, whose transport must be a netguard Transport (see
+// CheckClient); the URL is checked with that policy first.
 func Get(ctx context.Context, c *http.Client, url string) (*http.Response, error) {
-	if c == nil {
-		return nil, errors.New("netguard.Get: nil client")
+	if err := CheckClient(c); err != nil {
+		return nil, fmt.Errorf("netguard.Get: %w", err)
 	}
-	g, ok := c.Transport.(*guard)
-	if !ok {
-		return nil, errors.New("netguard.Get: client was not made by netguard.Policy.Client")
-	}
-	u, err := g.c.checkURL(url)
+	u, err := c.Transport.(*Transport).c.checkURL(url)
 	if err != nil {
 		return nil, err
 	}

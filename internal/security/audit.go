@@ -307,7 +307,8 @@ func Audit(in AuditInput) []Finding {
 	if !c.Tools.FS.WorkspaceOnly {
 		add("tools.fs.workspace_only_off", Critical, "file tools can reach every file", "tools.fs.workspaceOnly is off", "turn it on", false)
 	}
-	if c.Tools.Web.Fetch.AllowPrivateNetwork {
+	auditEgress(c, add)
+	if c.Tools.Web.Fetch.AllowPrivateNetwork && len(c.Tools.Web.Fetch.AllowedHostnames) == 0 {
 		add("tools.web.fetch.private_network", Warn, "web_fetch may reach private addresses", "tools.web.fetch.allowPrivateNetwork is on: a page can make the agent probe your network", "turn it off; list single hosts in allowedHostnames", false)
 	}
 	if c.Logging.RedactSensitive == "off" {

@@ -78,7 +78,7 @@ type Options struct {
 	Config     config.DiscordAccount // the bot's token and API base URL
 	Handler    channels.Handler      // receives every inbound Message
 	Logger     *slog.Logger          // nil: discard
-	HTTPClient *http.Client          // nil: a netguard client for the API base URL
+	HTTPClient *http.Client          // nil: a netguard client for the API base URL; else it must send through netguard
 }
 
 // Adapter is one Discord bot account.
@@ -146,6 +146,8 @@ func New(o Options) (*Adapter, error) {
 	client := o.HTTPClient
 	if client == nil {
 		client = policy.Client()
+	} else if err := netguard.CheckClient(client); err != nil {
+		return nil, fmt.Errorf("discord.New: %w", err)
 	}
 	a := &Adapter{
 		account:     account,
@@ -314,7 +316,7 @@ func (a *Adapter) session(lost chan<- struct{}) *discordgo.Session {
 	s.LogLevel = -1
 	s.UserAgent = "DiscordBot (https://github.com/talonclaw/talon, 1)"
 	c := *a.client
-	c.Transport = &rewriter{next: transportOf(a.client), base: a.base, ctx: a.lifeCtx}
+	c.Transport = &rewriter{next: a.client.Transport, base: a.base, ctx: a.lifeCtx} // netguard's (checked in New)
 	s.Client = &c
 	s.Dialer = &websocket.Dialer{
 		NetDialContext:   a.dialGateway,
@@ -538,11 +540,4 @@ func (rw *rewriter) RoundTrip(req *http.Request) (*http.Response, error) {
 	r2.URL = &nu
 	r2.Host = ""
 	return rw.next.RoundTrip(r2)
-}
-
-func transportOf(c *http.Client) http.RoundTripper {
-	if c.Transport != nil {
-		return c.Transport
-	}
-	return http.DefaultTransport
 }

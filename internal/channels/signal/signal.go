@@ -56,7 +56,7 @@ type Options struct {
 	Config     config.SignalAccount // daemon URL and the Signal number
 	Handler    channels.Handler     // receives every inbound Message (the Router decides access)
 	Logger     *slog.Logger         // nil: discard
-	HTTPClient *http.Client         // nil: netguard clients limited to the daemon's origin
+	HTTPClient *http.Client         // nil: netguard clients limited to the daemon's origin; else it must send through netguard
 }
 
 // Adapter is one Signal number served by a signal-cli HTTP daemon.
@@ -96,6 +96,11 @@ func New(o Options) (*Adapter, error) {
 	}
 	if o.Account == "" {
 		o.Account = "default"
+	}
+	if o.HTTPClient != nil {
+		if err := netguard.CheckClient(o.HTTPClient); err != nil {
+			return nil, fmt.Errorf("signal.New: %w", err)
+		}
 	}
 	raw := strings.TrimSpace(o.Config.HTTPURL)
 	if raw == "" {

@@ -50,7 +50,7 @@ type Options struct {
 	Config     config.SlackAccount // the account's settings
 	Handler    channels.Handler    // receives every inbound Message
 	Logger     *slog.Logger        // nil: discard
-	HTTPClient *http.Client        // nil: a netguard client allowed to reach APIBaseURL
+	HTTPClient *http.Client        // nil: a netguard client allowed to reach APIBaseURL; else it must send through netguard
 }
 
 // Adapter is one Slack app.
@@ -141,6 +141,8 @@ func New(o Options) (*Adapter, error) {
 			Timeout:        30 * time.Second,
 			MaxBodyBytes:   4 << 20,
 		}.Client()
+	} else if err := netguard.CheckClient(client); err != nil {
+		return nil, fmt.Errorf("slack.New: %w", err)
 	}
 	log := o.Logger
 	if log == nil {

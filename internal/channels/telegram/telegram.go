@@ -54,7 +54,7 @@ type Options struct {
 	Config     config.TelegramAccount // the bot's credentials and endpoints
 	Handler    channels.Handler       // receives every inbound Message (the Router decides access)
 	Logger     *slog.Logger           // nil: discard
-	HTTPClient *http.Client           // nil: a netguard client allowed to reach APIBaseURL
+	HTTPClient *http.Client           // nil: a netguard client allowed to reach APIBaseURL; else it must send through netguard
 
 	// PollTimeout is the getUpdates long-poll timeout (whole seconds);
 	// 0 means DefaultPollTimeout.
@@ -115,6 +115,11 @@ func New(o Options) (*Adapter, error) {
 	c := o.Config
 	if o.Handler == nil {
 		return nil, errors.New("telegram.New: no message handler")
+	}
+	if o.HTTPClient != nil {
+		if err := netguard.CheckClient(o.HTTPClient); err != nil {
+			return nil, fmt.Errorf("telegram.New: %w", err)
+		}
 	}
 	token := c.BotToken.Reveal()
 	if token == "" {

@@ -6,7 +6,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -70,9 +69,6 @@ func (c realClient) pnForLID(ctx context.Context, lid types.JID) types.JID {
 	return pn
 }
 
-// Dialer connects to a network address, like net.Dialer.DialContext.
-type Dialer func(ctx context.Context, network, addr string) (net.Conn, error)
-
 // wsDialTimeout bounds the websocket handshake (whatsmeow's socket uses
 // the client's Timeout as the dial timeout, not as a stream limit).
 const wsDialTimeout = 30 * time.Second
@@ -80,31 +76,25 @@ const wsDialTimeout = 30 * time.Second
 // policy is where whatsmeow may connect: WhatsApp's public servers
 // (web.whatsapp.com for the websocket, mmg.whatsapp.net and friends for
 // media), all HTTPS on port 443. No private address is ever allowed.
-func policy() netguard.Policy {
-	return netguard.Policy{Ports: []int{443}, Timeout: wsDialTimeout, MaxBodyBytes: 100 << 20}
+func policy(hooks *netguard.Hooks) netguard.Policy {
+	return netguard.Policy{Ports: []int{443}, Timeout: wsDialTimeout, MaxBodyBytes: 100 << 20, Hooks: hooks}
 }
 
-// httpClient is the client for every connection whatsmeow makes. With
-// dial nil it is netguard's own client (URL check on every request and
-// redirect, checked dialer); a non-nil dial replaces only the dialer.
-func httpClient(dial Dialer) *http.Client {
-	p := policy()
-	if dial == nil {
-		return p.Client()
-	}
-	t := p.Transport()
-	t.DialContext = dial
-	return &http.Client{Transport: t, Timeout: p.Timeout}
+// httpClient is the client for every connection whatsmeow makes:
+// netguard's own (URL check on every request and redirect, checked
+// dialer). hooks, for tests, put a pretend network under it; the checks
+// stay.
+func httpClient(hooks *netguard.Hooks) *http.Client {
+	return policy(hooks).Client()
 }
 
 // newWhatsmeow makes a whatsmeow client for dev whose every connection goes
-// through httpClient(dial): the websocket before login (pairing), after
-// login, and media. whatsmeow's default client would use
-// http.DefaultTransport and honour HTTPS_PROXY; these setters replace it
-// entirely.
-func newWhatsmeow(dev *store.Device, log waLog.Logger, dial Dialer) *whatsmeow.Client {
+// through httpClient(hooks): the websocket before login (pairing), after
+// login, and media. whatsmeow's default client would use net/http's default
+// transport and honour HTTPS_PROXY; these setters replace it entirely.
+func newWhatsmeow(dev *store.Device, log waLog.Logger, hooks *netguard.Hooks) *whatsmeow.Client {
 	cli := whatsmeow.NewClient(dev, log)
-	hc := httpClient(dial)
+	hc := httpClient(hooks)
 	cli.SetPreLoginHTTPClient(hc)
 	cli.SetWebsocketHTTPClient(hc)
 	cli.SetMediaHTTPClient(hc)

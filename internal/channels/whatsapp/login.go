@@ -27,7 +27,7 @@ type loginClient interface {
 }
 
 func (o Options) loginClient(dev *store.Device) loginClient {
-	cli := newWhatsmeow(dev, newLogger(o.Logger), o.Dial)
+	cli := newWhatsmeow(dev, newLogger(o.Logger), o.NetHooks)
 	// Linking is interactive: a network failure is reported, not retried
 	// in the background.
 	cli.InitialAutoReconnect = false

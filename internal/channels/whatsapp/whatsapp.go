@@ -23,6 +23,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/talonclaw/talon/internal/channels"
+	"github.com/talonclaw/talon/internal/netguard"
 )
 
 // MaxLen is the longest text the adapter sends as one message, in runes.
@@ -40,9 +41,10 @@ type Options struct {
 	StateDir string           // Talon's state directory; the store is <StateDir>/whatsapp/<Account>.db
 	Handler  channels.Handler // receives every inbound Message
 	Logger   *slog.Logger     // nil: discard
-	// Dial replaces the dialer of every connection whatsmeow makes; nil
-	// means netguard's, which allows public addresses on port 443 only.
-	Dial Dialer
+	// NetHooks put a pretend network under netguard for every connection
+	// whatsmeow makes (tests only); netguard's checks (public addresses,
+	// port 443) still apply.
+	NetHooks *netguard.Hooks
 }
 
 func (o *Options) check() error {
@@ -106,7 +108,7 @@ func New(o Options) (*Adapter, error) {
 		rateWait: rateLimitWait,
 	}
 	a.newClient = func(dev *store.Device) waClient {
-		cli := newWhatsmeow(dev, newLogger(a.log), o.Dial)
+		cli := newWhatsmeow(dev, newLogger(a.log), o.NetHooks)
 		cli.AutoReconnectHook = func(err error) bool {
 			a.tr.Error(fmt.Errorf("whatsapp: reconnecting: %w", err))
 			return true // whatsmeow waits 2 s longer after each failure

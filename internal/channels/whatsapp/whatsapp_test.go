@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -751,9 +752,9 @@ func TestInvariant7_WhatsmeowConnectionsGoThroughNetguard(t *testing.T) {
 		}
 	}
 
-	// The adapter's whatsmeow client dials through the configured dialer
-	// for the websocket (checked here without the network: the dialer
-	// records and refuses).
+	// The adapter's whatsmeow client connects through netguard: checked
+	// here without the network, with hooks that record the name looked up
+	// and the checked address dialled, then refuse.
 	dir := t.TempDir()
 	linkDevice(t, dir, "default")
 	c, err := openStore(ctx, storePath(dir, "default"), waLog.Noop)
@@ -767,13 +768,25 @@ func TestInvariant7_WhatsmeowConnectionsGoThroughNetguard(t *testing.T) {
 	}
 	var mu sync.Mutex
 	var dialled []string
-	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
-		mu.Lock()
-		dialled = append(dialled, addr)
-		mu.Unlock()
-		return nil, errors.New("refused by test")
+	hooks := &netguard.Hooks{
+		LookupIP: func(_ context.Context, host string) ([]netip.Addr, error) {
+			mu.Lock()
+			dialled = append(dialled, "lookup "+host)
+			mu.Unlock()
+			if host == "private.example" {
+				return []netip.Addr{netip.MustParseAddr("10.0.0.1")}, nil
+			}
+			return []netip.Addr{netip.MustParseAddr("157.240.0.53")}, nil
+		},
+		Dial: func(_ context.Context, _ string, ap netip.AddrPort) (net.Conn, error) {
+			mu.Lock()
+			dialled = append(dialled, "dial "+ap.String())
+			mu.Unlock()
+			return nil, errors.New("refused by test")
+		},
 	}
-	cli := newWhatsmeow(dev, waLog.Noop, dial)
+	want := []string{"lookup web.whatsapp.com", "dial 157.240.0.53:443"}
+	cli := newWhatsmeow(dev, waLog.Noop, hooks)
 	cli.InitialAutoReconnect = false
 	cli.EnableAutoReconnect = false
 	err = cli.ConnectContext(ctx)
@@ -783,19 +796,29 @@ func TestInvariant7_WhatsmeowConnectionsGoThroughNetguard(t *testing.T) {
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	if len(dialled) == 0 || dialled[0] != "web.whatsapp.com:443" {
-		t.Fatalf("dialled %v", dialled)
+	if len(dialled) < 2 || dialled[0] != want[0] || dialled[1] != want[1] {
+		t.Fatalf("dialled %v, want %v first", dialled, want)
 	}
 	// Before login (pairing) the same.
 	dialled = nil
 	mu.Unlock()
-	pre := newWhatsmeow(c.NewDevice(), waLog.Noop, dial)
+	pre := newWhatsmeow(c.NewDevice(), waLog.Noop, hooks)
 	pre.InitialAutoReconnect = false
 	err = pre.ConnectContext(ctx)
 	pre.Disconnect()
 	mu.Lock()
-	if err == nil || len(dialled) == 0 || dialled[0] != "web.whatsapp.com:443" {
+	if err == nil || len(dialled) < 2 || dialled[0] != want[0] || dialled[1] != want[1] {
 		t.Fatalf("pre-login connect = %v, dialled %v", err, dialled)
+	}
+	// A name that resolves to a private address is never dialled.
+	dialled = nil
+	mu.Unlock()
+	fs := socket.NewFrameSocket(waLog.Noop, httpClient(hooks))
+	fs.URL = "wss://private.example/ws/chat"
+	err = fs.Connect(ctx)
+	mu.Lock()
+	if !errors.Is(err, netguard.ErrBlocked) || len(dialled) != 1 {
+		t.Fatalf("private name: %v, dialled %v", err, dialled)
 	}
 }
 

@@ -1,16 +1,20 @@
 // Package web implements web_fetch: an HTTP GET through netguard, HTML
 // turned into readable text, and the result wrapped as untrusted content so
-// it taints the session (invariants 7, 8 and 9).
+// it taints the session (invariants 7, 8 and 9). With
+// tools.web.fetch.allowedHostnames set, web_fetch reaches only those hosts
+// (redirects included); web_search reaches its configured backend, and a
+// redirect away from it carries no API key.
 package web
 
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"mime"
 	"net/http"
-	"net/netip"
+	"net/url"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -33,9 +37,8 @@ const (
 // FetchOptions configure web_fetch.
 type FetchOptions struct {
 	Config func() *config.Config
-	// Ports and LookupIP are for tests (extra allowed ports, injected DNS).
-	Ports    []int
-	LookupIP func(ctx context.Context, host string) ([]netip.Addr, error)
+	// Hooks put a pretend network under the tool (tests only).
+	Hooks *netguard.Hooks
 }
 
 // NewFetch returns the web_fetch tool.
@@ -67,11 +70,11 @@ func (t fetchTool) Run(ctx context.Context, c agent.ToolCall) (agent.ToolResult,
 	if !wf.Enabled {
 		return agent.ToolResult{}, fmt.Errorf("web_fetch is disabled (tools.web.fetch.enabled)")
 	}
-	p := netguard.Policy{AllowedHosts: wf.AllowedHostnames, AllowPrivate: wf.AllowPrivateNetwork, Timeout: fetchTimeout,
-		MaxBodyBytes: maxBodyBytes, MaxRedirects: 3, LookupIP: t.o.LookupIP}
-	if len(t.o.Ports) > 0 {
-		p.Ports = append([]int{80, 443}, t.o.Ports...)
-	}
+	// allowedHostnames, when set, is the whole list of reachable hosts
+	// (netguard.Policy.OnlyHosts); the netguard Transport enforces it on
+	// every request and redirect.
+	p := netguard.Policy{OnlyHosts: wf.AllowedHostnames, AllowPrivate: wf.AllowPrivateNetwork, Timeout: fetchTimeout,
+		MaxBodyBytes: maxBodyBytes, MaxRedirects: 3, Hooks: t.o.Hooks}
 	client := p.Client()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, a.URL, nil)
 	if err != nil {
@@ -79,11 +82,12 @@ func (t fetchTool) Run(ctx context.Context, c agent.ToolCall) (agent.ToolResult,
 	}
 	req.Header.Set("User-Agent", "Talon/0.1 (web_fetch)")
 	req.Header.Set("Accept", "text/html,application/xhtml+xml,text/plain;q=0.9,application/json;q=0.8,*/*;q=0.1")
-	if _, err := netguard.CheckURL(a.URL, p); err != nil {
-		return agent.ToolResult{}, err
-	}
 	resp, err := client.Do(req)
 	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) && errors.Is(err, netguard.ErrBlocked) {
+			return agent.ToolResult{}, ue.Err // the refusal says which URL
+		}
 		return agent.ToolResult{}, err
 	}
 	defer resp.Body.Close()

@@ -4,11 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"net"
+	"io"
 	"net/http"
-	"net/http/httptest"
 	"net/netip"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -16,6 +14,7 @@ import (
 	"github.com/talonclaw/talon/internal/agent"
 	"github.com/talonclaw/talon/internal/config"
 	"github.com/talonclaw/talon/internal/netguard"
+	"github.com/talonclaw/talon/internal/testutil/fakenet"
 )
 
 func TestHTMLToText(t *testing.T) {
@@ -36,26 +35,20 @@ func TestHTMLToText(t *testing.T) {
 	}
 }
 
-// setup serves page.test (resolved to 127.0.0.1 by injected DNS and allowed
-// by tools.web.fetch.allowedHostnames) and returns the tool.
+// setup serves page.test, which resolves to 127.0.0.1 on a fakenet and is
+// listed in tools.web.fetch.allowedHostnames (a listed host may be
+// private), and returns the tool.
 func setup(t testing.TB, h http.HandlerFunc, mut func(*config.Config)) (agent.Tool, string) {
-	srv := httptest.NewServer(h)
-	t.Cleanup(srv.Close)
-	_, portStr, _ := net.SplitHostPort(srv.Listener.Addr().String())
-	port, _ := strconv.Atoi(portStr)
+	n := fakenet.New(t)
+	n.Resolve("page.test", netip.MustParseAddr("127.0.0.1"))
+	base := n.Serve("page.test", 80, h)
 	cfg := config.Default()
 	cfg.Tools.Web.Fetch.AllowedHostnames = []string{"page.test"}
 	if mut != nil {
 		mut(cfg)
 	}
-	tool := NewFetch(FetchOptions{Config: func() *config.Config { return cfg }, Ports: []int{port},
-		LookupIP: func(ctx context.Context, host string) ([]netip.Addr, error) {
-			if host == "page.test" {
-				return []netip.Addr{netip.MustParseAddr("127.0.0.1")}, nil
-			}
-			return net.DefaultResolver.LookupNetIP(ctx, "ip", host)
-		}})
-	return tool, "http://page.test:" + portStr
+	tool := NewFetch(FetchOptions{Config: func() *config.Config { return cfg }, Hooks: n.Hooks()})
+	return tool, strings.TrimSuffix(base, ":80")
 }
 
 func run(tool agent.Tool, args any) (agent.ToolResult, error) {
@@ -110,20 +103,26 @@ func TestFetchRefusals(t *testing.T) {
 }
 
 // TestInvariant7_WebFetchNeverReachesLoopbackCanary: the model asks for the
-// canary in every loopback spelling, on its real port; none arrives.
+// canary in every loopback, private and metadata spelling; the canary
+// listens at every one of those addresses on ports 80 and 443 (a fakenet
+// routes them to it), so only netguard's rules keep the requests away.
 func TestInvariant7_WebFetchNeverReachesLoopbackCanary(t *testing.T) {
 	var hits atomic.Int32
-	canary := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hits.Add(1) }))
-	defer canary.Close()
-	_, port, _ := net.SplitHostPort(canary.Listener.Addr().String())
-	p, _ := strconv.Atoi(port)
+	canary := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hits.Add(1) })
+	n := fakenet.New(t)
+	for _, a := range []string{"127.0.0.1", "::1", "0.0.0.0", "::", "10.0.0.1", "192.168.1.1", "100.64.0.1", "169.254.169.254", "fd00:ec2::254"} {
+		for _, port := range []uint16{80, 443} {
+			n.ServeAddr(netip.AddrPortFrom(netip.MustParseAddr(a), port), canary)
+		}
+	}
+	n.Resolve("rebind.test", netip.MustParseAddr("127.0.0.1"))
 	cfg := config.Default()
-	tool := NewFetch(FetchOptions{Config: func() *config.Config { return cfg }, Ports: []int{p}})
+	tool := NewFetch(FetchOptions{Config: func() *config.Config { return cfg }, Hooks: n.Hooks()})
 	for _, host := range []string{"127.0.0.1", "127.1", "0", "0.0.0.0", "2130706433", "0x7f000001", "0177.0.0.1", "0x7f.1", "127.000.000.001",
 		"[::1]", "[::]", "[::ffff:127.0.0.1]", "[0:0:0:0:0:ffff:7f00:1]", "[::ffff:7f00:1]", "[64:ff9b::7f00:1]", "localhost", "LOCALHOST.", "foo.localhost",
-		"169.254.169.254", "metadata.google.internal", "[fd00:ec2::254]", "10.0.0.1", "192.168.1.1", "100.64.0.1", "%31%32%37.0.0.1"} {
+		"169.254.169.254", "metadata.google.internal", "[fd00:ec2::254]", "10.0.0.1", "192.168.1.1", "100.64.0.1", "%31%32%37.0.0.1", "rebind.test"} {
 		for _, scheme := range []string{"http", "https"} {
-			_, err := run(tool, map[string]any{"url": scheme + "://" + host + ":" + port + "/"})
+			_, err := run(tool, map[string]any{"url": scheme + "://" + host + "/"})
 			if err == nil {
 				t.Errorf("%s://%s fetched", scheme, host)
 			} else if !errors.Is(err, netguard.ErrBlocked) && !strings.Contains(err.Error(), "blocked") && !strings.Contains(err.Error(), "invalid url") {
@@ -133,6 +132,77 @@ func TestInvariant7_WebFetchNeverReachesLoopbackCanary(t *testing.T) {
 	}
 	if n := hits.Load(); n != 0 {
 		t.Fatalf("the canary was reached %d times", n)
+	}
+	// The route is real: with the private network allowed, it is reached.
+	cfg.Tools.Web.Fetch.AllowPrivateNetwork = true
+	if _, err := run(tool, map[string]any{"url": "http://10.0.0.1/"}); err != nil || hits.Load() != 1 {
+		t.Fatalf("control fetch: %v, hits %d", err, hits.Load())
+	}
+}
+
+// TestInvariant7_WebFetchOnlyAllowedHostnames: with allowedHostnames set,
+// web_fetch reaches exactly the listed hosts on their ports; an unlisted
+// public host, an unlisted port of a listed host and a redirect to an
+// unlisted host are refused with an error naming the setting, and their
+// servers see nothing.
+func TestInvariant7_WebFetchOnlyAllowedHostnames(t *testing.T) {
+	var evilHits atomic.Int32
+	evil := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		evilHits.Add(1)
+		io.WriteString(w, "stolen")
+	})
+	page := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/to-evil":
+			http.Redirect(w, r, "http://evil.test/x", http.StatusFound)
+		case "/to-port":
+			http.Redirect(w, r, "http://docs.test:9090/x", http.StatusFound)
+		default:
+			w.Header().Set("Content-Type", "text/plain")
+			io.WriteString(w, "page "+r.Host)
+		}
+	})
+	n := fakenet.New(t)
+	n.Serve("docs.test", 80, page)
+	n.Serve("docs.test", 8080, page)
+	n.Serve("a.wild.test", 443, page) // https, but not a TLS server: only the check matters here
+	n.Serve("evil.test", 80, evil)
+	n.Serve("evil.test", 8080, evil)
+	n.Serve("docs.test", 9090, evil)
+	n.Serve("wild.test", 80, evil)
+	cfg := config.Default()
+	cfg.Tools.Web.Fetch.AllowedHostnames = []string{"docs.test", "docs.test:8080", "*.wild.test"}
+	tool := NewFetch(FetchOptions{Config: func() *config.Config { return cfg }, Hooks: n.Hooks()})
+	for _, u := range []string{"http://docs.test/a", "http://docs.test:8080/a"} {
+		res, err := run(tool, map[string]any{"url": u})
+		if err != nil || !strings.Contains(res.Content, "page docs.test") {
+			t.Fatalf("%s: %v %q", u, err, res.Content)
+		}
+	}
+	for _, tc := range []struct{ url, want string }{
+		{"http://evil.test/", "evil.test is not in tools.web.fetch.allowedHostnames"},
+		{"http://evil.test:8080/", "evil.test is not in tools.web.fetch.allowedHostnames"},
+		{"http://docs.test:9090/", `port 9090 of docs.test is not allowed by tools.web.fetch.allowedHostnames`},
+		{"http://wild.test/", "wild.test is not in"},
+		{"http://docs.test/to-evil", "evil.test is not in"},
+		{"http://docs.test/to-port", "port 9090"},
+	} {
+		_, err := run(tool, map[string]any{"url": tc.url})
+		if err == nil || !errors.Is(err, netguard.ErrBlocked) || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "\n") {
+			t.Errorf("%s: %v, want a one-line refusal containing %q", tc.url, err, tc.want)
+		}
+	}
+	if _, err := run(tool, map[string]any{"url": "https://a.wild.test/"}); errors.Is(err, netguard.ErrBlocked) {
+		t.Errorf("wildcard entry: %v", err)
+	}
+	if evilHits.Load() != 0 {
+		t.Fatalf("unlisted destinations were reached %d times", evilHits.Load())
+	}
+	// Control: the same destinations are reachable without the list, so
+	// the list is what stopped them.
+	cfg.Tools.Web.Fetch.AllowedHostnames = nil
+	if _, err := run(tool, map[string]any{"url": "http://evil.test/"}); err != nil || evilHits.Load() != 1 {
+		t.Fatalf("control fetch: %v, hits %d", err, evilHits.Load())
 	}
 }
 

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -24,13 +23,14 @@ const (
 	defaultCount    = 5
 	maxCount        = 20
 	braveDefaultURL = "https://api.search.brave.com"
+	braveKeyHeader  = "X-Subscription-Token"
 )
 
 // SearchOptions configure web_search.
 type SearchOptions struct {
-	Config   func() *config.Config
-	Now      func() time.Time
-	LookupIP func(ctx context.Context, host string) ([]netip.Addr, error) // tests
+	Config func() *config.Config
+	Now    func() time.Time
+	Hooks  *netguard.Hooks // a pretend network (tests only)
 }
 
 // NewSearch returns the web_search tool: Brave Search API or SearXNG,
@@ -125,7 +125,11 @@ func (t *searchTool) client(base string) (*http.Client, error) {
 	if err != nil || u.Host == "" {
 		return nil, fmt.Errorf("tools.web.search.baseUrl %q is not a URL", base)
 	}
-	p := netguard.Policy{AllowedOrigins: []string{u.Scheme + "://" + u.Host}, Timeout: 20 * time.Second, MaxBodyBytes: 2 << 20, LookupIP: t.o.LookupIP}
+	// The backend's origin is the only private one it may reach. Its key
+	// header is named a credential (netguard's default rule covers it too),
+	// so a redirect to another origin does not carry it.
+	p := netguard.Policy{AllowedOrigins: []string{u.Scheme + "://" + u.Host}, CredentialHeaders: []string{braveKeyHeader},
+		Timeout: 20 * time.Second, MaxBodyBytes: 2 << 20, Hooks: t.o.Hooks}
 	return p.Client(), nil
 }
 
@@ -168,7 +172,7 @@ func (t *searchTool) brave(ctx context.Context, ws config.WebSearch, q string, c
 			Results []struct{ Title, URL, Description string } `json:"results"`
 		} `json:"web"`
 	}
-	if err := t.getJSON(ctx, base, u, http.Header{"X-Subscription-Token": {ws.APIKey.Reveal()}}, &out); err != nil {
+	if err := t.getJSON(ctx, base, u, http.Header{braveKeyHeader: {ws.APIKey.Reveal()}}, &out); err != nil {
 		return nil, err
 	}
 	var rs []result

