@@ -176,9 +176,12 @@ func (g *PromptGuard) canaryAcross(vals []string) bool {
 	}
 	w := len(g.canary[0]) - 1
 	heads, tails := make([]string, len(vals)), make([]string, len(vals))
+	// The ends of each value's skeleton, from its ends: up to 16 bytes of
+	// encoding (a \u escape, an entity) per canary byte are enough.
+	span := 16 * w
 	for i, v := range vals {
-		sk := Skeleton(v)
-		heads[i], tails[i] = sk[:min(w, len(sk))], sk[max(0, len(sk)-w):]
+		h, t := Skeleton(v[:min(span, len(v))]), Skeleton(v[max(0, len(v)-span):])
+		heads[i], tails[i] = h[:min(w, len(h))], t[max(0, len(t)-w):]
 	}
 	for i := range vals {
 		for j := range vals {
