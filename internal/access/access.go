@@ -108,10 +108,18 @@ func (c *Checker) Check(ctx context.Context, r Request) (Decision, error) {
 	return c.check(ctx, r, true)
 }
 
+// Lookup decides about one message like Check but changes nothing: where
+// Check would create a pairing request it refuses with ReasonNotAllowed.
+// The channel router asks it first, so that a flood of strangers is rate
+// limited before any pairing request is written.
+func (c *Checker) Lookup(ctx context.Context, r Request) (Decision, error) {
+	return c.check(ctx, r, false)
+}
+
 // Admitted reports whether a message from r would be let through, without
 // creating a pairing request.
 func (c *Checker) Admitted(ctx context.Context, r Request) (bool, error) {
-	d, err := c.check(ctx, r, false)
+	d, err := c.Lookup(ctx, r)
 	return d.Allow, err
 }
 

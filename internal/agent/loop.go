@@ -41,8 +41,10 @@ type turn struct {
 	// after every tool result within the turn.
 	state   policy.SessionState
 	fetched map[string]string
-	// system and canary are this round's prompt, for leak checks.
-	system, canary string
+	// canary is this turn's; guard finds this round's system prompt and
+	// canary in text leaving the turn.
+	canary string
+	guard  *policy.PromptGuard
 }
 
 func (a *Agent) run(parent context.Context, req TurnRequest, wait func(context.Context) error, release func()) (*TurnResult, error) {
@@ -169,7 +171,8 @@ func (t *turn) do(ctx context.Context) error {
 			t.canary = newCanary()
 		}
 		system := withCanary(SystemPrompt(a.o.Workspace, t.cfg.Agents.Defaults.BootstrapMaxChars, trust == policy.TrustOwner, req.Inbound.Channel, a.o.Now()), t.canary)
-		t.system = system
+		t.guard = policy.NewPromptGuard(system, t.canary)
+		t.state.Prompt = t.guard
 		msgs := toLLM(hist)
 		if est := estimateTokens(system, msgs); primary.ContextWindow > 0 && float64(est) > compactAt*float64(primary.ContextWindow) {
 			done, err := t.compact(ctx, hist, primary.ContextWindow)
@@ -200,7 +203,7 @@ func (t *turn) do(ctx context.Context) error {
 		}
 		if len(resp.Message.ToolCalls) == 0 {
 			t.res.Reply = resp.Message.Content
-			if trust != policy.TrustOwner && leaks(t.res.Reply, t.system, t.canary) {
+			if trust != policy.TrustOwner && t.guard.Leaks(t.res.Reply) {
 				t.leak(ctx, "reply")
 				t.res.Reply = "[withheld: the reply contained the assistant's system prompt]"
 			}
@@ -269,15 +272,14 @@ func (t *turn) tool(ctx context.Context, call llm.ToolCall, trust string) error 
 	case json.Unmarshal(call.Args, &args) != nil:
 		rec.Decision, rec.Outcome = policy.Deny, "error"
 		rec.Reason = "arguments are not a JSON object"
-	case leaks(string(call.Args), t.system, t.canary):
-		rec.Decision, rec.Outcome = policy.Deny, "denied"
-		rec.Reason = "the arguments carry the system prompt (canary or verbatim text)"
-		t.leak(ctx, "tool "+call.Name)
 	default:
 		d := t.a.o.Policy.Decide(ctx, policy.Actor{AgentID: t.sess.AgentID, SessionKey: t.sess.Key, SenderID: t.req.SenderID,
 			Channel: t.req.Inbound.Channel, Trust: trust}, t.state, call.Name, call.Args)
 		rec.Decision, rec.Reason = d.Action, d.Reason
 		planHash = d.PlanHash
+		if d.Alert == policy.AlertPromptLeak {
+			t.leak(ctx, "tool "+call.Name)
+		}
 		run := d.Action == policy.Allow
 		if d.Action == policy.Ask {
 			var err error

@@ -325,3 +325,102 @@ func TestInvariant10_UnknownCredentialInToolOutputNeverReachesModel(t *testing.T
 		t.Fatalf("tool result as the model saw it: %q", tool)
 	}
 }
+
+// TestInvariant8_PrivateToolResultsMakeSessionHoldPrivate guards the table
+// of tools whose results are private data (privateTools). Each such tool
+// is run by the real loop, the session's state is derived from the
+// transcript the loop stored (starting, as for a non-owner turn, without
+// private data), and the trifecta rule is asked about the two calls it
+// alone stops in a tainted session: web_fetch back to a host already read
+// and web_search. Without the private tool both are allowed; after it, both
+// need approval. A tool that is not in the table, or a private tool that
+// did not run, changes nothing.
+//
+// The owner's own turns start holding private data (their memory is in
+// the prompt) and every egress of a non-owner turn needs approval anyway,
+// so no turn today is decided differently through this table alone; this
+// test keeps it right for when that changes.
+func TestInvariant8_PrivateToolResultsMakeSessionHoldPrivate(t *testing.T) {
+	rules := &policy.Rules{Config: func() *config.Config {
+		c := config.Default()
+		c.Tools.Profile = "full"
+		return c
+	}}
+	for _, tc := range []struct {
+		tool    string
+		private bool
+		denied  bool // the policy refused it: it did not run
+	}{
+		{"read", true, false},
+		{"exec", true, false},
+		{"process", true, false},
+		{"sessions_history", true, false},
+		{"read", false, true},
+		{"web_search", false, false},
+		{"write", false, false},
+		{"sessions_list", false, false},
+		{"message", false, false},
+	} {
+		name := tc.tool
+		if tc.denied {
+			name += " (denied)"
+		}
+		e := newEnv(t, func(c *config.Config, o *Options) {
+			o.Policy = deciderFunc(func(tool string) policy.Decision {
+				if tc.denied && tool == tc.tool {
+					return policy.Decision{Action: policy.Deny, Reason: "test"}
+				}
+				return policy.Decision{Action: policy.Allow, Reason: "test"}
+			})
+		})
+		fetch := &recordingTool{name: "web_fetch", out: "a page", untrusted: true}
+		e.reg.Register(fetch)
+		if tc.tool != "web_fetch" {
+			e.reg.Register(&recordingTool{name: tc.tool, out: "result of " + tc.tool})
+		}
+		e.fake.Script(
+			fakellm.Reply{ToolCalls: []fakellm.Call{{ID: "f", Name: "web_fetch", Args: `{"url":"https://news.example/"}`}}},
+			fakellm.Reply{ToolCalls: []fakellm.Call{{ID: "p", Name: tc.tool, Args: `{"path":"notes.txt","command":"ls","action":"list","sessionKey":"agent:main:main"}`}}},
+			fakellm.Reply{Text: "done"},
+		)
+		if _, err := e.run("go"); err != nil {
+			t.Fatal(err)
+		}
+		hist, _ := e.store.History(context.Background(), MainSessionKey(""), store.HistoryOptions{})
+		st, fetched := policy.SessionState{}, map[string]string{}
+		var before policy.SessionState
+		for _, m := range hist {
+			if m.Role == "tool" && m.ToolCallID == "p" {
+				before = st
+			}
+			observe(&st, m, fetched)
+		}
+		if !before.Tainted || before.HoldsPrivate || len(before.VisitedHosts) != 1 {
+			t.Fatalf("%s: state before the tool: %+v", name, before)
+		}
+		if st.HoldsPrivate != tc.private {
+			t.Errorf("%s: holds private data = %v, want %v", name, st.HoldsPrivate, tc.private)
+		}
+		ctx := context.Background()
+		owner := policy.Actor{AgentID: "main", SessionKey: MainSessionKey(""), Trust: policy.TrustOwner}
+		for _, call := range []struct{ tool, args string }{
+			{"web_fetch", `{"url":"https://news.example/"}`},
+			{"web_search", `{"query":"weather"}`},
+		} {
+			if d := rules.Decide(ctx, owner, before, call.tool, json.RawMessage(call.args)); d.Action != policy.Allow {
+				t.Fatalf("%s: %s before the tool: %+v", name, call.tool, d)
+			}
+			d := rules.Decide(ctx, owner, st, call.tool, json.RawMessage(call.args))
+			if want := map[bool]policy.Action{true: policy.Ask, false: policy.Allow}[tc.private]; d.Action != want ||
+				(tc.private && !strings.Contains(d.Reason, "private data")) {
+				t.Errorf("%s: %s after the tool: %+v, want %s", name, call.tool, d, want)
+			}
+		}
+	}
+}
+
+type deciderFunc func(tool string) policy.Decision
+
+func (f deciderFunc) Decide(_ context.Context, _ policy.Actor, _ policy.SessionState, tool string, _ json.RawMessage) policy.Decision {
+	return f(tool)
+}

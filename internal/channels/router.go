@@ -1,6 +1,7 @@
 package channels
 
 import (
+	"container/list"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -34,9 +35,19 @@ type Runner interface {
 // limit; after it they get silence until they slow down.
 const RateNotice = "You are sending messages faster than I can take them; I will ignore messages for a little while."
 
-// Router is the inbound pipeline: adapter → dedupe → rate limits → access
+// Router is the inbound pipeline: adapter → dedupe → access → rate limits
 // → session → agent → reply to the same conversation. It is every
 // adapter's Handler, and the agent's Outbound for the message tool.
+//
+// Rate limits come after the access check (invariant 3), and allowed and
+// refused senders never share a bucket: allowed senders count against
+// rateLimit.perSenderPerMinute and perChannelPerMinute (the owner is never
+// refused by the latter); direct messages from refused senders count
+// against the stricter strangersPerSenderPerMinute and
+// strangersPerChannelPerMinute, checked before a pairing request is
+// written or answered. So no number of strangers can silence the owner.
+// The limiters are kept in bounded LRU sets (maxLimiters each): a flood of
+// distinct sender ids cannot grow them.
 type Router struct {
 	Config func() *config.Config
 	Access *access.Checker
@@ -60,32 +71,79 @@ type Router struct {
 	order    []string
 	counters map[string]*Counters
 	dedupe   Dedupe
-	senders  map[string]*limited
-	accounts map[string]*limited
-	patterns []string
-	mention  []*regexp.Regexp
+	// Allowed senders' and refused senders' limiters, per sender and per
+	// channel account.
+	senders, accounts   limiters
+	strangers, refusals limiters
+	patterns            []string
+	mention             []*regexp.Regexp
 }
 
 // Counters are the Router's per-account counts, shown in channels.status.
 type Counters struct {
-	Accepted        int64            `json:"accepted"`
-	Duplicates      int64            `json:"duplicates"`
-	IgnoredBots     int64            `json:"ignoredBots"`
-	Denied          map[string]int64 `json:"denied"` // by access reason
-	PairingRequests int64            `json:"pairingRequests"`
-	PairingDropped  int64            `json:"pairingDropped"`
-	RateLimited     int64            `json:"rateLimited"`
-	Replies         int64            `json:"replies"`
-	ReplyErrors     int64            `json:"replyErrors"`
-	TurnErrors      int64            `json:"turnErrors"`
+	Accepted         int64            `json:"accepted"`
+	Duplicates       int64            `json:"duplicates"`
+	IgnoredBots      int64            `json:"ignoredBots"`
+	Denied           map[string]int64 `json:"denied"` // by access reason
+	PairingRequests  int64            `json:"pairingRequests"`
+	PairingDropped   int64            `json:"pairingDropped"`
+	RateLimited      int64            `json:"rateLimited"`      // allowed senders over their limits
+	StrangersLimited int64            `json:"strangersLimited"` // refused senders' messages dropped by their limits
+	Replies          int64            `json:"replies"`
+	ReplyErrors      int64            `json:"replyErrors"`
+	TurnErrors       int64            `json:"turnErrors"`
 }
 
 type limited struct {
+	key      string
 	lim      *rate.Limiter
 	perMin   int
 	noticed  bool
 	lastSeen time.Time
 }
+
+// maxLimiters bounds each set of limiters.
+const maxLimiters = 4096
+
+// limiters holds rate limiters by key, at most maxLimiters, most recently
+// used first. The least recently used is forgotten when the set is full,
+// and any idle for a minute are forgotten as the set is used. A forgotten
+// limiter comes back full, which is what a minute's rest gives anyway; a
+// flood that cycles through more ids than the set holds only gets each
+// id's burst back, and the per-account bucket behind it still caps it.
+type limiters struct {
+	byKey map[string]*list.Element
+	order list.List // of *limited
+}
+
+// get returns the limiter at k, created if missing, and marks it used.
+func (ls *limiters) get(k string, now time.Time) *limited {
+	if ls.byKey == nil {
+		ls.byKey = map[string]*list.Element{}
+		ls.order.Init()
+	}
+	if e := ls.byKey[k]; e != nil {
+		ls.order.MoveToFront(e)
+		l := e.Value.(*limited)
+		l.lastSeen = now
+		return l
+	}
+	// Make room: forget the idle, and the least recently used when full.
+	for e := ls.order.Back(); e != nil; e = ls.order.Back() {
+		l := e.Value.(*limited)
+		if ls.order.Len() < maxLimiters && now.Sub(l.lastSeen) <= time.Minute {
+			break
+		}
+		delete(ls.byKey, l.key)
+		ls.order.Remove(e)
+	}
+	l := &limited{key: k, lastSeen: now}
+	ls.byKey[k] = ls.order.PushFront(l)
+	return l
+}
+
+// Len is how many limiters the set holds.
+func (ls *limiters) Len() int { return len(ls.byKey) }
 
 // AccountStatus is one adapter's Status with the Router's counters.
 type AccountStatus struct {
@@ -214,13 +272,21 @@ func (r *Router) Handle(ctx context.Context, m Message) {
 		return
 	}
 	cfg := r.Config()
-	if !r.allowRate(ctx, cfg, m, now) {
-		return
-	}
 	req := access.Request{Channel: m.Channel, Account: m.Account, SenderID: m.SenderID, SenderUsername: m.SenderUsername,
 		SenderName: m.SenderName, ChatID: m.ChatID, ChatType: m.ChatType, GuildID: m.GuildID,
 		Mentioned: m.MentionsBot || r.mentioned(cfg, m.Text), ReplyToBot: m.ReplyToBot}
-	d, err := r.Access.Check(ctx, req)
+	// Access first, without side effects; limits after, in separate
+	// buckets for allowed and refused senders (invariant 3).
+	d, err := r.Access.Lookup(ctx, req)
+	if err == nil && !d.Allow && m.ChatType != ChatGroup && m.ChatType != ChatChannel {
+		if !r.allowStranger(cfg, m, now) {
+			r.count(m, func(c *Counters) { c.StrangersLimited++ })
+			return
+		}
+		// Within the strangers' limits: decide again, now allowed to
+		// issue a pairing code (at most access.MaxPending per channel).
+		d, err = r.Access.Check(ctx, req)
+	}
 	if err != nil {
 		// Fail closed: a message we cannot check goes nowhere.
 		r.log().Error("channels: access check failed; message dropped", "channel", m.Channel, "account", m.Account, "err", err)
@@ -229,6 +295,9 @@ func (r *Router) Handle(ctx context.Context, m Message) {
 	}
 	if !d.Allow {
 		r.denied(ctx, m, d)
+		return
+	}
+	if !r.allowRate(ctx, cfg, m, now, d.Reason == access.ReasonOwner) {
 		return
 	}
 	r.count(m, func(c *Counters) { c.Accepted++ })
@@ -263,66 +332,65 @@ func (r *Router) denied(ctx context.Context, m Message, d access.Decision) {
 	}
 }
 
-// allowRate applies the per-sender and per-account limits. The first
-// refused message of a streak gets RateNotice in a DM; the rest are
-// dropped silently.
-func (r *Router) allowRate(ctx context.Context, cfg *config.Config, m Message, now time.Time) bool {
-	ca, ok := access.ChannelAccess(cfg, m.Channel)
-	if !ok {
-		return true // access refuses it next
+// Built-in strangers' limits, for a config made in code (the config file
+// always has them, at least 1).
+const (
+	defaultStrangersPerSender  = 2
+	defaultStrangersPerChannel = 20
+)
+
+// allowStranger applies the refused senders' limits to a direct message
+// from a sender the access rules refuse: per sender, then per channel
+// account. Over them the message is dropped without an answer.
+func (r *Router) allowStranger(cfg *config.Config, m Message, now time.Time) bool {
+	ca, _ := access.ChannelAccess(cfg, m.Channel)
+	perSender, perChannel := ca.RateLimit.StrangersPerSenderPerMinute, ca.RateLimit.StrangersPerChannelPerMinute
+	if perSender <= 0 {
+		perSender = defaultStrangersPerSender
 	}
-	rl := ca.RateLimit
+	if perChannel <= 0 {
+		perChannel = defaultStrangersPerChannel
+	}
+	acct := key(m.Channel, m.Account)
 	r.mu.Lock()
-	if r.senders == nil {
-		r.senders, r.accounts = map[string]*limited{}, map[string]*limited{}
-	}
-	if len(r.senders) > 10000 {
-		// Forget idle senders: a limiter idle for a minute is full again,
-		// the same as a new one.
-		for k, l := range r.senders {
-			if now.Sub(l.lastSeen) > time.Minute {
-				delete(r.senders, k)
-			}
-		}
-	}
-	s := take(r.senders, key(m.Channel, m.Account)+"/"+m.SenderID, rl.PerSenderPerMinute, now)
-	a := s
-	if s {
-		a = take(r.accounts, key(m.Channel, m.Account), rl.PerChannelPerMinute, now)
+	defer r.mu.Unlock()
+	return take(r.strangers.get(acct+"/"+m.SenderID, now), perSender, now) && take(r.refusals.get(acct, now), perChannel, now)
+}
+
+// allowRate applies the allowed senders' limits: per sender, then per
+// channel account, which the owner's messages spend but are never refused
+// by. The first refused message of a streak gets RateNotice in a DM; the
+// rest are dropped silently.
+func (r *Router) allowRate(ctx context.Context, cfg *config.Config, m Message, now time.Time, owner bool) bool {
+	ca, _ := access.ChannelAccess(cfg, m.Channel)
+	rl := ca.RateLimit
+	acct := key(m.Channel, m.Account)
+	r.mu.Lock()
+	l := r.senders.get(acct+"/"+m.SenderID, now)
+	ok := take(l, rl.PerSenderPerMinute, now)
+	if ok {
+		ok = take(r.accounts.get(acct, now), rl.PerChannelPerMinute, now) || owner
 	}
 	notice := false
-	sk := key(m.Channel, m.Account) + "/" + m.SenderID
-	if l := r.senders[sk]; l != nil {
-		if s && a {
-			l.noticed = false
-		} else if !l.noticed {
-			l.noticed, notice = true, m.ChatType == ChatDirect
-		}
+	if ok {
+		l.noticed = false
+	} else if !l.noticed {
+		l.noticed, notice = true, m.ChatType == ChatDirect
 	}
 	r.mu.Unlock()
-	if s && a {
+	if ok {
 		return true
 	}
 	r.count(m, func(c *Counters) { c.RateLimited++ })
 	if notice {
-		// Only to someone access would let through: a stranger gets no
-		// more than the pairing code.
-		if ok, err := r.Access.Admitted(ctx, access.Request{Channel: m.Channel, Account: m.Account, SenderID: m.SenderID, ChatID: m.ChatID, ChatType: m.ChatType}); err == nil && ok {
-			_ = r.deliver(ctx, m.Channel, m.Account, TargetOf(m), RateNotice, "rate-notice")
-		}
+		_ = r.deliver(ctx, m.Channel, m.Account, TargetOf(m), RateNotice, "rate-notice")
 	}
 	return false
 }
 
-// take spends one token of the limiter at k (perMin per minute, bursts
-// of perMin); 0 is unlimited.
-func take(m map[string]*limited, k string, perMin int, now time.Time) bool {
-	l := m[k]
-	if l == nil {
-		l = &limited{}
-		m[k] = l
-	}
-	l.lastSeen = now
+// take spends one token of l (perMin per minute, bursts of perMin); 0 is
+// unlimited.
+func take(l *limited, perMin int, now time.Time) bool {
 	if perMin <= 0 {
 		return true
 	}

@@ -366,3 +366,141 @@ func TestInvariant10_UnknownCredentialFormatsNeverSent(t *testing.T) {
 		t.Fatalf("sent %+v", sent)
 	}
 }
+
+// TestInvariant3_StrangerFloodCannotSilenceTheOwner: 50 strangers each send
+// 10 direct messages, round after round, far over every limit, while the
+// owner sends one message per round. Every owner message reaches the agent
+// and is answered; no stranger reaches the agent; strangers get at most
+// one message each (a pairing code, for the first access.MaxPending of
+// them), and the counters account for every dropped message.
+func TestInvariant3_StrangerFloodCannotSilenceTheOwner(t *testing.T) {
+	h := newHarness(t, nil)
+	now := time.Date(2026, 11, 25, 8, 0, 0, 0, time.UTC)
+	h.r.Now = func() time.Time { return now } // no refill: the limits hold for the whole flood
+	const strangers, rounds = 50, 10
+	for round := range rounds {
+		for s := range strangers {
+			h.r.Handle(t.Context(), dmFrom(fmt.Sprint(1000+s), fmt.Sprint("let me in ", round)))
+		}
+		h.r.Handle(t.Context(), dmFrom("1", fmt.Sprint("owner message ", round)))
+	}
+	var owner int
+	for _, req := range h.run.requests() {
+		if req.SenderID != "telegram:1" {
+			t.Fatalf("a stranger reached the agent: %+v", req.SenderID)
+		}
+		owner++
+	}
+	if owner != rounds {
+		t.Fatalf("%d of the owner's %d messages reached the agent", owner, rounds)
+	}
+	sentTo := map[string][]string{}
+	for _, m := range h.tg.messages() {
+		sentTo[m.Target.ChatID] = append(sentTo[m.Target.ChatID], m.Text)
+	}
+	if len(sentTo["1"]) != rounds || !strings.HasPrefix(sentTo["1"][rounds-1], "echo: owner message") {
+		t.Fatalf("replies to the owner: %q", sentTo["1"])
+	}
+	codes := 0
+	for chat, texts := range sentTo {
+		if chat == "1" {
+			continue
+		}
+		if len(texts) > 1 {
+			t.Fatalf("stranger %s got %d messages: %q", chat, len(texts), texts)
+		}
+		codes++
+	}
+	if codes != access.MaxPending {
+		t.Fatalf("%d strangers got a pairing code, want %d", codes, access.MaxPending)
+	}
+	// Round 1: the strangers' account bucket (default 20 a minute) lets
+	// 20 through to the access check: 3 pairing requests, 17 refused as
+	// the pending list is full; every other stranger message is dropped
+	// by the strangers' limits. The owner is never limited.
+	c := h.r.Status()[0].Access
+	if c.Accepted != rounds || c.RateLimited != 0 || c.PairingRequests != 3 || c.PairingDropped != 17 ||
+		c.StrangersLimited != strangers*rounds-20 {
+		t.Fatalf("counters %+v", c)
+	}
+}
+
+// TestInvariant3_OpenChannelFloodCannotSilenceTheOwner: with dmPolicy open
+// anyone is allowed and counts against the allowed senders' account
+// bucket; a flood of them uses it up, but the owner is never refused by it.
+func TestInvariant3_OpenChannelFloodCannotSilenceTheOwner(t *testing.T) {
+	h := newHarness(t, func(c *config.Config) {
+		c.Channels.Telegram.DMPolicy = "open"
+		c.Channels.Telegram.AllowFrom = []string{"*"}
+	})
+	now := time.Date(2026, 11, 25, 8, 0, 0, 0, time.UTC)
+	h.r.Now = func() time.Time { return now }
+	for i := range 300 {
+		h.r.Handle(t.Context(), dmFrom(fmt.Sprint(5000+i), "hello"))
+	}
+	h.r.Handle(t.Context(), dmFrom("1", "owner here"))
+	var owner, others int
+	for _, req := range h.run.requests() {
+		if req.SenderID == "telegram:1" {
+			owner++
+		} else {
+			others++
+		}
+	}
+	if owner != 1 || others != 120 {
+		t.Fatalf("turns: owner %d (want 1), others %d (want 120, the account limit)", owner, others)
+	}
+}
+
+// TestInvariant3_LimitersStayBoundedUnderDistinctIDFlood: 100,000 strangers
+// with distinct ids, one message each, keep at most maxLimiters limiters
+// per set; the owner still gets through afterwards.
+func TestInvariant3_LimitersStayBoundedUnderDistinctIDFlood(t *testing.T) {
+	h := newHarness(t, nil)
+	now := time.Date(2026, 11, 25, 8, 0, 0, 0, time.UTC)
+	h.r.Now = func() time.Time { return now }
+	flood := 100_000
+	if testing.Short() {
+		flood = 10_000
+	}
+	for i := range flood {
+		if i%1000 == 0 {
+			now = now.Add(time.Second) // a realistic flood, over about two minutes
+		}
+		h.r.Handle(t.Context(), dmFrom(fmt.Sprint("s", i), "hi"))
+		if n := h.r.strangers.Len(); n > maxLimiters {
+			t.Fatalf("%d stranger limiters after %d messages", n, i+1)
+		}
+	}
+	h.r.Handle(t.Context(), dmFrom("1", "still there?"))
+	if rs := h.run.requests(); len(rs) != 1 || rs[0].SenderID != "telegram:1" {
+		t.Fatalf("turns after the flood: %d", len(rs))
+	}
+	if h.r.senders.Len() != 1 || h.r.refusals.Len() != 1 {
+		t.Fatalf("limiters: %d senders, %d refusal buckets", h.r.senders.Len(), h.r.refusals.Len())
+	}
+	if len(h.tg.messages()) > access.MaxPending+1 {
+		t.Fatalf("%d messages sent during the flood", len(h.tg.messages()))
+	}
+}
+
+func TestLimitersForgetIdleAndLeastRecentlyUsed(t *testing.T) {
+	var ls limiters
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	a := ls.get("a", t0)
+	take(a, 1, t0) // a's bucket is now empty
+	for i := range maxLimiters - 1 {
+		ls.get(fmt.Sprint(i), t0)
+	}
+	if ls.get("a", t0) != a || ls.Len() != maxLimiters { // a is used again: now the most recent
+		t.Fatalf("len %d", ls.Len())
+	}
+	ls.get("new", t0) // full: the least recently used ("0") goes, not "a"
+	if ls.Len() != maxLimiters || ls.byKey["0"] != nil || ls.byKey["a"] == nil {
+		t.Fatalf("after a full insert: len %d, has 0 %v, has a %v", ls.Len(), ls.byKey["0"] != nil, ls.byKey["a"] != nil)
+	}
+	ls.get("late", t0.Add(2*time.Minute)) // everything else idle: forgotten
+	if ls.Len() != 1 {
+		t.Fatalf("after idling: len %d", ls.Len())
+	}
+}

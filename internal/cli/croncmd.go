@@ -26,7 +26,7 @@ func (a *app) cronCmd() *cobra.Command {
 		Args:  exactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return a.withStore(cmd.Context(), func(st *store.Store) error {
-				j, err := cron.Add(cmd.Context(), st, args[0], args[1], name, "", "cli", time.Now())
+				j, err := cron.Add(cmd.Context(), st, args[0], args[1], name, "", cron.ByCLI, time.Now())
 				if err != nil {
 					return &UsageError{Err: err}
 				}

@@ -224,7 +224,7 @@ type ChannelAccess struct {
 	Groups                       map[string]ChannelGroup `json:"groups" doc:"Allowed groups by chat id (\"*\" is any group), each with its own settings." reload:"live"`
 	RequireMention               bool                    `json:"requireMention" doc:"In groups without an entry in groups (open policy, or admitted by groupAllowFrom), answer only messages that mention the bot or match agents.defaults.mentionPatterns." default:"true" reload:"live"`
 	DangerouslyAllowNameMatching bool                    `json:"dangerouslyAllowNameMatching" doc:"Also match allowFrom entries against usernames and display names. Dangerous: names can be changed or copied by anyone." default:"false" reload:"live"`
-	RateLimit                    ChannelRateLimit        `json:"rateLimit" doc:"Inbound message limits; the first message over a limit gets one polite notice, the rest are dropped." reload:"live"`
+	RateLimit                    ChannelRateLimit        `json:"rateLimit" doc:"Inbound message limits, applied after the access check: allowed senders and refused ones (strangers) have separate limits, so strangers cannot use up the owner's. An allowed sender's first message over a limit gets one polite notice, the rest are dropped." reload:"live"`
 }
 
 // ChannelGroup configures one allowed group chat.
@@ -235,8 +235,10 @@ type ChannelGroup struct {
 
 // ChannelRateLimit limits inbound messages of one channel.
 type ChannelRateLimit struct {
-	PerSenderPerMinute  int `json:"perSenderPerMinute" doc:"Messages one sender may send per minute (bursts up to this many); 0 is unlimited." default:"20" min:"0"`
-	PerChannelPerMinute int `json:"perChannelPerMinute" doc:"Messages all senders of one channel account may send per minute; 0 is unlimited." default:"120" min:"0"`
+	PerSenderPerMinute           int `json:"perSenderPerMinute" doc:"Messages one allowed sender may send per minute (bursts up to this many); 0 is unlimited." default:"20" min:"0"`
+	PerChannelPerMinute          int `json:"perChannelPerMinute" doc:"Messages all allowed senders of one channel account may send per minute; the owner's count toward it but are never refused by it; 0 is unlimited." default:"120" min:"0"`
+	StrangersPerSenderPerMinute  int `json:"strangersPerSenderPerMinute" doc:"Direct messages one sender the access rules refuse (a stranger, a pairing request) may send per minute; more are dropped unanswered before any pairing code is issued. Counted apart from allowed senders." default:"2" min:"1"`
+	StrangersPerChannelPerMinute int `json:"strangersPerChannelPerMinute" doc:"Direct messages all refused senders of one channel account may send per minute together; more are dropped unanswered. Counted apart from allowed senders, so a flood of strangers never delays the owner." default:"20" min:"1"`
 }
 
 // Telegram configures the Telegram channel. The top-level credentials are

@@ -5,9 +5,17 @@
 // schedule slot, across restarts and even with two schedulers on one
 // database; runs missed while the gateway was down are coalesced into one
 // run (the count is recorded); each run is a turn in its own session
-// cron:<jobId>. Jobs created by the owner (CLI, operator) run with owner
-// trust; jobs a model created run with "trusted" trust, so everything they
-// do that changes the host or sends data needs approval.
+// cron:<jobId>.
+//
+// Trust: a job runs with the trust of whoever created it, decided in one
+// place (JobTrust) from the job's creator alone — never from its name,
+// schedule or message. Jobs the owner created (talon cron add: "cli"; an
+// operator of the gateway: "operator:<client>") run with owner trust.
+// Everything else — above all a job a model created with the cron tool
+// ("session:<key>"), whatever that session had read — runs untrusted: its
+// message was written by a model, so it is marked and taints the job's
+// session, and everything the run does that changes the host, sends data
+// or reads private data needs approval.
 package cron
 
 import (
@@ -88,12 +96,8 @@ func (s *Scheduler) Tick(ctx context.Context) error {
 		if err != nil || !claimed {
 			continue
 		}
-		trust := policy.TrustTrusted
-		if strings.HasPrefix(j.CreatedBy, "cli") || strings.HasPrefix(j.CreatedBy, "operator") {
-			trust = policy.TrustOwner
-		}
 		_, err = s.Agent.Start(context.WithoutCancel(ctx), agent.TurnRequest{
-			SessionKey: agent.CronSessionKey(j.ID), Text: j.Message, SenderID: "cron:" + j.ID, Trust: trust, RunID: runID,
+			SessionKey: agent.CronSessionKey(j.ID), Text: j.Message, SenderID: "cron:" + j.ID, Trust: JobTrust(j.CreatedBy), RunID: runID,
 			Inbound: agent.Inbound{AgentID: j.AgentID, Channel: "cron", ChatType: "cron"},
 			OnEvent: func(ev agent.Event) {
 				switch ev.Type {
@@ -115,6 +119,28 @@ func (s *Scheduler) Tick(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// Creators of jobs, as stored in CronJob.CreatedBy.
+const (
+	// ByCLI is a job added with talon cron add on the host.
+	ByCLI = "cli"
+	// ByOperator prefixes the client id of a gateway operator (cron.add,
+	// which needs the admin scope).
+	ByOperator = "operator:"
+	// BySession prefixes the session key whose model added the job with
+	// the cron tool.
+	BySession = "session:"
+)
+
+// JobTrust is the trust a job runs with, from its creator: owner for ByCLI
+// exactly and for ByOperator with its colon; untrusted for anything else
+// (a model's job, an unknown or malformed creator such as "client:x").
+func JobTrust(createdBy string) string {
+	if createdBy == ByCLI || strings.HasPrefix(createdBy, ByOperator) {
+		return policy.TrustOwner
+	}
+	return policy.TrustUntrusted
 }
 
 func randID(n int) string {
@@ -168,7 +194,7 @@ func (t cronTool) Run(ctx context.Context, c agent.ToolCall) (agent.ToolResult, 
 	}
 	switch a.Action {
 	case "add":
-		j, err := Add(ctx, t.st, a.Schedule, a.Message, a.Name, c.AgentID, "session:"+c.SessionKey, now())
+		j, err := Add(ctx, t.st, a.Schedule, a.Message, a.Name, c.AgentID, BySession+c.SessionKey, now())
 		if err != nil {
 			return agent.ToolResult{}, err
 		}

@@ -47,7 +47,7 @@ func (g *Gateway) mCronAdd(ctx context.Context, c *conn, params json.RawMessage)
 	if e != nil {
 		return nil, e
 	}
-	j, err := cron.Add(ctx, g.opts.Store, p.Schedule, p.Message, p.Name, p.AgentID, "operator:"+c.client.ID, time.Now())
+	j, err := cron.Add(ctx, g.opts.Store, p.Schedule, p.Message, p.Name, p.AgentID, cron.ByOperator+c.client.ID, time.Now())
 	if err != nil {
 		return nil, protocol.Errorf(protocol.CodeInvalidRequest, "%v", err)
 	}

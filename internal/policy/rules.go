@@ -137,6 +137,9 @@ func agentNarrows(list []config.AgentOverride, agentID, tool string) string {
 
 // Decide implements Decider.
 func (r *Rules) Decide(ctx context.Context, actor Actor, state SessionState, tool string, args json.RawMessage) Decision {
+	if d, leak := promptLeak(state, tool, args); leak {
+		return d
+	}
 	cfg := r.Config()
 	info, known := Tools[tool]
 	if !known {
