@@ -106,7 +106,12 @@ func (t *turn) finish(ctx context.Context, err error) (*TurnResult, error) {
 	default:
 		t.res.StopReason = "error"
 		t.a.log.Warn("turn failed", "session", t.res.SessionKey, "run", t.res.RunID, "err", err)
-		t.emit(Event{Type: "error", Text: err.Error(), Result: t.res})
+		// A provider's or a tool's error text may quote a secret.
+		text := err.Error()
+		if t.a.o.Scrub != nil {
+			text = t.a.o.Scrub(text)
+		}
+		t.emit(Event{Type: "error", Text: text, Result: t.res})
 	}
 	return t.res, err
 }
@@ -186,15 +191,15 @@ func (t *turn) do(ctx context.Context) error {
 		if err := t.budget(ctx, system, msgs, primary); err != nil {
 			return err
 		}
+		stream := a.deltaScrubber()
 		resp, model, err := t.router.Chat(ctx, llm.Request{System: system, Messages: msgs, Tools: a.o.Tools.Specs()}, func(d llm.Delta) {
-			if d.Text != "" {
-				text := d.Text
-				if a.o.Scrub != nil {
-					text = a.o.Scrub(text)
-				}
+			if text := stream.Write(d.Text); text != "" {
 				t.emit(Event{Type: "delta", Text: text})
 			}
 		})
+		if text := stream.Flush(); text != "" {
+			t.emit(Event{Type: "delta", Text: text})
+		}
 		if err != nil {
 			return fmt.Errorf("the model call failed; your message is saved and will be in context next time: %w", err)
 		}
@@ -481,3 +486,28 @@ func (a *Agent) audit(ctx context.Context, kind, actor, subject string, data any
 		a.o.Audit(ctx, kind, actor, subject, data)
 	}
 }
+
+// deltaScrubber scrubs one streamed reply (invariant 10): with
+// Options.ScrubStream a secret cut across deltas is found too; without it
+// each delta is scrubbed alone.
+func (a *Agent) deltaScrubber() interface {
+	Write(string) string
+	Flush() string
+} {
+	if a.o.ScrubStream != nil {
+		return a.o.ScrubStream()
+	}
+	return pieceScrubber(a.o.Scrub)
+}
+
+// pieceScrubber scrubs each piece on its own (nil: not at all).
+type pieceScrubber func(string) string
+
+func (f pieceScrubber) Write(s string) string {
+	if f == nil || s == "" {
+		return s
+	}
+	return f(s)
+}
+
+func (pieceScrubber) Flush() string { return "" }

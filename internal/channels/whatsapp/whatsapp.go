@@ -43,6 +43,10 @@ type Options struct {
 	// Dial replaces the dialer of every connection whatsmeow makes; nil
 	// means netguard's, which allows public addresses on port 443 only.
 	Dial Dialer
+	// Scrub removes secrets from error texts and the status (the
+	// process's one scrubber, security.LiveScrubber.Scrub); nil: none (the
+	// device keys never appear in text).
+	Scrub func(string) string
 }
 
 func (o *Options) check() error {
@@ -101,7 +105,7 @@ func New(o Options) (*Adapter, error) {
 		o:    o,
 		path: storePath(o.StateDir, o.Account),
 		log:  o.Logger.With("channel", "whatsapp", "account", o.Account),
-		tr:   channels.NewTracker("whatsapp", o.Account, "socket"),
+		tr:   channels.NewTracker("whatsapp", o.Account, "socket", channels.Scrubber(o.Scrub)),
 
 		rateWait: rateLimitWait,
 	}
