@@ -107,11 +107,12 @@ func (t *turn) finish(ctx context.Context, err error) (*TurnResult, error) {
 		t.res.StopReason = "error"
 		t.a.log.Warn("turn failed", "session", t.res.SessionKey, "run", t.res.RunID, "err", err)
 		// A provider's or a tool's error text may quote a secret.
-		text := err.Error()
 		if t.a.o.Scrub != nil {
-			text = t.a.o.Scrub(text)
+			if text := t.a.o.Scrub(err.Error()); text != err.Error() {
+				err = &scrubbedError{msg: text, err: err}
+			}
 		}
-		t.emit(Event{Type: "error", Text: text, Result: t.res})
+		t.emit(Event{Type: "error", Text: err.Error(), Result: t.res})
 	}
 	return t.res, err
 }
@@ -511,3 +512,13 @@ func (f pieceScrubber) Write(s string) string {
 }
 
 func (pieceScrubber) Flush() string { return "" }
+
+// scrubbedError is an error whose text had a secret in it: Error is the
+// scrubbed text, and errors.Is and errors.As still see the original.
+type scrubbedError struct {
+	msg string
+	err error
+}
+
+func (e *scrubbedError) Error() string { return e.msg }
+func (e *scrubbedError) Unwrap() error { return e.err }

@@ -9,6 +9,7 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
+	"math"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -193,8 +194,17 @@ func base64Runs(v string) []string {
 		}
 		run := enc[start:end]
 		out = append(out, run)
-		if u := strings.NewReplacer("+", "-", "/", "_").Replace(run); u != run {
-			out = append(out, u)
+		if strings.ContainsAny(run, "+/") {
+			u := []byte(run)
+			for i, c := range u {
+				switch c {
+				case '+':
+					u[i] = '-'
+				case '/':
+					u[i] = '_'
+				}
+			}
+			out = append(out, string(u))
 		}
 	}
 	return out
@@ -237,7 +247,7 @@ func (s *Scrubber) find(text string) []span {
 	spans := s.scan(text, nil, nil)
 	// Percent-decoded text, twice over for doubly encoded URLs; off maps
 	// a decoded index back to text.
-	cur, off := text, []int(nil)
+	cur, off := text, []int32(nil)
 	for range 2 {
 		dec, doff, ok := percentDecode(cur)
 		if !ok {
@@ -269,7 +279,7 @@ func (s *Scrubber) find(text string) []span {
 
 // scan appends the needles found in text; off, when not nil, maps an index
 // of text to the original text (len(off) == len(text)+1).
-func (s *Scrubber) scan(text string, off []int, spans []span) []span {
+func (s *Scrubber) scan(text string, off []int32, spans []span) []span {
 	for i := 0; i+s.minLen <= len(text); i++ {
 		k := uint32(text[i])<<8 | uint32(text[i+1])
 		if s.filter[k>>6]&(1<<(k&63)) == 0 {
@@ -281,7 +291,7 @@ func (s *Scrubber) scan(text string, off []int, spans []span) []span {
 			if strings.HasPrefix(text[i:], nd.s) {
 				sp := span{start: i, end: i + len(nd.s), repl: nd.repl}
 				if off != nil {
-					sp.start, sp.end = off[sp.start], off[sp.end]
+					sp.start, sp.end = int(off[sp.start]), int(off[sp.end])
 				}
 				spans = append(spans, sp)
 				break
@@ -295,29 +305,34 @@ func (s *Scrubber) scan(text string, off []int, spans []span) []span {
 // digit; '+' is left alone) and returns the decoded text with, for each of
 // its indexes and its end, the index in s it came from. ok is false when s
 // has no escape.
-func percentDecode(s string) (dec string, off []int, ok bool) {
+func percentDecode(s string) (dec string, off []int32, ok bool) {
 	i := firstEscape(s)
-	if i < 0 {
+	if i < 0 || len(s) >= math.MaxInt32 {
 		return "", nil, false
 	}
 	b := make([]byte, 0, len(s))
-	off = make([]int, 0, len(s)+1)
-	for j := range i {
-		b = append(b, s[j])
-		off = append(off, j)
-	}
-	for j := i; j < len(s); {
-		if s[j] == '%' && j+2 < len(s) && isHex(s[j+1]) && isHex(s[j+2]) {
-			b = append(b, unhex(s[j+1])<<4|unhex(s[j+2]))
-			off = append(off, j)
-			j += 3
-			continue
+	off = make([]int32, 0, len(s)+1)
+	for j := 0; j < len(s); {
+		// Copy up to the next valid escape, then decode it.
+		k := i
+		if k < 0 {
+			k = len(s)
 		}
-		b = append(b, s[j])
-		off = append(off, j)
-		j++
+		b = append(b, s[j:k]...)
+		for ; j < k; j++ {
+			off = append(off, int32(j))
+		}
+		if k == len(s) {
+			break
+		}
+		b = append(b, unhex(s[k+1])<<4|unhex(s[k+2]))
+		off = append(off, int32(k))
+		j = k + 3
+		if i = firstEscape(s[j:]); i >= 0 {
+			i += j
+		}
 	}
-	off = append(off, len(s))
+	off = append(off, int32(len(s)))
 	return string(b), off, true
 }
 
@@ -429,12 +444,12 @@ func (w *Stream) Flush() string {
 // is or percent-decoded, is a proper prefix of some needle, or an escape
 // cut short ("%", "%3") at the end of buf.
 func (s *Scrubber) holdFrom(buf string) int {
-	cur, off := buf, []int(nil)
+	cur, off := buf, []int32(nil)
 	orig := func(i int) int {
 		if off == nil {
 			return i
 		}
-		return off[i]
+		return int(off[i])
 	}
 	hold := len(buf)
 	for level := 0; ; level++ {
@@ -470,6 +485,9 @@ func (s *Scrubber) prefixFrom(text string) int {
 			if s.prefixes[tail] {
 				return i
 			}
+			continue
+		}
+		if k := uint32(tail[0])<<8 | uint32(tail[1]); s.filter[k>>6]&(1<<(k&63)) == 0 {
 			continue
 		}
 		p := uint32(tail[0]) | uint32(tail[1])<<8 | uint32(tail[2])<<16 | uint32(tail[3])<<24

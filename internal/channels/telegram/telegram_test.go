@@ -2,13 +2,16 @@ package telegram
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -17,6 +20,7 @@ import (
 	"github.com/talonclaw/talon/internal/secret"
 	"github.com/talonclaw/talon/internal/testutil/chantest"
 	"github.com/talonclaw/talon/internal/testutil/faketelegram"
+	"github.com/talonclaw/talon/internal/testutil/leakcheck"
 )
 
 type env struct {
@@ -458,5 +462,105 @@ func TestNewValidates(t *testing.T) {
 		if err != nil && strings.Contains(err.Error(), "abc/def") {
 			t.Errorf("%s: token in error", c.name)
 		}
+	}
+}
+
+// lowerEscape percent-encodes s as a query would, with lower-case hex
+// digits ("%3a"), as some proxies and servers quote URLs.
+func lowerEscape(s string) string {
+	e := url.QueryEscape(s)
+	var b strings.Builder
+	for i := 0; i < len(e); i++ {
+		if e[i] == '%' && i+2 < len(e) {
+			b.WriteString("%" + strings.ToLower(e[i+1:i+3]))
+			i += 2
+			continue
+		}
+		b.WriteByte(e[i])
+	}
+	return b.String()
+}
+
+// echoTransport fails the first n requests with an error quoting the
+// request URL percent-encoded in lower case and the token in Basic-auth
+// base64, as a proxy in front of the Bot API might; then it passes
+// requests on.
+type echoTransport struct {
+	mu   sync.Mutex
+	n    int
+	next http.RoundTripper
+}
+
+func (e *echoTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	e.mu.Lock()
+	fail := e.n > 0
+	e.n--
+	e.mu.Unlock()
+	if fail {
+		tok := strings.TrimPrefix(strings.SplitN(r.URL.Path, "/", 3)[1], "bot")
+		return nil, fmt.Errorf("proxy refused https://proxy.example/fetch?u=%s (auth Basic %s)",
+			lowerEscape(r.URL.String()), base64.StdEncoding.EncodeToString([]byte("bot:"+tok)))
+	}
+	return e.next.RoundTrip(r)
+}
+
+// TestInvariant10_EncodedTokenNeverInStatusOrLogs: upstream errors that
+// quote the bot token percent-encoded in lower case ("123456789%3aAA…"),
+// base64-encoded, or its secret half alone reach neither Status().LastError
+// (what channels.status shows), nor a returned error, nor the log.
+func TestInvariant10_EncodedTokenNeverInStatusOrLogs(t *testing.T) {
+	tr := &echoTransport{n: 2, next: http.DefaultTransport}
+	e := newEnv(t, func(o *Options) { o.HTTPClient = &http.Client{Transport: tr} })
+	token := e.fake.Token
+	_, half, _ := strings.Cut(token, ":")
+	e.fake.FailPollsWith(http.StatusBadRequest, "Bad Request: wrong URL /bot"+lowerEscape(token)+"/getUpdates")
+	e.fake.FailPollsWith(http.StatusBadGateway, "Bad Gateway: upstream "+base64.URLEncoding.EncodeToString([]byte("x"+token)))
+	e.fake.FailPollsWith(http.StatusBadGateway, "Bad Gateway: token part "+half+" unknown")
+	// Every status the adapter goes through, as channels.status would
+	// show it, is checked while it happens.
+	var seen []string
+	var mu sync.Mutex
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			mu.Lock()
+			if le := e.a.Status().LastError; len(seen) == 0 || seen[len(seen)-1] != le {
+				seen = append(seen, le)
+			}
+			mu.Unlock()
+			select {
+			case <-stop:
+				return
+			case <-time.After(time.Millisecond):
+			}
+		}
+	}()
+	e.start(t)
+	ok := false
+	for deadline := time.Now().Add(20 * time.Second); !ok && time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		ok = e.fake.Polls() >= 4
+	}
+	close(stop)
+	<-done
+	if !ok {
+		t.Fatalf("the adapter did not get past the failing polls: %+v", e.a.Status())
+	}
+	_, sendErr := e.a.Send(t.Context(), channels.Target{ChatID: "1"}, "x")
+	texts := append(seen, e.logs.String())
+	if sendErr != nil {
+		texts = append(texts, sendErr.Error())
+	}
+	var sawBad, sawProxy bool
+	for _, text := range texts {
+		if f := leakcheck.Find(text, token); f != "" {
+			t.Errorf("%s in %q", f, text)
+		}
+		sawBad = sawBad || strings.Contains(text, "Bad Request: wrong URL")
+		sawProxy = sawProxy || strings.Contains(text, "proxy refused")
+	}
+	if !sawBad || !sawProxy {
+		t.Fatalf("the failures were not seen (statuses %q, logs %s)", seen, e.logs.String())
 	}
 }
