@@ -18,10 +18,11 @@ import (
 // secretSet is where the one Scrubber of a process comes from (invariant
 // 10). It knows every secret Talon holds: each secret.Secret of the config
 // (found by reflection, config.Config.Secrets: credentials, the gateway
-// token and password, values substituted from ${VAR} and ${secret:NAME})
-// and every `talon secrets` entry. It builds the Scrubber when the runtime
-// starts and again only when those change: a config reload, a change of
-// the secrets file. Everything that sends text out reads the LiveScrubber,
+// token and password, values substituted from ${VAR} and ${secret:NAME}),
+// every `talon secrets` entry and TALON_SECRETS_KEY. It builds the
+// Scrubber when the runtime starts and again only when those change: a
+// config reload, a change of the secrets file (size or modification
+// time). Everything that sends text out reads the LiveScrubber,
 // whose swap is atomic; nobody builds a Scrubber or decrypts the secrets
 // file per message or per streamed delta.
 //
@@ -87,6 +88,7 @@ func (s *secretSet) update(cfg *config.Config) error {
 	for _, sec := range cfg.Secrets() {
 		add(sec.Key, sec.Value.Reveal())
 	}
+	add("TALON_SECRETS_KEY", s.envKey) // the key of every other secret
 	var err error
 	path := secrets.FilePath(s.stateDir)
 	if st := stampOf(path); st != s.stamp || s.live.Get() == nil {

@@ -422,10 +422,14 @@ func (w *Stream) Write(piece string) string {
 		return buf
 	}
 	cut := w.s.holdFrom(buf)
-	// A match that the cut would split is taken whole: it is complete.
-	for _, sp := range w.s.find(buf) {
-		if sp.start < cut && sp.end > cut {
-			cut = sp.end
+	// A match that the cut would split is held back whole: text still to
+	// come may extend it (an overlapping secret), and Scrub replaces
+	// overlapping matches as one. Spans are sorted and disjoint, so one
+	// pass from the end finds every span the cut moves into.
+	spans := w.s.find(buf)
+	for i := len(spans) - 1; i >= 0; i-- {
+		if sp := spans[i]; sp.start < cut && sp.end > cut {
+			cut = sp.start
 		}
 	}
 	w.pending = buf[cut:]
