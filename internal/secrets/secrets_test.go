@@ -8,7 +8,7 @@ import (
 	"testing"
 )
 
-func TestStoreAndScrub(t *testing.T) {
+func TestStore(t *testing.T) {
 	dir := t.TempDir()
 	s, err := Open(dir, "")
 	if err != nil {
