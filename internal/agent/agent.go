@@ -25,6 +25,7 @@ import (
 	"github.com/talonclaw/talon/internal/config"
 	"github.com/talonclaw/talon/internal/llm"
 	"github.com/talonclaw/talon/internal/policy"
+	"github.com/talonclaw/talon/internal/security"
 	"github.com/talonclaw/talon/internal/store"
 )
 
@@ -45,6 +46,10 @@ type Options struct {
 	// Scrub removes known secret values from text before the model, the
 	// transcript or the reply see it (invariant 10). Nil scrubs nothing.
 	Scrub func(string) string
+	// ScrubStream makes a scrubber for one streamed reply that finds a
+	// secret cut across deltas (security.LiveScrubber.Stream); nil scrubs
+	// each delta alone with Scrub.
+	ScrubStream func() *security.Stream
 	// Approvals, when set, asks a person about calls the policy escalates;
 	// nil (or nobody connected) applies tools.exec.askFallback.
 	Approvals *approvals.Manager

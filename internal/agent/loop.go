@@ -108,6 +108,12 @@ func (t *turn) finish(ctx context.Context, err error) (*TurnResult, error) {
 	default:
 		t.res.StopReason = "error"
 		t.a.log.Warn("turn failed", "session", t.res.SessionKey, "run", t.res.RunID, "err", err)
+		// A provider's or a tool's error text may quote a secret.
+		if t.a.o.Scrub != nil {
+			if text := t.a.o.Scrub(err.Error()); text != err.Error() {
+				err = &scrubbedError{msg: text, err: err}
+			}
+		}
 		t.emit(Event{Type: "error", Text: err.Error(), Result: t.res})
 	}
 	return t.res, err
@@ -186,15 +192,15 @@ func (t *turn) do(ctx context.Context) error {
 				msgs = toLLM(hist)
 			}
 		}
+		stream := a.deltaScrubber()
 		resp, model, cost, err := t.chat(ctx, llm.Request{System: system, Messages: msgs, Tools: a.o.Tools.Specs()}, func(d llm.Delta) {
-			if d.Text != "" {
-				text := d.Text
-				if a.o.Scrub != nil {
-					text = a.o.Scrub(text)
-				}
+			if text := stream.Write(d.Text); text != "" {
 				t.emit(Event{Type: "delta", Text: text})
 			}
 		})
+		if text := stream.Flush(); text != "" {
+			t.emit(Event{Type: "delta", Text: text})
+		}
 		if err != nil {
 			return err
 		}
@@ -462,3 +468,38 @@ func (a *Agent) audit(ctx context.Context, kind, actor, subject string, data any
 		a.o.Audit(ctx, kind, actor, subject, data)
 	}
 }
+
+// deltaScrubber scrubs one streamed reply (invariant 10): with
+// Options.ScrubStream a secret cut across deltas is found too; without it
+// each delta is scrubbed alone.
+func (a *Agent) deltaScrubber() interface {
+	Write(string) string
+	Flush() string
+} {
+	if a.o.ScrubStream != nil {
+		return a.o.ScrubStream()
+	}
+	return pieceScrubber(a.o.Scrub)
+}
+
+// pieceScrubber scrubs each piece on its own (nil: not at all).
+type pieceScrubber func(string) string
+
+func (f pieceScrubber) Write(s string) string {
+	if f == nil || s == "" {
+		return s
+	}
+	return f(s)
+}
+
+func (pieceScrubber) Flush() string { return "" }
+
+// scrubbedError is an error whose text had a secret in it: Error is the
+// scrubbed text, and errors.Is and errors.As still see the original.
+type scrubbedError struct {
+	msg string
+	err error
+}
+
+func (e *scrubbedError) Error() string { return e.msg }
+func (e *scrubbedError) Unwrap() error { return e.err }

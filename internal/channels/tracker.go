@@ -3,18 +3,40 @@ package channels
 import (
 	"sync"
 	"time"
+
+	"github.com/talonclaw/talon/internal/security"
 )
 
 // Tracker keeps an adapter's Status; adapters embed one and call its
 // methods as things happen. It is safe for concurrent use.
+//
+// Invariant 10: an error it records (Status.LastError, which
+// channels.status shows) has passed the scrubber it was made with and
+// security.Redact, so no known secret, in any encoding, and no credential
+// of a known format is in it.
 type Tracker struct {
-	mu sync.Mutex
-	s  Status
+	scrub func(string) string
+	mu    sync.Mutex
+	s     Status
 }
 
-// NewTracker starts a tracker in StateStopped.
-func NewTracker(channel, account, mode string) *Tracker {
-	return &Tracker{s: Status{Channel: channel, Account: account, Mode: mode, State: StateStopped}}
+// NewTracker starts a tracker in StateStopped. scrub is the adapter's
+// scrubber (see Scrubber); it must not be nil.
+func NewTracker(channel, account, mode string, scrub func(string) string) *Tracker {
+	return &Tracker{scrub: scrub, s: Status{Channel: channel, Account: account, Mode: mode, State: StateStopped}}
+}
+
+// Scrubber is the scrubber an adapter uses for its error texts, log lines
+// and Tracker: the process's one scrubber when the adapter was given it
+// (Options.Scrub, security.LiveScrubber.Scrub, which knows every secret),
+// or else one that knows the adapter's own credentials (tests, tools).
+// Either way it is a security.Scrubber: adapters keep no scrub code of
+// their own.
+func Scrubber(shared func(string) string, own ...security.Known) func(string) string {
+	if shared != nil {
+		return shared
+	}
+	return security.NewScrubber(own).Scrub
 }
 
 // Status returns a copy of the current status.
@@ -49,9 +71,10 @@ func (t *Tracker) Error(err error) {
 	if err == nil {
 		return
 	}
+	msg := security.Redact(t.scrub(err.Error()))
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.s.LastError = err.Error()
+	t.s.LastError = msg
 	t.s.LastErrorAt = time.Now()
 }
 

@@ -95,8 +95,12 @@ func (a *app) agentLocal(ctx context.Context, f agentFlags) error {
 		return err
 	}
 	defer st.Close()
+	sec, err := a.newSecretSet(p, cfg)
+	if err != nil {
+		return err
+	}
 	log := slog.New(slog.DiscardHandler)
-	rt, err := a.newRuntime(ctx, p, cfg, st, log)
+	rt, err := a.newRuntime(ctx, p, cfg, st, sec, log)
 	if err != nil {
 		return err
 	}

@@ -22,7 +22,6 @@ import (
 	"github.com/talonclaw/talon/internal/channels/telegram"
 	"github.com/talonclaw/talon/internal/config"
 	"github.com/talonclaw/talon/internal/protocol"
-	"github.com/talonclaw/talon/internal/secret"
 	"github.com/talonclaw/talon/internal/store"
 )
 
@@ -103,23 +102,24 @@ func account[T any](top T, more map[string]T, id string) T {
 	return more[id]
 }
 
-// newAdapter makes the adapter of one channel account.
-func (a *app) newAdapter(p paths, cfg *config.Config, ch, id string, h channels.Handler, log *slog.Logger) (channels.Adapter, error) {
+// newAdapter makes the adapter of one channel account. scrub is the
+// process's one scrubber (nil: the adapter scrubs its own credentials).
+func (a *app) newAdapter(p paths, cfg *config.Config, ch, id string, h channels.Handler, scrub func(string) string, log *slog.Logger) (channels.Adapter, error) {
 	if _, ok := access.ChannelAccess(cfg, ch); !ok {
 		return nil, fmt.Errorf("channels.%s is not configured or not enabled", ch)
 	}
 	c := cfg.Channels
 	switch ch {
 	case "telegram":
-		return telegram.New(telegram.Options{Account: id, Config: account(c.Telegram.TelegramAccount, c.Telegram.Accounts, id), Handler: h, Logger: log})
+		return telegram.New(telegram.Options{Account: id, Config: account(c.Telegram.TelegramAccount, c.Telegram.Accounts, id), Handler: h, Scrub: scrub, Logger: log})
 	case "discord":
-		return discord.New(discord.Options{Account: id, Config: account(c.Discord.DiscordAccount, c.Discord.Accounts, id), Handler: h, Logger: log})
+		return discord.New(discord.Options{Account: id, Config: account(c.Discord.DiscordAccount, c.Discord.Accounts, id), Handler: h, Scrub: scrub, Logger: log})
 	case "slack":
-		return slack.New(slack.Options{Account: id, Config: account(c.Slack.SlackAccount, c.Slack.Accounts, id), Handler: h, Logger: log})
+		return slack.New(slack.Options{Account: id, Config: account(c.Slack.SlackAccount, c.Slack.Accounts, id), Handler: h, Scrub: scrub, Logger: log})
 	case "signal":
-		return signal.New(signal.Options{Account: id, Config: account(c.Signal.SignalAccount, c.Signal.Accounts, id), Handler: h, Logger: log})
+		return signal.New(signal.Options{Account: id, Config: account(c.Signal.SignalAccount, c.Signal.Accounts, id), Handler: h, Scrub: scrub, Logger: log})
 	case "whatsapp":
-		return whatsappAdapter(p.StateDir, id, h, log)
+		return whatsappAdapter(p.StateDir, id, h, scrub, log)
 	}
 	return nil, fmt.Errorf("unknown channel %q", ch)
 }
@@ -137,7 +137,7 @@ func (a *app) startChannels(ctx context.Context, p paths, rt *runtime, log *slog
 			}
 			continue
 		}
-		ad, err := a.newAdapter(p, cfg, ca.Channel, ca.Account, rt.router.Handle, log.With("channel", ca.Channel, "account", ca.Account))
+		ad, err := a.newAdapter(p, cfg, ca.Channel, ca.Account, rt.router.Handle, rt.secrets.live.Scrub, log.With("channel", ca.Channel, "account", ca.Account))
 		if err != nil {
 			log.Error("channels: cannot start", "channel", ca.Channel, "account", ca.Account, "err", err)
 			a.errf("talon: %s/%s: %v\n", ca.Channel, ca.Account, err)
@@ -289,7 +289,7 @@ func (a *app) notifyPaired(ctx context.Context, p paths, r store.PairingRequest)
 	if err != nil {
 		return err
 	}
-	ad, err := a.newAdapter(p, cfg, r.Channel, r.Account, func(context.Context, channels.Message) {}, slog.New(slog.DiscardHandler))
+	ad, err := a.newAdapter(p, cfg, r.Channel, r.Account, func(context.Context, channels.Message) {}, nil, slog.New(slog.DiscardHandler))
 	if err != nil {
 		return err
 	}
@@ -460,43 +460,6 @@ func (a *app) editConfig(p paths, path string, value any) (*config.Config, error
 	}
 	cfg, _, err := a.loadConfig(p)
 	return cfg, err
-}
-
-// channelSecrets names every channel credential in the config, for the
-// scrubber: none of them may reach a model, a transcript or a message.
-func channelSecrets(cfg *config.Config) map[string]string {
-	out := map[string]string{}
-	put := func(k string, s secret.Secret) {
-		if !s.IsZero() {
-			out[k] = s.Reveal()
-		}
-	}
-	c := cfg.Channels
-	if t := c.Telegram; t != nil {
-		put("channels.telegram.botToken", t.BotToken)
-		put("channels.telegram.webhookSecret", t.WebhookSecret)
-		for id, a := range t.Accounts {
-			put("channels.telegram.accounts."+id+".botToken", a.BotToken)
-			put("channels.telegram.accounts."+id+".webhookSecret", a.WebhookSecret)
-		}
-	}
-	if d := c.Discord; d != nil {
-		put("channels.discord.token", d.Token)
-		for id, a := range d.Accounts {
-			put("channels.discord.accounts."+id+".token", a.Token)
-		}
-	}
-	if s := c.Slack; s != nil {
-		put("channels.slack.botToken", s.BotToken)
-		put("channels.slack.appToken", s.AppToken)
-		put("channels.slack.signingSecret", s.SigningSecret)
-		for id, a := range s.Accounts {
-			put("channels.slack.accounts."+id+".botToken", a.BotToken)
-			put("channels.slack.accounts."+id+".appToken", a.AppToken)
-			put("channels.slack.accounts."+id+".signingSecret", a.SigningSecret)
-		}
-	}
-	return out
 }
 
 // auditCLI appends one record for an action taken from the command line

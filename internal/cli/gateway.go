@@ -82,6 +82,11 @@ func (a *app) runGateway(ctx context.Context, portSet bool, port int, bind strin
 		cfg.Gateway.Port = port
 	}
 
+	sec, err := a.newSecretSet(p, cfg)
+	if err != nil {
+		return err
+	}
+
 	logFile := cfg.Logging.File
 	if logFile == "" {
 		logFile = p.LogFile
@@ -94,6 +99,7 @@ func (a *app) runGateway(ctx context.Context, portSet bool, port int, bind strin
 		MaxFiles:        cfg.Logging.MaxFiles,
 		Stderr:          a.env.Stderr,
 		RedactSensitive: cfg.Logging.RedactSensitive != "off",
+		Scrub:           sec.live.Scrub,
 	})
 	if err != nil {
 		return err
@@ -109,7 +115,7 @@ func (a *app) runGateway(ctx context.Context, portSet bool, port int, bind strin
 	}
 	defer st.Close()
 
-	rt, err := a.newRuntime(ctx, p, cfg, st, logger.Logger)
+	rt, err := a.newRuntime(ctx, p, cfg, st, sec, logger.Logger)
 	if err != nil {
 		return err
 	}
@@ -123,8 +129,8 @@ func (a *app) runGateway(ctx context.Context, portSet bool, port int, bind strin
 			}
 			return rt.auditLog.Tail(ctx, n)
 		},
-		OnConfig:   func(c *config.Config) { rt.cfg.Store(c) },
-		Pairing:    &access.Pairing{Store: st, BootstrapOwner: a.bootstrapOwner(p, func(c *config.Config) { rt.cfg.Store(c) })},
+		OnConfig:   rt.setConfig,
+		Pairing:    &access.Pairing{Store: st, BootstrapOwner: a.bootstrapOwner(p, rt.setConfig)},
 		Channels:   rt.router,
 		Config:     cfg,
 		ConfigPath: p.Config,
@@ -166,6 +172,9 @@ func (a *app) runGateway(ctx context.Context, portSet bool, port int, bind strin
 		_ = rt.router.Stop(sctx)
 	}()
 	go pruneLoop(ctx, st, rt, logger.Logger)
+	go sec.watch(ctx, config.DefaultWatchInterval, rt.cfg.Load, func(err error) {
+		logger.Warn("secrets: the scrubber keeps the values it knew", "err", err)
+	})
 	go (&cron.Scheduler{Store: st, Agent: rt.agent, Logger: logger.Logger}).Run(ctx)
 	defer rt.procs.KillAll()
 	return g.Run(ctx)

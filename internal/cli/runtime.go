@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -22,7 +21,6 @@ import (
 	"github.com/talonclaw/talon/internal/policy"
 	"github.com/talonclaw/talon/internal/policy/execplan"
 	"github.com/talonclaw/talon/internal/sandbox"
-	"github.com/talonclaw/talon/internal/secrets"
 	"github.com/talonclaw/talon/internal/store"
 	"github.com/talonclaw/talon/internal/tools/exectool"
 	"github.com/talonclaw/talon/internal/tools/fstools"
@@ -58,17 +56,31 @@ type runtime struct {
 	// router connects the chat channels (gateway run starts them); it is
 	// the message tool's way to other conversations.
 	router *channels.Router
+	// secrets feeds the one scrubber everything shares (invariant 10).
+	secrets *secretSet
+	log     *slog.Logger
 }
 
-func (a *app) newRuntime(ctx context.Context, p paths, cfg *config.Config, st *store.Store, log *slog.Logger) (*runtime, error) {
+// setConfig installs a new config (hot reload, config.patch, an edit made
+// by Talon itself) and brings the scrubber up to date with its secrets.
+func (rt *runtime) setConfig(c *config.Config) {
+	rt.cfg.Store(c)
+	if err := rt.secrets.update(c); err != nil {
+		rt.log.Warn("secrets: the scrubber keeps the values it knew", "err", err)
+	}
+}
+
+// newRuntime builds the runtime; sec is the process's secret set (made
+// before the logger, which scrubs with it too).
+func (a *app) newRuntime(ctx context.Context, p paths, cfg *config.Config, st *store.Store, sec *secretSet, log *slog.Logger) (*runtime, error) {
 	ws := a.workspaceDir(p, cfg)
 	if err := agent.EnsureWorkspace(ws); err != nil {
 		return nil, err
 	}
-	rt := &runtime{store: st, env: a.env.Lookup, home: a.env.Home, app: a}
+	rt := &runtime{store: st, env: a.env.Lookup, home: a.env.Home, app: a, secrets: sec, log: log}
 	rt.cfg.Store(cfg)
 	rt.router = &channels.Router{Config: rt.cfg.Load, Access: &access.Checker{Store: st, Config: rt.cfg.Load},
-		Scrub: func(s string) string { return a.scrubber(p, rt.cfg.Load()).Scrub(s) }, Audit: rt.audit, Logger: log}
+		Scrub: sec.live.Scrub, Audit: rt.audit, Logger: log}
 	if cfg.Audit.Enabled {
 		l, err := auditlog.Open(st, filepath.Join(p.StateDir, "audit.key"))
 		if err != nil {
@@ -100,16 +112,17 @@ func (a *app) newRuntime(ctx context.Context, p paths, cfg *config.Config, st *s
 		}
 	}
 	ag, err := agent.New(agent.Options{
-		Config:    rt.cfg.Load,
-		Store:     st,
-		Models:    &agent.ConfigModels{},
-		Tools:     reg,
-		Policy:    &policy.Rules{Config: rt.cfg.Load, Exec: execOpts.Decide, MessageTarget: agent.IsCurrentConversation},
-		Scrub:     func(s string) string { return a.scrubber(p, rt.cfg.Load()).Scrub(s) },
-		Audit:     rt.audit,
-		Approvals: rt.approvals,
-		Logger:    log,
-		Workspace: ws,
+		Config:      rt.cfg.Load,
+		Store:       st,
+		Models:      &agent.ConfigModels{},
+		Tools:       reg,
+		Policy:      &policy.Rules{Config: rt.cfg.Load, Exec: execOpts.Decide, MessageTarget: agent.IsCurrentConversation},
+		Scrub:       sec.live.Scrub,
+		ScrubStream: sec.live.Stream,
+		Audit:       rt.audit,
+		Approvals:   rt.approvals,
+		Logger:      log,
+		Workspace:   ws,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("starting the agent: %w", err)
@@ -161,7 +174,7 @@ func (rt *runtime) allowAlways(p paths, ws string, ap store.Approval) error {
 	}
 	cur := *cfg
 	cur.Tools.Exec.Allowlist = next.Tools.Exec.Allowlist
-	rt.cfg.Store(&cur)
+	rt.setConfig(&cur)
 	return nil
 }
 
@@ -195,25 +208,6 @@ func (rt *runtime) sandboxSpec(p paths, ws, sessionKey string) *sandbox.Spec {
 		spec.ReadWrite = append(spec.ReadWrite, one.ReadWrite...)
 	}
 	return &spec
-}
-
-// scrubber knows every secret value Talon holds: the secrets store and the
-// credentials in the config. It is rebuilt per use, so secrets set while the
-// gateway runs are scrubbed at once.
-func (a *app) scrubber(p paths, cfg *config.Config) *secrets.Scrubber {
-	vals := map[string]string{}
-	if st, err := secrets.Open(p.StateDir, a.env.get("TALON_SECRETS_KEY")); err == nil {
-		if all, err := st.All(); err == nil {
-			maps.Copy(vals, all)
-		}
-	}
-	vals["gateway.auth.token"] = cfg.Gateway.Auth.Token.Reveal()
-	vals["gateway.auth.password"] = cfg.Gateway.Auth.Password.Reveal()
-	for id, pr := range cfg.Models.Providers {
-		vals["models.providers."+id+".apiKey"] = pr.APIKey.Reveal()
-	}
-	maps.Copy(vals, channelSecrets(cfg))
-	return secrets.NewScrubber(vals)
 }
 
 // audit appends to the audit log; a failure is logged by the caller's

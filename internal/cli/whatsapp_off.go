@@ -14,7 +14,7 @@ import (
 // binaries built with -tags whatsapp; this build says so plainly.
 var errNoWhatsApp = errors.New("this talon was built without WhatsApp support (hint: build it with: go build -tags whatsapp ./cmd/talon)")
 
-func whatsappAdapter(string, string, channels.Handler, *slog.Logger) (channels.Adapter, error) {
+func whatsappAdapter(string, string, channels.Handler, func(string) string, *slog.Logger) (channels.Adapter, error) {
 	return nil, errNoWhatsApp
 }
 

@@ -13,8 +13,8 @@ import (
 	"github.com/talonclaw/talon/internal/channels/whatsapp"
 )
 
-func whatsappAdapter(stateDir, account string, h channels.Handler, log *slog.Logger) (channels.Adapter, error) {
-	return whatsapp.New(whatsapp.Options{Account: account, StateDir: stateDir, Handler: h, Logger: log})
+func whatsappAdapter(stateDir, account string, h channels.Handler, scrub func(string) string, log *slog.Logger) (channels.Adapter, error) {
+	return whatsapp.New(whatsapp.Options{Account: account, StateDir: stateDir, Handler: h, Scrub: scrub, Logger: log})
 }
 
 func whatsappLogin(ctx context.Context, stateDir, account string, show func(string)) error {

@@ -31,7 +31,6 @@ import (
 	"github.com/anthropics/anthropic-sdk-go/option"
 	"github.com/anthropics/anthropic-sdk-go/packages/param"
 
-	"github.com/talonclaw/talon/internal/secret"
 	"github.com/talonclaw/talon/internal/security"
 )
 
@@ -49,7 +48,7 @@ const (
 type anthropicProvider struct {
 	id      string
 	client  anthropic.Client
-	key     secret.Secret // kept only to redact it from error messages
+	scrub   *security.Scrubber // the key, to remove it from error messages
 	timeout time.Duration
 }
 
@@ -85,7 +84,7 @@ func newAnthropic(cfg Config) (Provider, error) {
 	return &anthropicProvider{
 		id:      cmp.Or(cfg.ID, "anthropic"),
 		client:  anthropic.NewClient(opts...),
-		key:     cfg.APIKey,
+		scrub:   keyScrubber(cfg.APIKey),
 		timeout: cfg.Timeout,
 	}, nil
 }
@@ -385,7 +384,7 @@ func (p *anthropicProvider) callError(ctx, callCtx context.Context, err error) e
 		if typ != "" {
 			msg = typ + ": " + msg
 		}
-		apiErr := &APIError{Provider: p.id, Status: status, Message: sdkRedact(msg, p.key)}
+		apiErr := &APIError{Provider: p.id, Status: status, Message: sdkRedact(msg, p.scrub)}
 		switch status {
 		case 408, 409, 429, 500, 502, 503, 504, 529:
 			apiErr.Retryable = true
@@ -401,7 +400,7 @@ func (p *anthropicProvider) callError(ctx, callCtx context.Context, err error) e
 		}
 		return apiErr
 	}
-	return sdkOtherError(p.id, err, p.key)
+	return sdkOtherError(p.id, err, p.scrub)
 }
 
 // anthropicErrorBody reads {"type":"error","error":{"type":…,"message":…}};
@@ -493,7 +492,7 @@ func sdkRetryAfter(h http.Header, now time.Time) time.Duration {
 // cut short) is retryable; certificate errors are not, since the next
 // attempt would fail the same way, and neither is an answer that is not
 // what the API sends (a garbage body, one over sdkMaxResponse).
-func sdkOtherError(provider string, err error, key secret.Secret) *APIError {
+func sdkOtherError(provider string, err error, scrub *security.Scrubber) *APIError {
 	var (
 		urlErr  *url.Error
 		netErr  net.Error
@@ -502,7 +501,7 @@ func sdkOtherError(provider string, err error, key secret.Secret) *APIError {
 		hostErr x509.HostnameError
 		invErr  x509.CertificateInvalidError
 	)
-	msg := sdkRedact(err.Error(), key)
+	msg := sdkRedact(err.Error(), scrub)
 	switch {
 	case errors.Is(err, errSDKResponseTooLarge):
 		return &APIError{Provider: provider, Message: "invalid response: " + errSDKResponseTooLarge.Error()}
@@ -590,14 +589,11 @@ func (b *sdkBoundedBody) Read(p []byte) (int, error) {
 
 func (b *sdkBoundedBody) Close() error { return b.rc.Close() }
 
-// sdkRedact removes the configured key, and anything that looks like a
+// sdkRedact removes the configured key (in any encoding), and anything that looks like a
 // credential, from text that came from the server or the transport, and
 // makes it one line of readable length.
-func sdkRedact(msg string, key secret.Secret) string {
-	if k := key.Reveal(); k != "" {
-		msg = strings.ReplaceAll(msg, k, secret.Redacted)
-	}
-	return sdkClip(strings.Join(strings.Fields(security.Redact(msg)), " "))
+func sdkRedact(msg string, scrub *security.Scrubber) string {
+	return sdkClip(strings.Join(strings.Fields(security.Redact(scrub.Scrub(msg))), " "))
 }
 
 // sdkClip keeps error messages to a readable length: a proxy's HTML error

@@ -644,7 +644,7 @@ func TestAnthropicSharedHelpers(t *testing.T) {
 			t.Fatalf("%v: %v, want %v", tc.h, got, tc.want)
 		}
 	}
-	if got := sdkRedact("key sk-ant-abc123xyz in\n  two lines", secret.New("sk-ant-abc123xyz")); got != "key *** in two lines" {
+	if got := sdkRedact("key sk-ant-abc123xyz in\n  two lines", keyScrubber(secret.New("sk-ant-abc123xyz"))); got != "key *** in two lines" {
 		t.Fatalf("redacted %q", got)
 	}
 }

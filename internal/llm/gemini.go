@@ -30,7 +30,7 @@ import (
 
 	"google.golang.org/genai"
 
-	"github.com/talonclaw/talon/internal/secret"
+	"github.com/talonclaw/talon/internal/security"
 )
 
 const (
@@ -47,7 +47,7 @@ const (
 type geminiProvider struct {
 	id      string
 	models  *genai.Models
-	key     secret.Secret // kept only to redact it from error messages
+	scrub   *security.Scrubber // the key, to remove it from error messages
 	timeout time.Duration
 }
 
@@ -85,9 +85,9 @@ func newGemini(cfg Config) (Provider, error) {
 		HTTPOptions: genai.HTTPOptions{BaseURL: base, APIVersion: version},
 	})
 	if err != nil {
-		return nil, fmt.Errorf("llm.newGemini: provider %q: %s", cfg.ID, sdkRedact(err.Error(), cfg.APIKey))
+		return nil, fmt.Errorf("llm.newGemini: provider %q: %s", cfg.ID, sdkRedact(err.Error(), keyScrubber(cfg.APIKey)))
 	}
-	return &geminiProvider{id: cmp.Or(cfg.ID, "google"), models: client.Models, key: cfg.APIKey, timeout: cfg.Timeout}, nil
+	return &geminiProvider{id: cmp.Or(cfg.ID, "google"), models: client.Models, scrub: keyScrubber(cfg.APIKey), timeout: cfg.Timeout}, nil
 }
 
 // geminiIsVersion reports whether s looks like an API version path
@@ -394,7 +394,7 @@ func (p *geminiProvider) callError(ctx, callCtx context.Context, wire *sdkWire, 
 		apiErr := &APIError{
 			Provider:  p.id,
 			Status:    status,
-			Message:   sdkRedact(msg, p.key),
+			Message:   sdkRedact(msg, p.scrub),
 			Retryable: status == 408 || status == 429 || status >= 500,
 		}
 		if wire.status >= 400 {
@@ -405,7 +405,7 @@ func (p *geminiProvider) callError(ctx, callCtx context.Context, wire *sdkWire, 
 		}
 		return apiErr
 	}
-	return sdkOtherError(p.id, err, p.key)
+	return sdkOtherError(p.id, err, p.scrub)
 }
 
 // geminiRetryDelay reads the google.rpc.RetryInfo detail of an error, which

@@ -36,7 +36,6 @@ import (
 	"github.com/openai/openai-go/v3/packages/ssestream"
 	"github.com/openai/openai-go/v3/shared"
 
-	"github.com/talonclaw/talon/internal/secret"
 	"github.com/talonclaw/talon/internal/security"
 )
 
@@ -58,7 +57,7 @@ const (
 type openAIProvider struct {
 	id      string
 	svc     openai.ChatCompletionService
-	key     secret.Secret
+	scrub   *security.Scrubber // the key, to remove it from error messages
 	timeout time.Duration
 	// maxCompletionTokens selects the max_completion_tokens field (the
 	// official API, whose reasoning models reject max_tokens) over the
@@ -94,7 +93,7 @@ func newOpenAI(cfg Config) (Provider, error) {
 	return &openAIProvider{
 		id:                  cfg.ID,
 		svc:                 openai.NewChatCompletionService(opts...),
-		key:                 cfg.APIKey,
+		scrub:               keyScrubber(cfg.APIKey),
 		timeout:             cfg.Timeout,
 		maxCompletionTokens: strings.EqualFold(u.Hostname(), "api.openai.com"),
 		now:                 time.Now,
@@ -551,15 +550,11 @@ func (p *openAIProvider) mapError(ctx, callCtx context.Context, wc *wireCapture,
 	}
 }
 
-// redact removes the configured key, and anything that looks like a
-// credential, from text that came from the server or the transport. Keys
-// shorter than 8 bytes are placeholders ("ollama"), not secrets, and
-// replacing them would garble ordinary words.
+// redact removes the configured key (in any encoding, see keyScrubber),
+// and anything that looks like a credential, from text that came from the
+// server or the transport.
 func (p *openAIProvider) redact(s string) string {
-	if k := p.key.Reveal(); len(k) >= 8 {
-		s = strings.ReplaceAll(s, k, secret.Redacted)
-	}
-	return security.Redact(s)
+	return security.Redact(p.scrub.Scrub(s))
 }
 
 // retryableStatus is the set of statuses a later attempt may cure.

@@ -10,10 +10,15 @@
 //     are logged as groups for that reason.
 //   - A secret.Secret is written as "***" (by its LogValue), in any
 //     attribute, group or map.
-//   - With RedactSensitive on, the message, every string value and every
-//     error value also pass through security.Redact, which removes known
-//     credential formats (API keys, bearer tokens, private keys, …) from
-//     free text; other values are redacted in their encoded form.
+//   - The message, every string value and every error value pass through
+//     Options.Scrub, the process's one scrubber (security.LiveScrubber),
+//     which removes every secret value Talon knows in any encoding it takes
+//     (raw, percent-encoded in any case, base64, JSON); other values are
+//     scrubbed in their encoded form. This does not depend on
+//     RedactSensitive.
+//   - With RedactSensitive on, they also pass through security.Redact,
+//     which removes credential formats (API keys, bearer tokens, private
+//     keys, …) that nobody told Talon about.
 //   - The log file is created 0600, its directory (when missing) 0700, and
 //     rotated files keep 0600. Tail redacts what it returns, so a file
 //     written with redaction off is still scrubbed when it is served.
@@ -71,6 +76,10 @@ type Options struct {
 	// through security.Redact. Sensitive keys and Secrets are masked
 	// regardless.
 	RedactSensitive bool
+	// Scrub removes known secret values from the message and every string,
+	// error and encoded value, whatever RedactSensitive says; nil removes
+	// none. It is the process's one scrubber (security.LiveScrubber.Scrub).
+	Scrub func(string) string
 }
 
 // Logger is a *slog.Logger with live level and redaction switches and the
@@ -79,7 +88,8 @@ type Logger struct {
 	*slog.Logger
 	level  *slog.LevelVar
 	redact atomic.Bool
-	file   *rotatingFile // nil without Options.File
+	scrub  func(string) string // nil: none
+	file   *rotatingFile       // nil without Options.File
 }
 
 // New returns a Logger writing to opts.Stderr and opts.File.
@@ -103,6 +113,7 @@ func New(opts Options) (*Logger, error) {
 		return nil, fmt.Errorf("logging.New: negative MaxFiles %d", opts.MaxFiles)
 	}
 	l.redact.Store(opts.RedactSensitive)
+	l.scrub = opts.Scrub
 
 	var sinks fanout
 	if opts.Stderr != nil {
@@ -192,9 +203,7 @@ func (l *Logger) replaceAttr(jsonFormat bool) func([]string, slog.Attr) slog.Att
 			case slog.TimeKey, slog.LevelKey, slog.SourceKey:
 				return a
 			case slog.MessageKey:
-				if l.redact.Load() {
-					a.Value = slog.StringValue(security.Redact(a.Value.String()))
-				}
+				a.Value = slog.StringValue(l.clean(a.Value.String()))
 				return a
 			}
 		}
@@ -207,9 +216,7 @@ func (l *Logger) replaceAttr(jsonFormat bool) func([]string, slog.Attr) slog.Att
 		}
 		switch a.Value.Kind() {
 		case slog.KindString:
-			if l.redact.Load() {
-				a.Value = slog.StringValue(security.Redact(a.Value.String()))
-			}
+			a.Value = slog.StringValue(l.clean(a.Value.String()))
 		case slog.KindAny:
 			v := a.Value.Any()
 			if g, ok := mapAsGroup(v); ok {
@@ -218,12 +225,24 @@ func (l *Logger) replaceAttr(jsonFormat bool) func([]string, slog.Attr) slog.Att
 				a.Value = g
 				return a
 			}
-			if l.redact.Load() {
-				a.Value = redactAny(v, jsonFormat)
+			if l.scrub != nil || l.redact.Load() {
+				a.Value = redactAny(v, jsonFormat, l.clean)
 			}
 		}
 		return a
 	}
+}
+
+// clean is what free text goes through: the scrubber, then Redact when
+// RedactSensitive is on.
+func (l *Logger) clean(s string) string {
+	if l.scrub != nil {
+		s = l.scrub(s)
+	}
+	if l.redact.Load() {
+		s = security.Redact(s)
+	}
+	return s
 }
 
 // mapAsGroup turns a non-empty map with string keys (http.Header,
@@ -246,16 +265,16 @@ func mapAsGroup(v any) (slog.Value, bool) {
 // encode it: an error by its message, anything else by its JSON (json
 // format) or %+v (text format) form. The value is left as it is when
 // redaction changes nothing.
-func redactAny(v any, jsonFormat bool) slog.Value {
+func redactAny(v any, jsonFormat bool, clean func(string) string) slog.Value {
 	if err, ok := v.(error); ok {
-		return slog.StringValue(security.Redact(err.Error()))
+		return slog.StringValue(clean(err.Error()))
 	}
 	if jsonFormat {
 		b, err := json.Marshal(v)
 		if err != nil {
 			return slog.AnyValue(v) // the handler reports the error itself
 		}
-		r := security.Redact(string(b))
+		r := clean(string(b))
 		if r == string(b) {
 			return slog.AnyValue(v)
 		}
@@ -265,7 +284,7 @@ func redactAny(v any, jsonFormat bool) slog.Value {
 		return slog.StringValue(r)
 	}
 	s := fmt.Sprintf("%+v", v)
-	if r := security.Redact(s); r != s {
+	if r := clean(s); r != s {
 		return slog.StringValue(r)
 	}
 	return slog.AnyValue(v)

@@ -3,11 +3,13 @@ package logging
 import (
 	"bufio"
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -16,6 +18,8 @@ import (
 	"testing"
 
 	"github.com/talonclaw/talon/internal/secret"
+	"github.com/talonclaw/talon/internal/security"
+	"github.com/talonclaw/talon/internal/testutil/leakcheck"
 )
 
 const leak = "hunter2-LEAK-4f9a"
@@ -536,3 +540,32 @@ func BenchmarkLogRedacted(b *testing.B) {
 type discard struct{}
 
 func (discard) Write(p []byte) (int, error) { return len(p), nil }
+
+// TestInvariant10_KnownSecretsScrubbedWhateverRedactSays: a secret the
+// scrubber knows is removed from the message, strings, errors and encoded
+// values, in any encoding, with redactSensitive on or off.
+func TestInvariant10_KnownSecretsScrubbedWhateverRedactSays(t *testing.T) {
+	const tok = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw0"
+	scrub := security.NewScrubber([]security.Known{{Name: "channels.telegram.botToken", Value: tok}}).Scrub
+	lowered := strings.ReplaceAll(url.QueryEscape(tok), "%3A", "%3a")
+	b64 := base64.StdEncoding.EncodeToString([]byte("bot:" + tok))
+	type call struct{ URL string }
+	for _, format := range []string{"text", "json"} {
+		for _, redact := range []bool{false, true} {
+			l, buf := newLogger(t, Options{Format: format, RedactSensitive: redact, Scrub: scrub})
+			l.Info("polling https://api.telegram.org/bot"+lowered+"/getUpdates failed",
+				"desc", "wrong token "+lowered,
+				"err", errors.New("proxy said Basic "+b64),
+				"call", call{URL: "https://x/bot" + tok},
+				"half", "secret part "+strings.SplitN(tok, ":", 2)[1],
+			)
+			out := buf.String()
+			if f := leakcheck.Find(out, tok); f != "" {
+				t.Errorf("%s redact=%v: %s in\n%s", format, redact, f, out)
+			}
+			if !strings.Contains(out, "[REDACTED:channels.telegram.botToken]") {
+				t.Errorf("%s redact=%v: no marker in\n%s", format, redact, out)
+			}
+		}
+	}
+}

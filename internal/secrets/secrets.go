@@ -1,12 +1,12 @@
-// Package secrets keeps named secrets encrypted at rest and scrubs their
-// values from text.
+// Package secrets keeps named secrets encrypted at rest.
 //
 // Invariant 10: secret values are stored only as AES-256-GCM ciphertext in
 // $TALON_STATE_DIR/secrets.json (0600), under a key in secrets.key (0600,
 // 32 random bytes, created on first use) or TALON_SECRETS_KEY (64 hex or
 // base64 characters); config refers to them by name as ${secret:NAME}; and
-// Scrubber replaces every known value in text that goes to the model, the
-// transcript, logs or an outbound message.
+// All hands every value to the process's one scrubber (security.Scrubber,
+// built by the cli), which removes them from text that goes to the model,
+// the transcript, logs or an outbound message.
 package secrets
 
 import (
@@ -23,7 +23,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
-	"strings"
 
 	"github.com/talonclaw/talon/internal/config"
 )
@@ -52,8 +51,11 @@ func Open(stateDir, envKey string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("secrets.Open: %w", err)
 	}
-	return &Store{path: filepath.Join(stateDir, "secrets.json"), aead: aead}, nil
+	return &Store{path: FilePath(stateDir), aead: aead}, nil
 }
+
+// FilePath is the secrets file of a state directory.
+func FilePath(stateDir string) string { return filepath.Join(stateDir, "secrets.json") }
 
 func loadKey(stateDir, envKey string) ([]byte, error) {
 	if envKey != "" {
@@ -190,37 +192,4 @@ func (s *Store) All() (map[string]string, error) {
 		out[n] = v
 	}
 	return out, nil
-}
-
-// Scrubber replaces known secret values in text with [REDACTED:NAME].
-// Values shorter than 6 bytes are not scrubbed (they would mangle ordinary
-// text); longer values first, so a value containing another is whole.
-type Scrubber struct{ r *strings.Replacer }
-
-// NewScrubber builds a scrubber for name → value.
-func NewScrubber(values map[string]string) *Scrubber {
-	type kv struct{ name, val string }
-	var list []kv
-	for n, v := range values {
-		if len(v) >= 6 {
-			list = append(list, kv{n, v})
-		}
-	}
-	sort.Slice(list, func(i, j int) bool { return len(list[i].val) > len(list[j].val) })
-	var args []string
-	for _, e := range list {
-		args = append(args, e.val, "[REDACTED:"+e.name+"]")
-	}
-	if len(args) == 0 {
-		return &Scrubber{}
-	}
-	return &Scrubber{r: strings.NewReplacer(args...)}
-}
-
-// Scrub returns text with every known value replaced.
-func (s *Scrubber) Scrub(text string) string {
-	if s == nil || s.r == nil {
-		return text
-	}
-	return s.r.Replace(text)
 }

@@ -2,9 +2,11 @@
 // secret scrubbing.
 //
 // Invariant 10: secrets never reach the logs, transcripts or outbound
-// messages. Credentials travel as secret.Secret, never as strings; Redact is
-// the last line of defence for text that may carry one anyway (tool output,
-// error messages, headers, config dumps). It never panics, it is idempotent
+// messages. Credentials travel as secret.Secret, never as strings; the
+// Scrubber (scrub.go) removes every secret value Talon knows, in every
+// encoding, from all text that leaves; Redact is the last line of defence
+// for credentials nobody told Talon about, found by their format (tool
+// output, error messages, headers, config dumps). It never panics, it is idempotent
 // (Redact(Redact(s)) == Redact(s)), so text redacted twice on its way out
 // reads the same as text redacted once, and it is cheap on text with no
 // secret in it.

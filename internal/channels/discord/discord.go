@@ -60,6 +60,7 @@ import (
 	"github.com/talonclaw/talon/internal/channels"
 	"github.com/talonclaw/talon/internal/config"
 	"github.com/talonclaw/talon/internal/netguard"
+	"github.com/talonclaw/talon/internal/security"
 )
 
 // DefaultAPIBaseURL is Discord's REST API.
@@ -79,12 +80,17 @@ type Options struct {
 	Handler    channels.Handler      // receives every inbound Message
 	Logger     *slog.Logger          // nil: discard
 	HTTPClient *http.Client          // nil: a netguard client for the API base URL; else it must send through netguard
+	// Scrub removes secrets from error texts, log lines and the status
+	// (the process's one scrubber, security.LiveScrubber.Scrub); nil: a
+	// scrubber that knows this bot's token.
+	Scrub func(string) string
 }
 
 // Adapter is one Discord bot account.
 type Adapter struct {
 	account string
-	token   string // the bot token, kept only to build headers and redact errors
+	token   string // the bot token, kept only to build headers
+	scrub   func(string) string
 	base    *url.URL
 	handler channels.Handler
 	log     *slog.Logger
@@ -149,15 +155,21 @@ func New(o Options) (*Adapter, error) {
 	} else if err := netguard.CheckClient(client); err != nil {
 		return nil, fmt.Errorf("discord.New: %w", err)
 	}
+	key := "channels.discord."
+	if account != "default" {
+		key = "channels.discord.accounts." + account + "."
+	}
+	scrub := channels.Scrubber(o.Scrub, security.Known{Name: key + "token", Value: tok})
 	a := &Adapter{
 		account:     account,
 		token:       tok,
+		scrub:       scrub,
 		base:        base,
 		handler:     o.Handler,
 		log:         log.With("channel", "discord", "account", account),
 		client:      client,
 		dial:        policy.Transport().DialContext,
-		tracker:     channels.NewTracker("discord", account, "gateway"),
+		tracker:     channels.NewTracker("discord", account, "gateway", scrub),
 		backoff:     channels.Backoff{Base: time.Second, Max: 2 * time.Minute},
 		openTimeout: 45 * time.Second,
 	}
@@ -271,7 +283,7 @@ func (a *Adapter) run(ctx context.Context) {
 // credentials or a configuration Discord refuses); other errors are
 // retried.
 func (a *Adapter) fatal(err error) bool {
-	err = a.redact(err)
+	err = a.scrubErr(err)
 	a.tracker.Error(err)
 	var fe *fatalError
 	if errors.As(err, &fe) {
@@ -493,14 +505,18 @@ func (a *Adapter) onMessage(s *discordgo.Session, m *discordgo.Message) {
 	a.handler(a.lifeCtx(), msg)
 }
 
-// redact removes the token from err's text, as a last line of defence.
-func (a *Adapter) redact(err error) error {
-	if err == nil || a.token == "" || !strings.Contains(err.Error(), a.token) {
+// scrubErr passes err's text through the scrubber. When that changes it,
+// the chain is cut (it holds a secret) and the classification that callers
+// branch on is kept.
+func (a *Adapter) scrubErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	msg := a.scrub(err.Error())
+	if msg == err.Error() {
 		return err
 	}
-	// The chain is cut (it holds the token); the classification that
-	// callers branch on is kept.
-	red := errors.New(strings.ReplaceAll(err.Error(), a.token, "***"))
+	red := errors.New(msg)
 	var fe *fatalError
 	var rl *channels.RateLimitError
 	switch {

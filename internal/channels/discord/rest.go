@@ -66,7 +66,7 @@ func (a *Adapter) do(ctx context.Context, method, path string, in, out any) erro
 	if err != nil {
 		// url.Error names the URL, which holds no secret (the token is
 		// in a header); redact anyway in case a base URL was odd.
-		return a.redact(err)
+		return a.scrubErr(err)
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
@@ -211,7 +211,7 @@ func (a *Adapter) Send(ctx context.Context, target channels.Target, text string)
 			return a.do(ctx, http.MethodPost, "/channels/"+ch+"/messages", body, &got)
 		})
 		if err != nil {
-			err = a.redact(fmt.Errorf("discord: send to channel %s (part %d of %d): %w", ch, i+1, len(chunks), err))
+			err = a.scrubErr(fmt.Errorf("discord: send to channel %s (part %d of %d): %w", ch, i+1, len(chunks), err))
 			a.tracker.SendFailed(err)
 			return d, err
 		}
@@ -229,7 +229,7 @@ func (a *Adapter) Typing(ctx context.Context, target channels.Target) error {
 		return err
 	}
 	if err := a.do(ctx, http.MethodPost, "/channels/"+ch+"/typing", nil, nil); err != nil {
-		return a.redact(fmt.Errorf("discord: typing in channel %s: %w", ch, err))
+		return a.scrubErr(fmt.Errorf("discord: typing in channel %s: %w", ch, err))
 	}
 	return nil
 }

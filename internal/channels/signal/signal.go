@@ -57,6 +57,10 @@ type Options struct {
 	Handler    channels.Handler     // receives every inbound Message (the Router decides access)
 	Logger     *slog.Logger         // nil: discard
 	HTTPClient *http.Client         // nil: netguard clients limited to the daemon's origin; else it must send through netguard
+	// Scrub removes secrets from error texts and the status (the
+	// process's one scrubber, security.LiveScrubber.Scrub); nil: none
+	// (signal-cli has no credential of Talon's to leak).
+	Scrub func(string) string
 }
 
 // Adapter is one Signal number served by a signal-cli HTTP daemon.
@@ -125,7 +129,7 @@ func New(o Options) (*Adapter, error) {
 		base:      strings.TrimRight(u.String(), "/"),
 		number:    o.Config.Account,
 		log:       o.Logger,
-		tr:        channels.NewTracker("signal", o.Account, "http"),
+		tr:        channels.NewTracker("signal", o.Account, "http", channels.Scrubber(o.Scrub)),
 		retry:     channels.RetryPolicy{},
 		backoff:   channels.Backoff{Base: time.Second, Max: time.Minute},
 		slowRetry: time.Minute,

@@ -36,6 +36,7 @@ import (
 	"github.com/talonclaw/talon/internal/channels"
 	"github.com/talonclaw/talon/internal/config"
 	"github.com/talonclaw/talon/internal/netguard"
+	"github.com/talonclaw/talon/internal/security"
 )
 
 // Defaults of config.SlackAccount.
@@ -51,6 +52,10 @@ type Options struct {
 	Handler    channels.Handler    // receives every inbound Message
 	Logger     *slog.Logger        // nil: discard
 	HTTPClient *http.Client        // nil: a netguard client allowed to reach APIBaseURL; else it must send through netguard
+	// Scrub removes secrets from error texts, log lines and the status
+	// (the process's one scrubber, security.LiveScrubber.Scrub); nil: a
+	// scrubber that knows this app's tokens and signing secret.
+	Scrub func(string) string
 }
 
 // Adapter is one Slack app.
@@ -148,6 +153,13 @@ func New(o Options) (*Adapter, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	key := "channels.slack."
+	if o.Account != "default" && o.Account != "" {
+		key = "channels.slack.accounts." + o.Account + "."
+	}
+	scrub := channels.Scrubber(o.Scrub, security.Known{Name: key + "botToken", Value: c.BotToken.Reveal()},
+		security.Known{Name: key + "appToken", Value: c.AppToken.Reveal()},
+		security.Known{Name: key + "signingSecret", Value: c.SigningSecret.Reveal()})
 	a := &Adapter{
 		account:     o.Account,
 		mode:        c.Mode,
@@ -156,7 +168,7 @@ func New(o Options) (*Adapter, error) {
 		handler:     o.Handler,
 		log:         log.With("channel", "slack", "account", o.Account),
 		client:      client,
-		tracker:     channels.NewTracker("slack", o.Account, c.Mode),
+		tracker:     channels.NewTracker("slack", o.Account, c.Mode, scrub),
 		seen:        channels.Dedupe{TTL: 2 * time.Hour},
 		backoff:     channels.Backoff{Base: time.Second, Max: 2 * time.Minute},
 		authBackoff: channels.Backoff{Base: 5 * time.Minute, Max: 30 * time.Minute},

@@ -54,7 +54,7 @@ func FuzzWebhookHandler(f *testing.F) {
 	f.Add([]byte(`{"update_id":1,"message":{"message_id":2,"chat":{"id":3,"type":"private"},"from":{"id":3},"text":"hi"}}`))
 	f.Add([]byte(`{"update_id":"x"}`))
 	f.Add([]byte(`garbage`))
-	a := &Adapter{webhook: true, secret: digest("k"), account: "default", tracker: channels.NewTracker("telegram", "default", "webhook")}
+	a := &Adapter{webhook: true, secret: digest("k"), account: "default", tracker: channels.NewTracker("telegram", "default", "webhook", channels.Scrubber(nil))}
 	a.botID, a.botName = 1, "b"
 	a.log = slog.New(slog.DiscardHandler)
 	a.handler = func(context.Context, channels.Message) {}

@@ -186,13 +186,3 @@ func (a *Adapter) key() string {
 	}
 	return "channels.telegram.accounts." + a.account + "."
 }
-
-// scrub removes the bot token from s, in the forms a URL may carry it.
-func (a *Adapter) scrub(s string) string {
-	for _, t := range []string{a.token, url.PathEscape(a.token), url.QueryEscape(a.token)} {
-		if t != "" {
-			s = strings.ReplaceAll(s, t, "***")
-		}
-	}
-	return s
-}

@@ -39,6 +39,7 @@ import (
 	"github.com/talonclaw/talon/internal/channels"
 	"github.com/talonclaw/talon/internal/config"
 	"github.com/talonclaw/talon/internal/netguard"
+	"github.com/talonclaw/talon/internal/security"
 )
 
 // Defaults of the configuration.
@@ -55,6 +56,10 @@ type Options struct {
 	Handler    channels.Handler       // receives every inbound Message (the Router decides access)
 	Logger     *slog.Logger           // nil: discard
 	HTTPClient *http.Client           // nil: a netguard client allowed to reach APIBaseURL; else it must send through netguard
+	// Scrub removes secrets from error texts, log lines and the status
+	// (the process's one scrubber, security.LiveScrubber.Scrub); nil: a
+	// scrubber that knows this bot's token and webhook secret.
+	Scrub func(string) string
 
 	// PollTimeout is the getUpdates long-poll timeout (whole seconds);
 	// 0 means DefaultPollTimeout.
@@ -73,6 +78,7 @@ type Adapter struct {
 	api     *bot.Bot // the library client, for the fixed-shape methods
 	baseURL string   // APIBaseURL without a trailing slash
 	token   string   // revealed once, here; only ever put in request URLs
+	scrub   func(string) string
 	webhook bool
 	secret  [32]byte // sha256 of the webhook secret (webhook mode)
 
@@ -138,13 +144,15 @@ func New(o Options) (*Adapter, error) {
 		return nil, fmt.Errorf("telegram: %sapiBaseUrl %q is not an http(s) base URL (hint: leave it empty for %s)", key, c.APIBaseURL, DefaultAPIBaseURL)
 	}
 	a := &Adapter{
-		account:     o.Account,
-		cfg:         c,
-		handler:     o.Handler,
-		log:         o.Logger,
-		client:      o.HTTPClient,
-		baseURL:     base,
-		token:       token,
+		account: o.Account,
+		cfg:     c,
+		handler: o.Handler,
+		log:     o.Logger,
+		client:  o.HTTPClient,
+		baseURL: base,
+		token:   token,
+		scrub: channels.Scrubber(o.Scrub, security.Known{Name: key + "botToken", Value: token},
+			security.Known{Name: key + "webhookSecret", Value: c.WebhookSecret.Reveal()}),
 		pollTimeout: o.PollTimeout,
 		retryBase:   o.RetryBase,
 	}
@@ -184,7 +192,7 @@ func New(o Options) (*Adapter, error) {
 	if a.webhook {
 		mode = "webhook"
 	}
-	a.tracker = channels.NewTracker("telegram", a.account, mode)
+	a.tracker = channels.NewTracker("telegram", a.account, mode, a.scrub)
 
 	a.api, err = bot.New(token,
 		bot.WithServerURL(base),

@@ -2,21 +2,28 @@ package telegram
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
+	"net/url"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/talonclaw/talon/internal/channels"
 	"github.com/talonclaw/talon/internal/config"
+	"github.com/talonclaw/talon/internal/netguard"
 	"github.com/talonclaw/talon/internal/secret"
 	"github.com/talonclaw/talon/internal/testutil/chantest"
 	"github.com/talonclaw/talon/internal/testutil/faketelegram"
+	"github.com/talonclaw/talon/internal/testutil/leakcheck"
 )
 
 type env struct {
@@ -458,5 +465,104 @@ func TestNewValidates(t *testing.T) {
 		if err != nil && strings.Contains(err.Error(), "abc/def") {
 			t.Errorf("%s: token in error", c.name)
 		}
+	}
+}
+
+// lowerEscape percent-encodes s as a query would, with lower-case hex
+// digits ("%3a"), as some proxies and servers quote URLs.
+func lowerEscape(s string) string {
+	e := url.QueryEscape(s)
+	var b strings.Builder
+	for i := 0; i < len(e); i++ {
+		if e[i] == '%' && i+2 < len(e) {
+			b.WriteString("%" + strings.ToLower(e[i+1:i+3]))
+			i += 2
+			continue
+		}
+		b.WriteByte(e[i])
+	}
+	return b.String()
+}
+
+// echoDial fails the first n connections with an error quoting the
+// request URL percent-encoded in lower case and the token in Basic-auth
+// base64, as a proxy in front of the Bot API might; then it dials. It sits
+// under netguard (Hooks.Dial), so the client is still a guarded one.
+func echoDial(n int, token *string) *netguard.Hooks {
+	var mu sync.Mutex
+	return &netguard.Hooks{Dial: func(ctx context.Context, network string, addr netip.AddrPort) (net.Conn, error) {
+		mu.Lock()
+		fail := n > 0
+		n--
+		mu.Unlock()
+		if fail {
+			return nil, fmt.Errorf("proxy refused https://proxy.example/fetch?u=%s (auth Basic %s)",
+				lowerEscape("https://api.telegram.org/bot"+*token+"/getUpdates"), base64.StdEncoding.EncodeToString([]byte("bot:"+*token)))
+		}
+		var d net.Dialer
+		return d.DialContext(ctx, network, addr.String())
+	}}
+}
+
+// TestInvariant10_EncodedTokenNeverInStatusOrLogs: upstream errors that
+// quote the bot token percent-encoded in lower case ("123456789%3aAA…"),
+// base64-encoded, or its secret half alone reach neither Status().LastError
+// (what channels.status shows), nor a returned error, nor the log.
+func TestInvariant10_EncodedTokenNeverInStatusOrLogs(t *testing.T) {
+	var token string
+	e := newEnv(t, func(o *Options) {
+		token = o.Config.BotToken.Reveal()
+		o.HTTPClient = netguard.Policy{AllowedOrigins: []string{o.Config.APIBaseURL}, Hooks: echoDial(2, &token), Timeout: 30 * time.Second}.Client()
+	})
+	_, half, _ := strings.Cut(token, ":")
+	e.fake.FailPollsWith(http.StatusBadRequest, "Bad Request: wrong URL /bot"+lowerEscape(token)+"/getUpdates")
+	e.fake.FailPollsWith(http.StatusBadGateway, "Bad Gateway: upstream "+base64.URLEncoding.EncodeToString([]byte("x"+token)))
+	e.fake.FailPollsWith(http.StatusBadGateway, "Bad Gateway: token part "+half+" unknown")
+	// Every status the adapter goes through, as channels.status would
+	// show it, is checked while it happens.
+	var seen []string
+	var mu sync.Mutex
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			mu.Lock()
+			if le := e.a.Status().LastError; len(seen) == 0 || seen[len(seen)-1] != le {
+				seen = append(seen, le)
+			}
+			mu.Unlock()
+			select {
+			case <-stop:
+				return
+			case <-time.After(time.Millisecond):
+			}
+		}
+	}()
+	e.start(t)
+	ok := false
+	for deadline := time.Now().Add(20 * time.Second); !ok && time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		ok = e.fake.Polls() >= 4
+	}
+	close(stop)
+	<-done
+	if !ok {
+		t.Fatalf("the adapter did not get past the failing polls: %+v", e.a.Status())
+	}
+	_, sendErr := e.a.Send(t.Context(), channels.Target{ChatID: "1"}, "x")
+	texts := append(seen, e.logs.String())
+	if sendErr != nil {
+		texts = append(texts, sendErr.Error())
+	}
+	var sawBad, sawProxy bool
+	for _, text := range texts {
+		if f := leakcheck.Find(text, token); f != "" {
+			t.Errorf("%s in %q", f, text)
+		}
+		sawBad = sawBad || strings.Contains(text, "Bad Request: wrong URL")
+		sawProxy = sawProxy || strings.Contains(text, "proxy refused")
+	}
+	if !sawBad || !sawProxy {
+		t.Fatalf("the failures were not seen (statuses %q, logs %s)", seen, e.logs.String())
 	}
 }

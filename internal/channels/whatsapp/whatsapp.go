@@ -45,6 +45,10 @@ type Options struct {
 	// whatsmeow makes (tests only); netguard's checks (public addresses,
 	// port 443) still apply.
 	NetHooks *netguard.Hooks
+	// Scrub removes secrets from error texts and the status (the
+	// process's one scrubber, security.LiveScrubber.Scrub); nil: none (the
+	// device keys never appear in text).
+	Scrub func(string) string
 }
 
 func (o *Options) check() error {
@@ -103,7 +107,7 @@ func New(o Options) (*Adapter, error) {
 		o:    o,
 		path: storePath(o.StateDir, o.Account),
 		log:  o.Logger.With("channel", "whatsapp", "account", o.Account),
-		tr:   channels.NewTracker("whatsapp", o.Account, "socket"),
+		tr:   channels.NewTracker("whatsapp", o.Account, "socket", channels.Scrubber(o.Scrub)),
 
 		rateWait: rateLimitWait,
 	}

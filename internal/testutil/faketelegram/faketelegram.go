@@ -188,6 +188,7 @@ type Server struct {
 	actions    []ChatAction
 	reqs       []Request
 	sendFail   []failure
+	pollFail   []failure
 	dropPolls  int
 	webhookURL string
 	webhookSec string
@@ -300,6 +301,15 @@ func (s *Server) FailSendWith(status int, description string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.sendFail = append(s.sendFail, failure{status: status, desc: description})
+}
+
+// FailPollsWith makes the next getUpdates answer status with description
+// (an upstream error text; tests put what they like in it, e.g. the token
+// as a proxy would quote it).
+func (s *Server) FailPollsWith(status int, description string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.pollFail = append(s.pollFail, failure{status: status, desc: description})
 }
 
 // DropPolls makes the next n getUpdates calls close the connection without
@@ -605,6 +615,13 @@ func (s *Server) getUpdates(w http.ResponseWriter, r *http.Request, p map[string
 
 	s.mu.Lock()
 	s.polls++
+	if len(s.pollFail) > 0 {
+		f := s.pollFail[0]
+		s.pollFail = s.pollFail[1:]
+		s.mu.Unlock()
+		fail(w, f.status, f.desc, f.retryAfter)
+		return
+	}
 	if s.dropPolls > 0 {
 		s.dropPolls--
 		s.mu.Unlock()
