@@ -28,6 +28,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path"
@@ -231,21 +232,12 @@ func (o Options) profileFor(resolved string) profile {
 	case "make", "gmake":
 		p.env = []string{"MAKEFLAGS=", "MAKEFILES="}
 	}
-	for _, glob := range sortedKeys(o.Config().Tools.Exec.Helpers) {
+	for _, glob := range slices.Sorted(maps.Keys(o.Config().Tools.Exec.Helpers)) {
 		if ok, _ := path.Match(glob, resolved); ok {
 			p.helpers = append(p.helpers, o.Config().Tools.Exec.Helpers[glob]...)
 		}
 	}
 	return p
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }
 
 // runHome makes the empty HOME (and TMPDIR) of one program run.
