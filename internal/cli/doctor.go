@@ -18,6 +18,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/talonclaw/talon/internal/config"
+	"github.com/talonclaw/talon/internal/gateway"
 	"github.com/talonclaw/talon/internal/sandbox"
 )
 
@@ -107,6 +108,8 @@ func (a *app) doctor(ctx context.Context) error {
 		}
 	}
 
+	checks = append(checks, limitsCheck(cfg, gateway.OpenFileLimit()))
+
 	caps := sandbox.Probe()
 	if missing := caps.Missing(); len(missing) > 0 {
 		add("sandbox", "warn", "exec sandbox layers unavailable on this kernel: "+strings.Join(missing, ", "), "commands run with fewer protections; see docs/THREAT_MODEL.md")
@@ -164,6 +167,25 @@ func (a *app) doctor(ctx context.Context) error {
 		return &silentError{code: 1}
 	}
 	return nil
+}
+
+// limitsCheck reports the gateway's effective unauthenticated-connection
+// caps, and warns when the open-file limit lowers them or one address may
+// take every slot on a gateway reachable from the network.
+func limitsCheck(cfg *config.Config, openFiles uint64) check {
+	l := gateway.EffectiveLimits(cfg, openFiles)
+	gl := cfg.Gateway.Limits
+	msg := fmt.Sprintf("unauthenticated connections capped at %d (%d per address); idle HTTP closed after %s; open-file limit %d",
+		l.MaxPreAuth, l.MaxPreAuthPerAddr, l.IdleTimeout, openFiles)
+	switch {
+	case l.MaxPreAuth < gl.MaxPreAuthConns:
+		return check{"gateway.limits", "warn", msg + fmt.Sprintf(", which lowers gateway.limits.maxPreAuthConns from %d", gl.MaxPreAuthConns),
+			"raise the open-file limit (ulimit -Hn, or LimitNOFILE= in the service unit) to at least 4x maxPreAuthConns"}
+	case cfg.Gateway.Bind != "loopback" && l.MaxPreAuthPerAddr >= l.MaxPreAuth:
+		return check{"gateway.limits", "warn", msg + "; one network address may take every unauthenticated slot",
+			"set gateway.limits.maxPreAuthConnsPerAddr below gateway.limits.maxPreAuthConns"}
+	}
+	return check{"gateway.limits", "ok", msg, ""}
 }
 
 // permCheck reports existence, symlinks and permission bits beyond want.
