@@ -48,12 +48,17 @@ until grep -q conns_holding "$tmp/conns" 2>/dev/null; do sleep 0.05; done
 grep -v conns_holding "$tmp/conns"
 echo "rss_with_1000_conns_mb $(awk -v k="$(rss_kb $pid)" 'BEGIN{printf "%.1f", k/1024}')"
 wait $bpid
+kill -TERM $pid; wait $pid || true
 
 # Idle keep-alive sockets (HTTP/1.1 /healthz, then silence): what they cost
 # the gateway, how many it keeps (gateway.limits.maxPreAuthConns, 256), how
 # long the owner takes to connect meanwhile, and whether the idle timeout
-# (5 s here) reaps them.
-sleep 1
+# (5 s here) reaps them. A fresh gateway, so its memory is not the
+# previous phase's.
+"$tmp/talon" gateway run --port "$port" >"$tmp/out" 2>"$tmp/err" &
+pid=$!
+until grep -q "gateway listening" "$tmp/out" 2>/dev/null; do sleep 0.01; done
+sleep 2
 echo "fds_before_idle $(fds $pid)"
 echo "rss_before_idle_mb $(rss_mb $pid)"
 "$tmp/gwbench" -url "ws://127.0.0.1:$port" -token "$token" -calls 0 -idle 300 -idle-wait 8s >"$tmp/idle" &

@@ -94,6 +94,28 @@ func idleSockets(ctx context.Context, wsURL, token string, n int, wait time.Dura
 	if err != nil {
 		return err
 	}
+	ownerConnect := func(label string) error {
+		lat := make([]time.Duration, 0, 20)
+		for range 20 {
+			t0 := time.Now()
+			c, err := gateway.Dial(ctx, wsURL, gateway.DialOptions{Token: token})
+			if err != nil {
+				return fmt.Errorf("owner connect (%s): %w", label, err)
+			}
+			if err := c.Call(ctx, "health", nil, nil); err != nil {
+				return err
+			}
+			lat = append(lat, time.Since(t0))
+			c.Close()
+		}
+		sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+		fmt.Printf("owner_connect_health_%s_median_ms %.2f\nowner_connect_health_%s_max_ms %.2f\n",
+			label, ms(lat[len(lat)/2]), label, ms(lat[len(lat)-1]))
+		return nil
+	}
+	if err := ownerConnect("no_idle"); err != nil {
+		return err
+	}
 	socks := make([]*bufio.Reader, 0, n)
 	conns := make([]net.Conn, 0, n)
 	defer func() {
@@ -136,22 +158,9 @@ func idleSockets(ctx context.Context, wsURL, token string, n int, wait time.Dura
 	fmt.Printf("idle_sockets_opened %d\nidle_open_seconds %.2f\nidle_sockets_kept_by_gateway %d\n", n, opened.Seconds(), open())
 	fmt.Println("idle_holding")
 
-	lat := make([]time.Duration, 0, 20)
-	for range 20 {
-		t0 := time.Now()
-		c, err := gateway.Dial(ctx, wsURL, gateway.DialOptions{Token: token})
-		if err != nil {
-			return fmt.Errorf("owner connect with %d idle sockets: %w", n, err)
-		}
-		if err := c.Call(ctx, "health", nil, nil); err != nil {
-			return err
-		}
-		lat = append(lat, time.Since(t0))
-		c.Close()
+	if err := ownerConnect(fmt.Sprintf("with_%d_idle", n)); err != nil {
+		return err
 	}
-	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-	fmt.Printf("owner_connect_health_with_%d_idle_median_ms %.2f\nowner_connect_health_with_%d_idle_max_ms %.2f\n",
-		n, ms(lat[len(lat)/2]), n, ms(lat[len(lat)-1]))
 	fmt.Println("idle_measured")
 	time.Sleep(wait)
 	fmt.Printf("idle_sockets_open_after_%s %d\n", wait, open())

@@ -19,7 +19,11 @@
 // Slots are capped globally (gateway.limits.maxPreAuthConns, also kept at or
 // below a quarter of RLIMIT_NOFILE) and per client address
 // (maxPreAuthConnsPerAddr, grouped like the auth limiter, behind
-// trustedProxies by the forwarded address). Every pre-auth state has a
+// trustedProxies by the forwarded address). The Go runtime already raises
+// the soft RLIMIT_NOFILE to the hard limit at start-up (and restores it for
+// child processes), so the gateway only reads it; a quarter leaves the rest
+// for authenticated clients, the store, logs and outbound connections.
+// Every pre-auth state has a
 // deadline: readTimeoutSec for a request, idleTimeoutSec between keep-alive
 // requests, writeTimeoutSec for a response, handshakeTimeoutSec for the
 // connect frame; requests with a body are refused unread. net/http clears a
@@ -38,10 +42,13 @@
 // per-address cap would make the owner's window as short as that cap. Only
 // a newcomer that finds every slot in its scope busy with a request in
 // flight on a connection younger than 2 s is refused (503, Retry-After).
-// What remains is a flood: a client that opens connections faster than the
-// cap divided by the owner's handshake time (about 256 per millisecond on
-// loopback) can still delay the owner; that is a denial of service by CPU
-// and no connection table stops it.
+// What remains is a flood: to push the owner's connection out before its
+// handshake completes, a client must open more connections than the cap
+// within that handshake. On loopback (cap 256, a handshake of about a
+// millisecond) that is some 250,000 connections a second — a CPU denial of
+// service no connection table stops. A remote client that shares the
+// owner's address group (the same IPv6 /64, NAT or forwarded address) needs
+// only maxPreAuthConnsPerAddr per handshake round trip.
 //
 // Session model: there are no cookies. A WebSocket connection is the session;
 // its scopes are fixed at connect time, each method names the scope it needs,
