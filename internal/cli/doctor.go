@@ -18,6 +18,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/talonclaw/talon/internal/config"
+	"github.com/talonclaw/talon/internal/gateway"
 	"github.com/talonclaw/talon/internal/netguard"
 	"github.com/talonclaw/talon/internal/sandbox"
 )
@@ -108,6 +109,8 @@ func (a *app) doctor(ctx context.Context) error {
 		}
 	}
 
+	checks = append(checks, limitsCheck(cfg, gateway.OpenFileLimit()))
+
 	caps := sandbox.Probe()
 	if !caps.ExecGuard() {
 		add("sandbox.exec", "warn", "no Landlock: nothing limits which programs an allowlisted command starts; git, make, npm and the like ask for approval each time",
@@ -169,6 +172,25 @@ func (a *app) doctor(ctx context.Context) error {
 		return &silentError{code: 1}
 	}
 	return nil
+}
+
+// limitsCheck reports the gateway's effective unauthenticated-connection
+// caps, and warns when the open-file limit lowers them or one address may
+// take every slot on a gateway reachable from the network.
+func limitsCheck(cfg *config.Config, openFiles uint64) check {
+	l := gateway.EffectiveLimits(cfg, openFiles)
+	gl := cfg.Gateway.Limits
+	msg := fmt.Sprintf("unauthenticated connections capped at %d (%d per address); idle HTTP closed after %s; open-file limit %d",
+		l.MaxPreAuth, l.MaxPreAuthPerAddr, l.IdleTimeout, openFiles)
+	switch {
+	case l.MaxPreAuth < gl.MaxPreAuthConns:
+		return check{"gateway.limits", "warn", msg + fmt.Sprintf(", which lowers gateway.limits.maxPreAuthConns from %d", gl.MaxPreAuthConns),
+			"raise the open-file limit (ulimit -Hn, or LimitNOFILE= in the service unit) to at least 4x maxPreAuthConns"}
+	case cfg.Gateway.Bind != "loopback" && l.MaxPreAuthPerAddr >= l.MaxPreAuth:
+		return check{"gateway.limits", "warn", msg + "; one network address may take every unauthenticated slot",
+			"set gateway.limits.maxPreAuthConnsPerAddr below gateway.limits.maxPreAuthConns"}
+	}
+	return check{"gateway.limits", "ok", msg, ""}
 }
 
 // permCheck reports existence, symlinks and permission bits beyond want.

@@ -163,7 +163,8 @@ func TestDefaults(t *testing.T) {
 	d := Default()
 	if d.Gateway.Port != 18789 || d.Gateway.Bind != "loopback" || d.Gateway.Auth.Mode != "token" ||
 		d.Gateway.MaxPayloadBytes != 26214400 || d.Gateway.TickIntervalMs != 15000 || d.Gateway.Reload.Mode != "hot" ||
-		d.Gateway.Auth.RateLimit != (RateLimit{10, 60, 300}) || !d.Gateway.ControlUI.Enabled {
+		d.Gateway.Auth.RateLimit != (RateLimit{10, 60, 300}) || !d.Gateway.ControlUI.Enabled ||
+		d.Gateway.Limits != (GatewayLimits{IdleTimeoutSec: 30, ReadTimeoutSec: 10, WriteTimeoutSec: 30, HandshakeTimeoutSec: 10, MaxPreAuthConns: 256, MaxPreAuthConnsPerAddr: 32}) {
 		t.Errorf("gateway defaults = %+v", d.Gateway)
 	}
 	if !d.Tools.FS.WorkspaceOnly || d.Tools.Profile != "coding" || d.Tools.Exec.AskFallback != "deny" ||
@@ -286,6 +287,7 @@ func TestRules(t *testing.T) {
 		`{gateway: {customBindHost: "10.0.0.1"}}`, // set but unused: allowed
 		`{channels: {telegram: {dmPolicy: "open", allowFrom: ["*"]}}}`,
 		`{channels: {signal: {dmPolicy: "allowlist"}}}`,
+		`{gateway: {limits: {maxPreAuthConns: 8, maxPreAuthConnsPerAddr: 8}}}`,
 	}
 	for _, src := range ok {
 		if _, err := Parse([]byte(src), nil); err != nil {
@@ -293,14 +295,17 @@ func TestRules(t *testing.T) {
 		}
 	}
 	bad := map[string]string{
-		`{gateway: {bind: "tailnet", auth: {mode: "none"}}}`:           "gateway.auth.mode",
-		`{gateway: {auth: {token: "23-chars-xxxxxxxxxxxxxx"}}}`:        "gateway.auth.token",
-		`{gateway: {auth: {password: "1234567"}}}`:                     "gateway.auth.password",
-		`{gateway: {bind: "custom"}}`:                                  "gateway.customBindHost",
-		`{gateway: {bind: "custom", customBindHost: ""}}`:              "gateway.customBindHost",
-		`{channels: {signal: {dmPolicy: "open"}}}`:                     "channels.signal.dmPolicy",
-		`{models: {providers: {p: {models: [{id: "a"}, {id: "a"}]}}}}`: "models.providers.p.models.1.id",
-		`{models: {providers: {p: {models: [{name: "x"}]}}}}`:          "models.providers.p.models.0.id",
+		`{gateway: {bind: "tailnet", auth: {mode: "none"}}}`:                   "gateway.auth.mode",
+		`{gateway: {auth: {token: "23-chars-xxxxxxxxxxxxxx"}}}`:                "gateway.auth.token",
+		`{gateway: {auth: {password: "1234567"}}}`:                             "gateway.auth.password",
+		`{gateway: {bind: "custom"}}`:                                          "gateway.customBindHost",
+		`{gateway: {bind: "custom", customBindHost: ""}}`:                      "gateway.customBindHost",
+		`{channels: {signal: {dmPolicy: "open"}}}`:                             "channels.signal.dmPolicy",
+		`{models: {providers: {p: {models: [{id: "a"}, {id: "a"}]}}}}`:         "models.providers.p.models.1.id",
+		`{models: {providers: {p: {models: [{name: "x"}]}}}}`:                  "models.providers.p.models.0.id",
+		`{gateway: {limits: {maxPreAuthConns: 8, maxPreAuthConnsPerAddr: 9}}}`: "gateway.limits.maxPreAuthConnsPerAddr",
+		`{gateway: {limits: {maxPreAuthConns: 0}}}`:                            "gateway.limits.maxPreAuthConns",
+		`{gateway: {limits: {idleTimeoutSec: 0}}}`:                             "gateway.limits.idleTimeoutSec",
 	}
 	for src, path := range bad {
 		_, err := Parse([]byte(src), nil)

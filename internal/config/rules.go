@@ -50,6 +50,13 @@ func checkRules(c *Config, ps *problems) {
 			}
 		}
 	}
+	if l := g.Limits; l.MaxPreAuthConnsPerAddr > l.MaxPreAuthConns &&
+		!ps.at("gateway.limits.maxPreAuthConnsPerAddr") && !ps.at("gateway.limits.maxPreAuthConns") {
+		ps.add("gateway.limits.maxPreAuthConnsPerAddr",
+			fmt.Sprintf("%d is more than gateway.limits.maxPreAuthConns (%d)", l.MaxPreAuthConnsPerAddr, l.MaxPreAuthConns),
+			"lower it, or raise gateway.limits.maxPreAuthConns")
+	}
+
 	checkChannels(c, ps)
 	for i, pat := range c.Agents.Defaults.MentionPatterns {
 		p := "agents.defaults.mentionPatterns." + strconv.Itoa(i)

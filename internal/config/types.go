@@ -46,6 +46,20 @@ type Gateway struct {
 	MaxPayloadBytes int           `json:"maxPayloadBytes" doc:"Largest WebSocket frame accepted from a client, in bytes." default:"26214400" min:"65536"`
 	TickIntervalMs  int           `json:"tickIntervalMs" doc:"Interval of the keep-alive tick sent to clients, in milliseconds." default:"15000" min:"1000"`
 	Reload          GatewayReload `json:"reload" doc:"Reloading this file while the gateway runs."`
+	Limits          GatewayLimits `json:"limits" doc:"Timeouts and connection caps that keep idle or unauthenticated clients from exhausting the gateway's sockets and file descriptors."`
+}
+
+// GatewayLimits bounds what a client that has not authenticated can hold.
+// The timeouts of plain HTTP apply to requests and keep-alive connections
+// only: a WebSocket that has completed its connect handshake is never cut by
+// them.
+type GatewayLimits struct {
+	IdleTimeoutSec         int `json:"idleTimeoutSec" doc:"How long an HTTP keep-alive connection may sit idle between requests before the gateway closes it, in seconds." default:"30" min:"1" max:"3600"`
+	ReadTimeoutSec         int `json:"readTimeoutSec" doc:"Time a client has to send one whole HTTP request (headers and body, a WebSocket upgrade included), in seconds." default:"10" min:"1" max:"300"`
+	WriteTimeoutSec        int `json:"writeTimeoutSec" doc:"Time the gateway allows for writing one HTTP response, in seconds." default:"30" min:"1" max:"600"`
+	HandshakeTimeoutSec    int `json:"handshakeTimeoutSec" doc:"Time a WebSocket client has after the upgrade to send its connect frame, in seconds; then the gateway closes it (1008)." default:"10" min:"1" max:"120" reload:"live"`
+	MaxPreAuthConns        int `json:"maxPreAuthConns" doc:"Most connections held that have not authenticated: plain HTTP (health checks, Control UI files) and WebSockets before their connect. The gateway also keeps it at or below a quarter of its open-file limit. When full, the oldest idle one is closed to make room, so a client that completes its handshake promptly always gets in." default:"256" min:"1" max:"65536" reload:"live"`
+	MaxPreAuthConnsPerAddr int `json:"maxPreAuthConnsPerAddr" doc:"Most unauthenticated connections from one client address (IPv6 grouped by /64; behind gateway.trustedProxies the forwarded address counts). Loopback clients and trusted proxies are bounded only by maxPreAuthConns. When full, that address's oldest idle connection is closed to make room." default:"32" min:"1" max:"65536" reload:"live"`
 }
 
 // GatewayAuth configures client authentication.

@@ -20,6 +20,7 @@ type conn struct {
 	ws     *websocket.Conn
 	id     string
 	peer   peer
+	slot   *slotConn // its unauthenticated-connection slot; nil outside Run
 	nonce  string
 	log    *slog.Logger
 	ready  atomic.Bool // handshake done
@@ -43,13 +44,14 @@ type outFrame struct {
 	reason    string
 }
 
-func newConn(g *Gateway, ws *websocket.Conn, p peer) *conn {
+func newConn(g *Gateway, ws *websocket.Conn, p peer, slot *slotConn) *conn {
 	id := newID()
 	return &conn{
 		g:        g,
 		ws:       ws,
 		id:       id,
 		peer:     p,
+		slot:     slot,
 		nonce:    newID(),
 		log:      g.log.With("conn", id, "remote", p.addr.String()),
 		out:      make(chan outFrame, outQueueLen),
@@ -78,7 +80,7 @@ func (c *conn) serve(parent context.Context) {
 
 	// The deadline closes politely (1008) instead of cancelling the read,
 	// which would drop the TCP connection without a close frame.
-	timer := time.AfterFunc(c.g.opts.HandshakeTimeout, func() {
+	timer := time.AfterFunc(c.g.handshakeTimeout(), func() {
 		c.log.Debug("no connect frame in time")
 		c.closeWith(websocket.StatusPolicyViolation, "connect timeout")
 	})
@@ -90,6 +92,11 @@ func (c *conn) serve(parent context.Context) {
 		return
 	}
 	if !c.handshake(data) {
+		return
+	}
+	// Authenticated: the connection no longer counts against the
+	// unauthenticated caps. If it was evicted meanwhile its socket is gone.
+	if c.slot != nil && !c.g.slots.authenticated(c.slot) {
 		return
 	}
 	c.ws.SetReadLimit(int64(c.g.config().cfg.Gateway.MaxPayloadBytes))

@@ -12,6 +12,44 @@
 // gateway.trustedProxies. Tokens never travel in URLs: the Control UI reads
 // its token from the URL fragment, which browsers do not send.
 //
+// Resource limits (DESIGN §3, 1): a client that has not authenticated cannot
+// hold the gateway's sockets. Every accepted connection takes a slot in one
+// table (limits.go) from accept until its WebSocket completes connect; plain
+// HTTP connections never authenticate and hold theirs until they close.
+// Slots are capped globally (gateway.limits.maxPreAuthConns, also kept at or
+// below a quarter of RLIMIT_NOFILE) and per client address
+// (maxPreAuthConnsPerAddr, grouped like the auth limiter, behind
+// trustedProxies by the forwarded address). The Go runtime already raises
+// the soft RLIMIT_NOFILE to the hard limit at start-up (and restores it for
+// child processes), so the gateway only reads it; a quarter leaves the rest
+// for authenticated clients, the store, logs and outbound connections.
+// Every pre-auth state has a
+// deadline: readTimeoutSec for a request, idleTimeoutSec between keep-alive
+// requests, writeTimeoutSec for a response, handshakeTimeoutSec for the
+// connect frame; requests with a body are refused unread. net/http clears a
+// connection's deadlines when the WebSocket hijacks it, so none of this
+// touches an authenticated WebSocket.
+//
+// The owner can always get in: when a cap is reached the newcomer is
+// admitted and the oldest idle connection of its address (per-address cap)
+// or of the address holding the most slots (global cap) is closed instead.
+// Refusing newcomers would let anyone who holds the cap, idle, lock
+// everyone else out until they let go; with eviction, holding sockets buys
+// nothing — a client that handshakes promptly finishes long before it becomes
+// the oldest. Every loopback address (127.0.0.0/8, ::1) is one group, since
+// a local process can choose its source address, and that group is bounded
+// only by the global cap: a local attacker shares the owner's address, so a
+// per-address cap would make the owner's window as short as that cap. Only
+// a newcomer that finds every slot in its scope busy with a request in
+// flight on a connection younger than 2 s is refused (503, Retry-After).
+// What remains is a flood: to push the owner's connection out before its
+// handshake completes, a client must open more connections than the cap
+// within that handshake. On loopback (cap 256, a handshake of about a
+// millisecond) that is some 250,000 connections a second — a CPU denial of
+// service no connection table stops. A remote client that shares the
+// owner's address group (the same IPv6 /64, NAT or forwarded address) needs
+// only maxPreAuthConnsPerAddr per handshake round trip.
+//
 // Session model: there are no cookies. A WebSocket connection is the session;
 // its scopes are fixed at connect time, each method names the scope it needs,
 // and unknown methods fail closed.
@@ -41,10 +79,9 @@ import (
 	"github.com/talonclaw/talon/internal/store"
 )
 
-// Fixed limits of the handshake (DESIGN: first frame within 10 s, at most
-// 64 KiB before connect).
+// Fixed limits (DESIGN: at most 64 KiB before connect; the connect deadline
+// and the HTTP timeouts are in gateway.limits).
 const (
-	handshakeTimeout   = 10 * time.Second
 	preConnectMaxBytes = 64 << 10
 	shutdownGrace      = 5 * time.Second
 	writeTimeout       = 10 * time.Second
@@ -85,8 +122,12 @@ type Options struct {
 	Hostname string
 	// ReloadInterval is how often the config file is polled; 0 means 1s.
 	ReloadInterval time.Duration
-	// HandshakeTimeout bounds the wait for the connect frame; 0 means 10 s.
+	// HandshakeTimeout bounds the wait for the connect frame; 0 means
+	// gateway.limits.handshakeTimeoutSec.
 	HandshakeTimeout time.Duration
+	// OpenFileLimit replaces the process's RLIMIT_NOFILE in the connection
+	// caps (tests); 0 means read it.
+	OpenFileLimit uint64
 }
 
 // Gateway is the running server. Create it with New, run it with Run.
@@ -95,6 +136,7 @@ type Gateway struct {
 	log     *slog.Logger
 	cfg     atomic.Pointer[liveConfig]
 	limiter *authLimiter
+	slots   *preAuth // unauthenticated connections
 	methods map[string]method
 	started time.Time
 	host    string   // listen host
@@ -137,8 +179,8 @@ func New(opts Options) (*Gateway, error) {
 	if opts.ReloadInterval == 0 {
 		opts.ReloadInterval = time.Second
 	}
-	if opts.HandshakeTimeout == 0 {
-		opts.HandshakeTimeout = handshakeTimeout
+	if opts.OpenFileLimit == 0 {
+		opts.OpenFileLimit = openFileLimit()
 	}
 	gc := opts.Config.Gateway
 	host, err := bindHost(gc.Bind, gc.CustomBindHost, net.InterfaceAddrs)
@@ -163,6 +205,10 @@ func New(opts Options) (*Gateway, error) {
 	if err := g.setConfig(opts.Config); err != nil {
 		return nil, err
 	}
+	g.slots = newPreAuth(g.log, opts.Now, func() (int, int) {
+		l := g.limits()
+		return l.MaxPreAuth, l.MaxPreAuthPerAddr
+	})
 	g.methods = g.methodTable()
 	return g, nil
 }
@@ -203,6 +249,19 @@ func (g *Gateway) setConfig(c *config.Config) error {
 
 func (g *Gateway) config() *liveConfig { return g.cfg.Load() }
 
+// limits are the effective limits of the running config.
+func (g *Gateway) limits() Limits {
+	return EffectiveLimits(g.config().cfg, g.opts.OpenFileLimit)
+}
+
+// handshakeTimeout bounds the wait for the connect frame.
+func (g *Gateway) handshakeTimeout() time.Duration {
+	if g.opts.HandshakeTimeout > 0 {
+		return g.opts.HandshakeTimeout
+	}
+	return g.limits().HandshakeTimeout
+}
+
 // Run listens and serves until ctx is cancelled, then shuts down in two
 // phases: stop accepting and tell every client (shutdown event, close 1001),
 // then force-close whatever is left after the grace period.
@@ -218,15 +277,24 @@ func (g *Gateway) Run(ctx context.Context) error {
 	}
 	g.started = g.opts.Now()
 	g.addr = ln.Addr()
+	// Read/WriteTimeout end at the hijack: net/http clears a connection's
+	// deadlines when it hands it to the WebSocket, so they never cut an
+	// authenticated WebSocket (TestInvariant1_AuthenticatedWebSocketOutlivesHTTPTimeouts).
+	lim := g.limits()
 	srv := &http.Server{
 		Handler:           g.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: lim.ReadTimeout,
+		ReadTimeout:       lim.ReadTimeout,
+		WriteTimeout:      lim.WriteTimeout,
+		IdleTimeout:       lim.IdleTimeout,
 		MaxHeaderBytes:    32 << 10,
 		ErrorLog:          slog.NewLogLogger(g.log.Handler(), slog.LevelDebug),
 		BaseContext:       func(net.Listener) context.Context { return ctx },
+		ConnContext:       withSlot,
+		ConnState:         g.slots.setState,
 	}
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(ln) }()
+	go func() { serveErr <- srv.Serve(&limitListener{Listener: ln, g: g}) }()
 
 	bg, stopBG := context.WithCancel(context.Background())
 	defer stopBG()
@@ -236,7 +304,8 @@ func (g *Gateway) Run(ctx context.Context) error {
 			g.log.Warn("config reload rejected; keeping the running config", "err", err)
 		})
 	}
-	g.log.Info("gateway listening", "addr", ln.Addr().String(), "auth", g.config().cfg.Gateway.Auth.Mode)
+	g.log.Info("gateway listening", "addr", ln.Addr().String(), "auth", g.config().cfg.Gateway.Auth.Mode,
+		"maxPreAuthConns", lim.MaxPreAuth, "maxPreAuthConnsPerAddr", lim.MaxPreAuthPerAddr, "openFileLimit", lim.OpenFileLimit)
 	if g.opts.Ready != nil {
 		g.opts.Ready(ln.Addr())
 	}
@@ -292,6 +361,9 @@ func (g *Gateway) applyConfig(cur *config.Config, live, restart []string) error 
 	next.Gateway.MaxPayloadBytes = running.Gateway.MaxPayloadBytes
 	next.Gateway.TickIntervalMs = running.Gateway.TickIntervalMs
 	next.Gateway.ControlUI.Enabled = running.Gateway.ControlUI.Enabled
+	next.Gateway.Limits.IdleTimeoutSec = running.Gateway.Limits.IdleTimeoutSec
+	next.Gateway.Limits.ReadTimeoutSec = running.Gateway.Limits.ReadTimeoutSec
+	next.Gateway.Limits.WriteTimeoutSec = running.Gateway.Limits.WriteTimeoutSec
 	next.Logging.Format = running.Logging.Format
 	next.Logging.File = running.Logging.File
 	if next.Gateway.Auth.Token.IsZero() && next.Gateway.Auth.Mode == "token" {

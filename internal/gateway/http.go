@@ -19,7 +19,7 @@ func (g *Gateway) Handler() http.Handler {
 	})
 	mux.Handle("GET /ui/", g.uiAssets())
 	mux.HandleFunc("/", g.serveRoot)
-	return securityHeaders(g.checkHost(mux))
+	return g.limitRequests(securityHeaders(g.checkHost(mux)))
 }
 
 // checkHost rejects requests whose Host does not name this machine (DNS
@@ -101,7 +101,7 @@ func (g *Gateway) serveWS(w http.ResponseWriter, r *http.Request) {
 		g.log.Debug("websocket accept failed", "err", err)
 		return
 	}
-	c := newConn(g, ws, p)
+	c := newConn(g, ws, p, slotOf(r))
 	if !g.addConn(c) {
 		ws.Close(websocket.StatusGoingAway, "gateway stopping")
 		return
