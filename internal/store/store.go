@@ -7,6 +7,9 @@
 //     in a BEGIN IMMEDIATE transaction, so writers in this process queue
 //     behind each other instead of failing with SQLITE_BUSY; another process
 //     (a CLI command next to a running gateway) waits up to busy_timeout (5 s).
+//   - Group commit. Writes queued at the same time share one transaction
+//     and one fsync, each in its own savepoint: one write's failure undoes
+//     only its own work (see writer.go).
 //   - Durable on acknowledgement. The database runs in WAL mode with
 //     synchronous=FULL: when Write returns nil the transaction is in the WAL
 //     and fsynced: it survives kill -9, and a crash or power loss as far as
@@ -35,7 +38,6 @@ package store
 import (
 	"context"
 	"database/sql"
-	"database/sql/driver"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -63,6 +65,7 @@ const busyTimeoutMS = 5000
 type Store struct {
 	path string
 	w    *sql.DB // the writer: exactly one connection
+	wr   *writer // the goroutine that batches writes on w
 	r    *sql.DB // the read pool: query_only connections
 }
 
@@ -98,6 +101,7 @@ func open(ctx context.Context, path string, ms []migration) (*Store, error) {
 	s.w.SetMaxIdleConns(1)
 	s.w.SetConnMaxLifetime(0)
 	s.w.SetConnMaxIdleTime(0)
+	s.wr = startWriter(s.w)
 
 	fail := func(err error) (*Store, error) {
 		s.Close()
@@ -201,9 +205,13 @@ func dsn(path string, readOnly bool) string {
 	return u.String()
 }
 
-// Close closes the database. Writes and reads in progress finish first.
+// Close closes the database. Writes queued or in progress and reads in
+// progress finish first; a Write after Close fails.
 func (s *Store) Close() error {
 	var errs []error
+	if s.wr != nil {
+		s.wr.close()
+	}
 	if s.r != nil {
 		if err := s.r.Close(); err != nil {
 			errs = append(errs, err)
@@ -224,72 +232,34 @@ func (s *Store) Close() error {
 func (s *Store) Path() string { return s.path }
 
 // Write runs fn in a write transaction and commits it if fn returns nil;
-// otherwise (or if fn panics) it rolls back and returns fn's error as is.
-// It returns nil only once the commit is durable.
+// otherwise (or if fn panics) it rolls back fn's work and returns fn's
+// error as is (or re-raises its panic). It returns nil only once the commit
+// is durable.
 //
-// Writes are serialised: Write waits (within ctx) for the writer connection.
-// fn must not call Write (it would wait for itself) and should not do slow
-// work such as network calls: every other writer waits for it. A Read inside
-// fn sees the state before this transaction.
+// Writes are serialised: fn runs on the one writer goroutine, after the
+// writes queued before it, possibly in one transaction with them and with
+// those queued alongside it (group commit; see writer.go). A write still
+// queued when ctx ends is dropped; one already running completes. fn must
+// not call Write (it would wait for itself) and should not do slow work
+// such as network calls: every other writer waits for it. A Read inside fn
+// sees the state before this transaction. fn may, rarely, run twice (if
+// SQLite abandons a batch's transaction); it must only assign its results.
 func (s *Store) Write(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	return write(ctx, s.w, fn)
+	return s.wr.submit(ctx, fn, false)
 }
 
 // writeFast is Write without the fsync: fn's transaction commits at
-// synchronous=NORMAL. In WAL mode that commit is in the WAL, in the
-// operating system's hands, when writeFast returns: it survives kill -9 of
-// this process, and every reader and writer, in any process, sees it. It
-// reaches the disk with the next durable commit (by anyone: the WAL is one
-// file) or checkpoint; only a power loss or kernel crash before then drops
-// it. Use it only for records whose loss in that case harms nothing: a
-// budget reservation belongs to a call whose process died with the machine.
-// It saves one fsync (~1 ms on a typical SSD) per model call.
-func (s *Store) writeFast(ctx context.Context, fn func(tx *sql.Tx) error) (err error) {
-	conn, err := s.w.Conn(ctx) // the one writer connection, held until Close
-	if err != nil {
-		return fmt.Errorf("store.Write: %w", err)
-	}
-	defer conn.Close()
-	if _, err := conn.ExecContext(ctx, "PRAGMA synchronous=NORMAL"); err != nil {
-		return fmt.Errorf("store.Write: %w", err)
-	}
-	defer func() {
-		// The connection must be back at FULL before any Write uses it;
-		// if that fails, it is discarded (a new one starts at FULL).
-		if _, rerr := conn.ExecContext(context.WithoutCancel(ctx), "PRAGMA synchronous=FULL"); rerr != nil {
-			_ = conn.Raw(func(any) error { return driver.ErrBadConn })
-			err = errors.Join(err, fmt.Errorf("store.Write: restoring synchronous=FULL: %w", rerr))
-		}
-	}()
-	return write(ctx, conn, fn)
-}
-
-// write is Write on db, the writer pool or its pinned connection.
-func write(ctx context.Context, db interface {
-	BeginTx(context.Context, *sql.TxOptions) (*sql.Tx, error)
-}, fn func(tx *sql.Tx) error) (err error) {
-	tx, err := db.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("store.Write: begin: %w", err)
-	}
-	committed := false
-	defer func() {
-		if !committed {
-			// After a failed Commit the driver has already rolled
-			// back; ErrTxDone then is expected.
-			if rerr := tx.Rollback(); rerr != nil && !errors.Is(rerr, sql.ErrTxDone) && err != nil {
-				err = errors.Join(err, fmt.Errorf("store.Write: rollback: %w", rerr))
-			}
-		}
-	}()
-	if err := fn(tx); err != nil {
-		return err
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("store.Write: commit: %w", err)
-	}
-	committed = true
-	return nil
+// synchronous=NORMAL, unless it shares a batch with a durable write. In WAL
+// mode that commit is in the WAL, in the operating system's hands, when
+// writeFast returns: it survives kill -9 of this process, and every reader
+// and writer, in any process, sees it. It reaches the disk with the next
+// durable commit (by anyone: the WAL is one file) or checkpoint; only a
+// power loss or kernel crash before then drops it. Use it only for records
+// whose loss in that case harms nothing: a budget reservation belongs to a
+// call whose process died with the machine. It saves one fsync (~1 ms on a
+// typical SSD) per model call.
+func (s *Store) writeFast(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	return s.wr.submit(ctx, fn, true)
 }
 
 // Read runs fn in a read-only transaction on the read pool and returns its
