@@ -10,6 +10,9 @@
 //     which covers PrevHash. Append reads the last record and inserts the
 //     next one in the same store write transaction, so appends are
 //     serialised (also against another process) and the chain never forks.
+//     Concurrent appends share the store's group commits: within one
+//     transaction they run one after another, each reading the record the
+//     one before it inserted, so the chain links records in commit order.
 //   - Durable on return. Append returns only after store.Write committed
 //     (WAL, synchronous=FULL): an acknowledged record survives kill -9.
 //   - Tampering is detected. Verify walks every record in seq order and
