@@ -132,17 +132,13 @@ func (s *Store) AppendMessages(ctx context.Context, key string, msgs ...Message)
 	return out, nil
 }
 
+const insertMessage = `INSERT INTO messages(session_key, session_id, seq, role, content, tool_calls,
+		tool_call_id, tool_name, is_error, provenance, sender_id, model, input_tokens, output_tokens, cost_usd, decision,
+		summary, compacted, run_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+
 // appendTx inserts msgs (checked) into the transcript of key, whose current
 // id is cur, filling in what is assigned, and updates the session row.
 func appendTx(ctx context.Context, tx *sql.Tx, key, cur string, msgs []Message) error {
-	ins, err := tx.PrepareContext(ctx, `INSERT INTO messages(session_key, session_id, seq, role, content, tool_calls,
-		tool_call_id, tool_name, is_error, provenance, sender_id, model, input_tokens, output_tokens, cost_usd, decision,
-		summary, compacted, run_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
-	if err != nil {
-		return err
-	}
-	defer ins.Close()
-
 	now := time.Now()
 	next := map[string]int64{} // session id → next seq
 	var in, outTok, count int64
@@ -177,7 +173,8 @@ func appendTx(ctx context.Context, tx *sql.Tx, key, cur string, msgs []Message) 
 		if len(m.Decision) == 0 {
 			m.Decision = nil
 		}
-		res, err := ins.ExecContext(ctx, m.SessionKey, m.SessionID, m.Seq, m.Role, m.Content, nullJSON(m.ToolCalls),
+		// The store's statement cache keeps this prepared.
+		res, err := tx.ExecContext(ctx, insertMessage, m.SessionKey, m.SessionID, m.Seq, m.Role, m.Content, nullJSON(m.ToolCalls),
 			m.ToolCallID, m.ToolName, m.IsError, m.Provenance, m.SenderID, m.Model, m.InputTokens, m.OutputTokens, m.CostUSD,
 			nullJSON(m.Decision), m.Summary, m.Compacted, m.RunID, m.CreatedAt.UnixMilli())
 		if err != nil {
@@ -199,7 +196,7 @@ func appendTx(ctx context.Context, tx *sql.Tx, key, cur string, msgs []Message) 
 			model = m.Model
 		}
 	}
-	_, err = tx.ExecContext(ctx, `UPDATE sessions SET updated_at = MAX(updated_at, ?),
+	_, err := tx.ExecContext(ctx, `UPDATE sessions SET updated_at = MAX(updated_at, ?),
 		input_tokens = input_tokens + ?, output_tokens = output_tokens + ?, cost_usd = cost_usd + ?,
 		message_count = message_count + ?, last_model = CASE WHEN ? = '' THEN last_model ELSE ? END
 		WHERE key = ?`, now.UnixMilli(), in, outTok, cost, count, model, model, key)

@@ -7,6 +7,7 @@
 //     in a BEGIN IMMEDIATE transaction, so writers in this process queue
 //     behind each other instead of failing with SQLITE_BUSY; another process
 //     (a CLI command next to a running gateway) waits up to busy_timeout (5 s).
+//   - Statements are parsed once per connection and reused (stmtcache.go).
 //   - Group commit. Writes queued at the same time share one transaction
 //     and one fsync, each in its own savepoint: one write's failure undoes
 //     only its own work (see writer.go).
@@ -93,10 +94,11 @@ func open(ctx context.Context, path string, ms []migration) (*Store, error) {
 	}
 
 	s := &Store{path: abs}
-	s.w, err = sql.Open("sqlite", dsn(abs, false))
+	wc, err := newCachingConnector(dsn(abs, false))
 	if err != nil {
 		return nil, fmt.Errorf("store.Open: %w", err)
 	}
+	s.w = sql.OpenDB(wc)
 	s.w.SetMaxOpenConns(1)
 	s.w.SetMaxIdleConns(1)
 	s.w.SetConnMaxLifetime(0)
@@ -134,10 +136,11 @@ func open(ctx context.Context, path string, ms []migration) (*Store, error) {
 		}
 	}
 
-	s.r, err = sql.Open("sqlite", dsn(abs, true))
+	rc, err := newCachingConnector(dsn(abs, true))
 	if err != nil {
 		return fail(fmt.Errorf("store.Open: %w", err))
 	}
+	s.r = sql.OpenDB(rc)
 	s.r.SetMaxOpenConns(readConns)
 	s.r.SetMaxIdleConns(readConns)
 	s.r.SetConnMaxLifetime(0)
