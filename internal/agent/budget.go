@@ -100,10 +100,15 @@ func toolTokens(specs []llm.ToolSpec) int {
 // provider sees anything), calls the router, and records the real usage in
 // place of the reservation. It returns the response, the model that gave
 // it and what it cost.
-func (t *turn) chat(ctx context.Context, req llm.Request, onDelta func(llm.Delta)) (*llm.Response, llm.Model, float64, error) {
+//
+// If record is not nil, chat stores the message it returns for the
+// response in the same transaction as the usage (one fsync for both; see
+// store.SettleAndAppend) and reports stored. It does so only while ctx is
+// live: a cancelled turn records the usage alone, as it always has.
+func (t *turn) chat(ctx context.Context, req llm.Request, onDelta func(llm.Delta), record func(*llm.Response, llm.Model, float64) store.Message) (resp *llm.Response, m llm.Model, cost float64, stored bool, err error) {
 	id, err := t.reserve(ctx, req)
 	if err != nil {
-		return nil, llm.Model{}, 0, err
+		return nil, llm.Model{}, 0, false, err
 	}
 	called := false
 	defer func() {
@@ -112,23 +117,32 @@ func (t *turn) chat(ctx context.Context, req llm.Request, onDelta func(llm.Delta
 			t.release(ctx, id)
 		}
 	}()
-	resp, m, err := t.router.Chat(ctx, req, onDelta)
+	resp, m, err = t.router.Chat(ctx, req, onDelta)
 	if err != nil {
-		return nil, m, 0, fmt.Errorf("the model call failed; your message is saved and will be in context next time: %w", err)
+		return nil, m, 0, false, fmt.Errorf("the model call failed; your message is saved and will be in context next time: %w", err)
 	}
 	called = true
-	cost := llm.Cost(m, resp.Usage)
+	cost = llm.Cost(m, resp.Usage)
 	// The call was made and billed: record it even if the turn is being
 	// cancelled. If that fails the reservation stays until it expires, so
 	// the call is over-counted for a while rather than not counted.
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
-	if err := t.a.o.Store.Settle(sctx, id, store.UsageRecord{TS: t.a.o.Now(), SessionKey: t.sess.Key, SessionID: t.sess.ID,
+	u := store.UsageRecord{TS: t.a.o.Now(), SessionKey: t.sess.Key, SessionID: t.sess.ID,
 		AgentID: t.sess.AgentID, Provider: m.ProviderID, Model: m.ModelID, RunID: t.req.RunID,
-		InputTokens: resp.Usage.InputTokens, OutputTokens: resp.Usage.OutputTokens, CostUSD: cost}); err != nil {
-		return nil, m, 0, err
+		InputTokens: resp.Usage.InputTokens, OutputTokens: resp.Usage.OutputTokens, CostUSD: cost}
+	if record == nil || ctx.Err() != nil {
+		if err := t.a.o.Store.Settle(sctx, id, u); err != nil {
+			return nil, m, 0, false, err
+		}
+		return resp, m, cost, false, nil
 	}
-	return resp, m, cost, nil
+	// The store records the usage even if the message cannot be
+	// appended (ErrNotAppended); the turn then fails as it would have.
+	if _, err := t.a.o.Store.SettleAndAppend(sctx, id, u, t.req.SessionKey, record(resp, m, cost)); err != nil {
+		return nil, m, 0, false, err
+	}
+	return resp, m, cost, true, nil
 }
 
 // release drops a reservation whose call did not happen or failed. A

@@ -47,7 +47,7 @@ func (t *turn) compact(ctx context.Context, hist []store.Message, window int) (b
 	}
 	msgs := append(toLLM(older), llm.Message{Role: llm.RoleUser, Content: compactInstruction})
 	system := "You write compact, faithful summaries of conversations."
-	resp, model, cost, err := t.chat(ctx, llm.Request{System: system, Messages: msgs}, nil)
+	resp, model, cost, _, err := t.chat(ctx, llm.Request{System: system, Messages: msgs}, nil, nil)
 	var be *BudgetError
 	if errors.As(err, &be) {
 		return false, err

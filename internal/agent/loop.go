@@ -193,18 +193,18 @@ func (t *turn) do(ctx context.Context) error {
 			}
 		}
 		stream := a.deltaScrubber()
-		resp, model, cost, err := t.chat(ctx, llm.Request{System: system, Messages: msgs, Tools: a.o.Tools.Specs()}, func(d llm.Delta) {
+		resp, model, cost, stored, err := t.chat(ctx, llm.Request{System: system, Messages: msgs, Tools: a.o.Tools.Specs()}, func(d llm.Delta) {
 			if text := stream.Write(d.Text); text != "" {
 				t.emit(Event{Type: "delta", Text: text})
 			}
-		})
+		}, t.assistantMessage)
 		if text := stream.Flush(); text != "" {
 			t.emit(Event{Type: "delta", Text: text})
 		}
 		if err != nil {
 			return err
 		}
-		if err := t.account(ctx, model, resp, cost); err != nil {
+		if err := t.account(ctx, model, resp, cost, stored); err != nil {
 			return err
 		}
 		if len(resp.Message.ToolCalls) == 0 {
@@ -231,15 +231,27 @@ func (t *turn) do(ctx context.Context) error {
 }
 
 // account adds a model call's usage (already recorded by chat) to the
-// turn's result and stores the assistant message.
-func (t *turn) account(ctx context.Context, m llm.Model, resp *llm.Response, cost float64) error {
-	if t.a.o.Scrub != nil {
-		resp.Message.Content = t.a.o.Scrub(resp.Message.Content)
-	}
+// turn's result and stores the assistant message, unless chat stored it
+// with the usage already.
+func (t *turn) account(ctx context.Context, m llm.Model, resp *llm.Response, cost float64, stored bool) error {
 	t.res.Usage.InputTokens += resp.Usage.InputTokens
 	t.res.Usage.OutputTokens += resp.Usage.OutputTokens
 	t.res.Usage.CostUSD += cost
 	t.res.Model = m.Ref
+	if stored {
+		return nil
+	}
+	_, err := t.a.o.Store.AppendMessages(ctx, t.req.SessionKey, t.assistantMessage(resp, m, cost))
+	return err
+}
+
+// assistantMessage is the transcript entry for a model response. It
+// scrubs resp's text in place (the reply is taken from it), so it runs once
+// per response.
+func (t *turn) assistantMessage(resp *llm.Response, m llm.Model, cost float64) store.Message {
+	if t.a.o.Scrub != nil {
+		resp.Message.Content = t.a.o.Scrub(resp.Message.Content)
+	}
 	var calls json.RawMessage
 	if len(resp.Message.ToolCalls) > 0 {
 		for i := range resp.Message.ToolCalls {
@@ -252,10 +264,9 @@ func (t *turn) account(ctx context.Context, m llm.Model, resp *llm.Response, cos
 		}
 		calls, _ = json.Marshal(resp.Message.ToolCalls)
 	}
-	_, err := t.a.o.Store.AppendMessages(ctx, t.req.SessionKey, store.Message{
+	return store.Message{
 		Role: "assistant", Content: resp.Message.Content, ToolCalls: calls, Provenance: "trusted", Model: m.Ref,
-		InputTokens: resp.Usage.InputTokens, OutputTokens: resp.Usage.OutputTokens, CostUSD: cost, RunID: t.req.RunID})
-	return err
+		InputTokens: resp.Usage.InputTokens, OutputTokens: resp.Usage.OutputTokens, CostUSD: cost, RunID: t.req.RunID}
 }
 
 // tool decides and runs one tool call and stores its result. Bad calls

@@ -381,6 +381,70 @@ func (s *Store) Settle(ctx context.Context, id ReservationID, u UsageRecord) err
 	return nil
 }
 
+// ErrNotAppended is matched (errors.Is) by the error SettleAndAppend
+// returns when the usage was recorded but the messages were not.
+var ErrNotAppended = errors.New("usage recorded, messages not appended")
+
+// SettleAndAppend is Settle followed by AppendMessages(key, msgs...) in one
+// durable transaction (one fsync instead of two): the usage of a model call
+// and the assistant message it produced are stored together. The usage
+// comes first and does not depend on the messages: if they cannot be
+// appended (invalid, or the session is gone), the usage is still recorded
+// and the error matches ErrNotAppended. Any other error means neither was
+// stored, as with Settle.
+func (s *Store) SettleAndAppend(ctx context.Context, id ReservationID, u UsageRecord, key string, msgs ...Message) ([]Message, error) {
+	if err := checkUsage(&u); err != nil {
+		return nil, fmt.Errorf("store.SettleAndAppend: %w", err)
+	}
+	out := slices.Clone(msgs)
+	var invalid error
+	for i := range out {
+		if err := checkMessage(key, &out[i]); err != nil {
+			invalid = fmt.Errorf("%q: message %d: %w", key, i, err)
+			break
+		}
+	}
+	var appendErr error
+	err := s.Write(ctx, func(tx *sql.Tx) error {
+		appendErr = invalid
+		if id != 0 {
+			if _, err := tx.ExecContext(ctx, "DELETE FROM usage_reservations WHERE id = ?", int64(id)); err != nil {
+				return err
+			}
+		}
+		if err := insertUsage(ctx, tx, u); err != nil {
+			return err
+		}
+		if appendErr != nil || len(out) == 0 {
+			return nil
+		}
+		// The messages in a savepoint of their own: their failure must
+		// not take the usage record with it.
+		if _, err := tx.ExecContext(ctx, "SAVEPOINT talon_append"); err != nil {
+			return err
+		}
+		cur, err := currentID(ctx, tx, key)
+		if err == nil {
+			err = appendTx(ctx, tx, key, cur, out)
+		}
+		if err != nil {
+			appendErr = err
+			if _, err := tx.ExecContext(ctx, "ROLLBACK TO talon_append"); err != nil {
+				return err
+			}
+		}
+		_, err = tx.ExecContext(ctx, "RELEASE talon_append")
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store.SettleAndAppend: %w", err)
+	}
+	if appendErr != nil {
+		return nil, fmt.Errorf("store.SettleAndAppend: %w: %w", ErrNotAppended, appendErr)
+	}
+	return out, nil
+}
+
 // Release drops a reservation whose call failed or was never made. Like
 // Reserve it does not wait for fsync: a release lost to a power failure
 // only holds the budget until the reservation expires.

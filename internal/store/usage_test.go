@@ -482,3 +482,76 @@ func TestUsageDaily(t *testing.T) {
 		}
 	}
 }
+
+// TestInvariant11_SettleAndAppend: the usage of a call and its assistant
+// message are stored in one commit; when the message cannot be appended
+// (invalid, or its session gone), the usage is recorded all the same and
+// the reservation is gone: a billed call is never left uncounted.
+func TestInvariant11_SettleAndAppend(t *testing.T) {
+	s := openTemp(t)
+	ctx := t.Context()
+	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	exp := now.Add(time.Hour)
+	sess, err := s.EnsureSession(ctx, "k", SessionInit{AgentID: "main"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := UsageRecord{TS: now, SessionKey: "k", SessionID: sess.ID, InputTokens: 5, OutputTokens: 1, CostUSD: 0.25}
+	spent := func() float64 {
+		t.Helper()
+		v, err := s.Spend(ctx, SpendFilter{SessionKey: "k"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+
+	id, _ := reserveOK(t, s, now, Reservation{SessionKey: "k", SessionID: sess.ID, CostUSD: 1, ExpiresAt: exp}, BudgetScope{})
+	c0 := s.wr.commits.Load()
+	out, err := s.SettleAndAppend(ctx, id, u, "k", Message{Role: "assistant", Content: "hi", Provenance: "trusted", CostUSD: 0.25})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := s.wr.commits.Load() - c0; n != 1 {
+		t.Errorf("%d commits, want 1", n)
+	}
+	if len(out) != 1 || out[0].Seq != 1 {
+		t.Errorf("appended %+v", out)
+	}
+	if v := spent(); v != 0.25 {
+		t.Errorf("spent $%v, want 0.25", v)
+	}
+	if _, _, n := reservedNow(t, s, now); n != 0 {
+		t.Errorf("%d reservations left", n)
+	}
+
+	// An invalid message: usage still recorded.
+	id, _ = reserveOK(t, s, now, Reservation{SessionKey: "k", SessionID: sess.ID, CostUSD: 1, ExpiresAt: exp}, BudgetScope{})
+	if _, err := s.SettleAndAppend(ctx, id, u, "k", Message{Role: "nobody"}); !errors.Is(err, ErrNotAppended) {
+		t.Fatalf("invalid message: %v, want ErrNotAppended", err)
+	}
+	if v := spent(); v != 0.5 {
+		t.Errorf("spent $%v after an invalid message, want 0.5", v)
+	}
+
+	// The session deleted under the turn: usage still recorded, no message.
+	if err := s.DeleteSession(ctx, "k"); err != nil {
+		t.Fatal(err)
+	}
+	id, _ = reserveOK(t, s, now, Reservation{SessionKey: "k", SessionID: sess.ID, CostUSD: 1, ExpiresAt: exp}, BudgetScope{})
+	if _, err := s.SettleAndAppend(ctx, id, u, "k", Message{Role: "assistant", Content: "late", Provenance: "trusted"}); !errors.Is(err, ErrNotAppended) {
+		t.Fatalf("deleted session: %v, want ErrNotAppended", err)
+	}
+	if v := spent(); v != 0.75 {
+		t.Errorf("spent $%v after a deleted session, want 0.75", v)
+	}
+	if _, _, n := reservedNow(t, s, now); n != 0 {
+		t.Errorf("%d reservations left", n)
+	}
+	var msgs int
+	if err := s.Read(ctx, func(tx *sql.Tx) error {
+		return tx.QueryRowContext(ctx, "SELECT COUNT(*) FROM messages WHERE content = 'late'").Scan(&msgs)
+	}); err != nil || msgs != 0 {
+		t.Errorf("message for a deleted session stored (%d, %v)", msgs, err)
+	}
+}
