@@ -144,9 +144,17 @@ func (t *turn) do(ctx context.Context) error {
 	}
 	// The inbound message is stored before anything can fail, so a provider
 	// outage loses nothing: it is in the transcript for the next try.
-	if _, err := a.o.Store.AppendMessages(ctx, req.SessionKey, store.Message{
-		Role: "user", Content: req.Text, Provenance: trust, SenderID: req.SenderID, RunID: req.RunID}); err != nil {
-		return err
+	stored := false
+	if req.Resume {
+		if stored, err = a.o.Store.TranscriptHasRun(ctx, req.SessionKey, req.RunID); err != nil {
+			return err
+		}
+	}
+	if !stored {
+		if _, err := a.o.Store.AppendMessages(ctx, req.SessionKey, store.Message{
+			Role: "user", Content: req.Text, Provenance: trust, SenderID: req.SenderID, RunID: req.RunID}); err != nil {
+			return err
+		}
 	}
 	if trust == policy.TrustUntrusted {
 		t.scan("message from "+orDefault(req.SenderID, "an untrusted sender"), req.Text)

@@ -17,7 +17,7 @@
 --
 -- Times are Unix milliseconds.
 CREATE TABLE inbound (
-    id            INTEGER PRIMARY KEY,
+    id            INTEGER PRIMARY KEY AUTOINCREMENT, -- never reused: it names the turn's run id
     channel       TEXT NOT NULL,
     account       TEXT NOT NULL,
     message_id    TEXT,
