@@ -65,13 +65,12 @@ func (r *Router) Resume(ctx context.Context, maxAge time.Duration) (turns, notes
 			continue
 		case now.Sub(in.ReceivedAt) > maxAge:
 			text := fmt.Sprintf(ResumeNote, in.ReceivedAt.Local().Format("15:04"))
-			if err := r.deliver(ctx, m.Channel, m.Account, TargetOf(m), text, "resume-note"); err != nil {
+			if err := r.deliverThen(ctx, m.Channel, m.Account, TargetOf(m), text, "resume-note", func() { r.done(ctx, in.ID, true) }); err != nil {
 				// Left pending: the next start tries again.
 				r.log().Warn("channels: sending the restart note failed", "id", in.ID, "err", err)
 				continue
 			}
 			notes++
-			r.done(ctx, in.ID, true)
 			continue
 		}
 		// The sender's standing now, not when it arrived: an owner may

@@ -552,17 +552,24 @@ func (r *Router) onEvent(ctx context.Context, m Message, target Target, trust st
 		}
 		return
 	}
-	err := r.deliver(ctx, m.Channel, m.Account, target, text, "reply")
-	if err != nil {
-		r.log().Warn("channels: sending the reply failed", "channel", m.Channel, "account", m.Account, "err", err)
-	}
+	var sent func()
 	if end {
 		// The reply's delivery is recorded right after the platform
-		// accepted it: a resumed message with the mark is not answered
-		// again. A reply that could not be sent (after Send's retries)
-		// also ends the message: running the turn again would answer
-		// twice in the transcript.
-		r.done(ctx, id, err == nil)
+		// accepted it, before anything else (the audit record): a
+		// resumed message with the mark is not answered again. Between
+		// the platform's answer and this commit a kill -9 makes the
+		// reply go out twice; nothing can close that window, only keep
+		// it to one fsync.
+		sent = func() { r.done(ctx, id, true) }
+	}
+	if err := r.deliverThen(ctx, m.Channel, m.Account, target, text, "reply", sent); err != nil {
+		r.log().Warn("channels: sending the reply failed", "channel", m.Channel, "account", m.Account, "err", err)
+		if end {
+			// A reply that could not be sent (after Send's retries) also
+			// ends the message: running the turn again would answer
+			// twice in the transcript.
+			r.done(ctx, id, false)
+		}
 	}
 }
 
@@ -624,6 +631,12 @@ func (r *Router) adapter(channel, account string) Adapter {
 // deliver sends text (scrubbed) and records it: the audit log keeps the
 // target, the length and a hash, never the text.
 func (r *Router) deliver(ctx context.Context, channel, account string, t Target, text, kind string) error {
+	return r.deliverThen(ctx, channel, account, t, text, kind, nil)
+}
+
+// deliverThen is deliver that calls sent (when not nil) as soon as the
+// platform accepted the text, before the text is counted and audited.
+func (r *Router) deliverThen(ctx context.Context, channel, account string, t Target, text, kind string, sent func()) error {
 	a := r.adapter(channel, account)
 	if a == nil {
 		return fmt.Errorf("channels: %s account %q is not connected", channel, account)
@@ -633,6 +646,9 @@ func (r *Router) deliver(ctx context.Context, channel, account string, t Target,
 	}
 	text = security.RedactFormats(text)
 	_, err := a.Send(ctx, t, text)
+	if err == nil && sent != nil {
+		sent()
+	}
 	m := Message{Channel: channel, Account: account}
 	if err != nil {
 		r.count(m, func(c *Counters) { c.ReplyErrors++ })
