@@ -97,6 +97,13 @@ func TestInvariant14_ResumeAnswersOnce(t *testing.T) {
 	if p, _ := inboundRows(t, h.st); p != 0 {
 		t.Fatalf("%d rows still pending", p)
 	}
+	// Done rows keep ids, not text: the transcript is the only copy.
+	var kept int
+	if err := h.st.Read(t.Context(), func(tx *sql.Tx) error {
+		return tx.QueryRowContext(t.Context(), `SELECT count(*) FROM inbound WHERE message != '{}'`).Scan(&kept)
+	}); err != nil || kept != 0 {
+		t.Fatalf("%d done rows still hold their message (%v)", kept, err)
+	}
 	// Another restart answers nothing again.
 	r2, tg2, _ := restart(t, h, start.Add(2*time.Minute))
 	if turns, notes, err := r2.Resume(t.Context(), time.Hour); err != nil || turns+notes != 0 || len(tg2.messages()) != 0 {

@@ -85,7 +85,9 @@ func (s *Store) MarkInboundReplied(ctx context.Context, id int64, at time.Time) 
 
 // MarkInboundDone ends inbound id: its turn is over and whatever it had to
 // say was sent (or could not be). replied also sets reply_sent_at, in the
-// same commit.
+// same commit. The message itself is cleared: from now on the transcript
+// is its only copy (under its retention), and the row keeps only the ids
+// that recognise a redelivery.
 func (s *Store) MarkInboundDone(ctx context.Context, id int64, replied bool, at time.Time) error {
 	err := s.Write(ctx, func(tx *sql.Tx) error {
 		if replied {
@@ -93,7 +95,7 @@ func (s *Store) MarkInboundDone(ctx context.Context, id int64, replied bool, at 
 				return err
 			}
 		}
-		_, err := tx.ExecContext(ctx, `UPDATE inbound SET state = 'done', done_at = ? WHERE id = ? AND state = 'pending'`, at.UnixMilli(), id)
+		_, err := tx.ExecContext(ctx, `UPDATE inbound SET state = 'done', done_at = ?, message = '{}' WHERE id = ? AND state = 'pending'`, at.UnixMilli(), id)
 		return err
 	})
 	if err != nil {

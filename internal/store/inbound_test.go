@@ -47,7 +47,7 @@ func TestInboundJournal(t *testing.T) {
 		t.Fatalf("pending %+v %v", p, err)
 	}
 	got, err := s.GetInbound(ctx, a)
-	if err != nil || got.State != InboundDone || got.ReplySentAt.IsZero() || got.MessageID != "1" {
+	if err != nil || got.State != InboundDone || got.ReplySentAt.IsZero() || got.MessageID != "1" || string(got.Message) != "{}" {
 		t.Fatalf("done row %+v %v", got, err)
 	}
 	if n, err := s.PruneInbound(ctx, now.Add(time.Second)); err != nil || n != 1 {

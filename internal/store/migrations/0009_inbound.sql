@@ -8,12 +8,14 @@
 -- admit are journaled: nothing of a stranger's message is stored here.
 --
 -- state: pending until the turn's reply was delivered (or the turn ended
--- without one), then done. reply_sent_at is set, in its own durable
--- commit, right after the platform accepted the reply, so a resumed
--- message whose reply already went out is only marked done, never
--- answered twice. message_id is the platform's id (NULL when it has none):
--- unique per channel account, so a platform redelivering what it was never
--- told we stored is recognised after a restart.
+-- without one), then done. reply_sent_at is set in a durable commit right
+-- after the platform accepted the reply, so a resumed message whose reply
+-- already went out is only marked done, never answered twice. A done
+-- row's message is cleared to '{}' (the transcript is then its only copy,
+-- under its retention); the row is kept a week for its ids. message_id is
+-- the platform's id (NULL when it has none): unique per channel account,
+-- so a platform redelivering what it was never told we stored is
+-- recognised after a restart.
 --
 -- Times are Unix milliseconds.
 CREATE TABLE inbound (
@@ -23,7 +25,7 @@ CREATE TABLE inbound (
     message_id    TEXT,
     sender_id     TEXT NOT NULL,
     chat_id       TEXT NOT NULL,
-    message       TEXT NOT NULL,              -- channels.Message as JSON
+    message       TEXT NOT NULL,              -- channels.Message as JSON; '{}' once done
     trust         TEXT NOT NULL DEFAULT '',   -- the sender's standing when it arrived
     received_at   INTEGER NOT NULL,
     state         TEXT NOT NULL DEFAULT 'pending', -- pending | done
