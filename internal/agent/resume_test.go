@@ -43,4 +43,14 @@ func TestInvariant14_ResumedTurnStoresItsMessageOnce(t *testing.T) {
 	if count["once only"] != 1 || count["never stored"] != 1 {
 		t.Fatalf("user messages in the transcript: %v", count)
 	}
+	// A turn that had stored its answer before the crash (only the reply
+	// was not sent) answers with it again, without a model call.
+	calls := e.fake.Count()
+	res, err := e.agent.Run(ctx, TurnRequest{SessionKey: key, Text: "never stored", RunID: "run_in2", Resume: true})
+	if err != nil || res.Reply != "answered too" || e.fake.Count() != calls {
+		t.Fatalf("resumed finished turn: %+v %v, model calls %d -> %d", res, err, calls, e.fake.Count())
+	}
+	if hist, _ := e.store.History(ctx, key, store.HistoryOptions{}); len(hist) != 4 {
+		t.Fatalf("transcript grew to %d messages", len(hist))
+	}
 }

@@ -183,16 +183,29 @@ func (s *Store) PruneInbound(ctx context.Context, olderThan time.Time) (int64, e
 	return n, nil
 }
 
-// TranscriptHasRun reports whether the transcript of session key holds a
-// user message of run runID: a turn resumed after a crash uses it to not
-// store its message twice.
-func (s *Store) TranscriptHasRun(ctx context.Context, key, runID string) (bool, error) {
-	var n int
+// RunMessages returns the messages run runID stored in the transcript of
+// session key, in order: a turn resumed after a crash reads them to not
+// store its user message twice, and to send an answer it had already
+// stored instead of asking the model again.
+func (s *Store) RunMessages(ctx context.Context, key, runID string) ([]Message, error) {
+	var out []Message
 	err := s.Read(ctx, func(tx *sql.Tx) error {
-		return tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM messages WHERE session_key = ? AND run_id = ? AND role = 'user'`, key, runID).Scan(&n)
+		rows, err := tx.QueryContext(ctx, `SELECT `+messageCols+` FROM messages WHERE session_key = ? AND run_id = ? ORDER BY session_id, seq`, key, runID)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			m, err := scanMessage(rows)
+			if err != nil {
+				return err
+			}
+			out = append(out, m)
+		}
+		return rows.Err()
 	})
 	if err != nil {
-		return false, fmt.Errorf("store.TranscriptHasRun: %w", err)
+		return nil, fmt.Errorf("store.RunMessages: %w", err)
 	}
-	return n > 0, nil
+	return out, nil
 }
