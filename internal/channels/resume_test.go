@@ -137,3 +137,37 @@ func TestInvariant14_HandleErrorWhenNotStored(t *testing.T) {
 		t.Fatalf("%d turns started for an unstored message", n)
 	}
 }
+
+// failing is a Runner whose turns end at once with an error, as when the
+// gateway's shutdown cancels them.
+type failing struct{}
+
+func (failing) Start(_ context.Context, req agent.TurnRequest) (string, error) {
+	req.OnEvent(agent.Event{Type: "error", Text: "context canceled"})
+	return "run", nil
+}
+
+// TestInvariant14_ShutdownLeavesTurnPending: a turn the gateway's shutdown
+// cuts short sends no apology and leaves its message pending, so the next
+// start answers it.
+func TestInvariant14_ShutdownLeavesTurnPending(t *testing.T) {
+	h := newHarness(t, nil)
+	tg := &recorder{ch: "telegram", acct: "default"}
+	r := &Router{Config: h.r.Config, Access: h.r.Access, Agent: failing{}, Journal: h.st}
+	r.Add(tg)
+	ctx, cancel := context.WithCancel(t.Context())
+	if err := r.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	if err := r.Handle(t.Context(), dmFrom("1", "answer me later")); err != nil {
+		t.Fatal(err)
+	}
+	if p, _ := inboundRows(t, h.st); p != 1 || len(tg.messages()) != 0 {
+		t.Fatalf("after a cut-short turn: %d pending, sent %v", p, tg.messages())
+	}
+	r2, tg2, _ := restart(t, h, time.Now())
+	if turns, _, err := r2.Resume(t.Context(), time.Hour); err != nil || turns != 1 || len(tg2.messages()) != 1 {
+		t.Fatalf("resume: %d turns %v, sent %v", turns, err, tg2.messages())
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -83,6 +84,9 @@ type Router struct {
 	strangers, refusals limiters
 	patterns            []string
 	mention             []*regexp.Regexp
+	// ending counts turns delivering their last reply; Stop waits for
+	// them, so a reply the platform accepted gets its mark.
+	ending atomic.Int64
 }
 
 // Counters are the Router's per-account counts, shown in channels.status.
@@ -192,7 +196,18 @@ func (r *Router) Start(ctx context.Context) error {
 }
 
 // Stop stops every adapter.
+//
+// It first waits (within ctx) for turns delivering their last reply, so
+// that a reply the platform accepted is marked in the journal and not sent
+// again after the restart. A turn the shutdown cut short leaves its
+// message pending; the next start resumes it.
 func (r *Router) Stop(ctx context.Context) error {
+	for r.ending.Load() > 0 && ctx.Err() == nil {
+		select {
+		case <-ctx.Done():
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
 	r.mu.Lock()
 	list := r.list()
 	r.mu.Unlock()
@@ -512,9 +527,19 @@ func (r *Router) dispatch(m Message, trust string, id int64, resume bool) {
 	}
 }
 
+// finalSendTimeout bounds sending a finished turn's reply once the gateway
+// is stopping.
+const finalSendTimeout = 30 * time.Second
+
 // done marks journal row id done (replied: its reply was delivered).
 func (r *Router) done(ctx context.Context, id int64, replied bool) {
 	if id <= 0 || r.Journal == nil {
+		return
+	}
+	if !replied && ctx.Err() != nil {
+		// The gateway is stopping, which is why the turn ended without a
+		// reply: the message stays pending and is resumed at the next
+		// start.
 		return
 	}
 	if err := r.Journal.MarkInboundDone(context.WithoutCancel(ctx), id, replied, r.now()); err != nil {
@@ -528,6 +553,13 @@ func (r *Router) onEvent(ctx context.Context, m Message, target Target, trust st
 	switch ev.Type {
 	case "final", "refused", "error", "aborted":
 		end = true
+		if ev.Type != "final" && ev.Type != "refused" && ctx.Err() != nil {
+			// The gateway is stopping and cut the turn short: no
+			// apology, no mark; the message is resumed at the next start.
+			return
+		}
+		r.ending.Add(1)
+		defer r.ending.Add(-1)
 	}
 	switch ev.Type {
 	case "alert":
@@ -553,7 +585,15 @@ func (r *Router) onEvent(ctx context.Context, m Message, target Target, trust st
 		return
 	}
 	var sent func()
+	dctx := ctx
 	if end {
+		// A finished turn's reply is sent even while the gateway stops
+		// (Stop waits for it): cancelling the send after the platform
+		// accepted it would leave it unmarked, and send it again after
+		// the restart.
+		var cancel context.CancelFunc
+		dctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), finalSendTimeout)
+		defer cancel()
 		// The reply's delivery is recorded right after the platform
 		// accepted it, before anything else (the audit record): a
 		// resumed message with the mark is not answered again. Between
@@ -562,7 +602,7 @@ func (r *Router) onEvent(ctx context.Context, m Message, target Target, trust st
 		// it to one fsync.
 		sent = func() { r.done(ctx, id, true) }
 	}
-	if err := r.deliverThen(ctx, m.Channel, m.Account, target, text, "reply", sent); err != nil {
+	if err := r.deliverThen(dctx, m.Channel, m.Account, target, text, "reply", sent); err != nil {
 		r.log().Warn("channels: sending the reply failed", "channel", m.Channel, "account", m.Account, "err", err)
 		if end {
 			// A reply that could not be sent (after Send's retries) also

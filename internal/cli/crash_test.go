@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/talonclaw/talon/internal/agent"
+	"github.com/talonclaw/talon/internal/gateway"
 	"github.com/talonclaw/talon/internal/store"
 	"github.com/talonclaw/talon/internal/testutil/fakellm"
 	"github.com/talonclaw/talon/internal/testutil/faketelegram"
@@ -245,4 +246,90 @@ func waitForLong(cond func() bool) bool {
 		}
 	}
 	return false
+}
+
+// TestInvariant14_ApprovalPendingAtKill: the gateway is killed while an
+// owner's Telegram turn waits for an exec approval. The request survives
+// (it was stored before anyone was asked); after the restart the message
+// is resumed once: the model sees the interrupted call as failed and the
+// owner gets exactly one reply. The old request stays pending until it
+// expires: nothing waits on it any more, so approving it runs nothing.
+func TestInvariant14_ApprovalPendingAtKill(t *testing.T) {
+	llm := fakellm.New(t)
+	llm.Script(fakellm.Reply{ToolCalls: []fakellm.Call{{ID: "x", Name: "exec", Args: `{"command":"ls"}`}}})
+	llm.Default = fakellm.Reply{Text: "done after restart"}
+	tg := faketelegram.New(t)
+	owner := faketelegram.User{ID: 4242, FirstName: "Owner"}
+	state := agentState(t, llm, `channels: { telegram: { botToken: "`+tg.Token+`", apiBaseUrl: "`+tg.URL+`" } },
+  commands: { ownerAllowFrom: ["telegram:4242"] },`)
+	t.Setenv("FAKE_KEY", "k")
+	p, err := startGatewayProc(t, state, "--port", "0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	approver, err := gateway.Dial(ctx, p.url, gateway.DialOptions{Token: "test-token-0123456789-abcdefghij", Scopes: []string{"operator.approvals"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer approver.Close()
+	tg.Push(tg.DM(owner, "list my files"))
+	var id string
+	for ev := range approver.Events() {
+		if ev.Event == "exec.approval.requested" {
+			id = ev.Payload.(map[string]any)["id"].(string)
+			break
+		}
+	}
+	if id == "" {
+		t.Fatalf("no approval requested; stderr:\n%s", p.stderr.String())
+	}
+	p.cmd.Process.Signal(syscall.SIGKILL)
+	p.cmd.Wait()
+	st, err := store.Open(context.Background(), filepath.Join(state, "talon.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, ok, err := st.Approval(context.Background(), id)
+	pending, _ := st.PendingInbound(context.Background())
+	st.Close()
+	if err != nil || !ok || a.Status != "pending" || len(pending) != 1 {
+		t.Fatalf("after kill: approval %+v %v %v, journal pending %d", a, ok, err, len(pending))
+	}
+
+	p, err = startGatewayProc(t, state, "--port", "0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sent := tg.WaitSent(1, 30*time.Second)
+	if len(sent) != 1 || sent[0].Text != "done after restart" || sent[0].ChatID != "4242" {
+		t.Fatalf("after restart sent %+v; stderr:\n%s", sent, p.stderr.String())
+	}
+	reqs := llm.Requests()
+	var interrupted bool
+	for _, m := range reqs[len(reqs)-1].Messages {
+		if m.Role == "tool" && m.ToolCallID == "x" && strings.Contains(m.Content, "interrupted") {
+			interrupted = true
+		}
+	}
+	if !interrupted {
+		t.Fatalf("the resumed turn's model call does not show the interrupted exec call: %+v", reqs[len(reqs)-1].Messages)
+	}
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	p.cmd.Wait()
+	if n := len(tg.Sent()); n != 1 {
+		t.Fatalf("%d replies, want 1", n)
+	}
+	st, err = store.Open(context.Background(), filepath.Join(state, "talon.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if pending, err := st.PendingInbound(context.Background()); err != nil || len(pending) != 0 {
+		t.Fatalf("journal still pending: %d %v %+v\n%s", len(pending), err, pending, p.stderr.String())
+	}
+	if a, _, _ := st.Approval(context.Background(), id); a.Status != "pending" {
+		t.Logf("the old approval is now %q", a.Status)
+	}
 }
