@@ -144,9 +144,33 @@ func (t *turn) do(ctx context.Context) error {
 	}
 	// The inbound message is stored before anything can fail, so a provider
 	// outage loses nothing: it is in the transcript for the next try.
-	if _, err := a.o.Store.AppendMessages(ctx, req.SessionKey, store.Message{
-		Role: "user", Content: req.Text, Provenance: trust, SenderID: req.SenderID, RunID: req.RunID}); err != nil {
-		return err
+	stored := false
+	if req.Resume {
+		// A turn resumed after a crash: what it stored before is in the
+		// transcript under its run id.
+		prev, err := a.o.Store.RunMessages(ctx, req.SessionKey, req.RunID)
+		if err != nil {
+			return err
+		}
+		stored = len(prev) > 0
+		if n := len(prev); n > 1 && trust == policy.TrustOwner && prev[n-1].Role == "assistant" && len(prev[n-1].ToolCalls) == 0 {
+			// It had ended; only its reply was not sent. Send that
+			// rather than ask the model again. (Not for other senders:
+			// their reply's prompt-leak check needs the lost turn's
+			// canary, so the model is asked again.)
+			t.res.Reply = prev[n-1].Content
+			if a.o.Scrub != nil {
+				t.res.Reply = a.o.Scrub(t.res.Reply)
+			}
+			t.res.StopReason = "resumed"
+			return nil
+		}
+	}
+	if !stored {
+		if _, err := a.o.Store.AppendMessages(ctx, req.SessionKey, store.Message{
+			Role: "user", Content: req.Text, Provenance: trust, SenderID: req.SenderID, RunID: req.RunID}); err != nil {
+			return err
+		}
 	}
 	if trust == policy.TrustUntrusted {
 		t.scan("message from "+orDefault(req.SenderID, "an untrusted sender"), req.Text)

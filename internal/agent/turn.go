@@ -20,6 +20,10 @@ type TurnRequest struct {
 	// TrustUntrusted. It becomes the message's provenance.
 	Trust string
 	RunID string
+	// Resume marks a turn restarted after a crash for a message the
+	// channels journaled (invariant 14): its user message, stored under
+	// RunID, may already be in the transcript and is not stored twice.
+	Resume bool
 	// OnEvent receives the turn's events (deltas, tool calls, the end). It is
 	// called from the turn's goroutine and must not block for long.
 	OnEvent func(Event)

@@ -86,9 +86,15 @@ type Delivery struct {
 	MessageIDs []string // platform ids of the messages sent, one per chunk
 }
 
-// Handler receives inbound messages. It must not block for long: adapters
-// call it from their receive loop.
-type Handler func(ctx context.Context, m Message)
+// Handler receives inbound messages, called by adapters from their receive
+// loop, one message at a time in the order the platform delivered them. It
+// returns nil once the message is durably stored (or deliberately dropped:
+// a duplicate, a bot, a refused sender); only then may the adapter tell the
+// platform the message was received (advance a Telegram offset, ack a Slack
+// envelope, answer a webhook 200). A non-nil error means nothing was
+// stored: the adapter must not acknowledge the message, so the platform
+// delivers it again (invariant 14). It takes about one fsync.
+type Handler func(ctx context.Context, m Message) error
 
 // Adapter is one connected account of one platform.
 type Adapter interface {

@@ -50,3 +50,11 @@ func (d *Dedupe) Seen(key string, now time.Time) bool {
 	}
 	return false
 }
+
+// Forget removes key, so that the next Seen of it reports false: a message
+// whose handling failed is handled again when the platform redelivers it.
+func (d *Dedupe) Forget(key string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	delete(d.seen, key)
+}

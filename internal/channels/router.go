@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -12,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -62,6 +64,11 @@ type Router struct {
 	// OnAlert is told about a turn's security alerts (the gateway sends
 	// them to operators as security.alert).
 	OnAlert func(agent.Event)
+	// Journal stores every admitted message before Handle returns, and
+	// follows its turn until the reply is delivered, so that kill -9 loses
+	// no acknowledged message and Resume can finish what a crash
+	// interrupted (invariant 14). nil: no journal (tests of routing only).
+	Journal *store.Store
 	Logger  *slog.Logger
 	Now     func() time.Time
 
@@ -77,6 +84,9 @@ type Router struct {
 	strangers, refusals limiters
 	patterns            []string
 	mention             []*regexp.Regexp
+	// ending counts turns delivering their last reply; Stop waits for
+	// them, so a reply the platform accepted gets its mark.
+	ending atomic.Int64
 }
 
 // Counters are the Router's per-account counts, shown in channels.status.
@@ -186,7 +196,18 @@ func (r *Router) Start(ctx context.Context) error {
 }
 
 // Stop stops every adapter.
+//
+// It first waits (within ctx) for turns delivering their last reply, so
+// that a reply the platform accepted is marked in the journal and not sent
+// again after the restart. A turn the shutdown cut short leaves its
+// message pending; the next start resumes it.
 func (r *Router) Stop(ctx context.Context) error {
+	for r.ending.Load() > 0 && ctx.Err() == nil {
+		select {
+		case <-ctx.Done():
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
 	r.mu.Lock()
 	list := r.list()
 	r.mu.Unlock()
@@ -253,23 +274,35 @@ func (r *Router) log() *slog.Logger {
 
 // Handle is the Handler every adapter is given. Nothing of a message from
 // a sender the access rules refuse is stored, logged or shown to a model.
-func (r *Router) Handle(ctx context.Context, m Message) {
+//
+// An admitted message is written to the Journal, in a durable commit,
+// before Handle returns nil; its turn is then queued as before. An error
+// means the message was not stored (the journal write or the access check
+// failed): the adapter must not acknowledge it, and it is handled afresh
+// when the platform delivers it again.
+func (r *Router) Handle(ctx context.Context, m Message) (err error) {
+	dkey := key(m.Channel, m.Account) + "/" + m.ID
 	defer func() {
 		// One malformed message must not take the gateway and every other
-		// conversation down with it (invariant 14).
+		// conversation down with it (invariant 14). It is dropped (nil):
+		// redelivering it would only panic again.
 		if p := recover(); p != nil {
 			r.log().Error("channels: panic while handling a message; dropped", "channel", m.Channel, "account", m.Account, "panic", fmt.Sprint(p))
 			r.count(m, func(c *Counters) { c.Denied["panic"]++ })
+			err = nil
+		}
+		if err != nil && m.ID != "" {
+			r.dedupe.Forget(dkey)
 		}
 	}()
 	if m.SenderIsBot {
 		r.count(m, func(c *Counters) { c.IgnoredBots++ })
-		return
+		return nil
 	}
 	now := r.now()
-	if m.ID != "" && r.dedupe.Seen(key(m.Channel, m.Account)+"/"+m.ID, now) {
+	if m.ID != "" && r.dedupe.Seen(dkey, now) {
 		r.count(m, func(c *Counters) { c.Duplicates++ })
-		return
+		return nil
 	}
 	cfg := r.Config()
 	req := access.Request{Channel: m.Channel, Account: m.Account, SenderID: m.SenderID, SenderUsername: m.SenderUsername,
@@ -288,20 +321,43 @@ func (r *Router) Handle(ctx context.Context, m Message) {
 		d, err = r.Access.Check(ctx, req)
 	}
 	if err != nil {
-		// Fail closed: a message we cannot check goes nowhere.
-		r.log().Error("channels: access check failed; message dropped", "channel", m.Channel, "account", m.Account, "err", err)
+		// Fail closed: a message we cannot check goes nowhere, and is not
+		// acknowledged, so the platform offers it again.
+		r.log().Error("channels: access check failed; message not accepted", "channel", m.Channel, "account", m.Account, "err", err)
 		r.count(m, func(c *Counters) { c.Denied["error"]++ })
-		return
+		return fmt.Errorf("channels: access check: %w", err)
 	}
 	if !d.Allow {
 		r.denied(ctx, m, d)
-		return
+		return nil
 	}
 	if !r.allowRate(ctx, cfg, m, now, d.Reason == access.ReasonOwner) {
-		return
+		return nil
+	}
+	var id int64
+	if r.Journal != nil {
+		raw, err := json.Marshal(m)
+		if err != nil {
+			return fmt.Errorf("channels: journal: %w", err)
+		}
+		var dup bool
+		id, dup, err = r.Journal.JournalInbound(context.WithoutCancel(ctx), store.Inbound{Channel: m.Channel, Account: m.Account,
+			MessageID: m.ID, SenderID: m.SenderID, ChatID: m.ChatID, Message: raw, Trust: d.Trust, ReceivedAt: now})
+		if err != nil {
+			r.log().Error("channels: journaling the message failed; not acknowledged", "channel", m.Channel, "account", m.Account, "err", err)
+			r.count(m, func(c *Counters) { c.Denied["journal"]++ })
+			return err
+		}
+		if dup {
+			// Stored before a restart and delivered again because the
+			// platform was never told: Resume runs it, not this.
+			r.count(m, func(c *Counters) { c.Duplicates++ })
+			return nil
+		}
 	}
 	r.count(m, func(c *Counters) { c.Accepted++ })
-	r.dispatch(m, d.Trust)
+	r.dispatch(m, d.Trust, id, false)
+	return nil
 }
 
 // denied handles a refused message: only a new pairing request gets an
@@ -427,8 +483,9 @@ func (r *Router) mentioned(cfg *config.Config, text string) bool {
 }
 
 // dispatch starts the agent turn for an admitted message and sends what
-// it says back to the conversation.
-func (r *Router) dispatch(m Message, trust string) {
+// it says back to the conversation. id is the message's journal row (0:
+// none); resume says the turn may have started before a restart.
+func (r *Router) dispatch(m Message, trust string, id int64, resume bool) {
 	cfg := r.Config()
 	r.mu.Lock()
 	ctx := r.ctx
@@ -456,16 +513,54 @@ func (r *Router) dispatch(m Message, trust string) {
 			_ = a.Typing(tctx, target)
 		}()
 	}
-	req := agent.TurnRequest{Inbound: in, Text: envelope(m), SenderID: m.Channel + ":" + m.SenderID, Trust: trust,
-		OnEvent: func(ev agent.Event) { r.onEvent(ctx, m, target, trust, ev) }}
+	req := agent.TurnRequest{Inbound: in, Text: envelope(m), SenderID: m.Channel + ":" + m.SenderID, Trust: trust, Resume: resume,
+		OnEvent: func(ev agent.Event) { r.onEvent(ctx, m, target, trust, id, ev) }}
+	if id > 0 {
+		// A journaled message's run id is derived from its row, so a
+		// resumed turn finds its user message in the transcript.
+		req.RunID = fmt.Sprintf("run_in%d", id)
+	}
 	if _, err := r.Agent.Start(ctx, req); err != nil {
 		r.count(m, func(c *Counters) { c.TurnErrors++ })
 		r.log().Error("channels: starting the turn failed", "channel", m.Channel, "account", m.Account, "err", err)
+		r.done(ctx, id, false)
 	}
 }
 
-func (r *Router) onEvent(ctx context.Context, m Message, target Target, trust string, ev agent.Event) {
+// finalSendTimeout bounds sending a finished turn's reply once the gateway
+// is stopping.
+const finalSendTimeout = 30 * time.Second
+
+// done marks journal row id done (replied: its reply was delivered).
+func (r *Router) done(ctx context.Context, id int64, replied bool) {
+	if id <= 0 || r.Journal == nil {
+		return
+	}
+	if !replied && ctx.Err() != nil {
+		// The gateway is stopping, which is why the turn ended without a
+		// reply: the message stays pending and is resumed at the next
+		// start.
+		return
+	}
+	if err := r.Journal.MarkInboundDone(context.WithoutCancel(ctx), id, replied, r.now()); err != nil {
+		r.log().Error("channels: marking the message done failed; it will be resumed after a restart", "id", id, "err", err)
+	}
+}
+
+func (r *Router) onEvent(ctx context.Context, m Message, target Target, trust string, id int64, ev agent.Event) {
 	var text string
+	end := false
+	switch ev.Type {
+	case "final", "refused", "error", "aborted":
+		end = true
+		if ev.Type != "final" && ev.Type != "refused" && ctx.Err() != nil {
+			// The gateway is stopping and cut the turn short: no
+			// apology, no mark; the message is resumed at the next start.
+			return
+		}
+		r.ending.Add(1)
+		defer r.ending.Add(-1)
+	}
 	switch ev.Type {
 	case "alert":
 		if r.OnAlert != nil {
@@ -484,10 +579,37 @@ func (r *Router) onEvent(ctx context.Context, m Message, target Target, trust st
 		}
 	}
 	if strings.TrimSpace(text) == "" {
+		if end {
+			r.done(ctx, id, false)
+		}
 		return
 	}
-	if err := r.deliver(ctx, m.Channel, m.Account, target, text, "reply"); err != nil {
+	var sent func()
+	dctx := ctx
+	if end {
+		// A finished turn's reply is sent even while the gateway stops
+		// (Stop waits for it): cancelling the send after the platform
+		// accepted it would leave it unmarked, and send it again after
+		// the restart.
+		var cancel context.CancelFunc
+		dctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), finalSendTimeout)
+		defer cancel()
+		// The reply's delivery is recorded right after the platform
+		// accepted it, before anything else (the audit record): a
+		// resumed message with the mark is not answered again. Between
+		// the platform's answer and this commit a kill -9 makes the
+		// reply go out twice; nothing can close that window, only keep
+		// it to one fsync.
+		sent = func() { r.done(ctx, id, true) }
+	}
+	if err := r.deliverThen(dctx, m.Channel, m.Account, target, text, "reply", sent); err != nil {
 		r.log().Warn("channels: sending the reply failed", "channel", m.Channel, "account", m.Account, "err", err)
+		if end {
+			// A reply that could not be sent (after Send's retries) also
+			// ends the message: running the turn again would answer
+			// twice in the transcript.
+			r.done(ctx, id, false)
+		}
 	}
 }
 
@@ -549,6 +671,12 @@ func (r *Router) adapter(channel, account string) Adapter {
 // deliver sends text (scrubbed) and records it: the audit log keeps the
 // target, the length and a hash, never the text.
 func (r *Router) deliver(ctx context.Context, channel, account string, t Target, text, kind string) error {
+	return r.deliverThen(ctx, channel, account, t, text, kind, nil)
+}
+
+// deliverThen is deliver that calls sent (when not nil) as soon as the
+// platform accepted the text, before the text is counted and audited.
+func (r *Router) deliverThen(ctx context.Context, channel, account string, t Target, text, kind string, sent func()) error {
 	a := r.adapter(channel, account)
 	if a == nil {
 		return fmt.Errorf("channels: %s account %q is not connected", channel, account)
@@ -558,6 +686,9 @@ func (r *Router) deliver(ctx context.Context, channel, account string, t Target,
 	}
 	text = security.RedactFormats(text)
 	_, err := a.Send(ctx, t, text)
+	if err == nil && sent != nil {
+		sent()
+	}
 	m := Message{Channel: channel, Account: account}
 	if err != nil {
 		r.count(m, func(c *Counters) { c.ReplyErrors++ })

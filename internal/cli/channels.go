@@ -124,12 +124,17 @@ func (a *app) newAdapter(p paths, cfg *config.Config, ch, id string, h channels.
 	return nil, fmt.Errorf("unknown channel %q", ch)
 }
 
+// journalKeep is how long a done inbound journal row is kept: long enough
+// to recognise a platform's redelivery of it after a restart.
+const journalKeep = 7 * 24 * time.Hour
+
 // startChannels makes an adapter for every enabled channel account with
 // credentials and starts them under the router. A channel that cannot be
 // made is reported and skipped: one bad token must not keep the gateway
 // (and the other channels) down.
 func (a *app) startChannels(ctx context.Context, p paths, rt *runtime, log *slog.Logger) {
 	cfg := rt.cfg.Load()
+	rt.router.Journal = rt.store
 	for _, ca := range channelAccounts(cfg) {
 		if !ca.Enabled || !ca.Credential {
 			if ca.Enabled {
@@ -144,6 +149,20 @@ func (a *app) startChannels(ctx context.Context, p paths, rt *runtime, log *slog
 			continue
 		}
 		rt.router.Add(ad)
+	}
+	// Messages stored before a crash but not answered go first, so they
+	// keep their place ahead of anything new from the same sender
+	// (invariant 14).
+	if n, err := rt.router.PruneJournal(ctx, journalKeep); err != nil {
+		log.Warn("channels: pruning the inbound journal failed", "err", err)
+	} else if n > 0 {
+		log.Debug("channels: pruned the inbound journal", "rows", n)
+	}
+	maxAge := time.Duration(cfg.Channels.ResumeMaxAgeMinutes) * time.Minute
+	if turns, notes, err := rt.router.Resume(ctx, maxAge); err != nil {
+		log.Error("channels: resuming unanswered messages failed; they are tried again at the next start", "err", err)
+	} else if turns+notes > 0 {
+		log.Info("channels: resumed messages received before a restart", "turns", turns, "notes", notes)
 	}
 	if err := rt.router.Start(ctx); err != nil {
 		log.Error("channels: some channels did not start", "err", err)
@@ -289,7 +308,7 @@ func (a *app) notifyPaired(ctx context.Context, p paths, r store.PairingRequest)
 	if err != nil {
 		return err
 	}
-	ad, err := a.newAdapter(p, cfg, r.Channel, r.Account, func(context.Context, channels.Message) {}, nil, slog.New(slog.DiscardHandler))
+	ad, err := a.newAdapter(p, cfg, r.Channel, r.Account, func(context.Context, channels.Message) error { return nil }, nil, slog.New(slog.DiscardHandler))
 	if err != nil {
 		return err
 	}

@@ -207,6 +207,11 @@ func pruneLoop(ctx context.Context, st *store.Store, rt *runtime, log *slog.Logg
 				}
 			}
 		}
+		// Done inbound journal rows hold only ids; a week of them
+		// recognises a platform's late redelivery.
+		if _, err := rt.router.PruneJournal(ctx, journalKeep); err != nil && ctx.Err() == nil {
+			log.Warn("retention: pruning the inbound journal failed", "err", err)
+		}
 		if days := rt.cfg.Load().Retention.TranscriptsDays; days > 0 {
 			n, err := st.PruneMessages(ctx, time.Now().AddDate(0, 0, -days))
 			if err != nil && ctx.Err() == nil {

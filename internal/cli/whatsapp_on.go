@@ -19,13 +19,13 @@ func whatsappAdapter(stateDir, account string, h channels.Handler, scrub func(st
 
 func whatsappLogin(ctx context.Context, stateDir, account string, show func(string)) error {
 	o := whatsapp.Options{Account: account, StateDir: stateDir, Logger: slog.New(slog.DiscardHandler),
-		Handler: func(context.Context, channels.Message) {}}
+		Handler: func(context.Context, channels.Message) error { return nil }}
 	return whatsapp.Login(ctx, o, func(code string) { show(qrBlocks(code) + "\n(or paste into any QR generator: " + code + ")") })
 }
 
 func whatsappLogout(ctx context.Context, stateDir, account string) error {
 	return whatsapp.Logout(ctx, whatsapp.Options{Account: account, StateDir: stateDir, Logger: slog.New(slog.DiscardHandler),
-		Handler: func(context.Context, channels.Message) {}})
+		Handler: func(context.Context, channels.Message) error { return nil }})
 }
 
 // qrBlocks renders a QR code with half-block characters, two modules per

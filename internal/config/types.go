@@ -226,6 +226,8 @@ type Channels struct {
 	Slack    *Slack    `json:"slack,omitempty" doc:"Slack apps (Socket Mode or the HTTP Events API)."`
 	Signal   *Signal   `json:"signal,omitempty" doc:"Signal, through a signal-cli HTTP daemon (JSON-RPC and server-sent events)."`
 	WhatsApp *WhatsApp `json:"whatsapp,omitempty" doc:"WhatsApp as a linked device (only in binaries built with the whatsapp tag)."`
+	// ResumeMaxAgeMinutes bounds what a restart answers (invariant 14).
+	ResumeMaxAgeMinutes int `json:"resumeMaxAgeMinutes" doc:"After a crash or restart, messages that were received but not yet answered are answered if they are at most this many minutes old; an older one gets a short note asking to send it again, instead of a late answer." default:"60" min:"1"`
 }
 
 // ChannelAccess is who may reach the agent through a channel. Every channel

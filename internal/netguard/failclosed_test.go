@@ -50,7 +50,7 @@ func (w wrapped) RoundTrip(r *http.Request) (*http.Response, error) { return w.r
 // never see a request. A netguard client is accepted, so the refusals are
 // about the transport and not some other missing option.
 func TestInvariant7_ConstructorsRefuseUnguardedClients(t *testing.T) {
-	handler := channels.Handler(func(context.Context, channels.Message) {})
+	handler := channels.Handler(func(context.Context, channels.Message) error { return nil })
 	ctors := map[string]func(*http.Client) error{
 		"llm.New openai": func(c *http.Client) error {
 			_, err := llm.New(llm.Config{ID: "p", API: llm.APIOpenAICompletions, BaseURL: "http://127.0.0.1:11434/v1", HTTPClient: c})

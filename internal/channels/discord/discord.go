@@ -502,7 +502,15 @@ func (a *Adapter) onMessage(s *discordgo.Session, m *discordgo.Message) {
 	}
 	msg.Account = a.account
 	a.tracker.Received()
-	a.handler(a.lifeCtx(), msg)
+	// Discord has no per-message acknowledgement to hold back: the
+	// handler runs here, synchronously and in event order (SyncEvents),
+	// and a message it could not store is only logged. What arrives
+	// while the gateway is down is not redelivered (Discord's resume
+	// replays only a live session's recent events).
+	if err := a.handler(a.lifeCtx(), msg); err != nil {
+		a.dedupe.Forget(msg.ID)
+		a.log.Error("discord: message not stored; it is lost unless sent again", "id", msg.ID, "err", err)
+	}
 }
 
 // scrubErr passes err's text through the scrubber. When that changes it,

@@ -592,7 +592,7 @@ func TestStopDuringConnect(t *testing.T) {
 
 func TestNewValidates(t *testing.T) {
 	t.Parallel()
-	h := func(context.Context, channels.Message) {}
+	h := func(context.Context, channels.Message) error { return nil }
 	for _, c := range []struct {
 		o    Options
 		want string
@@ -624,7 +624,7 @@ func TestRewriterMapsDiscordgoURLs(t *testing.T) {
 		got = append(got, r.URL.String())
 		return nil, errors.New("stop")
 	})
-	a, _ := New(Options{Handler: func(context.Context, channels.Message) {}, Config: config.DiscordAccount{Token: secret.New("abc"), APIBaseURL: "http://127.0.0.1:9/base/api/v10/"}})
+	a, _ := New(Options{Handler: func(context.Context, channels.Message) error { return nil }, Config: config.DiscordAccount{Token: secret.New("abc"), APIBaseURL: "http://127.0.0.1:9/base/api/v10/"}})
 	rw := &rewriter{next: rt, base: a.base, ctx: a.lifeCtx}
 	for _, u := range []string{"https://discord.com/api/v9/gateway", "https://discord.com/api/v9/gateway/bot?x=1", "http://127.0.0.1:9/base/api/v10/users/@me"} {
 		req, _ := http.NewRequest("GET", u, nil)

@@ -22,7 +22,7 @@ import (
 // tracker records for channels.status.
 func TestInvariant10_EncodedTokenNeverInErrors(t *testing.T) {
 	const tok = "MTAwMDAw.Gx7kQp.s3cr3t/Token+with_parts-0123"
-	a, err := New(Options{Config: config.DiscordAccount{Token: secret.New(tok)}, Handler: func(context.Context, channels.Message) {}})
+	a, err := New(Options{Config: config.DiscordAccount{Token: secret.New(tok)}, Handler: func(context.Context, channels.Message) error { return nil }})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -506,7 +506,14 @@ func (a *Adapter) handle(ctx context.Context, data []byte) {
 		return
 	}
 	a.tr.Received()
-	a.o.Handler(ctx, m)
+	// signal-cli has no per-message acknowledgement to hold back: the
+	// handler runs here, synchronously and in event order, and a message
+	// it could not store is only logged. What the daemon emitted while the
+	// gateway was not listening is not delivered again.
+	if err := a.o.Handler(ctx, m); err != nil {
+		a.dedupe.Forget(m.ID)
+		a.log.Error("signal: message not stored; it is lost unless sent again", "id", m.ID, "err", err)
+	}
 }
 
 // sendParams are the params of signal-cli's send and sendTyping methods

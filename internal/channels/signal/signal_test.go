@@ -647,7 +647,7 @@ func TestStopLeavesNoGoroutines(t *testing.T) {
 }
 
 func TestNewValidates(t *testing.T) {
-	h := func(context.Context, channels.Message) {}
+	h := func(context.Context, channels.Message) error { return nil }
 	for _, c := range []struct {
 		cfg  config.SignalAccount
 		want string
@@ -671,7 +671,7 @@ func TestNewValidates(t *testing.T) {
 
 func TestInvariant10_HTTPURLCredentialsNeverEchoed(t *testing.T) {
 	_, err := New(Options{Config: config.SignalAccount{HTTPURL: "http://admin:hunter2secret@127.0.0.1:8080"},
-		Handler: func(context.Context, channels.Message) {}})
+		Handler: func(context.Context, channels.Message) error { return nil }})
 	if err == nil {
 		t.Fatal("an httpUrl with a password was accepted")
 	}

@@ -174,7 +174,10 @@ func tsTime(ts string) time.Time {
 
 // deliver handles one event_callback: each event id once, each message
 // once (Slack sends a mention in a channel the bot reads as both a message
-// and an app_mention event, with different event ids), in order.
+// and an app_mention event, with different event ids), in order. An error
+// is either a malformed event (dropped) or a *notStoredError: the handler
+// did not store the message, so it must not be acknowledged (invariant
+// 14); its ids are forgotten so Slack's redelivery is handled.
 func (a *Adapter) deliver(ctx context.Context, cb *callback) error {
 	now := time.Now()
 	if cb.EventID != "" && a.seen.Seen("event:"+cb.EventID, now) {
@@ -190,6 +193,18 @@ func (a *Adapter) deliver(ctx context.Context, cb *callback) error {
 	a.handleMu.Lock()
 	defer a.handleMu.Unlock()
 	a.tracker.Received()
-	a.handler(a.handlerContext(ctx), m)
+	if err := a.handler(a.handlerContext(ctx), m); err != nil {
+		a.seen.Forget("msg:" + m.ID)
+		if cb.EventID != "" {
+			a.seen.Forget("event:" + cb.EventID)
+		}
+		return &notStoredError{err: err}
+	}
 	return nil
 }
+
+// notStoredError is a message the handler could not store.
+type notStoredError struct{ err error }
+
+func (e *notStoredError) Error() string { return "slack: message not stored: " + e.err.Error() }
+func (e *notStoredError) Unwrap() error { return e.err }

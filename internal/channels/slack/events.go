@@ -94,7 +94,15 @@ func (a *Adapter) serveEvents(w http.ResponseWriter, r *http.Request) {
 	if n := r.Header.Get("X-Slack-Retry-Num"); n != "" {
 		a.log.Debug("slack: events: redelivery", "event_id", cb.EventID, "retry", n, "reason", r.Header.Get("X-Slack-Retry-Reason"))
 	}
+	// 200 only once the message is stored (invariant 14); otherwise 500,
+	// and Slack retries.
 	if err := a.deliver(r.Context(), cb); err != nil {
+		var ns *notStoredError
+		if errors.As(err, &ns) {
+			a.log.Warn("slack: events: message not stored; answering 500 so Slack retries", "event_id", cb.EventID, "err", err)
+			http.Error(w, "not stored, retry later", http.StatusInternalServerError)
+			return
+		}
 		a.log.Warn("slack: events: bad event", "event_id", cb.EventID, "err", err)
 		http.Error(w, "malformed event", http.StatusBadRequest)
 		return

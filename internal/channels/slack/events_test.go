@@ -230,7 +230,7 @@ func TestSlackHTTPModeBadToken(t *testing.T) {
 func TestInvariant3_SlackHTTPWithoutSigningSecretRefused(t *testing.T) {
 	_, err := New(Options{
 		Config:  config.SlackAccount{Mode: "http", BotToken: secret.New("xoxb-1")},
-		Handler: func(_ context.Context, _ channels.Message) {},
+		Handler: func(_ context.Context, _ channels.Message) error { return nil },
 	})
 	if err == nil || !strings.Contains(err.Error(), "signingSecret") {
 		t.Fatalf("New = %v, want a refusal naming signingSecret", err)

@@ -31,8 +31,9 @@ func FuzzEventsHandler(f *testing.F) {
 	var delivered []channels.Message
 	a, err := New(Options{
 		Config: config.SlackAccount{Mode: "http", BotToken: secret.New("xoxb-f"), SigningSecret: secret.New(testSecret)},
-		Handler: func(_ context.Context, m channels.Message) {
+		Handler: func(_ context.Context, m channels.Message) error {
 			delivered = append(delivered, m)
+			return nil
 		},
 	})
 	if err != nil {

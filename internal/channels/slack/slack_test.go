@@ -487,7 +487,7 @@ func TestTypingIsANoop(t *testing.T) {
 
 func TestNewValidates(t *testing.T) {
 	good := config.SlackAccount{BotToken: secret.New("xoxb-1"), AppToken: secret.New("xapp-1"), SigningSecret: secret.New("s")}
-	h := func(context.Context, channels.Message) {}
+	h := func(context.Context, channels.Message) error { return nil }
 	for _, tc := range []struct {
 		name string
 		edit func(*config.SlackAccount)

@@ -120,9 +120,25 @@ func (a *Adapter) socketSession(ctx context.Context) error {
 			a.log.Warn("slack: socket mode: malformed message", "err", err)
 			continue
 		}
-		// Ack at once, before handling: Slack redelivers what is not
+		// An events_api envelope is acknowledged only after the handler
+		// stored its message (invariant 14): Slack redelivers what is not
 		// acknowledged within a few seconds, and the dedupe makes a
-		// redelivery harmless anyway.
+		// redelivery of what was stored harmless. Everything else is
+		// acknowledged at once.
+		if env.Type == socketmode.RequestTypeEventsAPI {
+			cb, err := parseCallback(env.Payload)
+			if err == nil {
+				err = a.deliver(sctx, cb)
+			}
+			var ns *notStoredError
+			if errors.As(err, &ns) {
+				a.log.Warn("slack: socket mode: message not stored; not acknowledged, Slack redelivers it", "envelope_id", env.EnvelopeID, "err", err)
+				continue
+			}
+			if err != nil {
+				a.log.Warn("slack: socket mode: bad event", "envelope_id", env.EnvelopeID, "err", err)
+			}
+		}
 		if env.EnvelopeID != "" {
 			ack, _ := json.Marshal(socketmode.Response{EnvelopeID: env.EnvelopeID})
 			if err := c.Write(sctx, websocket.MessageText, ack); err != nil {
@@ -139,13 +155,7 @@ func (a *Adapter) socketSession(ctx context.Context) error {
 			c.Close(websocket.StatusNormalClosure, "")
 			return &disconnectError{reason: env.Reason}
 		case socketmode.RequestTypeEventsAPI:
-			cb, err := parseCallback(env.Payload)
-			if err == nil {
-				err = a.deliver(sctx, cb)
-			}
-			if err != nil {
-				a.log.Warn("slack: socket mode: bad event", "envelope_id", env.EnvelopeID, "err", err)
-			}
+			// Handled above, before the ack.
 		default:
 			// slash_commands, interactive: acknowledged, not used.
 		}

@@ -57,7 +57,7 @@ func FuzzWebhookHandler(f *testing.F) {
 	a := &Adapter{webhook: true, secret: digest("k"), account: "default", tracker: channels.NewTracker("telegram", "default", "webhook", channels.Scrubber(nil))}
 	a.botID, a.botName = 1, "b"
 	a.log = slog.New(slog.DiscardHandler)
-	a.handler = func(context.Context, channels.Message) {}
+	a.handler = func(context.Context, channels.Message) error { return nil }
 	f.Fuzz(func(t *testing.T, body []byte) {
 		req := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(string(body)))
 		req.Header.Set(SecretHeader, "k")

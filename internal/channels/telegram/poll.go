@@ -26,8 +26,10 @@ import (
 // receive loop.
 
 // poll is one polling session: getMe, deleteWebhook, then getUpdates until
-// an error. Offsets advance past every update handled, so the next call
-// confirms them and Telegram does not send them again.
+// an error. The offset advances past an update only once the handler
+// returned nil (the message is stored), so the next call confirms only
+// those and Telegram keeps the rest; a handler error ends the session, and
+// the next one fetches the batch again from the first update not stored.
 func (a *Adapter) poll(ctx context.Context, bo *channels.Backoff) error {
 	if err := a.identify(ctx); err != nil {
 		return err
@@ -54,8 +56,14 @@ func (a *Adapter) poll(ctx context.Context, bo *channels.Backoff) error {
 				a.log.Warn("update skipped: no update_id", "err", err)
 				continue
 			}
+			// The offset passes an update only once the handler stored
+			// it (invariant 14): the next getUpdates confirms everything
+			// below the offset, and Telegram deletes what it confirms.
+			if err := a.deliver(ctx, id, raw); err != nil {
+				a.log.Warn("update not stored; it stays unconfirmed and is fetched again", "update_id", id, "err", a.scrub(err.Error()))
+				return fmt.Errorf("telegram: handling update %d: %w", id, err)
+			}
 			a.offset = max(a.offset, id+1)
-			a.deliver(ctx, id, raw)
 		}
 	}
 }

@@ -426,24 +426,31 @@ func (a *Adapter) serveWebhookMode(ctx context.Context, bo *channels.Backoff) er
 }
 
 // deliver hands one raw update to the handler unless it was seen before or
-// is not a message. Bad updates are logged and dropped.
-func (a *Adapter) deliver(ctx context.Context, id int64, raw []byte) {
+// is not a message. Bad updates are logged and dropped (nil). An error is
+// the handler's: the update was not stored and must not be confirmed to
+// Telegram; it is forgotten here so its redelivery is handled.
+func (a *Adapter) deliver(ctx context.Context, id int64, raw []byte) error {
 	a.deliverMu.Lock()
 	defer a.deliverMu.Unlock()
-	if a.dedupe.Seen("update:"+strconv.FormatInt(id, 10), time.Now()) {
+	dk := "update:" + strconv.FormatInt(id, 10)
+	if a.dedupe.Seen(dk, time.Now()) {
 		a.log.Debug("duplicate update dropped", "update_id", id)
-		return
+		return nil
 	}
 	botID, botName := a.identity()
 	m, ok, err := parseUpdate(raw, botID, botName)
 	if err != nil {
 		a.log.Warn("update skipped: it does not parse", "update_id", id, "err", err)
-		return
+		return nil
 	}
 	if !ok {
-		return
+		return nil
 	}
 	m.Channel, m.Account = "telegram", a.account
 	a.tracker.Received()
-	a.handler(ctx, m)
+	if err := a.handler(ctx, m); err != nil {
+		a.dedupe.Forget(dk)
+		return err
+	}
+	return nil
 }

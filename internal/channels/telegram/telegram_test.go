@@ -387,7 +387,7 @@ func TestInvariant10_TokenNeverInErrors(t *testing.T) {
 	dead.Close()
 	d, err := New(Options{
 		Config:    config.TelegramAccount{BotToken: secret.New(token), APIBaseURL: deadURL},
-		Handler:   func(context.Context, channels.Message) {},
+		Handler:   func(context.Context, channels.Message) error { return nil },
 		Logger:    slog.New(slog.NewTextHandler(e.logs, nil)),
 		RetryBase: 10 * time.Millisecond,
 	})
@@ -409,7 +409,7 @@ func TestInvariant10_TokenNeverInErrors(t *testing.T) {
 	// Netguard refusal: a base URL whose origin is not the allowed one.
 	blocked, _ := New(Options{
 		Config:     config.TelegramAccount{BotToken: secret.New(token), APIBaseURL: e.fake.URL},
-		Handler:    func(context.Context, channels.Message) {},
+		Handler:    func(context.Context, channels.Message) error { return nil },
 		HTTPClient: nil,
 	})
 	blocked.baseURL = "http://169.254.169.254"
@@ -453,7 +453,7 @@ func TestStopLeavesNoGoroutines(t *testing.T) {
 }
 
 func TestNewValidates(t *testing.T) {
-	h := func(context.Context, channels.Message) {}
+	h := func(context.Context, channels.Message) error { return nil }
 	for _, c := range []struct {
 		name string
 		cfg  config.TelegramAccount

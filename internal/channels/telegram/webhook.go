@@ -68,7 +68,13 @@ func (a *Adapter) serveWebhook(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "not ready", http.StatusServiceUnavailable)
 		return
 	}
-	a.deliver(a.handlerContext(), id, body)
+	// 200 only once the update is stored (invariant 14); otherwise 500,
+	// and Telegram posts it again.
+	if err := a.deliver(a.handlerContext(), id, body); err != nil {
+		a.log.Warn("webhook update not stored; answering 500 so Telegram retries", "update_id", id, "err", a.scrub(err.Error()))
+		http.Error(w, "not stored, retry later", http.StatusInternalServerError)
+		return
+	}
 	w.WriteHeader(http.StatusOK)
 }
 

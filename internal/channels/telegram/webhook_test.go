@@ -34,13 +34,13 @@ func TestInvariant3_WebhookWithoutSecretRefused(t *testing.T) {
 	cfg := account(fake)
 	cfg.WebhookURL = "https://bot.example/telegram"
 	cfg.WebhookListen = "127.0.0.1:0"
-	_, err := New(Options{Config: cfg, Handler: func(context.Context, channels.Message) {}})
+	_, err := New(Options{Config: cfg, Handler: func(context.Context, channels.Message) error { return nil }})
 	if err == nil || !strings.Contains(err.Error(), "webhook mode needs channels.telegram.webhookSecret") {
 		t.Fatalf("New without a webhook secret: %v", err)
 	}
 	// Start refuses too, even for an adapter whose secret was lost after New.
 	cfg.WebhookSecret = secret.New(hookSecret)
-	a, err := New(Options{Config: cfg, Handler: func(context.Context, channels.Message) {}})
+	a, err := New(Options{Config: cfg, Handler: func(context.Context, channels.Message) error { return nil }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,7 +57,7 @@ func TestInvariant3_WebhookWithoutSecretRefused(t *testing.T) {
 func TestInvariant3_WebhookWrongSecret401(t *testing.T) {
 	e := webhookEnv(t)
 	var called atomic.Int32
-	e.a.handler = func(context.Context, channels.Message) { called.Add(1) }
+	e.a.handler = func(context.Context, channels.Message) error { called.Add(1); return nil }
 	srv := httptest.NewServer(e.a.WebhookHandler())
 	defer srv.Close()
 	for _, c := range []struct {
@@ -166,7 +166,7 @@ func TestWebhookBadListenAddress(t *testing.T) {
 	fake := faketelegram.New(t)
 	cfg := account(fake)
 	cfg.WebhookURL, cfg.WebhookSecret, cfg.WebhookListen = "https://x/h", secret.New(hookSecret), "256.0.0.1:1"
-	a, err := New(Options{Config: cfg, Handler: func(context.Context, channels.Message) {}})
+	a, err := New(Options{Config: cfg, Handler: func(context.Context, channels.Message) error { return nil }})
 	if err != nil {
 		t.Fatal(err)
 	}

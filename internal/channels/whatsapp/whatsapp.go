@@ -252,13 +252,20 @@ func (a *Adapter) onMessage(ctx context.Context, cli waClient, e *events.Message
 	// whatsmeow can hand over a message twice (a retry receipt answered
 	// after a reconnect); the key includes chat and sender because message
 	// ids are chosen by the sending client.
-	if a.dedup.Seen(e.Info.Chat.String()+"\x00"+e.Info.Sender.ToNonAD().String()+"\x00"+e.Info.ID, time.Now()) {
+	dk := e.Info.Chat.String() + "\x00" + e.Info.Sender.ToNonAD().String() + "\x00" + e.Info.ID
+	if a.dedup.Seen(dk, time.Now()) {
 		return
 	}
 	m.Account = a.o.Account
 	a.quote.remember(m.ID, e.Info.Sender.ToNonAD(), e.Message)
 	a.tr.Received()
-	a.o.Handler(ctx, m)
+	// The handler runs here, synchronously and in event order; a message
+	// it could not store is only logged (whatsmeow's receipt is not held
+	// back).
+	if err := a.o.Handler(ctx, m); err != nil {
+		a.dedup.Forget(dk)
+		a.log.Error("whatsapp: message not stored; it is lost unless sent again", "id", m.ID, "err", err)
+	}
 }
 
 // Stop disconnects and waits for the adapter's goroutines. whatsmeow's own

@@ -229,7 +229,7 @@ func started(t *testing.T) (*Adapter, *fakeClient, *chantest.Recorder) {
 }
 
 func TestNewValidates(t *testing.T) {
-	h := func(context.Context, channels.Message) {}
+	h := func(context.Context, channels.Message) error { return nil }
 	for _, tc := range []struct {
 		o    Options
 		want string
@@ -254,7 +254,7 @@ func TestNewValidates(t *testing.T) {
 
 func TestStartNotLinked(t *testing.T) {
 	dir := t.TempDir()
-	a, err := New(Options{StateDir: dir, Account: "work", Handler: func(context.Context, channels.Message) {}})
+	a, err := New(Options{StateDir: dir, Account: "work", Handler: func(context.Context, channels.Message) error { return nil }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -403,7 +403,7 @@ func TestConnectionStates(t *testing.T) {
 func TestConnectRetriedWithBackoff(t *testing.T) {
 	dir := t.TempDir()
 	linkDevice(t, dir, "default")
-	a, err := New(Options{StateDir: dir, Handler: func(context.Context, channels.Message) {}})
+	a, err := New(Options{StateDir: dir, Handler: func(context.Context, channels.Message) error { return nil }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -598,7 +598,7 @@ func TestSendBadTargets(t *testing.T) {
 }
 
 func TestSendBeforeStart(t *testing.T) {
-	a, err := New(Options{StateDir: t.TempDir(), Handler: func(context.Context, channels.Message) {}})
+	a, err := New(Options{StateDir: t.TempDir(), Handler: func(context.Context, channels.Message) error { return nil }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -650,7 +650,7 @@ func TestLogin(t *testing.T) {
 		t.Errorf("shown %v", shown)
 	}
 	// Linked now: Start finds the device.
-	a, err := New(Options{StateDir: dir, Account: "phone", Handler: func(context.Context, channels.Message) {}})
+	a, err := New(Options{StateDir: dir, Account: "phone", Handler: func(context.Context, channels.Message) error { return nil }})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -23,6 +23,11 @@ const Timeout = 10 * time.Second
 // Its zero value is ready to use; it is safe for concurrent use and
 // Handle never blocks.
 type Recorder struct {
+	// Fail, when set, is asked about each message first: an error is
+	// Handle's answer and the message is not recorded, as when the
+	// Router's journal write fails.
+	Fail func(channels.Message) error
+
 	mu   sync.Mutex
 	msgs []channels.Message
 	read int           // how many messages Next has returned
@@ -30,7 +35,12 @@ type Recorder struct {
 }
 
 // Handle records m. It is a channels.Handler.
-func (r *Recorder) Handle(_ context.Context, m channels.Message) {
+func (r *Recorder) Handle(_ context.Context, m channels.Message) error {
+	if r.Fail != nil {
+		if err := r.Fail(m); err != nil {
+			return err
+		}
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.msgs = append(r.msgs, m)
@@ -38,6 +48,7 @@ func (r *Recorder) Handle(_ context.Context, m channels.Message) {
 		close(r.wake)
 		r.wake = nil
 	}
+	return nil
 }
 
 // All returns a copy of the messages recorded so far, in order.

@@ -47,6 +47,10 @@ type Reply struct {
 	Usage *Usage
 	// FinishReason overrides "stop" / "tool_calls".
 	FinishReason string
+	// Echo, when set, makes the text Echo followed by the content of the
+	// request's last user message, so a test can tell which message a
+	// reply answers.
+	Echo string
 }
 
 // Call is one scripted tool call.
@@ -284,6 +288,14 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 			reply = Reply{Text: "ok"}
 		}
 	}
+	if reply.Echo != "" {
+		for i := len(rec.Messages) - 1; i >= 0; i-- {
+			if rec.Messages[i].Role == "user" {
+				reply.Text = reply.Echo + rec.Messages[i].Content
+				break
+			}
+		}
+	}
 	if forbidden {
 		s.violations = append(s.violations, fmt.Sprintf("request %d arrived after ForbidRequests (model %q)", id, wr.Model))
 	}
@@ -509,7 +521,7 @@ func usageJSON(u Usage) map[string]any {
 
 func isZero(r Reply) bool {
 	return r.Text == "" && len(r.ToolCalls) == 0 && r.Status == 0 && r.RetryAfter == "" && r.Body == "" &&
-		r.Delay == 0 && r.Hold == nil && r.Usage == nil && r.FinishReason == ""
+		r.Delay == 0 && r.Hold == nil && r.Usage == nil && r.FinishReason == "" && r.Echo == ""
 }
 
 func errorType(status int) string {

@@ -1,0 +1,211 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Inbound is one row of the inbound journal: a message from an admitted
+// sender, stored before its platform was told it was received
+// (invariant 14).
+type Inbound struct {
+	ID          int64
+	Channel     string
+	Account     string
+	MessageID   string // the platform's id; "" when it has none
+	SenderID    string
+	ChatID      string
+	Message     json.RawMessage // the normalised message (channels.Message)
+	Trust       string
+	ReceivedAt  time.Time
+	State       string    // InboundPending or InboundDone
+	ReplySentAt time.Time // zero until the reply was delivered
+	DoneAt      time.Time
+}
+
+// States of an Inbound.
+const (
+	InboundPending = "pending"
+	InboundDone    = "done"
+)
+
+// JournalInbound stores in, durably, unless a row with the same channel,
+// account and platform message id exists; then it returns that row's id
+// and dup true and stores nothing. When it returns a nil error the row is
+// on disk (fsynced): the caller may acknowledge the message to its
+// platform.
+func (s *Store) JournalInbound(ctx context.Context, in Inbound) (id int64, dup bool, err error) {
+	if in.Channel == "" || in.SenderID == "" || len(in.Message) == 0 || in.ReceivedAt.IsZero() {
+		return 0, false, errors.New("store.JournalInbound: channel, sender, message and receivedAt are required")
+	}
+	var mid any
+	if in.MessageID != "" {
+		mid = in.MessageID
+	}
+	err = s.Write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `INSERT INTO inbound(channel, account, message_id, sender_id, chat_id, message, trust, received_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(channel, account, message_id) DO NOTHING`,
+			in.Channel, in.Account, mid, in.SenderID, in.ChatID, string(in.Message), in.Trust, in.ReceivedAt.UnixMilli())
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 1 {
+			id, err = res.LastInsertId()
+			return err
+		}
+		dup = true
+		return tx.QueryRowContext(ctx, `SELECT id FROM inbound WHERE channel = ? AND account = ? AND message_id = ?`,
+			in.Channel, in.Account, mid).Scan(&id)
+	})
+	if err != nil {
+		return 0, false, fmt.Errorf("store.JournalInbound: %w", err)
+	}
+	return id, dup, nil
+}
+
+// MarkInboundReplied records, durably, that the reply to inbound id was
+// accepted by its platform. A resumed message with this mark is not
+// answered again.
+func (s *Store) MarkInboundReplied(ctx context.Context, id int64, at time.Time) error {
+	err := s.Write(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `UPDATE inbound SET reply_sent_at = ? WHERE id = ? AND reply_sent_at = 0`, at.UnixMilli(), id)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("store.MarkInboundReplied: %w", err)
+	}
+	return nil
+}
+
+// MarkInboundDone ends inbound id: its turn is over and whatever it had to
+// say was sent (or could not be). replied also sets reply_sent_at, in the
+// same commit. The message itself is cleared: from now on the transcript
+// is its only copy (under its retention), and the row keeps only the ids
+// that recognise a redelivery.
+func (s *Store) MarkInboundDone(ctx context.Context, id int64, replied bool, at time.Time) error {
+	err := s.Write(ctx, func(tx *sql.Tx) error {
+		if replied {
+			if _, err := tx.ExecContext(ctx, `UPDATE inbound SET reply_sent_at = ? WHERE id = ? AND reply_sent_at = 0`, at.UnixMilli(), id); err != nil {
+				return err
+			}
+		}
+		_, err := tx.ExecContext(ctx, `UPDATE inbound SET state = 'done', done_at = ?, message = '{}' WHERE id = ? AND state = 'pending'`, at.UnixMilli(), id)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("store.MarkInboundDone: %w", err)
+	}
+	return nil
+}
+
+const inboundCols = `SELECT id, channel, account, COALESCE(message_id, ''), sender_id, chat_id, message, trust, received_at, state, reply_sent_at, done_at FROM inbound`
+
+func scanInbound(sc scanner) (Inbound, error) {
+	var in Inbound
+	var msg string
+	var recv, sent, done int64
+	if err := sc.Scan(&in.ID, &in.Channel, &in.Account, &in.MessageID, &in.SenderID, &in.ChatID, &msg, &in.Trust, &recv, &in.State, &sent, &done); err != nil {
+		return in, err
+	}
+	in.Message = json.RawMessage(msg)
+	in.ReceivedAt = time.UnixMilli(recv)
+	if sent != 0 {
+		in.ReplySentAt = time.UnixMilli(sent)
+	}
+	if done != 0 {
+		in.DoneAt = time.UnixMilli(done)
+	}
+	return in, nil
+}
+
+// PendingInbound lists the journaled messages not yet done, in the order
+// they arrived.
+func (s *Store) PendingInbound(ctx context.Context) ([]Inbound, error) {
+	var out []Inbound
+	err := s.Read(ctx, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, inboundCols+` WHERE state = 'pending' ORDER BY id`)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			in, err := scanInbound(rows)
+			if err != nil {
+				return err
+			}
+			out = append(out, in)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store.PendingInbound: %w", err)
+	}
+	return out, nil
+}
+
+// GetInbound returns the journal row id; the error matches sql.ErrNoRows
+// when there is none.
+func (s *Store) GetInbound(ctx context.Context, id int64) (Inbound, error) {
+	var in Inbound
+	err := s.Read(ctx, func(tx *sql.Tx) error {
+		var err error
+		in, err = scanInbound(tx.QueryRowContext(ctx, inboundCols+` WHERE id = ?`, id))
+		return err
+	})
+	if err != nil {
+		return in, fmt.Errorf("store.GetInbound: %w", err)
+	}
+	return in, nil
+}
+
+// PruneInbound deletes done rows that ended before olderThan. Rows are kept
+// a while after they are done so that a platform redelivering a message
+// (an unconfirmed Telegram offset) is still recognised as a duplicate.
+func (s *Store) PruneInbound(ctx context.Context, olderThan time.Time) (int64, error) {
+	var n int64
+	err := s.Write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM inbound WHERE state = 'done' AND done_at < ?`, olderThan.UnixMilli())
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("store.PruneInbound: %w", err)
+	}
+	return n, nil
+}
+
+// RunMessages returns the messages run runID stored in the transcript of
+// session key, in order: a turn resumed after a crash reads them to not
+// store its user message twice, and to send an answer it had already
+// stored instead of asking the model again.
+func (s *Store) RunMessages(ctx context.Context, key, runID string) ([]Message, error) {
+	var out []Message
+	err := s.Read(ctx, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, `SELECT `+messageCols+` FROM messages WHERE session_key = ? AND run_id = ? ORDER BY session_id, seq`, key, runID)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			m, err := scanMessage(rows)
+			if err != nil {
+				return err
+			}
+			out = append(out, m)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store.RunMessages: %w", err)
+	}
+	return out, nil
+}
