@@ -96,6 +96,12 @@ type Delivery struct {
 // delivers it again (invariant 14). It takes about one fsync.
 type Handler func(ctx context.Context, m Message) error
 
+// BatchHandler handles messages received together (one getUpdates answer)
+// in order, as a Handler handles each, with errs[i] for ms[i]; the Router's
+// HandleBatch stores them in one durable commit. An adapter acknowledges
+// the prefix of ms whose errors are nil.
+type BatchHandler func(ctx context.Context, ms []Message) (errs []error)
+
 // Adapter is one connected account of one platform.
 type Adapter interface {
 	// Channel is the platform name, e.g. "telegram"; Account the config

@@ -280,7 +280,87 @@ func (r *Router) log() *slog.Logger {
 // means the message was not stored (the journal write or the access check
 // failed): the adapter must not acknowledge it, and it is handled afresh
 // when the platform delivers it again.
-func (r *Router) Handle(ctx context.Context, m Message) (err error) {
+func (r *Router) Handle(ctx context.Context, m Message) error {
+	return r.HandleBatch(ctx, []Message{m})[0]
+}
+
+// HandleBatch handles ms in order exactly as Handle handles each, but
+// stores every admitted message of the batch in one durable commit
+// instead of one each: errs[i] is Handle's result for ms[i]. An adapter
+// that receives messages in batches (Telegram's getUpdates) acknowledges
+// the prefix of ms whose errors are nil. Per-sender order is kept: the
+// turns are dispatched in ms's order after the commit.
+func (r *Router) HandleBatch(ctx context.Context, ms []Message) []error {
+	errs := make([]error, len(ms))
+	type admitted struct {
+		i     int
+		trust string
+		row   store.Inbound
+	}
+	var adm []admitted
+	for i, m := range ms {
+		ok, trust, row, err := r.admit(ctx, m)
+		errs[i] = err
+		if ok {
+			adm = append(adm, admitted{i, trust, row})
+		}
+	}
+	if len(adm) == 0 {
+		return errs
+	}
+	ids := make([]int64, len(adm))
+	dups := make([]bool, len(adm))
+	if r.Journal != nil {
+		rows := make([]store.Inbound, len(adm))
+		for k, a := range adm {
+			rows[k] = a.row
+		}
+		var err error
+		ids, dups, err = r.Journal.JournalInboundBatch(context.WithoutCancel(ctx), rows)
+		if err != nil {
+			r.log().Error("channels: journaling the message failed; not acknowledged", "messages", len(rows), "err", err)
+			for _, a := range adm {
+				m := ms[a.i]
+				r.count(m, func(c *Counters) { c.Denied["journal"]++ })
+				if m.ID != "" {
+					r.dedupe.Forget(key(m.Channel, m.Account) + "/" + m.ID)
+				}
+				errs[a.i] = err
+			}
+			return errs
+		}
+	}
+	for k, a := range adm {
+		m := ms[a.i]
+		if dups[k] {
+			// Stored before a restart and delivered again because the
+			// platform was never told: Resume runs it, not this.
+			r.count(m, func(c *Counters) { c.Duplicates++ })
+			continue
+		}
+		r.count(m, func(c *Counters) { c.Accepted++ })
+		r.safeDispatch(m, a.trust, ids[k])
+	}
+	return errs
+}
+
+// safeDispatch dispatches one stored message; a panic drops it (it is in
+// the journal, so the next start resumes it) instead of the gateway.
+func (r *Router) safeDispatch(m Message, trust string, id int64) {
+	defer func() {
+		if p := recover(); p != nil {
+			r.log().Error("channels: panic while dispatching a message; dropped", "channel", m.Channel, "account", m.Account, "panic", fmt.Sprint(p))
+			r.count(m, func(c *Counters) { c.Denied["panic"]++ })
+		}
+	}()
+	r.dispatch(m, trust, id, false)
+}
+
+// admit runs everything before the journal: bots, dedupe, access, the
+// rate limits. ok means the message is to be stored and dispatched with
+// trust; otherwise it was dropped (err nil) or could not be checked (err:
+// not acknowledged, so the platform offers it again).
+func (r *Router) admit(ctx context.Context, m Message) (ok bool, trust string, row store.Inbound, err error) {
 	dkey := key(m.Channel, m.Account) + "/" + m.ID
 	defer func() {
 		// One malformed message must not take the gateway and every other
@@ -289,7 +369,7 @@ func (r *Router) Handle(ctx context.Context, m Message) (err error) {
 		if p := recover(); p != nil {
 			r.log().Error("channels: panic while handling a message; dropped", "channel", m.Channel, "account", m.Account, "panic", fmt.Sprint(p))
 			r.count(m, func(c *Counters) { c.Denied["panic"]++ })
-			err = nil
+			ok, err = false, nil
 		}
 		if err != nil && m.ID != "" {
 			r.dedupe.Forget(dkey)
@@ -297,12 +377,12 @@ func (r *Router) Handle(ctx context.Context, m Message) (err error) {
 	}()
 	if m.SenderIsBot {
 		r.count(m, func(c *Counters) { c.IgnoredBots++ })
-		return nil
+		return false, "", row, nil
 	}
 	now := r.now()
 	if m.ID != "" && r.dedupe.Seen(dkey, now) {
 		r.count(m, func(c *Counters) { c.Duplicates++ })
-		return nil
+		return false, "", row, nil
 	}
 	cfg := r.Config()
 	req := access.Request{Channel: m.Channel, Account: m.Account, SenderID: m.SenderID, SenderUsername: m.SenderUsername,
@@ -314,7 +394,7 @@ func (r *Router) Handle(ctx context.Context, m Message) (err error) {
 	if err == nil && !d.Allow && m.ChatType != ChatGroup && m.ChatType != ChatChannel {
 		if !r.allowStranger(cfg, m, now) {
 			r.count(m, func(c *Counters) { c.StrangersLimited++ })
-			return
+			return false, "", row, nil
 		}
 		// Within the strangers' limits: decide again, now allowed to
 		// issue a pairing code (at most access.MaxPending per channel).
@@ -325,39 +405,21 @@ func (r *Router) Handle(ctx context.Context, m Message) (err error) {
 		// acknowledged, so the platform offers it again.
 		r.log().Error("channels: access check failed; message not accepted", "channel", m.Channel, "account", m.Account, "err", err)
 		r.count(m, func(c *Counters) { c.Denied["error"]++ })
-		return fmt.Errorf("channels: access check: %w", err)
+		return false, "", row, fmt.Errorf("channels: access check: %w", err)
 	}
 	if !d.Allow {
 		r.denied(ctx, m, d)
-		return nil
+		return false, "", row, nil
 	}
 	if !r.allowRate(ctx, cfg, m, now, d.Reason == access.ReasonOwner) {
-		return nil
+		return false, "", row, nil
 	}
-	var id int64
-	if r.Journal != nil {
-		raw, err := json.Marshal(m)
-		if err != nil {
-			return fmt.Errorf("channels: journal: %w", err)
-		}
-		var dup bool
-		id, dup, err = r.Journal.JournalInbound(context.WithoutCancel(ctx), store.Inbound{Channel: m.Channel, Account: m.Account,
-			MessageID: m.ID, SenderID: m.SenderID, ChatID: m.ChatID, Message: raw, Trust: d.Trust, ReceivedAt: now})
-		if err != nil {
-			r.log().Error("channels: journaling the message failed; not acknowledged", "channel", m.Channel, "account", m.Account, "err", err)
-			r.count(m, func(c *Counters) { c.Denied["journal"]++ })
-			return err
-		}
-		if dup {
-			// Stored before a restart and delivered again because the
-			// platform was never told: Resume runs it, not this.
-			r.count(m, func(c *Counters) { c.Duplicates++ })
-			return nil
-		}
+	raw, err := json.Marshal(m)
+	if err != nil {
+		return false, "", row, fmt.Errorf("channels: journal: %w", err)
 	}
-	r.count(m, func(c *Counters) { c.Accepted++ })
-	r.dispatch(m, d.Trust, id, false)
-	return nil
+	return true, d.Trust, store.Inbound{Channel: m.Channel, Account: m.Account, MessageID: m.ID, SenderID: m.SenderID,
+		ChatID: m.ChatID, Message: raw, Trust: d.Trust, ReceivedAt: now}, nil
 }
 
 // denied handles a refused message: only a new pairing request gets an

@@ -104,14 +104,14 @@ func account[T any](top T, more map[string]T, id string) T {
 
 // newAdapter makes the adapter of one channel account. scrub is the
 // process's one scrubber (nil: the adapter scrubs its own credentials).
-func (a *app) newAdapter(p paths, cfg *config.Config, ch, id string, h channels.Handler, scrub func(string) string, log *slog.Logger) (channels.Adapter, error) {
+func (a *app) newAdapter(p paths, cfg *config.Config, ch, id string, h channels.Handler, batch channels.BatchHandler, scrub func(string) string, log *slog.Logger) (channels.Adapter, error) {
 	if _, ok := access.ChannelAccess(cfg, ch); !ok {
 		return nil, fmt.Errorf("channels.%s is not configured or not enabled", ch)
 	}
 	c := cfg.Channels
 	switch ch {
 	case "telegram":
-		return telegram.New(telegram.Options{Account: id, Config: account(c.Telegram.TelegramAccount, c.Telegram.Accounts, id), Handler: h, Scrub: scrub, Logger: log})
+		return telegram.New(telegram.Options{Account: id, Config: account(c.Telegram.TelegramAccount, c.Telegram.Accounts, id), Handler: h, BatchHandler: batch, Scrub: scrub, Logger: log})
 	case "discord":
 		return discord.New(discord.Options{Account: id, Config: account(c.Discord.DiscordAccount, c.Discord.Accounts, id), Handler: h, Scrub: scrub, Logger: log})
 	case "slack":
@@ -142,7 +142,7 @@ func (a *app) startChannels(ctx context.Context, p paths, rt *runtime, log *slog
 			}
 			continue
 		}
-		ad, err := a.newAdapter(p, cfg, ca.Channel, ca.Account, rt.router.Handle, rt.secrets.live.Scrub, log.With("channel", ca.Channel, "account", ca.Account))
+		ad, err := a.newAdapter(p, cfg, ca.Channel, ca.Account, rt.router.Handle, rt.router.HandleBatch, rt.secrets.live.Scrub, log.With("channel", ca.Channel, "account", ca.Account))
 		if err != nil {
 			log.Error("channels: cannot start", "channel", ca.Channel, "account", ca.Account, "err", err)
 			a.errf("talon: %s/%s: %v\n", ca.Channel, ca.Account, err)
@@ -308,7 +308,7 @@ func (a *app) notifyPaired(ctx context.Context, p paths, r store.PairingRequest)
 	if err != nil {
 		return err
 	}
-	ad, err := a.newAdapter(p, cfg, r.Channel, r.Account, func(context.Context, channels.Message) error { return nil }, nil, slog.New(slog.DiscardHandler))
+	ad, err := a.newAdapter(p, cfg, r.Channel, r.Account, func(context.Context, channels.Message) error { return nil }, nil, nil, slog.New(slog.DiscardHandler))
 	if err != nil {
 		return err
 	}

@@ -39,34 +39,56 @@ const (
 // on disk (fsynced): the caller may acknowledge the message to its
 // platform.
 func (s *Store) JournalInbound(ctx context.Context, in Inbound) (id int64, dup bool, err error) {
-	if in.Channel == "" || in.SenderID == "" || len(in.Message) == 0 || in.ReceivedAt.IsZero() {
-		return 0, false, errors.New("store.JournalInbound: channel, sender, message and receivedAt are required")
+	ids, dups, err := s.JournalInboundBatch(ctx, []Inbound{in})
+	if err != nil {
+		return 0, false, err
 	}
-	var mid any
-	if in.MessageID != "" {
-		mid = in.MessageID
+	return ids[0], dups[0], nil
+}
+
+// JournalInboundBatch journals every message of ins in one durable commit,
+// as JournalInbound does each: ids[i] and dups[i] are ins[i]'s. Either all
+// are stored or none is.
+func (s *Store) JournalInboundBatch(ctx context.Context, ins []Inbound) (ids []int64, dups []bool, err error) {
+	for _, in := range ins {
+		if in.Channel == "" || in.SenderID == "" || len(in.Message) == 0 || in.ReceivedAt.IsZero() {
+			return nil, nil, errors.New("store.JournalInbound: channel, sender, message and receivedAt are required")
+		}
 	}
 	err = s.Write(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `INSERT INTO inbound(channel, account, message_id, sender_id, chat_id, message, trust, received_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(channel, account, message_id) DO NOTHING`,
-			in.Channel, in.Account, mid, in.SenderID, in.ChatID, string(in.Message), in.Trust, in.ReceivedAt.UnixMilli())
-		if err != nil {
-			return err
+		// Assign only: a batch may be re-run (see Write).
+		ids, dups = make([]int64, len(ins)), make([]bool, len(ins))
+		for i, in := range ins {
+			var mid any
+			if in.MessageID != "" {
+				mid = in.MessageID
+			}
+			res, err := tx.ExecContext(ctx, `INSERT INTO inbound(channel, account, message_id, sender_id, chat_id, message, trust, received_at)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(channel, account, message_id) DO NOTHING`,
+				in.Channel, in.Account, mid, in.SenderID, in.ChatID, string(in.Message), in.Trust, in.ReceivedAt.UnixMilli())
+			if err != nil {
+				return err
+			}
+			if n, err := res.RowsAffected(); err != nil {
+				return err
+			} else if n == 1 {
+				if ids[i], err = res.LastInsertId(); err != nil {
+					return err
+				}
+				continue
+			}
+			dups[i] = true
+			if err := tx.QueryRowContext(ctx, `SELECT id FROM inbound WHERE channel = ? AND account = ? AND message_id = ?`,
+				in.Channel, in.Account, mid).Scan(&ids[i]); err != nil {
+				return err
+			}
 		}
-		if n, err := res.RowsAffected(); err != nil {
-			return err
-		} else if n == 1 {
-			id, err = res.LastInsertId()
-			return err
-		}
-		dup = true
-		return tx.QueryRowContext(ctx, `SELECT id FROM inbound WHERE channel = ? AND account = ? AND message_id = ?`,
-			in.Channel, in.Account, mid).Scan(&id)
+		return nil
 	})
 	if err != nil {
-		return 0, false, fmt.Errorf("store.JournalInbound: %w", err)
+		return nil, nil, fmt.Errorf("store.JournalInbound: %w", err)
 	}
-	return id, dup, nil
+	return ids, dups, nil
 }
 
 // MarkInboundReplied records, durably, that the reply to inbound id was

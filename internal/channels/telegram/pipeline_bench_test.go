@@ -58,8 +58,8 @@ func pipeline(b *testing.B) *faketelegram.Server {
 	if err != nil {
 		b.Fatal(err)
 	}
-	r := &channels.Router{Config: conf, Access: &access.Checker{Store: st, Config: conf}, Agent: ag}
-	ad, err := telegram.New(telegram.Options{Account: "default", Handler: r.Handle,
+	r := &channels.Router{Config: conf, Access: &access.Checker{Store: st, Config: conf}, Agent: ag, Journal: st}
+	ad, err := telegram.New(telegram.Options{Account: "default", Handler: r.Handle, BatchHandler: r.HandleBatch,
 		Config: config.TelegramAccount{BotToken: secret.New(tg.Token), APIBaseURL: tg.URL}})
 	if err != nil {
 		b.Fatal(err)

@@ -46,24 +46,32 @@ func (a *Adapter) poll(ctx context.Context, bo *channels.Backoff) error {
 			return err
 		}
 		bo.Reset()
+		if ctx.Err() != nil {
+			// Not handled, so not confirmed: Telegram keeps them.
+			return ctx.Err()
+		}
+		ids := make([]int64, 0, len(updates))
+		raws := make([]json.RawMessage, 0, len(updates))
 		for _, raw := range updates {
-			if ctx.Err() != nil {
-				// Not handled, so not confirmed: Telegram keeps it.
-				return ctx.Err()
-			}
 			id, err := updateID(raw)
 			if err != nil {
 				a.log.Warn("update skipped: no update_id", "err", err)
 				continue
 			}
-			// The offset passes an update only once the handler stored
-			// it (invariant 14): the next getUpdates confirms everything
-			// below the offset, and Telegram deletes what it confirms.
-			if err := a.deliver(ctx, id, raw); err != nil {
-				a.log.Warn("update not stored; it stays unconfirmed and is fetched again", "update_id", id, "err", a.scrub(err.Error()))
-				return fmt.Errorf("telegram: handling update %d: %w", id, err)
-			}
-			a.offset = max(a.offset, id+1)
+			ids, raws = append(ids, id), append(raws, raw)
+		}
+		// The offset passes an update only once the handler stored it
+		// (invariant 14): the next getUpdates confirms everything below
+		// the offset, and Telegram deletes what it confirms. The batch is
+		// stored in one commit; on an error the offset stops before the
+		// first update that was not stored.
+		n, err := a.deliverBatch(ctx, ids, raws)
+		if n > 0 {
+			a.offset = max(a.offset, ids[n-1]+1)
+		}
+		if err != nil {
+			a.log.Warn("update not stored; it stays unconfirmed and is fetched again", "update_id", ids[n], "err", a.scrub(err.Error()))
+			return fmt.Errorf("telegram: handling update %d: %w", ids[n], err)
 		}
 	}
 }

@@ -21,6 +21,7 @@ package telegram
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -51,11 +52,15 @@ const (
 
 // Options configure an Adapter.
 type Options struct {
-	Account    string                 // config account id ("default" for top-level credentials)
-	Config     config.TelegramAccount // the bot's credentials and endpoints
-	Handler    channels.Handler       // receives every inbound Message (the Router decides access)
-	Logger     *slog.Logger           // nil: discard
-	HTTPClient *http.Client           // nil: a netguard client allowed to reach APIBaseURL; else it must send through netguard
+	Account string                 // config account id ("default" for top-level credentials)
+	Config  config.TelegramAccount // the bot's credentials and endpoints
+	Handler channels.Handler       // receives every inbound Message (the Router decides access)
+	// BatchHandler, if set, receives the messages of one getUpdates answer
+	// together (Router.HandleBatch: one durable commit for the batch);
+	// nil hands them to Handler one at a time.
+	BatchHandler channels.BatchHandler
+	Logger       *slog.Logger // nil: discard
+	HTTPClient   *http.Client // nil: a netguard client allowed to reach APIBaseURL; else it must send through netguard
 	// Scrub removes secrets from error texts, log lines and the status
 	// (the process's one scrubber, security.LiveScrubber.Scrub); nil: a
 	// scrubber that knows this bot's token and webhook secret.
@@ -73,6 +78,7 @@ type Adapter struct {
 	account string
 	cfg     config.TelegramAccount
 	handler channels.Handler
+	batch   channels.BatchHandler
 	log     *slog.Logger
 	client  *http.Client
 	api     *bot.Bot // the library client, for the fixed-shape methods
@@ -147,6 +153,7 @@ func New(o Options) (*Adapter, error) {
 		account: o.Account,
 		cfg:     c,
 		handler: o.Handler,
+		batch:   o.BatchHandler,
 		log:     o.Logger,
 		client:  o.HTTPClient,
 		baseURL: base,
@@ -429,6 +436,60 @@ func (a *Adapter) serveWebhookMode(ctx context.Context, bo *channels.Backoff) er
 // is not a message. Bad updates are logged and dropped (nil). An error is
 // the handler's: the update was not stored and must not be confirmed to
 // Telegram; it is forgotten here so its redelivery is handled.
+// deliverBatch hands the updates of one getUpdates answer to the handler
+// together and returns how many of them, from the first, were handled (or
+// deliberately skipped), so the offset may pass exactly those; err is the
+// first update's error that stopped it.
+func (a *Adapter) deliverBatch(ctx context.Context, ids []int64, raws []json.RawMessage) (int, error) {
+	if a.batch == nil {
+		for i := range raws {
+			if err := a.deliver(ctx, ids[i], raws[i]); err != nil {
+				return i, err
+			}
+		}
+		return len(raws), nil
+	}
+	a.deliverMu.Lock()
+	defer a.deliverMu.Unlock()
+	var ms []channels.Message
+	var at []int // ms[k] came from raws[at[k]]
+	var keys []string
+	botID, botName := a.identity()
+	for i, raw := range raws {
+		dk := "update:" + strconv.FormatInt(ids[i], 10)
+		if a.dedupe.Seen(dk, time.Now()) {
+			a.log.Debug("duplicate update dropped", "update_id", ids[i])
+			continue
+		}
+		m, ok, err := parseUpdate(raw, botID, botName)
+		if err != nil {
+			a.log.Warn("update skipped: it does not parse", "update_id", ids[i], "err", err)
+			continue
+		}
+		if !ok {
+			continue
+		}
+		m.Channel, m.Account = "telegram", a.account
+		a.tracker.Received()
+		ms, at, keys = append(ms, m), append(at, i), append(keys, dk)
+	}
+	if len(ms) == 0 {
+		return len(raws), nil
+	}
+	errs := a.batch(ctx, ms)
+	for k, err := range errs {
+		if err != nil {
+			// This one and every later one stay unconfirmed; forget them
+			// so the next fetch hands them over again.
+			for _, dk := range keys[k:] {
+				a.dedupe.Forget(dk)
+			}
+			return at[k], err
+		}
+	}
+	return len(raws), nil
+}
+
 func (a *Adapter) deliver(ctx context.Context, id int64, raw []byte) error {
 	a.deliverMu.Lock()
 	defer a.deliverMu.Unlock()
