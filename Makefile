@@ -26,7 +26,7 @@ interop:
 	bash test/interop/openclaw.sh
 
 build:
-	CGO_ENABLED=0 $(GO) build -trimpath -o bin/talon ./cmd/talon
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags="-s -w" -o bin/talon ./cmd/talon
 
 bench:
 	bash bench/gateway.sh

@@ -155,6 +155,7 @@ func (a *app) runGateway(ctx context.Context, portSet bool, port int, bind strin
 			} else {
 				a.errf("talon: control ui: %s (token: talon config get gateway.auth.token --reveal)\n", ui)
 			}
+			go releaseStartupMemory(ctx)
 		},
 	}
 	g, err := gateway.New(opts)

@@ -28,7 +28,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -111,8 +110,6 @@ type Adapter struct {
 }
 
 var _ channels.Adapter = (*Adapter)(nil)
-
-var webhookSecretRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,256}$`)
 
 // New validates the configuration and makes an adapter; it does not
 // connect.
@@ -226,7 +223,7 @@ func checkWebhook(key string, c config.TelegramAccount) error {
 	if c.WebhookSecret.IsZero() {
 		return fmt.Errorf("telegram: webhook mode needs %swebhookSecret (hint: set 1-256 characters of A-Z a-z 0-9 _ -, e.g. \"${secret:TELEGRAM_WEBHOOK_SECRET}\"; without it anyone who finds the URL could post fake updates)", key)
 	}
-	if !webhookSecretRE.MatchString(c.WebhookSecret.Reveal()) {
+	if !config.TelegramWebhookSecretOK(c.WebhookSecret.Reveal()) {
 		return fmt.Errorf("telegram: %swebhookSecret must be 1-256 characters of A-Z a-z 0-9 _ - (hint: Telegram rejects other characters)", key)
 	}
 	return nil
