@@ -19,9 +19,10 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/talonclaw/talon/internal/config"
 )
 
 const (
@@ -185,32 +186,12 @@ func splice(readme []byte, table string) ([]byte, error) {
 	return out.Bytes(), nil
 }
 
-// writeAtomic replaces path with data through a synced temporary file in
-// the same directory, keeping path's permissions.
+// writeAtomic replaces path with data (config.WriteFileAtomic: synced
+// temporary file, rename), keeping path's permissions.
 func writeAtomic(path string, data []byte) error {
 	info, err := os.Stat(path)
 	if err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".readme-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(info.Mode().Perm()); err != nil {
-		tmp.Close()
-		return err
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	return config.WriteFileAtomic(path, data, info.Mode().Perm())
 }
