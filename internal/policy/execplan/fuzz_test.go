@@ -158,3 +158,24 @@ func FuzzAnalyze(f *testing.F) {
 		}
 	})
 }
+
+// FuzzConfiguresPrograms: any path that passes through a .git directory,
+// however it is spelled (slashes, backslashes, dots, case), is a path
+// that configures programs.
+func FuzzConfiguresPrograms(f *testing.F) {
+	for _, s := range []string{".git/config", "a/.GIT/hooks/x", `a\.git\config`, "x/.git./y", "src/main.go", "", "/", "..", ".gitattributes"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, p string) {
+		_, got := ConfiguresPrograms(p)
+		if _, again := ConfiguresPrograms("x/" + p); got && !again {
+			t.Fatalf("%q configures programs but x/%q does not", p, p)
+		}
+		if strings.Contains(p, "..") {
+			return // may climb out of .git: no claim
+		}
+		if _, inGit := ConfiguresPrograms(".git/" + p); !inGit {
+			t.Fatalf(".git/%q is not a program configuration path", p)
+		}
+	})
+}
