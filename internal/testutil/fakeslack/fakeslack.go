@@ -98,12 +98,24 @@ type Server struct {
 	changed  chan struct{}
 	noHello  bool
 	rejectWS bool
+	outbox   []*held          // events sent with Deliver, in order
+	byEnv    map[string]*held // every envelope id an outbox event was sent under
+	resent   int              // redeliveries so far
 }
 
 type conn struct {
-	c    *websocket.Conn
-	out  chan []byte
-	done chan struct{}
+	c     *websocket.Conn
+	out   chan []byte
+	done  chan struct{}
+	ready bool // hello sent (or skipped): Deliver may send on it
+}
+
+// held is an event sent with Deliver: it is sent again, under a new
+// envelope id, on the next connection until it is acknowledged.
+type held struct {
+	env   Envelope
+	on    *conn // the connection it was last sent on; nil while waiting for one
+	acked bool
 }
 
 // New starts a fake; it is closed when the test ends.
@@ -118,6 +130,7 @@ func New(t testing.TB) *Server {
 		fail:     map[string][]Failure{},
 		tickets:  map[string]bool{},
 		conns:    map[*conn]bool{},
+		byEnv:    map[string]*held{},
 		changed:  make(chan struct{}),
 	}
 	mux := http.NewServeMux()
@@ -365,6 +378,11 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 func (s *Server) newID(prefix string) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return s.nextID(prefix)
+}
+
+// nextID is newID with s.mu held.
+func (s *Server) nextID(prefix string) string {
 	s.seq++
 	return fmt.Sprintf("%s-%d-%d", prefix, time.Now().UnixNano(), s.seq)
 }
@@ -407,7 +425,7 @@ func (s *Server) socket(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.SetReadLimit(1 << 20)
-	cn := &conn{c: c, out: make(chan []byte, 64), done: make(chan struct{})}
+	cn := &conn{c: c, out: make(chan []byte, 1024), done: make(chan struct{})}
 	s.mu.Lock()
 	s.conns[cn] = true
 	s.opened++
@@ -416,6 +434,19 @@ func (s *Server) socket(w http.ResponseWriter, r *http.Request) {
 	defer func() {
 		s.mu.Lock()
 		delete(s.conns, cn)
+		// What was sent on this connection and not acknowledged is sent
+		// again on the next one, as Slack retries an unacknowledged
+		// envelope: same payload, a new envelope id, the next
+		// retry_attempt.
+		for _, h := range s.outbox {
+			if h.on == cn && !h.acked {
+				h.on = nil
+				h.env.EnvelopeID = s.nextID("env")
+				h.env.RetryAttempt++
+				h.env.RetryReason = "timeout"
+				s.byEnv[h.env.EnvelopeID] = h
+			}
+		}
 		s.notify()
 		s.mu.Unlock()
 		c.CloseNow()
@@ -437,6 +468,9 @@ func (s *Server) socket(w http.ResponseWriter, r *http.Request) {
 			if json.Unmarshal(data, &ack) == nil && ack.EnvelopeID != "" {
 				s.mu.Lock()
 				s.acks = append(s.acks, ack.EnvelopeID)
+				if h := s.byEnv[ack.EnvelopeID]; h != nil {
+					h.acked = true
+				}
 				s.notify()
 				s.mu.Unlock()
 			}
@@ -455,6 +489,12 @@ func (s *Server) socket(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	s.mu.Lock()
+	cn.ready = true
+	for _, h := range s.outbox {
+		if h.on == nil && !h.acked {
+			s.sendHeld(h, cn)
+		}
+	}
 	s.notify() // connected (and hello sent)
 	s.mu.Unlock()
 	for {
@@ -616,6 +656,88 @@ func (s *Server) SendEnvelope(env Envelope) {
 		s.t.Fatalf("fakeslack: marshal envelope: %v", err)
 	}
 	s.send(b)
+}
+
+// Deliver sends an events_api envelope carrying event the way Slack
+// guarantees delivery: on one open connection (or the next one to open,
+// if none is), and again under a new envelope id, with the next
+// retry_attempt, on the next connection if the one it was sent on closes
+// before the envelope is acknowledged. It returns the first envelope.
+func (s *Server) Deliver(event any) Envelope {
+	s.t.Helper()
+	cb := s.NewCallback(event)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	h := &held{env: Envelope{EnvelopeID: s.nextID("env"), Type: "events_api", Payload: cb}}
+	s.outbox = append(s.outbox, h)
+	s.byEnv[h.env.EnvelopeID] = h
+	for cn := range s.conns {
+		if cn.ready {
+			s.sendHeld(h, cn)
+			break
+		}
+	}
+	s.notify()
+	return h.env
+}
+
+// sendHeld queues h on cn; call with s.mu held.
+func (s *Server) sendHeld(h *held, cn *conn) {
+	b, err := json.Marshal(h.env)
+	if err != nil {
+		s.t.Errorf("fakeslack: marshal envelope: %v", err)
+		return
+	}
+	if h.env.RetryAttempt > 0 {
+		s.resent++
+	}
+	select {
+	case cn.out <- b:
+		h.on = cn
+	default:
+		s.t.Errorf("fakeslack: send queue full")
+	}
+}
+
+// Delivery is the state of one event sent with Deliver.
+type Delivery struct {
+	EventID  string
+	Attempts int  // times sent so far (retry_attempt + 1), 0 if not yet
+	Acked    bool // an envelope carrying it was acknowledged
+}
+
+// Deliveries returns the events sent with Deliver, in order.
+func (s *Server) Deliveries() []Delivery {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]Delivery, len(s.outbox))
+	for i, h := range s.outbox {
+		n := h.env.RetryAttempt
+		if h.on != nil {
+			n++
+		}
+		out[i] = Delivery{EventID: h.env.Payload.EventID, Attempts: n, Acked: h.acked}
+	}
+	return out
+}
+
+// Unacked is the number of events sent with Deliver not yet acknowledged.
+func (s *Server) Unacked() int {
+	n := 0
+	for _, d := range s.Deliveries() {
+		if !d.Acked {
+			n++
+		}
+	}
+	return n
+}
+
+// Redelivered is the number of times an event sent with Deliver was sent
+// again after its connection closed unacknowledged.
+func (s *Server) Redelivered() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.resent
 }
 
 // SendRaw pushes raw bytes as a text message (malformed input tests).
