@@ -162,6 +162,17 @@ func (a *app) runGateway(ctx context.Context, portSet bool, port int, bind strin
 	if err != nil {
 		return err
 	}
+	// Approvals left pending by an earlier process belong to turns that
+	// died with it: expire them before anything new is asked, so no
+	// approver acts on a request that can no longer run anything.
+	if orphans, err := st.ExpireOrphanedApprovals(ctx, time.Now()); err != nil {
+		logger.Logger.Warn("expiring approvals left by an earlier run failed", "err", err)
+	} else {
+		for _, ap := range orphans {
+			rt.audit(ctx, auditlog.KindApprovalResolve, "system", ap.Tool,
+				map[string]any{"id": ap.ID, "decision": "expired", "reason": "orphaned by a restart", "planHash": ap.PlanHash, "session": ap.SessionKey})
+		}
+	}
 	rt.approvals.HasApprover = g.HasApprover
 	rt.approvals.Notify = g.NotifyApprovals
 	rt.router.OnPairing = g.NotifyPairing

@@ -113,6 +113,38 @@ func (s *Store) ExpireApprovals(ctx context.Context, now time.Time) ([]Approval,
 	return out, nil
 }
 
+// ExpireOrphanedApprovals marks every approval still pending that was
+// created before since as expired, and returns them. The gateway calls it
+// as it starts: the turn that asked (in an earlier process, killed or
+// crashed) is gone, so the request can no longer run anything and must not
+// stay on the approvers' list looking as if it could.
+func (s *Store) ExpireOrphanedApprovals(ctx context.Context, since time.Time) ([]Approval, error) {
+	var out []Approval
+	err := s.Write(ctx, func(tx *sql.Tx) error {
+		out = nil // assign only: a batch may be re-run
+		rows, err := tx.QueryContext(ctx, approvalCols+` WHERE status = 'pending' AND created_at < ?`, since.UnixMilli())
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			a, err := scanApproval(rows)
+			if err != nil {
+				rows.Close()
+				return err
+			}
+			a.Status = "expired"
+			out = append(out, a)
+		}
+		rows.Close()
+		_, err = tx.ExecContext(ctx, `UPDATE approvals SET status = 'expired', resolved_at = ? WHERE status = 'pending' AND created_at < ?`, since.UnixMilli(), since.UnixMilli())
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store.ExpireOrphanedApprovals: %w", err)
+	}
+	return out, nil
+}
+
 // Approval returns one approval.
 func (s *Store) Approval(ctx context.Context, id string) (Approval, bool, error) {
 	var a Approval

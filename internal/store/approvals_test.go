@@ -83,3 +83,32 @@ func TestApprovals(t *testing.T) {
 		t.Fatalf("all %d", len(all))
 	}
 }
+
+// TestExpireOrphanedApprovals: requests created before the given start
+// are expired and returned; newer and already-resolved ones are untouched.
+func TestExpireOrphanedApprovals(t *testing.T) {
+	ctx := context.Background()
+	st, err := Open(ctx, filepath.Join(t.TempDir(), "t.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	start := time.UnixMilli(time.Now().UnixMilli())
+	for _, a := range []Approval{
+		{ID: "old", Tool: "exec", CreatedAt: start.Add(-time.Minute), ExpiresAt: start.Add(time.Hour)},
+		{ID: "new", Tool: "exec", CreatedAt: start.Add(time.Second), ExpiresAt: start.Add(time.Hour)},
+	} {
+		if err := st.CreateApproval(ctx, a); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := st.ExpireOrphanedApprovals(ctx, start)
+	if err != nil || len(got) != 1 || got[0].ID != "old" || got[0].Status != "expired" {
+		t.Fatalf("%+v %v", got, err)
+	}
+	for id, want := range map[string]string{"old": "expired", "new": "pending"} {
+		if a, _, _ := st.Approval(ctx, id); a.Status != want {
+			t.Errorf("%s: %q, want %q", id, a.Status, want)
+		}
+	}
+}
