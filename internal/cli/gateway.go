@@ -138,6 +138,7 @@ func (a *app) runGateway(ctx context.Context, portSet bool, port int, bind strin
 		Store:      st,
 		Logger:     logger,
 		LogFile:    logFile,
+		Scrub:      rt.secrets.live.Scrub,
 		Version:    version.Version,
 		StateDir:   p.StateDir,
 		Ready: func(addr net.Addr) {

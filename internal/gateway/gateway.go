@@ -109,6 +109,12 @@ type Options struct {
 	OnConfig func(*config.Config)
 	Logger   *logging.Logger
 	LogFile  string // for logs.tail
+	// Scrub removes every known secret, in every encoding, from the log
+	// lines logs.tail serves (the process's one scrubber,
+	// security.LiveScrubber.Scrub): a line written before a secret was
+	// known, or by an earlier run, may hold it. Nil applies only the
+	// credential-format redaction of logging.Tail.
+	Scrub    func(string) string
 	Version  string
 	StateDir string
 	// Listener, when set, is used instead of listening on the configured

@@ -25,6 +25,7 @@ import (
 	"github.com/talonclaw/talon/internal/logging"
 	"github.com/talonclaw/talon/internal/protocol"
 	"github.com/talonclaw/talon/internal/secret"
+	"github.com/talonclaw/talon/internal/security"
 )
 
 const testToken = "test-token-0123456789-abcdefghij"
@@ -772,6 +773,30 @@ func TestLogsTailRedacted(t *testing.T) {
 		t.Fatal(err)
 	}
 	if len(out.Lines) != 2 || out.Lines[1] != "last line" || strings.Contains(out.Lines[0], "abcdefghijklmnop") {
+		t.Fatalf("tail = %q", out.Lines)
+	}
+}
+
+// TestInvariant10_LogsTailScrubsKnownSecrets: a log line written before
+// a secret was known (an earlier run) holds it percent-encoded; logs.tail
+// serves it through the process's scrubber, so the secret does not reach
+// the operator's client.
+func TestInvariant10_LogsTailScrubsKnownSecrets(t *testing.T) {
+	dir := t.TempDir()
+	logPath := filepath.Join(dir, "talon.log")
+	const secretVal = "plainpassw0rd-without-a-format"
+	os.WriteFile(logPath, []byte("level=WARN msg=\"retry\" url=https://x.example/?p=plainpassw0rd%2dwithout%2da%2dformat\nlast\n"), 0o600)
+	scrub := security.NewScrubber([]security.Known{{Name: "MY_SECRET", Value: secretVal}}).Scrub
+	tg := startGW(t, func(c *config.Config, o *Options) { o.LogFile = logPath; o.Scrub = scrub })
+	c := adminClient(t, tg)
+	var out struct {
+		Lines []string `json:"lines"`
+	}
+	if err := c.Call(ctxT(t), "logs.tail", map[string]any{"lines": 5}, &out); err != nil {
+		t.Fatal(err)
+	}
+	joined := strings.Join(out.Lines, "\n")
+	if strings.Contains(joined, "plainpassw0rd") || !strings.Contains(joined, "[REDACTED:MY_SECRET]") {
 		t.Fatalf("tail = %q", out.Lines)
 	}
 }

@@ -338,6 +338,11 @@ func (g *Gateway) mLogsTail(ctx context.Context, c *conn, params json.RawMessage
 	if lines == nil {
 		lines = []string{}
 	}
+	if g.opts.Scrub != nil {
+		for i, l := range lines {
+			lines[i] = g.opts.Scrub(l)
+		}
+	}
 	return map[string]any{"file": g.opts.LogFile, "lines": lines, "ts": time.Now().UnixMilli()}, nil
 }
 
