@@ -38,7 +38,7 @@ type ConfigModels struct {
 // and a 15-minute bound per request (responses stream; the turn's deadline
 // is usually the tighter one).
 func NewProviderClient(origins []string) *http.Client {
-	return netguard.Policy{AllowedOrigins: origins, Timeout: 15 * time.Minute, MaxBodyBytes: 64 << 20}.Client()
+	return netguard.Policy{AllowedOrigins: origins, Timeout: 15 * time.Minute, MaxBodyBytes: 64 << 20, SameOriginRedirects: true}.Client()
 }
 
 // providerOrigins lists the configured provider base URLs' origins.

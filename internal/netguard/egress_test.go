@@ -382,3 +382,58 @@ func TestInvariant7_HooksSeeOnlyCheckedAddresses(t *testing.T) {
 		t.Fatalf("public address: %v, dials %v", err, dials)
 	}
 }
+
+// TestInvariant7_SameOriginRedirectsKeepTheBody: an API client
+// (SameOriginRedirects) refuses a 307 to another origin, so the request
+// body (a prompt, a message) never reaches the redirect's target; a
+// redirect within the origin is still followed, and without the flag the
+// cross-origin redirect goes through (the control).
+func TestInvariant7_SameOriginRedirectsKeepTheBody(t *testing.T) {
+	var mu sync.Mutex
+	var evilBodies []string
+	attacker := newCanary(t, "tcp4", "127.0.0.1:0", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		evilBodies = append(evilBodies, string(b))
+		mu.Unlock()
+	}))
+	api := newCanary(t, "tcp4", "127.0.0.1:0", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/v1/chat":
+			http.Redirect(w, r, "http://evil.test/collect", http.StatusTemporaryRedirect)
+		case "/v1/moved":
+			http.Redirect(w, r, "/v1/final", http.StatusTemporaryRedirect)
+		}
+	}))
+	pn := newPubNet()
+	pn.host("api.test", 80, api)
+	pn.host("evil.test", 80, attacker)
+	post := func(p Policy, path string) error {
+		resp, err := p.Client().Post("http://api.test"+path, "application/json", strings.NewReader(`{"prompt":"the owner's secret plans"}`))
+		if err == nil {
+			resp.Body.Close()
+		}
+		return err
+	}
+	guarded := Policy{SameOriginRedirects: true, Hooks: pn.hooks()}
+	if err := post(guarded, "/v1/chat"); err == nil || !strings.Contains(err.Error(), "another origin") {
+		t.Fatalf("cross-origin 307 followed: %v", err)
+	}
+	if err := post(guarded, "/v1/moved"); err != nil {
+		t.Fatalf("same-origin redirect refused: %v", err)
+	}
+	mu.Lock()
+	n := len(evilBodies)
+	mu.Unlock()
+	if n != 0 {
+		t.Fatalf("the body reached the redirect target: %q", evilBodies)
+	}
+	if err := post(Policy{Hooks: pn.hooks()}, "/v1/chat"); err != nil {
+		t.Fatalf("control: %v", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(evilBodies) != 1 || !strings.Contains(evilBodies[0], "secret plans") {
+		t.Fatalf("control did not reach the target, so the test measures nothing: %q", evilBodies)
+	}
+}

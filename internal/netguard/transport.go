@@ -48,6 +48,12 @@ type Policy struct {
 	// MaxRedirects is the most redirects a request follows; 0 means 3 and
 	// a negative value means none.
 	MaxRedirects int
+	// SameOriginRedirects refuses a redirect that leaves the first
+	// request's origin (scheme, host, port). API clients (model providers,
+	// chat platforms, the search backend) set it: their APIs do not
+	// redirect elsewhere, and a 307/308 would re-send the request body (a
+	// prompt, a message) to whoever the redirect names.
+	SameOriginRedirects bool
 	// MaxBodyBytes caps a response body; reading past it returns
 	// ErrBodyTooLarge. 0 means 10 MiB.
 	MaxBodyBytes int64
@@ -162,6 +168,9 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	u := *req.URL
 	if err := t.c.check(&u); err != nil {
 		return fail(err)
+	}
+	if left && t.p.SameOriginRedirects {
+		return fail(blocked("this client follows redirects only within the origin it called", "redirect to another origin (%s)", req.URL.Redacted()))
 	}
 	if left {
 		// A RoundTripper must not change the caller's request.

@@ -145,9 +145,10 @@ func New(o Options) (*Adapter, error) {
 	}
 	origin := base.Scheme + "://" + base.Host
 	policy := netguard.Policy{
-		AllowedOrigins: []string{origin},
-		Timeout:        30 * time.Second,
-		MaxBodyBytes:   4 << 20,
+		AllowedOrigins:      []string{origin},
+		Timeout:             30 * time.Second,
+		MaxBodyBytes:        4 << 20,
+		SameOriginRedirects: true,
 	}
 	client := o.HTTPClient
 	if client == nil {

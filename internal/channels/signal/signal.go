@@ -145,7 +145,7 @@ func New(o Options) (*Adapter, error) {
 		a.rpc, a.events = o.HTTPClient, o.HTTPClient
 	} else {
 		origin := []string{u.Scheme + "://" + u.Host}
-		a.rpc = netguard.Policy{AllowedOrigins: origin, Timeout: 60 * time.Second, MaxBodyBytes: maxRPCBody}.Client()
+		a.rpc = netguard.Policy{AllowedOrigins: origin, Timeout: 60 * time.Second, MaxBodyBytes: maxRPCBody, SameOriginRedirects: true}.Client()
 		ev := netguard.Policy{AllowedOrigins: origin, Timeout: 30 * time.Second, MaxBodyBytes: 1 << 62}.Client()
 		// The event stream lasts until Stop: no deadline for the whole
 		// request (the header wait stays bounded by the policy's Timeout),

@@ -142,9 +142,10 @@ func New(o Options) (*Adapter, error) {
 	client := o.HTTPClient
 	if client == nil {
 		client = netguard.Policy{
-			AllowedOrigins: []string{base.Scheme + "://" + base.Host},
-			Timeout:        30 * time.Second,
-			MaxBodyBytes:   4 << 20,
+			AllowedOrigins:      []string{base.Scheme + "://" + base.Host},
+			Timeout:             30 * time.Second,
+			MaxBodyBytes:        4 << 20,
+			SameOriginRedirects: true,
 		}.Client()
 	} else if err := netguard.CheckClient(client); err != nil {
 		return nil, fmt.Errorf("slack.New: %w", err)

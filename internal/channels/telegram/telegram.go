@@ -188,8 +188,9 @@ func New(o Options) (*Adapter, error) {
 		a.client = netguard.Policy{
 			AllowedOrigins: []string{base},
 			// Long enough for a long poll plus a slow answer.
-			Timeout:      a.pollTimeout + 30*time.Second,
-			MaxBodyBytes: 16 << 20,
+			Timeout:             a.pollTimeout + 30*time.Second,
+			MaxBodyBytes:        16 << 20,
+			SameOriginRedirects: true,
 		}.Client()
 	}
 	mode := "polling"
