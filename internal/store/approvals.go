@@ -88,25 +88,7 @@ func (s *Store) ResolveApproval(ctx context.Context, id, decision, by string, no
 // ExpireApprovals marks pending approvals past their expiry as expired and
 // returns them.
 func (s *Store) ExpireApprovals(ctx context.Context, now time.Time) ([]Approval, error) {
-	var out []Approval
-	err := s.Write(ctx, func(tx *sql.Tx) error {
-		rows, err := tx.QueryContext(ctx, approvalCols+` WHERE status = 'pending' AND expires_at <= ?`, now.UnixMilli())
-		if err != nil {
-			return err
-		}
-		for rows.Next() {
-			a, err := scanApproval(rows)
-			if err != nil {
-				rows.Close()
-				return err
-			}
-			a.Status = "expired"
-			out = append(out, a)
-		}
-		rows.Close()
-		_, err = tx.ExecContext(ctx, `UPDATE approvals SET status = 'expired', resolved_at = ? WHERE status = 'pending' AND expires_at <= ?`, now.UnixMilli(), now.UnixMilli())
-		return err
-	})
+	out, err := s.expirePending(ctx, now, "expires_at <= ?", now.UnixMilli())
 	if err != nil {
 		return nil, fmt.Errorf("store.ExpireApprovals: %w", err)
 	}
@@ -119,10 +101,20 @@ func (s *Store) ExpireApprovals(ctx context.Context, now time.Time) ([]Approval,
 // crashed) is gone, so the request can no longer run anything and must not
 // stay on the approvers' list looking as if it could.
 func (s *Store) ExpireOrphanedApprovals(ctx context.Context, since time.Time) ([]Approval, error) {
+	out, err := s.expirePending(ctx, since, "created_at < ?", since.UnixMilli())
+	if err != nil {
+		return nil, fmt.Errorf("store.ExpireOrphanedApprovals: %w", err)
+	}
+	return out, nil
+}
+
+// expirePending marks the pending approvals matching cond (a fixed SQL
+// condition with one argument) expired at now and returns them.
+func (s *Store) expirePending(ctx context.Context, now time.Time, cond string, arg any) ([]Approval, error) {
 	var out []Approval
 	err := s.Write(ctx, func(tx *sql.Tx) error {
 		out = nil // assign only: a batch may be re-run
-		rows, err := tx.QueryContext(ctx, approvalCols+` WHERE status = 'pending' AND created_at < ?`, since.UnixMilli())
+		rows, err := tx.QueryContext(ctx, approvalCols+` WHERE status = 'pending' AND `+cond, arg)
 		if err != nil {
 			return err
 		}
@@ -136,13 +128,10 @@ func (s *Store) ExpireOrphanedApprovals(ctx context.Context, since time.Time) ([
 			out = append(out, a)
 		}
 		rows.Close()
-		_, err = tx.ExecContext(ctx, `UPDATE approvals SET status = 'expired', resolved_at = ? WHERE status = 'pending' AND created_at < ?`, since.UnixMilli(), since.UnixMilli())
+		_, err = tx.ExecContext(ctx, `UPDATE approvals SET status = 'expired', resolved_at = ? WHERE status = 'pending' AND `+cond, now.UnixMilli(), arg)
 		return err
 	})
-	if err != nil {
-		return nil, fmt.Errorf("store.ExpireOrphanedApprovals: %w", err)
-	}
-	return out, nil
+	return out, err
 }
 
 // Approval returns one approval.
