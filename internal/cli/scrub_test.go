@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -23,26 +22,11 @@ import (
 	"github.com/talonclaw/talon/internal/testutil/leakcheck"
 )
 
-// lowerEscape query-escapes s with lower-case hex digits ("%3a").
-func lowerEscape(s string) string {
-	e := url.QueryEscape(s)
-	var b strings.Builder
-	for i := 0; i < len(e); i++ {
-		if e[i] == '%' && i+2 < len(e) {
-			b.WriteString("%" + strings.ToLower(e[i+1:i+3]))
-			i += 2
-			continue
-		}
-		b.WriteByte(e[i])
-	}
-	return b.String()
-}
-
 // echoes is text quoting secret as upstream errors and pages do: raw,
 // query-escaped in lower case, in Basic auth, and in base64 at an odd
 // offset.
 func echoes(secret string) string {
-	return "key " + secret + " url https://x.example/?k=" + lowerEscape(secret) +
+	return "key " + secret + " url https://x.example/?k=" + leakcheck.LowerEscape(secret) +
 		" auth Basic " + base64.StdEncoding.EncodeToString([]byte("user:"+secret)) +
 		" blob " + base64.RawURLEncoding.EncodeToString([]byte("xy"+secret+"z"))
 }
@@ -67,7 +51,7 @@ func stateFiles(t *testing.T, state string) map[string]string {
 func TestInvariant10_EncodedChannelTokenNeverInStatusOrLog(t *testing.T) {
 	fake := fakellm.New(t)
 	tg := faketelegram.New(t)
-	tg.FailPollsWith(http.StatusBadRequest, "Bad Request: wrong URL /bot"+lowerEscape(tg.Token)+"/getUpdates")
+	tg.FailPollsWith(http.StatusBadRequest, "Bad Request: wrong URL /bot"+leakcheck.LowerEscape(tg.Token)+"/getUpdates")
 	tg.FailPollsWith(http.StatusBadGateway, "Bad Gateway: upstream said "+echoes(tg.Token))
 	state := agentState(t, fake, `channels: { telegram: { botToken: "${TG_TOKEN}", apiBaseUrl: "`+tg.URL+`" } },`)
 	t.Setenv("TG_TOKEN", tg.Token)
@@ -119,7 +103,7 @@ func TestInvariant10_SearchKeyNeverReachesTheModel(t *testing.T) {
 		got := r.Header.Get("X-Subscription-Token")
 		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(map[string]any{"web": map[string]any{"results": []map[string]string{
-			{"title": "your key", "url": "https://x.example/?k=" + lowerEscape(got), "description": echoes(got)},
+			{"title": "your key", "url": "https://x.example/?k=" + leakcheck.LowerEscape(got), "description": echoes(got)},
 		}}})
 	}))
 	defer brave.Close()

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
-	"net/url"
 	"runtime"
 	"strings"
 	"sync"
@@ -475,22 +474,6 @@ func TestNewValidates(t *testing.T) {
 	}
 }
 
-// lowerEscape percent-encodes s as a query would, with lower-case hex
-// digits ("%3a"), as some proxies and servers quote URLs.
-func lowerEscape(s string) string {
-	e := url.QueryEscape(s)
-	var b strings.Builder
-	for i := 0; i < len(e); i++ {
-		if e[i] == '%' && i+2 < len(e) {
-			b.WriteString("%" + strings.ToLower(e[i+1:i+3]))
-			i += 2
-			continue
-		}
-		b.WriteByte(e[i])
-	}
-	return b.String()
-}
-
 // echoDial fails the first n connections with an error quoting the
 // request URL percent-encoded in lower case and the token in Basic-auth
 // base64, as a proxy in front of the Bot API might; then it dials. It sits
@@ -504,7 +487,7 @@ func echoDial(n int, token *string) *netguard.Hooks {
 		mu.Unlock()
 		if fail {
 			return nil, fmt.Errorf("proxy refused https://proxy.example/fetch?u=%s (auth Basic %s)",
-				lowerEscape("https://api.telegram.org/bot"+*token+"/getUpdates"), base64.StdEncoding.EncodeToString([]byte("bot:"+*token)))
+				leakcheck.LowerEscape("https://api.telegram.org/bot"+*token+"/getUpdates"), base64.StdEncoding.EncodeToString([]byte("bot:"+*token)))
 		}
 		var d net.Dialer
 		return d.DialContext(ctx, network, addr.String())
@@ -522,7 +505,7 @@ func TestInvariant10_EncodedTokenNeverInStatusOrLogs(t *testing.T) {
 		o.HTTPClient = netguard.Policy{AllowedOrigins: []string{o.Config.APIBaseURL}, Hooks: echoDial(2, &token), Timeout: 30 * time.Second}.Client()
 	})
 	_, half, _ := strings.Cut(token, ":")
-	e.fake.FailPollsWith(http.StatusBadRequest, "Bad Request: wrong URL /bot"+lowerEscape(token)+"/getUpdates")
+	e.fake.FailPollsWith(http.StatusBadRequest, "Bad Request: wrong URL /bot"+leakcheck.LowerEscape(token)+"/getUpdates")
 	e.fake.FailPollsWith(http.StatusBadGateway, "Bad Gateway: upstream "+base64.URLEncoding.EncodeToString([]byte("x"+token)))
 	e.fake.FailPollsWith(http.StatusBadGateway, "Bad Gateway: token part "+half+" unknown")
 	// Every status the adapter goes through, as channels.status would
