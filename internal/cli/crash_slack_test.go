@@ -3,19 +3,15 @@
 package cli
 
 import (
-	"context"
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/talonclaw/talon/internal/agent"
-	"github.com/talonclaw/talon/internal/store"
 	"github.com/talonclaw/talon/internal/testutil/fakellm"
 	"github.com/talonclaw/talon/internal/testutil/fakeslack"
 )
@@ -173,91 +169,19 @@ func TestInvariant14_KillDuringSlackBursts(t *testing.T) {
 			redelivered++
 		}
 	}
-	// Exactly one reply per message, to its DM; a second one only in the
-	// residual window.
 	posts := sl.Posts()
-	replies := map[string][]int{}
-	for i, s := range posts {
-		text, ok := strings.CutPrefix(s.Text, "re: ")
-		if !ok {
-			t.Errorf("unexpected message to %s: %q", s.Channel, s.Text)
-			continue
-		}
-		if chatOf[text] != s.Channel {
-			t.Errorf("reply to %q went to %s, want %s", text, s.Channel, chatOf[text])
-		}
-		replies[text] = append(replies[text], i)
+	replies := make([]crashReply, len(posts))
+	for i, m := range posts {
+		replies[i] = crashReply{m.Channel, m.Text}
 	}
-	window := 0
-	for _, text := range texts {
-		r := replies[text]
-		if len(r) == 0 {
-			t.Errorf("message %q got no reply", text)
-			continue
-		}
-		for _, i := range r[:len(r)-1] {
-			if !containsInt(lastBeforeKill, i) {
-				t.Errorf("message %q got %d replies (chat.postMessage #%v), want 1", text, len(r), r)
-				break
-			}
-		}
-		if len(r) > 1 {
-			window += len(r) - 1
-			t.Logf("residual window: the reply to %q was accepted just before a kill and posted again after it (chat.postMessage #%v)", text, r)
-		}
-	}
-
-	// Every message is in a transcript exactly once; in particular every
-	// one acknowledged before some kill was stored before its ack.
-	st, err := store.Open(context.Background(), filepath.Join(state, "talon.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	inTranscript := map[string]int{}
-	answers := map[string]int{}
-	for _, u := range []user{owner, friend} {
-		key, err := agent.SessionKey("per-channel-peer", agent.Inbound{Channel: "slack", AccountID: "default", PeerID: u.id, ChatType: "direct"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		hist, err := st.History(context.Background(), key, store.HistoryOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		last := ""
-		for _, m := range hist {
-			switch m.Role {
-			case "user":
-				inTranscript[m.Content]++
-				last = m.Content
-			case "assistant":
-				answers[last]++
-			}
-		}
-	}
-	for _, text := range texts {
-		if inTranscript[text] != 1 {
-			t.Errorf("message %q is %d times in the transcripts, want 1", text, inTranscript[text])
-		}
-	}
+	o := checkCrashOutcome(t, state, "slack", []string{owner.id, friend.id}, texts, chatOf, replies, lastBeforeKill, kills)
+	window, twice := o.window, o.twice
+	// In particular every event acknowledged before some kill was stored
+	// before its ack.
 	for id := range ackedAtKill {
-		if inTranscript[textOf[id]] == 0 {
+		if o.inTranscript[textOf[id]] == 0 {
 			t.Errorf("event %s (%q) was acknowledged before a kill but is in no transcript", id, textOf[id])
 		}
-	}
-	twice := 0
-	for _, text := range texts {
-		if answers[text] > 1 {
-			twice++
-		}
-	}
-	pending, err := st.PendingInbound(context.Background())
-	if err != nil || len(pending) != 0 {
-		t.Errorf("%d journal rows still pending (%v)", len(pending), err)
-	}
-	if out, errOut, code := runTalon(t, state, "audit", "verify"); code != 0 {
-		t.Errorf("audit verify after %d kills: %d %s %s", kills, code, out, errOut)
 	}
 	t.Logf("kills %d, messages %d, unacknowledged at a kill (summed over kills) %d, redelivered %d (envelopes resent %d), replies %d, residual-window duplicates %d, answered twice in the transcript %d",
 		kills, len(texts), unackedAtKill, redelivered, sl.Redelivered(), len(posts), window, twice)

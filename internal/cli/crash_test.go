@@ -14,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/talonclaw/talon/internal/agent"
 	"github.com/talonclaw/talon/internal/gateway"
 	"github.com/talonclaw/talon/internal/store"
 	"github.com/talonclaw/talon/internal/testutil/fakellm"
@@ -140,91 +139,13 @@ func TestInvariant14_KillDuringTelegramBursts(t *testing.T) {
 			maxOffset = o
 		}
 	}
-	// Exactly one reply per message, to its chat; a second one only in
-	// the residual window.
 	sent := tg.Sent()
-	replies := map[string][]int{}
-	for i, s := range sent {
-		text, ok := strings.CutPrefix(s.Text, "re: ")
-		if !ok {
-			t.Errorf("unexpected message to %s: %q", s.ChatID, s.Text)
-			continue
-		}
-		if chatOf[text] != s.ChatID {
-			t.Errorf("reply to %q went to chat %s, want %s", text, s.ChatID, chatOf[text])
-		}
-		replies[text] = append(replies[text], i)
+	replies := make([]crashReply, len(sent))
+	for i, m := range sent {
+		replies[i] = crashReply{m.ChatID, m.Text}
 	}
-	window := 0
-	for _, text := range texts {
-		r := replies[text]
-		if len(r) == 0 {
-			t.Errorf("message %q got no reply", text)
-			continue
-		}
-		// Every reply but the last must have been the last reply to its
-		// chat before a kill: sent, then killed before the mark.
-		for _, i := range r[:len(r)-1] {
-			if !containsInt(lastBeforeKill, i) {
-				t.Errorf("message %q got %d replies (sendMessage #%v), want 1", text, len(r), r)
-				break
-			}
-		}
-		if len(r) > 1 {
-			window += len(r) - 1
-			t.Logf("residual window: the reply to %q was accepted just before a kill and sent again after it (sendMessage #%v)", text, r)
-		}
-	}
-
-	// Every message is in a transcript exactly once.
-	st, err := store.Open(context.Background(), filepath.Join(state, "talon.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	inTranscript := map[string]int{}
-	answers := map[string]int{} // assistant messages after each user message
-	for _, chat := range []string{"4242", "4343"} {
-		key, err := agent.SessionKey("per-channel-peer", agent.Inbound{Channel: "telegram", AccountID: "default", PeerID: chat, ChatType: "direct"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		hist, err := st.History(context.Background(), key, store.HistoryOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		last := ""
-		for _, m := range hist {
-			switch m.Role {
-			case "user":
-				inTranscript[m.Content]++
-				last = m.Content
-			case "assistant":
-				answers[last]++
-			}
-		}
-	}
-	for _, text := range texts {
-		if inTranscript[text] != 1 {
-			t.Errorf("message %q is %d times in the transcripts, want 1", text, inTranscript[text])
-		}
-	}
-	// A turn killed after its answer was stored but before the reply was
-	// sent runs again: the model answers a second time (in the transcript
-	// only; the chat gets one reply).
-	twice := 0
-	for _, text := range texts {
-		if answers[text] > 1 {
-			twice++
-		}
-	}
-	pending, err := st.PendingInbound(context.Background())
-	if err != nil || len(pending) != 0 {
-		t.Errorf("%d journal rows still pending (%v)", len(pending), err)
-	}
-	if out, errOut, code := runTalon(t, state, "audit", "verify"); code != 0 {
-		t.Errorf("audit verify after %d kills: %d %s %s", kills, code, out, errOut)
-	}
+	o := checkCrashOutcome(t, state, "telegram", []string{"4242", "4343"}, texts, chatOf, replies, lastBeforeKill, kills)
+	window, twice := o.window, o.twice
 	t.Logf("kills %d, messages %d, confirmed below offset %d, replies %d, residual-window duplicates %d, answered twice in the transcript %d",
 		kills, len(texts), maxOffset, len(sent), window, twice)
 }
