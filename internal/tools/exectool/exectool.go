@@ -188,6 +188,9 @@ func (o Options) Decide(ctx context.Context, _ policy.Actor, raw json.RawMessage
 	return policy.Decision{Action: policy.Allow, Reason: "every command is on tools.exec.allowlist", PlanHash: plan.Hash}
 }
 
+// noHome is the HOME of configuration checks: it does not exist.
+const noHome = "/nonexistent/talon-home"
+
 // profileVerdict applies the exec profiles to a plan: "" when nothing
 // stands in the way, "ask: why" when a configurable program would run
 // without the kernel's execute restriction, else why it is refused (the
@@ -203,12 +206,10 @@ func (o Options) profileVerdict(ctx context.Context, plan *execplan.Plan, cwd st
 			return fmt.Sprintf("ask: this kernel has no Landlock, so %s could start any program its configuration or the workspace names (hint: approve, or set tools.exec.dangerouslyAllowConfigurablePrograms)", filepath.Base(s.Resolved))
 		}
 		if prof.check != nil {
-			home, done, err := runHome()
-			if err != nil {
-				return err.Error()
-			}
-			_, why := prof.check(ctx, s.Resolved, cwd, mergeEnv(scrubbedEnv(o.Workspace), homeEnv(home), prof.env))
-			done()
+			// The check only reads configuration, with global config
+			// off: a HOME that does not exist is enough, and costs no
+			// directory per decision.
+			_, why := prof.check(ctx, s.Resolved, cwd, mergeEnv(scrubbedEnv(o.Workspace), homeEnv(noHome), prof.env))
 			if why != "" {
 				return why
 			}
