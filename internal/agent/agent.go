@@ -74,6 +74,10 @@ type Agent struct {
 	lanes map[string]*lane
 	runs  map[string]*run // by run id
 	slots chan struct{}
+
+	// wrap puts untrusted senders' messages of the history in provenance
+	// markers, the same way on every call.
+	wrap *wrapper
 }
 
 type lane struct {
@@ -110,7 +114,8 @@ func New(o Options) (*Agent, error) {
 	if n < 1 {
 		n = 1
 	}
-	return &Agent{o: o, log: o.Logger.With("component", "agent"), lanes: map[string]*lane{}, runs: map[string]*run{}, slots: make(chan struct{}, n)}, nil
+	return &Agent{o: o, log: o.Logger.With("component", "agent"), lanes: map[string]*lane{}, runs: map[string]*run{}, slots: make(chan struct{}, n),
+		wrap: newWrapper()}, nil
 }
 
 // enqueue takes a place in the session's lane now, so turns run in the order

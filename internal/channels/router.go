@@ -581,6 +581,7 @@ func (r *Router) dispatch(m Message, trust string, id int64, resume bool) {
 		// A journaled message's run id is derived from its row, so a
 		// resumed turn finds its user message in the transcript.
 		req.RunID = fmt.Sprintf("run_in%d", id)
+		req.Journaled = true
 	}
 	if _, err := r.Agent.Start(ctx, req); err != nil {
 		r.count(m, func(c *Counters) { c.TurnErrors++ })

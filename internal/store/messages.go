@@ -227,9 +227,18 @@ func (s *Store) History(ctx context.Context, key string, o HistoryOptions) ([]Me
 	var msgs []Message
 	err := s.Read(ctx, func(tx *sql.Tx) error {
 		id := o.SessionID
-		if id == "" {
+		current := id == ""
+		if current {
 			var err error
 			if id, err = currentID(ctx, tx, key); err != nil {
+				return err
+			}
+		}
+		cacheable := current && o.Limit == 0 && !o.IncludeCompacted
+		if cacheable {
+			ms, ok, err := s.cachedHistory(ctx, tx, key, id)
+			if err != nil || ok {
+				msgs = ms
 				return err
 			}
 		}
@@ -283,6 +292,13 @@ func (s *Store) History(ctx context.Context, key string, o HistoryOptions) ([]Me
 		}
 		if len(sum) > 0 && (o.Limit == 0 || len(msgs) < o.Limit) {
 			msgs = append(sum, msgs...)
+		}
+		if cacheable {
+			last := sumSeq
+			if n := len(msgs); n > 0 {
+				last = max(last, msgs[n-1].Seq)
+			}
+			s.hist.put(key, id, last, msgs)
 		}
 		return nil
 	})

@@ -68,6 +68,8 @@ type Store struct {
 	w    *sql.DB // the writer: exactly one connection
 	wr   *writer // the goroutine that batches writes on w
 	r    *sql.DB // the read pool: query_only connections
+
+	hist *historyCache // History's contexts, brought up to date on each read
 }
 
 // Open opens the database at path, creating it (mode 0600) if it does not
@@ -93,7 +95,7 @@ func open(ctx context.Context, path string, ms []migration) (*Store, error) {
 		return nil, fmt.Errorf("store.Open: %w", err)
 	}
 
-	s := &Store{path: abs}
+	s := &Store{path: abs, hist: newHistoryCache()}
 	wc, err := newCachingConnector(dsn(abs, false))
 	if err != nil {
 		return nil, fmt.Errorf("store.Open: %w", err)
