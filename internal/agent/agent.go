@@ -75,6 +75,9 @@ type Agent struct {
 	runs  map[string]*run // by run id
 	slots chan struct{}
 
+	guardMu sync.Mutex
+	guard   *promptIndex // the last system prompt's leak-check index
+
 	// wrap puts untrusted senders' messages of the history in provenance
 	// markers, the same way on every call.
 	wrap *wrapper

@@ -72,4 +72,3 @@ func TestInvariant14_JournaledTurnKeepsMessageWhenModelFails(t *testing.T) {
 		t.Fatalf("transcript after the failed turn: %+v", h)
 	}
 }
-

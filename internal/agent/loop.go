@@ -250,8 +250,9 @@ func (t *turn) do(ctx context.Context) (err error) {
 		if t.canary == "" {
 			t.canary = newCanary()
 		}
-		system := withCanary(SystemPrompt(a.o.Workspace, t.cfg.Agents.Defaults.BootstrapMaxChars, trust == policy.TrustOwner, req.Inbound.Channel, a.o.Now()), t.canary)
-		t.guard = policy.NewPromptGuard(system, t.canary)
+		base := SystemPrompt(a.o.Workspace, t.cfg.Agents.Defaults.BootstrapMaxChars, trust == policy.TrustOwner, req.Inbound.Channel, a.o.Now())
+		system := withCanary(base, t.canary)
+		t.guard = a.promptGuard(base, t.canary)
 		t.state.Prompt = t.guard
 		msgs := toLLM(hist, a.wrap)
 		if est := estimateTokens(system, msgs); primary.ContextWindow > 0 && float64(est) > compactAt*float64(primary.ContextWindow) {

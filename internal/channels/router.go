@@ -605,6 +605,13 @@ func (r *Router) done(ctx context.Context, id int64, replied bool) {
 		// start.
 		return
 	}
+	if replied {
+		// At once, before the commit below: a kill -9 in between must not
+		// send the reply again (store.MarkInboundSent).
+		if err := r.Journal.MarkInboundSent(id); err != nil {
+			r.log().Warn("channels: recording a sent reply failed; the journal commit below still will", "id", id, "err", err)
+		}
+	}
 	if err := r.Journal.MarkInboundDone(context.WithoutCancel(ctx), id, replied, r.now()); err != nil {
 		r.log().Error("channels: marking the message done failed; it will be resumed after a restart", "id", id, "err", err)
 	}

@@ -129,6 +129,7 @@ func (s *Store) MarkInboundDone(ctx context.Context, id int64, replied bool, at 
 	if err != nil {
 		return fmt.Errorf("store.MarkInboundDone: %w", err)
 	}
+	s.sent.done(id)
 	return nil
 }
 
@@ -153,8 +154,13 @@ func scanInbound(sc scanner) (Inbound, error) {
 }
 
 // PendingInbound lists the journaled messages not yet done, in the order
-// they arrived.
+// they arrived. It first moves the sent log's marks into the journal (see
+// MarkInboundSent), so a reply delivered just before a crash shows as
+// sent. The gateway calls it once, at start, before its channels run.
 func (s *Store) PendingInbound(ctx context.Context) ([]Inbound, error) {
+	if err := s.foldSentLog(ctx); err != nil {
+		return nil, fmt.Errorf("store.PendingInbound: sent log: %w", err)
+	}
 	var out []Inbound
 	err := s.Read(ctx, func(tx *sql.Tx) error {
 		rows, err := tx.QueryContext(ctx, inboundCols+` WHERE state = 'pending' ORDER BY id`)
