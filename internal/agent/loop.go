@@ -110,6 +110,9 @@ func (a *Agent) run(parent context.Context, req TurnRequest, wait func(context.C
 		return t.finish(ctx, err)
 	}
 	defer release()
+	if req.OnStart != nil {
+		req.OnStart()
+	}
 	err := t.safeDo(ctx)
 	return t.finish(ctx, err)
 }

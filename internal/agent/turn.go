@@ -31,6 +31,10 @@ type TurnRequest struct {
 	// own before the call: a crash in between resumes the turn from the
 	// journal, which stores it then.
 	Journaled bool
+	// OnStart, if set, is called when the turn stops waiting for its
+	// session and a free slot and starts to run (the channels show
+	// "typing" from then on). It must not block.
+	OnStart func()
 	// OnEvent receives the turn's events (deltas, tool calls, the end). It is
 	// called from the turn's goroutine and must not block for long.
 	OnEvent func(Event)
