@@ -89,7 +89,7 @@ func (t *turn) storePending(ctx context.Context) error {
 	return nil
 }
 
-func (a *Agent) run(parent context.Context, req TurnRequest, wait func(context.Context) error, release func()) (*TurnResult, error) {
+func (a *Agent) run(parent context.Context, req TurnRequest, wait func(context.Context) error, freeSlot, release func()) (*TurnResult, error) {
 	cfg := a.o.Config()
 	key := req.SessionKey
 	ctx, cancel := context.WithCancelCause(parent)
@@ -114,6 +114,11 @@ func (a *Agent) run(parent context.Context, req TurnRequest, wait func(context.C
 		req.OnStart()
 	}
 	err := t.safeDo(ctx)
+	// The turn's work is done; delivering its end (a reply to a chat
+	// platform) waits on the network, not on this process: the slot goes
+	// to the next turn now, while the lane keeps this session's replies
+	// in order until the delivery is over.
+	freeSlot()
 	return t.finish(ctx, err)
 }
 
