@@ -79,7 +79,13 @@ func (c *historyCache) get(key, id string) (msgs []Message, lastSeq int64, ok bo
 		return nil, 0, false
 	}
 	c.lru.MoveToFront(e.elem)
-	return slices.Clone(e.msgs), e.lastSeq, true
+	// Room for the rows the caller appends (new ones, a turn's pending
+	// message) without copying it all again.
+	if len(e.msgs) > 0 {
+		msgs = make([]Message, len(e.msgs), len(e.msgs)+8)
+		copy(msgs, e.msgs)
+	}
+	return msgs, e.lastSeq, true
 }
 
 // put stores msgs, read in full, as key's context for id up to lastSeq.
