@@ -171,7 +171,9 @@ func (t *turn) finish(ctx context.Context, err error) (*TurnResult, error) {
 
 func (t *turn) do(ctx context.Context) (err error) {
 	a, req := t.a, t.req
-	sess, err := a.o.Store.EnsureSession(ctx, req.SessionKey, store.SessionInit{
+	// The session and its context in one read; the context serves the
+	// first model call unless this turn stores something first.
+	sess, first, err := a.o.Store.EnsureHistory(ctx, req.SessionKey, store.SessionInit{
 		AgentID: orDefault(req.Inbound.AgentID, "main"), Channel: req.Inbound.Channel, PeerID: req.Inbound.PeerID, ChatType: req.Inbound.ChatType})
 	if err != nil {
 		return err
@@ -225,8 +227,11 @@ func (t *turn) do(ctx context.Context) (err error) {
 					err = perr
 				}
 			}()
-		} else if _, err := a.o.Store.AppendMessages(ctx, req.SessionKey, um); err != nil {
-			return err
+		} else {
+			if _, err := a.o.Store.AppendMessages(ctx, req.SessionKey, um); err != nil {
+				return err
+			}
+			first = nil
 		}
 	}
 	if trust == policy.TrustUntrusted {
@@ -245,9 +250,11 @@ func (t *turn) do(ctx context.Context) (err error) {
 			t.res.Reply = strings.TrimSpace(t.res.Reply + fmt.Sprintf("\n\n[stopped after %d model calls: agents.defaults.maxIterations]", iter))
 			return nil
 		}
-		hist, err := a.o.Store.History(ctx, req.SessionKey, store.HistoryOptions{})
-		if err != nil {
-			return err
+		hist := first
+		if iter > 0 || hist == nil {
+			if hist, err = a.o.Store.History(ctx, req.SessionKey, store.HistoryOptions{}); err != nil {
+				return err
+			}
 		}
 		hist = t.withPending(hist)
 		t.fetched = map[string]string{}
