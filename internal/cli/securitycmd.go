@@ -45,7 +45,7 @@ func (a *app) securityCmd() *cobra.Command {
 		},
 	}
 	audit.Flags().BoolVar(&deep, "deep", false, "also probe the running gateway as an attacker would")
-	audit.Flags().BoolVar(&fix, "fix", false, "apply the safe fixes (permissions, redaction, group policy, weak token), with a config backup")
+	audit.Flags().BoolVar(&fix, "fix", false, "apply the safe fixes (they only narrow; docs/security-audit.md lists them), with a config backup")
 	audit.Flags().BoolVar(&strict, "strict", false, "exit 1 when any finding is critical")
 	cmd.AddCommand(audit)
 	return cmd

@@ -94,6 +94,13 @@ func Checks() []Check {
 	}
 }
 
+// KnownCheck reports whether id is a check of the table, so a finding
+// reported anywhere (the CLI's --deep probes too) is documented.
+func KnownCheck(id string) bool {
+	_, ok := checkFor(id)
+	return ok
+}
+
 // checkFor returns the table entry that covers a finding id, matching
 // "<...>" segments against any one segment.
 func checkFor(id string) (Check, bool) {
