@@ -169,7 +169,7 @@ type Session struct {
 
 // Tools configures the agent's tools. Every change applies live.
 type Tools struct {
-	Profile  string       `json:"profile" doc:"Base tool set: minimal, coding (files and exec), messaging, full." default:"coding" enum:"minimal|coding|messaging|full" widens:"-: the base tool set; the settings of each dangerous tool (exec, fs, web) have their own checks, and models.weak_with_web and egress.policy consider which tools are on"`
+	Profile  string       `json:"profile" doc:"Base tool set: minimal, coding (files and exec), messaging, full." default:"coding" enum:"minimal|coding|messaging|full" widens:"-: the base tool set. Exec, file and web tools have their own settings, each checked; message, cron and sessions_send need approval for non-owners and in tainted sessions whatever the profile (invariant 8); models.weak_with_web and egress.policy consider which tools are on"`
 	Allow    []string     `json:"allow" doc:"Tools or tool groups added to the profile." widens:"-: as tools.profile"`
 	Deny     []string     `json:"deny" doc:"Tools or tool groups removed; deny wins over allow." widens:"-: only removes tools"`
 	Exec     Exec         `json:"exec" doc:"The exec tool (shell commands)."`
