@@ -10,7 +10,8 @@ import (
 
 // runners are programs that run code or other programs they are given:
 // shells, interpreters, and wrappers that execute their arguments (env,
-// xargs, find -exec, sudo, nohup, timeout, …). On any exec list that skips
+// xargs, find -exec, sudo, nohup, timeout, …) or a package they fetch (npx,
+// uvx). On any exec list that skips
 // approval they let a command run anything.
 func runners() []string {
 	return []string{
@@ -21,6 +22,8 @@ func runners() []string {
 		"env", "xargs", "find", "parallel", "watch", "flock", "nohup", "timeout", "nice", "ionice", "stdbuf",
 		"setsid", "chroot", "unshare", "nsenter", "strace", "ltrace", "gdb", "script", "time", "command", "exec",
 		"sudo", "doas", "su", "pkexec", "runuser", "ssh",
+		// They fetch a package and run it.
+		"npx", "pnpx", "bunx", "uvx", "pipx",
 	}
 }
 

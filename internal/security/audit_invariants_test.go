@@ -111,7 +111,7 @@ func TestInvariant10_AuditReportsEveryLiteralSecret(t *testing.T) {
 // when strangers can reach the agent; plain tools are not.
 func TestInvariant5_AuditFindsRunnersOnEveryExecList(t *testing.T) {
 	e := newAuditEnv(t)
-	runnersToTry := []string{"sh", "bash", "python3.12", "node", "perl", "ruby", "env", "xargs", "find", "sudo", "busybox", "awk", "nodejs", "pwsh", "timeout"}
+	runnersToTry := []string{"sh", "bash", "python3.12", "node", "perl", "ruby", "env", "xargs", "find", "sudo", "busybox", "awk", "nodejs", "pwsh", "timeout", "npx", "uvx"}
 	plain := []string{"jq", "grep", "git", "ls", "cat", "shred", "envsubst", "nodemon-not", "findmnt", "python-config-x"}
 	for _, list := range []struct{ key, id, format string }{
 		{"tools.exec.allowlist", "tools.exec.interpreter_allowlisted", `["/usr/bin/%s"]`},
