@@ -40,7 +40,11 @@ func AuditMarkdown() []byte {
 		}
 		var vals, checks []string
 		for _, tr := range w.Triggers {
-			vals = append(vals, "`"+tr.Value+"`")
+			if tr.Check == config.SecretLiteralCheck {
+				vals = append(vals, "a literal, not a `${…}` reference")
+			} else {
+				vals = append(vals, "`"+tr.Value+"`")
+			}
 			if !slices.Contains(checks, "`"+tr.Check+"`") {
 				checks = append(checks, "`"+tr.Check+"`")
 			}
