@@ -126,6 +126,12 @@ func Audit(in AuditInput) []Finding {
 		}
 	}
 
+	if name := syncedFolder(in.StateDir); name != "" {
+		add("fs.state_dir.synced", Warn, "the state directory is in a synced folder", fmt.Sprintf("%s is inside %s: the config, the secrets store with its key, the database and the logs are copied to that service and every device it syncs to", in.StateDir, name),
+			"move it out (set TALON_STATE_DIR) and keep only audit.exportFile in a synced folder", false)
+		out[len(out)-1].Path = in.StateDir
+	}
+
 	for _, pr := range in.Invalid {
 		add("config.invalid", Critical, "the config is invalid: "+pr.Path, pr.Message, orText(pr.Hint, "fix the key; talon config validate lists every problem"), false)
 	}
@@ -168,6 +174,28 @@ func Audit(in AuditInput) []Finding {
 		return out[i].CheckID < out[j].CheckID
 	})
 	return out
+}
+
+// syncedFolder names the file-sync service whose folder holds path, or "".
+func syncedFolder(path string) string {
+	for _, seg := range strings.Split(filepath.ToSlash(path), "/") {
+		l := strings.ToLower(seg)
+		switch {
+		case l == "dropbox" || strings.HasPrefix(l, "dropbox ("):
+			return "Dropbox"
+		case l == "onedrive" || strings.HasPrefix(l, "onedrive -") || strings.HasPrefix(l, "onedrive-"):
+			return "OneDrive"
+		case l == "google drive" || l == "googledrive" || l == "my drive" || strings.HasPrefix(l, "googledrive-"):
+			return "Google Drive"
+		case l == "cloudstorage":
+			return "a macOS CloudStorage folder"
+		case l == "icloud drive" || l == "mobile documents" || l == "icloud~com~apple~clouddocs" || l == "com~apple~clouddocs":
+			return "iCloud Drive"
+		case l == "nextcloud" || l == "owncloud":
+			return seg
+		}
+	}
+	return ""
 }
 
 // policyEnables reports whether tools.* enables the tool, as the policy

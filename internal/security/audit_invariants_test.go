@@ -2,6 +2,8 @@ package security
 
 import (
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -180,5 +182,32 @@ func TestInvariant11_AuditWarnsUnsetBudgetsWhenStrangersReach(t *testing.T) {
 				t.Errorf("%s: --fix set perDayUsd to %v", tc.file, v)
 			}
 		}
+	}
+}
+
+// TestAuditStateDirInSyncedFolder: a state directory in a file-sync folder
+// sends the secrets store and its key to the sync service; the audit says
+// so, and not for an ordinary path.
+func TestAuditStateDirInSyncedFolder(t *testing.T) {
+	for path, want := range map[string]string{
+		"/home/a/Dropbox/talon":                              "Dropbox",
+		"/Users/a/Library/Mobile Documents/x/.talon":         "iCloud Drive",
+		"/home/a/OneDrive - Contoso/talon":                   "OneDrive",
+		"/home/a/.talon":                                     "",
+		"/home/a/dropbox-notes/.talon":                       "",
+		"/Users/a/Library/CloudStorage/GoogleDrive-a/.talon": "a macOS CloudStorage folder",
+	} {
+		if got := syncedFolder(path); got != want {
+			t.Errorf("%s: %q, want %q", path, got, want)
+		}
+	}
+	dir := filepath.Join(t.TempDir(), "Dropbox", "talon")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	c := config.Default()
+	got := bySeverity(Audit(AuditInput{Config: c, Tree: map[string]any{}, StateDir: dir, ConfigPath: filepath.Join(dir, "talon.json")}))
+	if got["fs.state_dir.synced"] != Warn {
+		t.Errorf("state dir in Dropbox: %v", got)
 	}
 }
