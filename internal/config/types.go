@@ -38,7 +38,7 @@ type Config struct {
 // Gateway configures the listening gateway process.
 type Gateway struct {
 	Port            int           `json:"port" doc:"TCP port the gateway listens on." default:"18789" min:"1" max:"65535" widens:"-: the port number; who may connect is gateway.bind and gateway.auth"`
-	Bind            string        `json:"bind" doc:"Interfaces to listen on: loopback (127.0.0.1 and ::1 only), lan (all interfaces), tailnet (the Tailscale address), custom (customBindHost)." default:"loopback" enum:"loopback|lan|tailnet|custom" widens:"'lan' => gateway.bind_network"`
+	Bind            string        `json:"bind" doc:"Interfaces to listen on: loopback (127.0.0.1 and ::1 only), lan (all interfaces), tailnet (the Tailscale address), custom (customBindHost)." default:"loopback" enum:"loopback|lan|tailnet|custom" widens:"'lan' => gateway.bind_network; 'tailnet' => gateway.bind_network; 'custom' => gateway.bind_network"`
 	CustomBindHost  string        `json:"customBindHost" doc:"IP address to listen on when bind is \"custom\"." format:"ip" requiredIf:"bind=custom" widens:"-: used only with bind \"custom\", which gateway.bind_network reports"`
 	Auth            GatewayAuth   `json:"auth" doc:"How clients authenticate to the gateway."`
 	ControlUI       ControlUI     `json:"controlUi" doc:"The browser Control UI served by the gateway."`
