@@ -72,3 +72,23 @@ func TestInvariant14_JournaledTurnKeepsMessageWhenModelFails(t *testing.T) {
 		t.Fatalf("transcript after the failed turn: %+v", h)
 	}
 }
+
+// A turn reuses the context it read only when its own message follows it
+// directly: a message someone else appended in between (another
+// session's sessions_send, a CLI) must not be missing from the model's
+// context.
+func TestExtendHistoryOnlyWhenContiguous(t *testing.T) {
+	hist := []store.Message{{SessionID: "s", Seq: 1}, {SessionID: "s", Seq: 2}}
+	if got := extendHistory(hist, []store.Message{{SessionID: "s", Seq: 3}}); len(got) != 3 {
+		t.Errorf("contiguous append not reused: %d messages", len(got))
+	}
+	if got := extendHistory(hist, []store.Message{{SessionID: "s", Seq: 4}}); got != nil {
+		t.Errorf("a gap (someone else's message at seq 3) was papered over: %+v", got)
+	}
+	if got := extendHistory(hist, []store.Message{{SessionID: "other", Seq: 3}}); got != nil {
+		t.Errorf("a message of another session id (a reset meanwhile) was appended: %+v", got)
+	}
+	if got := extendHistory(nil, []store.Message{{SessionID: "s", Seq: 1}}); len(got) != 1 {
+		t.Errorf("a new session's first message not reused: %+v", got)
+	}
+}

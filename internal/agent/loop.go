@@ -52,6 +52,20 @@ type turn struct {
 	pending *store.Message
 }
 
+// extendHistory is hist with stored (just appended) at its end if they
+// follow it directly — nobody else appended in between — and nil (read it
+// again) otherwise.
+func extendHistory(hist, stored []store.Message) []store.Message {
+	var last int64
+	for _, m := range hist {
+		last = max(last, m.Seq)
+	}
+	if len(stored) == 0 || stored[0].Seq != last+1 || (len(hist) > 0 && stored[0].SessionID != hist[0].SessionID) {
+		return nil
+	}
+	return append(hist, stored...)
+}
+
 // withPending is hist with the pending user message at its end, as the
 // transcript will hold it.
 func (t *turn) withPending(hist []store.Message) []store.Message {
@@ -228,10 +242,11 @@ func (t *turn) do(ctx context.Context) (err error) {
 				}
 			}()
 		} else {
-			if _, err := a.o.Store.AppendMessages(ctx, req.SessionKey, um); err != nil {
+			stored, err := a.o.Store.AppendMessages(ctx, req.SessionKey, um)
+			if err != nil {
 				return err
 			}
-			first = nil
+			first = extendHistory(first, stored)
 		}
 	}
 	if trust == policy.TrustUntrusted {
