@@ -595,13 +595,26 @@ func (r *Router) dispatch(m Message, trust string, id int64, resume bool) {
 }
 
 // typingEvery is how often "typing" is shown again while a turn runs: the
-// platforms clear it after about five seconds.
-const typingEvery = 4 * time.Second
+// platforms clear it after about five seconds. typingDelay is how long a
+// turn runs before it is first shown: a reply faster than that needs no
+// indicator, and the request it saves counts against the platform's rate
+// limits (Telegram's is per bot).
+const (
+	typingEvery = 4 * time.Second
+	typingDelay = 300 * time.Millisecond
+)
 
-// typing shows "typing" in t's chat from when the turn starts until ctx
-// ends (the turn's last event). A request already sent is let finish, not
-// cancelled: cancelling it would cost the connection.
+// typing shows "typing" in t's chat from typingDelay after the turn starts
+// until ctx ends (the turn's last event). A request already sent is let
+// finish, not cancelled: cancelling it would cost the connection.
 func (r *Router) typing(ctx context.Context, a Adapter, t Target) {
+	delay := time.NewTimer(typingDelay)
+	defer delay.Stop()
+	select {
+	case <-ctx.Done():
+		return
+	case <-delay.C:
+	}
 	tick := time.NewTicker(typingEvery)
 	defer tick.Stop()
 	for {

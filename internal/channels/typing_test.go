@@ -57,3 +57,22 @@ func TestTypingShownWhenTurnStarts(t *testing.T) {
 	}
 	req.OnEvent(agent.Event{Type: "final", Result: &agent.TurnResult{Reply: "hi"}})
 }
+
+// A turn that ends before typingDelay shows no "typing" at all: the
+// reply is there already.
+func TestTypingNotShownForQuickTurns(t *testing.T) {
+	h := newHarness(t, nil)
+	run := &heldRunner{}
+	h.r.Agent = run
+	h.r.Handle(t.Context(), dmFrom("1", "hello"))
+	req := run.get(0)
+	req.OnStart()
+	req.OnEvent(agent.Event{Type: "final", Result: &agent.TurnResult{Reply: "hi"}})
+	time.Sleep(2 * typingDelay)
+	if n := h.tg.typed(); n != 0 {
+		t.Fatalf("typing shown %d times for a turn that had ended", n)
+	}
+	if len(h.tg.messages()) != 1 {
+		t.Fatalf("reply not sent: %+v", h.tg.messages())
+	}
+}
