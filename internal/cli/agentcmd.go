@@ -1,16 +1,17 @@
 package cli
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/talonclaw/talon/internal/agent"
+	"github.com/talonclaw/talon/internal/approvals"
 	"github.com/talonclaw/talon/internal/policy"
 	"github.com/talonclaw/talon/internal/protocol"
 	"github.com/talonclaw/talon/internal/store"
@@ -76,41 +77,49 @@ func orStr(s, def string) string {
 }
 
 func (a *app) agentLocal(ctx context.Context, f agentFlags) error {
-	p, err := a.paths()
+	env, err := a.openLocal(ctx)
 	if err != nil {
 		return err
 	}
-	if err := ensureStateDir(p.StateDir); err != nil {
-		return err
+	defer env.close()
+	if isTerminal(a.env.Stdin) {
+		// A person is at the terminal: ask them instead of falling back.
+		in := bufio.NewReader(a.env.Stdin)
+		attachTerminalApprover(env.rt.approvals, func(ap store.Approval) {
+			go func() {
+				d := a.askOnTerminal(ap, in)
+				if _, err := env.rt.approvals.Resolve(context.WithoutCancel(ctx), ap.ID, d, "terminal"); err != nil {
+					a.errf("talon: %s\n", humanError(err))
+				}
+			}()
+		}, nil)
 	}
-	if _, _, err := ensureConfig(p); err != nil {
-		return err
-	}
-	cfg, _, err := a.loadConfig(p)
-	if err != nil {
-		return err
-	}
-	st, err := store.Open(ctx, p.DB)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	sec, err := a.newSecretSet(p, cfg)
-	if err != nil {
-		return err
-	}
-	log := slog.New(slog.DiscardHandler)
-	rt, err := a.newRuntime(ctx, p, cfg, st, sec, log)
-	if err != nil {
-		return err
-	}
-	defer rt.procs.KillAll()
 	req := f.turnRequest()
 	req.OnEvent = a.streamPrinter()
 	ctx, cancel := context.WithTimeout(ctx, f.conn.timeout)
 	defer cancel()
-	res, err := rt.agent.Run(ctx, req)
+	res, err := env.rt.agent.Run(ctx, req)
 	return a.reportTurn(res, err)
+}
+
+// askOnTerminal shows an approval request on stderr and reads the answer
+// from in until it is one of once/always/deny; end of input denies.
+func (a *app) askOnTerminal(ap store.Approval, in *bufio.Reader) string {
+	a.errf("\n[approval %s] %s wants to run: %s\n", ap.ID, ap.Tool, shortArgs(json.RawMessage(ap.Args)))
+	if ap.Reason != "" {
+		a.errf("reason: %s\n", ap.Reason)
+	}
+	for {
+		a.errf("allow? [o]nce / [a]lways / [d]eny: ")
+		line, err := in.ReadString('\n')
+		if d := parseApprovalAnswer(line); d != "" {
+			return d
+		}
+		if err != nil {
+			a.errf("\n")
+			return approvals.Deny
+		}
+	}
 }
 
 // streamPrinter prints deltas as they come (not with --json) and tool calls
@@ -176,7 +185,14 @@ func (a *app) reportTurn(res *agent.TurnResult, err error) error {
 func (a *app) agentRemote(ctx context.Context, f agentFlags) error {
 	ctx, cancel := context.WithTimeout(ctx, f.conn.timeout)
 	defer cancel()
-	c, err := a.dial(ctx, f.conn, protocol.ScopeWrite)
+	scopes := []string{protocol.ScopeWrite}
+	var in *bufio.Reader
+	if isTerminal(a.env.Stdin) {
+		// A person at the terminal answers this turn's approvals here.
+		scopes = append(scopes, protocol.ScopeApprovals)
+		in = bufio.NewReader(a.env.Stdin)
+	}
+	c, err := a.dial(ctx, f.conn, scopes...)
 	if err != nil {
 		return err
 	}
@@ -203,10 +219,22 @@ func (a *app) agentRemote(ctx context.Context, f agentFlags) error {
 			if !ok {
 				return errors.New("the gateway closed the connection before the turn ended")
 			}
+			b, _ := json.Marshal(ev.Payload)
+			if ev.Event == approvals.EventRequested && in != nil {
+				var ap store.Approval
+				if json.Unmarshal(b, &ap) == nil && ap.SessionKey == started.SessionKey {
+					go func() {
+						d := a.askOnTerminal(ap, in)
+						if err := c.Call(ctx, "exec.approval.resolve", map[string]any{"id": ap.ID, "decision": d}, nil); err != nil {
+							a.errf("talon: %s\n", humanError(err))
+						}
+					}()
+				}
+				continue
+			}
 			if ev.Event != "chat" {
 				continue
 			}
-			b, _ := json.Marshal(ev.Payload)
 			var p struct {
 				RunID        string       `json:"runId"`
 				State        string       `json:"state"`

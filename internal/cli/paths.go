@@ -97,6 +97,12 @@ func newToken() (secret.Secret, error) {
 // TALON_GATEWAY_TOKEN / TALON_GATEWAY_PASSWORD when the file leaves them unset.
 func (a *app) loadConfig(p paths) (*config.Config, *config.File, error) {
 	cfg, f, err := config.Load(p.Config, a.env.Lookup)
+	if errors.Is(err, fs.ErrNotExist) {
+		if _, serr := os.Stat(p.StateDir); serr != nil {
+			return nil, nil, fmt.Errorf("no state directory at %s (hint: run `talon onboard` to create it with a config, or set TALON_STATE_DIR)", p.StateDir)
+		}
+		return nil, nil, fmt.Errorf("no config at %s (hint: run `talon onboard` to create one)", p.Config)
+	}
 	if err != nil {
 		return nil, nil, err
 	}

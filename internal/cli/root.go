@@ -70,8 +70,9 @@ func IsSilent(err error) bool {
 }
 
 type app struct {
-	env  Env
-	json bool
+	env   Env
+	json  bool
+	debug bool
 }
 
 // Execute runs talon with args (without the program name).
@@ -85,9 +86,9 @@ func Execute(ctx context.Context, env Env, args []string) error {
 	root.SetErr(env.Stderr)
 	_, err := root.ExecuteContextC(ctx)
 	if err != nil && isCobraUsage(err) {
-		return &UsageError{Err: err}
+		err = &UsageError{Err: err}
 	}
-	return err
+	return forPeople(err, a.debug)
 }
 
 // isCobraUsage recognises the errors cobra produces for bad invocations.
@@ -116,12 +117,14 @@ func (a *app) rootCmd() *cobra.Command {
 		},
 	}
 	root.PersistentFlags().BoolVar(&a.json, "json", false, "print machine-readable JSON")
+	root.PersistentFlags().BoolVar(&a.debug, "debug", false, "show errors with their full Go call chain")
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return &UsageError{Err: fmt.Errorf("%w (hint: talon %s --help)", err, strings.TrimPrefix(c.CommandPath(), "talon "))}
 	})
 	root.AddCommand(a.versionCmd(), a.gatewayCmd(), a.healthCmd(), a.statusCmd(), a.configCmd(), a.doctorCmd(),
 		a.agentCmd(), a.usageCmd(), a.onboardCmd(), a.approvalsCmd(), a.cronCmd(), a.securityCmd(), a.secretsCmd(), a.auditCmd(), a.sessionsCmd(),
-		a.pairingCmd(), a.channelsCmd())
+		a.pairingCmd(), a.channelsCmd(), a.chatCmd(), a.logsCmd(), a.completionCmd())
+	listSubcommands(root)
 	return root
 }
 
@@ -147,7 +150,7 @@ func (a *app) errf(format string, args ...any) {
 func exactArgs(n int) cobra.PositionalArgs {
 	return func(c *cobra.Command, args []string) error {
 		if len(args) != n {
-			return usagef("%s: want %d argument(s), got %d (hint: %s)", c.CommandPath(), n, len(args), c.UseLine())
+			return usagef("%s: want %d argument(s), got %d (hint: %s)", cmdName(c), n, len(args), c.UseLine())
 		}
 		return nil
 	}
@@ -156,10 +159,70 @@ func exactArgs(n int) cobra.PositionalArgs {
 func rangeArgs(lo, hi int) cobra.PositionalArgs {
 	return func(c *cobra.Command, args []string) error {
 		if len(args) < lo || len(args) > hi {
-			return usagef("%s: want %d to %d arguments, got %d (hint: %s)", c.CommandPath(), lo, hi, len(args), c.UseLine())
+			return usagef("%s: want %d to %d arguments, got %d (hint: %s)", cmdName(c), lo, hi, len(args), c.UseLine())
 		}
 		return nil
 	}
 }
 
 func ftoa(v float64, prec int) string { return strconv.FormatFloat(v, 'f', prec, 64) }
+
+// listSubcommands makes every command that only groups others answer a
+// missing or unknown subcommand with the list of what exists.
+func listSubcommands(cmd *cobra.Command) {
+	for _, c := range cmd.Commands() {
+		listSubcommands(c)
+	}
+	if !cmd.HasSubCommands() {
+		return
+	}
+	var names []string
+	for _, c := range cmd.Commands() {
+		if c.IsAvailableCommand() {
+			names = append(names, c.Name())
+		}
+	}
+	avail := strings.Join(names, ", ")
+	path := cmd.CommandPath()
+	prefix := strings.TrimPrefix(path, "talon ") + ": "
+	if !cmd.HasParent() {
+		prefix = ""
+	}
+	cmd.Args = func(c *cobra.Command, args []string) error {
+		if len(args) > 0 {
+			return usagef("%sunknown command %q (available: %s; hint: %s --help)", prefix, args[0], avail, path)
+		}
+		return nil
+	}
+	if cmd.HasParent() {
+		cmd.RunE = func(c *cobra.Command, args []string) error {
+			return usagef("%smissing subcommand (available: %s)", prefix, avail)
+		}
+	} else {
+		cmd.RunE = func(c *cobra.Command, args []string) error { return c.Help() }
+	}
+}
+
+// valueArgs is exactArgs(n) for a command whose last argument is a value
+// that may start with "-" (flag parsing stops at the first argument there):
+// the global flags --json and --debug may still follow the value.
+func (a *app) valueArgs(n int) cobra.PositionalArgs {
+	return func(c *cobra.Command, args []string) error {
+		for len(args) > n {
+			switch args[len(args)-1] {
+			case "--json":
+				a.json = true
+			case "--debug":
+				a.debug = true
+			default:
+				return usagef("%s: want %d argument(s), got %d (hint: %s; quote a value that has spaces)", cmdName(c), n, len(args), c.UseLine())
+			}
+			args = args[:len(args)-1]
+		}
+		return exactArgs(n)(c, args)
+	}
+}
+
+// cmdName is the command's path without the program name, for messages
+// that main already prefixes with "talon: ".
+func cmdName(c *cobra.Command) string { return strings.TrimPrefix(c.CommandPath(), "talon ") }

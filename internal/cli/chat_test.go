@@ -1,0 +1,175 @@
+package cli
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/talonclaw/talon/internal/store"
+	"github.com/talonclaw/talon/internal/testutil/fakellm"
+)
+
+// chatScript is the conversation both chat tests hold: a streamed reply, an
+// exec that needs approval (answered inline), then a slow turn aborted with
+// Ctrl-C.
+func chatScript(t *testing.T, p *ptyProc, fake *fakellm.Server, hold chan struct{}) {
+	t.Helper()
+	p.expect("you> ")
+	p.typeText("hello there\n")
+	p.expect("talon> first streamed reply")
+	p.expect("you> ")
+
+	// The owner asks for a command that is not on the allowlist: the
+	// approval is asked right here, and the call runs once allowed.
+	p.typeText("what day is it\n")
+	p.expect("[approval ")
+	p.expect("date")
+	p.expect("allow? [o]nce / [a]lways / [d]eny: ")
+	p.typeText("maybe\n")
+	p.expect("please answer")
+	p.typeText("o\n")
+	p.expect("allow-once")
+	p.expect("[tool] exec")
+	p.expect("ask -> executed")
+	p.expect("talon> it is today")
+	p.expect("you> ")
+
+	// /history shows the transcript with the tool decision.
+	p.typeText("/history\n")
+	p.expect("(owner): hello there")
+	p.expect("tool exec [ask -> executed")
+	p.expect("you> ")
+	p.typeText("/sessions\n")
+	p.expect("agent:main:main")
+	p.expect("you> ")
+
+	// A slow model: the progress line shows, Ctrl-C aborts the turn and
+	// the chat goes on.
+	p.typeText("take your time\n")
+	p.expect("thinking...")
+	p.typeText("\x03")
+	p.expect("(turn aborted)")
+	p.expect("you> ")
+	close(hold)
+
+	p.typeText("/new\n")
+	p.expect("started a new session")
+	p.expect("you> ")
+	p.typeText("/history\n")
+	p.expect("(no messages)")
+	p.typeText("/quit\n")
+	if code := p.wait(); code != 0 {
+		t.Fatalf("exit %d; terminal:\n%s", code, p.output())
+	}
+}
+
+func chatFake(t *testing.T) (*fakellm.Server, chan struct{}) {
+	fake := fakellm.New(t)
+	hold := make(chan struct{})
+	fake.Script(
+		fakellm.Reply{Text: "first streamed reply"},
+		fakellm.Reply{ToolCalls: []fakellm.Call{{ID: "d1", Name: "exec", Args: `{"command":"date"}`}}},
+		fakellm.Reply{Text: "it is today"},
+		fakellm.Reply{Text: "too late", Hold: hold},
+	)
+	return fake, hold
+}
+
+func TestChatLocalOnTerminal(t *testing.T) {
+	fake, hold := chatFake(t)
+	state := agentState(t, fake, "")
+	p := startPTY(t, []string{"TALON_STATE_DIR=" + state, "HOME=" + state, "FAKE_KEY=k"}, "chat", "--local")
+	chatScript(t, p, fake, hold)
+	// The approval was given on the terminal, recorded as such.
+	st, err := store.Open(context.Background(), filepath.Join(state, "talon.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	aps, _ := st.ListApprovals(context.Background(), true, 10)
+	if len(aps) != 1 || aps[0].Decision != "allow-once" || aps[0].ResolvedBy != "terminal" {
+		t.Fatalf("approvals %+v", aps)
+	}
+}
+
+func TestChatThroughGatewayOnTerminal(t *testing.T) {
+	fake, hold := chatFake(t)
+	state := agentState(t, fake, "")
+	t.Setenv("FAKE_KEY", "k")
+	g, err := startGatewayProc(t, state, "--port", "0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := startPTY(t, []string{"TALON_STATE_DIR=" + state, "HOME=" + state}, "chat", "--url", g.url)
+	chatScript(t, p, fake, hold)
+}
+
+// TestChatWithoutTerminal: piped input gets no prompts, no spinner and no
+// inline approval (nobody can answer: the fallback denies), and --json
+// prints one event per line.
+func TestChatWithoutTerminal(t *testing.T) {
+	fake := fakellm.New(t)
+	fake.Script(
+		fakellm.Reply{Text: "piped reply", Delay: 200 * time.Millisecond},
+		fakellm.Reply{ToolCalls: []fakellm.Call{{ID: "d1", Name: "exec", Args: `{"command":"date"}`}}},
+		fakellm.Reply{Text: "could not"},
+	)
+	state := agentState(t, fake, "")
+	cmd := talonCmd(state, "chat", "--local", "--json")
+	cmd.Stdin = strings.NewReader("hi\nwhat day is it\n")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	s := string(out)
+	for _, bad := range []string{"you> ", "thinking", "\r", "allow?"} {
+		if strings.Contains(s, bad) {
+			t.Errorf("non-terminal --json output contains %q:\n%s", bad, s)
+		}
+	}
+	if !strings.Contains(s, `"type":"final","runId":`) || !strings.Contains(s, `"decision":"ask","outcome":"denied"`) {
+		t.Fatalf("events:\n%s", s)
+	}
+}
+
+func talonCmd(state string, args ...string) *execCmd {
+	c := newExecCmd("talon", args...)
+	c.Env = append(os.Environ(), "TALON_STATE_DIR="+state, "HOME="+state, "FAKE_KEY=k")
+	return c
+}
+
+type execCmd = exec.Cmd
+
+func newExecCmd(name string, args ...string) *exec.Cmd { return exec.Command(name, args...) }
+
+// TestAgentLocalAsksOnTerminal: `talon agent --local` on a terminal asks
+// inline instead of falling back; the owner's deny is what happens.
+func TestAgentLocalAsksOnTerminal(t *testing.T) {
+	fake := fakellm.New(t)
+	fake.Script(fakellm.Reply{ToolCalls: []fakellm.Call{{ID: "t1", Name: "exec", Args: `{"command":"touch /tmp/talon-should-not-exist"}`}}},
+		fakellm.Reply{Text: "as you wish"})
+	state := agentState(t, fake, "")
+	p := startPTY(t, []string{"TALON_STATE_DIR=" + state, "HOME=" + state, "FAKE_KEY=k"}, "agent", "--local", "--message", "make a file")
+	p.expect("wants to run")
+	p.expect("touch")
+	p.expect("allow? [o]nce / [a]lways / [d]eny: ")
+	p.typeText("d\n")
+	p.expect("exec ask: denied")
+	p.expect("as you wish")
+	if code := p.wait(); code != 0 {
+		t.Fatalf("exit %d:\n%s", code, p.output())
+	}
+	st, err := store.Open(context.Background(), filepath.Join(state, "talon.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	aps, _ := st.ListApprovals(context.Background(), true, 10)
+	if len(aps) != 1 || aps[0].Decision != "deny" || aps[0].ResolvedBy != "terminal" {
+		t.Fatalf("approvals %+v", aps)
+	}
+}
