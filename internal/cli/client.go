@@ -108,6 +108,21 @@ func (a *app) healthCmd() *cobra.Command {
 				state = "unhealthy"
 			}
 			a.outf("gateway %s (version %v, up %s, %s round trip)\n", state, p["version"], ms(p["uptimeMs"]), took.Round(time.Millisecond))
+			chans, _ := p["channels"].(map[string]any)
+			order, _ := p["channelOrder"].([]any)
+			if len(order) == 0 {
+				a.outf("channels: none running\n")
+			}
+			for _, name := range order {
+				c, _ := chans[fmt.Sprint(name)].(map[string]any)
+				a.outf("channel %v: %v", name, c["state"])
+				if e, ok := c["lastError"]; ok {
+					a.outf(" (last error: %v)", e)
+				}
+				a.outf("\n")
+			}
+			sess, _ := p["sessions"].(map[string]any)
+			a.outf("sessions: %v\n", sess["count"])
 		})
 }
 
@@ -120,7 +135,19 @@ func (a *app) statusCmd() *cobra.Command {
 			a.outf("  gateway   %v on %v:%v (auth %v), pid %v, up %s\n", g["bind"], g["host"], g["port"], g["authMode"], g["pid"], ms(g["uptimeMs"]))
 			a.outf("  clients   %v connected\n", g["connections"])
 			a.outf("  memory    %.1f MiB heap, %v goroutines\n", num(rt["heapBytes"])/(1<<20), rt["goroutines"])
-			a.outf("  channels  none configured\n")
+			sum, _ := p["channelSummary"].([]any)
+			if len(sum) == 0 {
+				a.outf("  channels  none running\n")
+			}
+			for i, line := range sum {
+				label := "          "
+				if i == 0 {
+					label = "  channels"
+				}
+				a.outf("%s  %v\n", label, line)
+			}
+			sess, _ := p["sessions"].(map[string]any)
+			a.outf("  sessions  %v\n", sess["count"])
 		})
 }
 

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"strings"
 
 	"github.com/spf13/cobra"
 	"github.com/talonclaw/talon/internal/config"
@@ -183,7 +182,13 @@ func (a *app) configValidate() error {
 	if err != nil {
 		return err
 	}
-	_, _, err = config.Load(p.Config, a.env.Lookup)
+	cfg, _, err := config.Load(p.Config, a.env.Lookup)
+	if err == nil {
+		// Each key may be valid while naming something that is not there.
+		if refs := config.CheckReferences(cfg); len(refs) > 0 {
+			err = &config.ValidationError{Problems: refs}
+		}
+	}
 	if a.json {
 		out := map[string]any{"valid": err == nil, "path": p.Config, "problems": []config.Problem{}}
 		var ve *config.ValidationError
@@ -209,5 +214,3 @@ func (a *app) configValidate() error {
 	a.outf("config ok: %s\n", p.Config)
 	return nil
 }
-
-var _ = strings.TrimSpace

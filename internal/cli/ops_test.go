@@ -7,13 +7,18 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/talonclaw/talon/internal/agent"
 	"github.com/talonclaw/talon/internal/store"
+	"github.com/talonclaw/talon/internal/testutil/fakediscord"
 	"github.com/talonclaw/talon/internal/testutil/fakellm"
+	"github.com/talonclaw/talon/internal/testutil/fakesignal"
+	"github.com/talonclaw/talon/internal/testutil/fakeslack"
+	"github.com/talonclaw/talon/internal/testutil/faketelegram"
 )
 
 // TestLogsRedactsAndFilters: `talon logs` never prints a secret Talon
@@ -295,5 +300,348 @@ func TestConfigSetKeepsCommentsAndTakesDashValues(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(cfgPath); !strings.Contains(string(b), "// my port") || strings.Contains(string(b), "-work") {
 		t.Fatalf("after unset:\n%s", b)
+	}
+}
+
+// fakeTool writes an executable named name into dir that appends its
+// arguments to log and prints out.
+func fakeTool(t *testing.T, dir, name, log, out string) {
+	t.Helper()
+	script := "#!/bin/sh\necho \"$*\" >> '" + log + "'\ncat <<'EOF'\n" + out + "\nEOF\n"
+	if err := os.WriteFile(filepath.Join(dir, name), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// runTalonEnv runs talon with extra environment (later entries win).
+func runTalonEnv(t *testing.T, env []string, args ...string) (string, string, int) {
+	t.Helper()
+	cmd := exec.Command("talon", args...)
+	cmd.Env = append(os.Environ(), env...)
+	var out, errb strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	cmd.Run()
+	return out.String(), errb.String(), cmd.ProcessState.ExitCode()
+}
+
+// TestGatewayServiceSystemd: install writes the user unit and enables it
+// through systemctl --user; start, stop (which used to be a usage error),
+// restart, status and uninstall call it as documented.
+func TestGatewayServiceSystemd(t *testing.T) {
+	home := t.TempDir()
+	state := filepath.Join(home, "state")
+	bin := t.TempDir()
+	log := filepath.Join(t.TempDir(), "systemctl.log")
+	fakeTool(t, bin, "systemctl", log, "ActiveState=active\nSubState=running\nMainPID=4242")
+	env := []string{"HOME=" + home, "TALON_STATE_DIR=" + state, "XDG_CONFIG_HOME=", "PATH=" + bin + ":/usr/bin:/bin",
+		"TALON_GATEWAY_TOKEN=never-in-the-unit-0123456789"}
+	for _, args := range [][]string{{"status"}, {"start"}} {
+		out, errOut, code := runTalonEnv(t, env, append([]string{"gateway"}, args...)...)
+		if args[0] == "status" && (code != 0 || !strings.Contains(out, "not installed")) {
+			t.Fatalf("status before install: %d %s %s", code, out, errOut)
+		}
+		if args[0] == "start" && (code != 1 || !strings.Contains(errOut, "talon gateway install")) {
+			t.Fatalf("start before install: %d %s", code, errOut)
+		}
+	}
+	if out, errOut, code := runTalonEnv(t, env, "gateway", "install"); code != 0 || !strings.Contains(out, "installed") {
+		t.Fatalf("install: %d %s %s", code, out, errOut)
+	}
+	unitPath := filepath.Join(home, ".config", "systemd", "user", "talon-gateway.service")
+	unit, err := os.ReadFile(unitPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range []string{`" gateway run`, `Environment="TALON_STATE_DIR=` + state + `"`, "WantedBy=default.target", "Restart=on-failure", "EnvironmentFile=-" + state + "/service.env"} {
+		if !strings.Contains(string(unit), w) {
+			t.Errorf("unit lacks %q:\n%s", w, unit)
+		}
+	}
+	if strings.Contains(string(unit), "never-in-the-unit") {
+		t.Fatal("the unit file holds the gateway token")
+	}
+	for _, action := range []string{"stop", "start", "restart"} {
+		if out, errOut, code := runTalonEnv(t, env, "gateway", action); code != 0 {
+			t.Fatalf("%s: %d %s %s", action, code, out, errOut)
+		}
+	}
+	out, _, code := runTalonEnv(t, env, "gateway", "status", "--json")
+	if code != 0 || !strings.Contains(out, `"active": true`) || !strings.Contains(out, `"pid": 4242`) {
+		t.Fatalf("status: %s", out)
+	}
+	if _, errOut, code := runTalonEnv(t, env, "gateway", "uninstall"); code != 0 {
+		t.Fatalf("uninstall: %s", errOut)
+	}
+	if _, err := os.Stat(unitPath); err == nil {
+		t.Fatal("unit still there after uninstall")
+	}
+	calls, _ := os.ReadFile(log)
+	want := "--user daemon-reload\n--user enable --now talon-gateway.service\n--user stop talon-gateway.service\n--user start talon-gateway.service\n" +
+		"--user restart talon-gateway.service\n--user show talon-gateway.service --property=ActiveState,SubState,MainPID --no-pager\n" +
+		"--user disable --now talon-gateway.service\n--user daemon-reload\n"
+	if string(calls) != want {
+		t.Fatalf("systemctl calls:\n%s\nwant:\n%s", calls, want)
+	}
+	// Neither systemd nor launchd: one clear line.
+	empty := t.TempDir()
+	_, errOut, code := runTalonEnv(t, append(env, "PATH="+empty), "gateway", "install")
+	if code != 1 || !strings.Contains(errOut, "neither systemd (systemctl) nor launchd (launchctl)") || strings.Count(strings.TrimSpace(errOut), "\n") != 0 {
+		t.Fatalf("no manager: %d %q", code, errOut)
+	}
+}
+
+// TestGatewayServiceLaunchd renders the macOS agent and drives a fake
+// launchctl, in process with GOOS darwin.
+func TestGatewayServiceLaunchd(t *testing.T) {
+	home := t.TempDir()
+	bin := t.TempDir()
+	log := filepath.Join(t.TempDir(), "launchctl.log")
+	fakeTool(t, bin, "launchctl", log, "gui/501/com.talonclaw.talon.gateway = {\n\tstate = running\n\tpid = 777\n}")
+	vars := map[string]string{"PATH": bin, "TALON_STATE_DIR": filepath.Join(home, "st")}
+	run := func(args ...string) (string, error) {
+		var out, errb strings.Builder
+		err := Execute(context.Background(), Env{Lookup: func(k string) (string, bool) { v, ok := vars[k]; return v, ok },
+			Home: home, Stdout: &out, Stderr: &errb, GOOS: "darwin"}, args)
+		return out.String() + errb.String(), err
+	}
+	if out, err := run("gateway", "install"); err != nil {
+		t.Fatalf("%v %s", err, out)
+	}
+	plist, err := os.ReadFile(filepath.Join(home, "Library", "LaunchAgents", "com.talonclaw.talon.gateway.plist"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range []string{"<string>gateway</string>", "<key>TALON_STATE_DIR</key><string>" + vars["TALON_STATE_DIR"] + "</string>", "<key>RunAtLoad</key><true/>"} {
+		if !strings.Contains(string(plist), w) {
+			t.Errorf("plist lacks %q:\n%s", w, plist)
+		}
+	}
+	out, err := run("gateway", "status", "--json")
+	if err != nil || !strings.Contains(out, `"state": "running"`) || !strings.Contains(out, `"pid": 777`) {
+		t.Fatalf("%v %s", err, out)
+	}
+	for _, a := range []string{"stop", "restart", "uninstall"} {
+		if out, err := run("gateway", a); err != nil {
+			t.Fatalf("%s: %v %s", a, err, out)
+		}
+	}
+	calls, _ := os.ReadFile(log)
+	for _, w := range []string{"bootstrap gui/", "print gui/", "kill SIGTERM gui/", "kickstart -k gui/", "bootout gui/"} {
+		if !strings.Contains(string(calls), w) {
+			t.Errorf("launchctl never called with %q:\n%s", w, calls)
+		}
+	}
+}
+
+// TestConfigValidateReferences: a config whose every key is valid but
+// which names a provider, a model, a channel or an access group that does
+// not exist is not "ok"; a missing ${secret:NAME} names the fix.
+func TestConfigValidateReferences(t *testing.T) {
+	state := filepath.Join(t.TempDir(), "state")
+	os.MkdirAll(state, 0o700)
+	cfg := filepath.Join(state, "talon.json")
+	os.WriteFile(cfg, []byte(`{
+  agents: { defaults: { model: "nosuch/qwen3", fallbacks: ["local/nope"] } },
+  models: { providers: { local: { api: "openai-completions", baseUrl: "http://127.0.0.1:9/v1", models: [{ id: "qwen3" }] } } },
+  channels: { telegram: { botToken: "123:abc", allowFrom: ["@friends"] } },
+  commands: { ownerAllowFrom: ["telegarm:1", "slack:U1"] },
+}`), 0o600)
+	_, errOut, code := runTalon(t, state, "config", "validate")
+	if code != 1 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	for _, w := range []string{
+		`agents.defaults.model: provider "nosuch" does not exist (models.providers has: local)`,
+		`agents.defaults.fallbacks.0: model "nope" is not listed in models.providers.local.models`,
+		`commands.ownerAllowFrom.0: channel "telegarm" does not exist`,
+		`commands.ownerAllowFrom.1: channel slack is not configured`,
+		`channels.telegram.allowFrom.0: access group "friends" does not exist`,
+	} {
+		if !strings.Contains(errOut, w) {
+			t.Errorf("missing %q in:\n%s", w, errOut)
+		}
+	}
+	out, _, code := runTalon(t, state, "config", "validate", "--json")
+	if code != 1 || !strings.Contains(out, `"valid": false`) || !strings.Contains(out, `"path": "agents.defaults.model"`) {
+		t.Fatalf("%d %s", code, out)
+	}
+	// The doctor agrees (offline: nothing is contacted).
+	out, _, code = runTalon(t, state, "doctor", "--offline")
+	if code != 1 || !strings.Contains(out, "fail config.refs") {
+		t.Fatalf("doctor: %d %s", code, out)
+	}
+	os.WriteFile(cfg, []byte(`{ channels: { telegram: { botToken: "${secret:TG_TOKEN}" } } }`), 0o600)
+	_, errOut, _ = runTalon(t, state, "config", "validate")
+	if !strings.Contains(errOut, "secret TG_TOKEN is not in the secret store (hint: talon secrets set TG_TOKEN") {
+		t.Fatalf("secret ref: %s", errOut)
+	}
+}
+
+// TestInvariant10_DoctorProbesModelAndChannels: the doctor calls the model
+// and each channel's "who am I" with the configured credentials, against
+// the fakes on loopback; a refused or unreachable credential fails the
+// check without the credential appearing in the output; --offline
+// contacts nothing.
+func TestInvariant10_DoctorProbesModelAndChannels(t *testing.T) {
+	fake := fakellm.New(t)
+	fake.Default = fakellm.Reply{Text: "p"}
+	tg := faketelegram.New(t)
+	sl := fakeslack.New(t)
+	dc := fakediscord.New(t)
+	sg := fakesignal.New(t)
+	wrongSlack := "xoxb-wrong-0000000000-notthetoken"
+	deadTG := "987654321:AAThisTokenMustNeverBePrinted_000000"
+	state := agentState(t, fake, `channels: {
+    telegram: { botToken: "`+tg.Token+`", apiBaseUrl: "`+tg.URL+`",
+                accounts: { dead: { botToken: "`+deadTG+`", apiBaseUrl: "http://127.0.0.1:1" } } },
+    slack: { botToken: "`+wrongSlack+`", appToken: "`+sl.AppToken+`", apiBaseUrl: "`+sl.URL+`" },
+    discord: { token: "`+dc.Token+`", apiBaseUrl: "`+dc.URL+`" },
+    signal: { httpUrl: "`+sg.URL+`", account: "`+fakesignal.DefaultAccount+`" },
+  },`)
+	out, errOut, code := runTalon(t, state, "doctor", "--json")
+	var res struct {
+		OK     bool
+		Checks []struct{ ID, Status, Message, Hint string }
+	}
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatalf("%v: %s %s", err, out, errOut)
+	}
+	got := map[string]string{}
+	for _, c := range res.Checks {
+		got[c.ID] = c.Status + ": " + c.Message
+	}
+	want := map[string]string{
+		"model.probe":                    "ok: fake/scripted answered",
+		"channel.telegram":               "ok: credentials accepted: bot @" + faketelegram.DefaultUsername,
+		"channel.telegram.accounts.dead": "fail: GET http://127.0.0.1:1",
+		"channel.slack":                  "fail: auth.test refused: invalid_auth",
+		"channel.discord":                "ok: credentials accepted",
+		"channel.signal":                 "ok: credentials accepted: signal-cli",
+	}
+	for id, w := range want {
+		if !strings.HasPrefix(got[id], w) {
+			t.Errorf("%s: %q, want %q…", id, got[id], w)
+		}
+	}
+	if code != 1 || res.OK {
+		t.Errorf("failed credentials must fail the doctor: exit %d", code)
+	}
+	for _, secret := range []string{wrongSlack, deadTG, tg.Token, dc.Token, "sk-fake-key-for-tests-0123456789"} {
+		if strings.Contains(out+errOut, secret) {
+			t.Fatalf("doctor printed a credential %q:\n%s", secret, out)
+		}
+	}
+	if fake.Count() != 1 {
+		t.Errorf("model probe made %d requests, want 1", fake.Count())
+	}
+	if r := fake.Requests()[0]; r.MaxTokens != 1 {
+		t.Errorf("model probe asked for %d tokens, want 1", r.MaxTokens)
+	}
+
+	// A refused key: the hint names the key to check.
+	fake.Script(fakellm.Reply{Status: 401, Text: "invalid api key"})
+	out, _, _ = runTalon(t, state, "doctor")
+	if !strings.Contains(out, "fail model.probe") || !strings.Contains(out, "models.providers.fake.apiKey") {
+		t.Fatalf("401: %s", out)
+	}
+	// --offline contacts nothing.
+	fake.ForbidRequests()
+	before := len(tg.Requests())
+	out, _, _ = runTalon(t, state, "doctor", "--offline")
+	if strings.Contains(out, "model.probe") || strings.Contains(out, "channel.") || len(tg.Requests()) != before {
+		t.Fatalf("--offline probed: %s", out)
+	}
+}
+
+// TestHealthAndStatusReportChannelsAndSessions: with Telegram connected and
+// three sessions stored, health and status say so (they used to report
+// channels: {} and 0 sessions).
+func TestHealthAndStatusReportChannelsAndSessions(t *testing.T) {
+	fake := fakellm.New(t)
+	fake.Default = fakellm.Reply{Text: "ok"}
+	tg := faketelegram.New(t)
+	state := agentState(t, fake, `channels: { telegram: { botToken: "`+tg.Token+`", apiBaseUrl: "`+tg.URL+`" } },`)
+	for _, k := range []string{"agent:main:main", "agent:main:one", "agent:main:two"} {
+		if _, errOut, code := runTalon(t, state, "agent", "--local", "--session-key", k, "--message", "hi"); code != 0 {
+			t.Fatalf("%d %s", code, errOut)
+		}
+	}
+	t.Setenv("FAKE_KEY", "k")
+	g, err := startGatewayProc(t, state, "--port", "0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var h struct {
+		Channels map[string]struct {
+			Running bool   `json:"running"`
+			State   string `json:"state"`
+		} `json:"channels"`
+		ChannelOrder []string `json:"channelOrder"`
+		Sessions     struct {
+			Count  int              `json:"count"`
+			Recent []map[string]any `json:"recent"`
+		} `json:"sessions"`
+	}
+	if !waitForLong(func() bool {
+		out, _, _ := runTalon(t, state, "health", "--url", g.url, "--json")
+		return json.Unmarshal([]byte(out), &h) == nil && h.Channels["telegram"].Running
+	}) {
+		t.Fatalf("telegram never reported connected: %+v", h)
+	}
+	if h.Sessions.Count != 3 || len(h.Sessions.Recent) != 3 || h.Channels["telegram"].State != "connected" || len(h.ChannelOrder) != 1 {
+		t.Fatalf("health: %+v", h)
+	}
+	out, _, code := runTalon(t, state, "status", "--url", g.url)
+	if code != 0 || !strings.Contains(out, "telegram default: connected") || !strings.Contains(out, "sessions  3") {
+		t.Fatalf("status:\n%s", out)
+	}
+	out, _, _ = runTalon(t, state, "health", "--url", g.url)
+	if !strings.Contains(out, "channel telegram: connected") || !strings.Contains(out, "sessions: 3") {
+		t.Fatalf("health text:\n%s", out)
+	}
+}
+
+// TestJSONOutputIsCamelCase: every --json output of the commands that
+// print stored data uses camelCase keys (sessions list printed Go field
+// names such as Key and CostUSD).
+func TestJSONOutputIsCamelCase(t *testing.T) {
+	fake := fakellm.New(t)
+	fake.Script(fakellm.Reply{ToolCalls: []fakellm.Call{{ID: "c1", Name: "exec", Args: `{"command":"date"}`}}}, fakellm.Reply{Text: "done"})
+	state := agentState(t, fake, "")
+	if _, errOut, code := runTalon(t, state, "agent", "--local", "--message", "hi"); code != 0 {
+		t.Fatal(errOut)
+	}
+	out, _, _ := runTalon(t, state, "cron", "add", "0 9 * * *", "report", "--json")
+	var job struct{ ID string }
+	json.Unmarshal([]byte(out), &job)
+	camel := regexp.MustCompile(`^[a-z][a-zA-Z0-9]*$`)
+	var walk func(cmd, path string, v any)
+	walk = func(cmd, path string, v any) {
+		switch x := v.(type) {
+		case map[string]any:
+			for k, e := range x {
+				if !camel.MatchString(k) {
+					t.Errorf("talon %s --json: key %q at %s is not camelCase", cmd, k, path)
+				}
+				walk(cmd, path+"."+k, e)
+			}
+		case []any:
+			for _, e := range x {
+				walk(cmd, path+"[]", e)
+			}
+		}
+	}
+	for _, args := range [][]string{
+		{"version"}, {"sessions", "list"}, {"sessions", "show", "agent:main:main"}, {"cron", "list"}, {"cron", "runs", job.ID},
+		{"usage"}, {"config", "validate"}, {"doctor", "--offline"}, {"audit", "tail"},
+		{"pairing", "list"}, {"secrets", "list"}, {"onboard"}, {"gateway", "status"},
+	} {
+		out, errOut, _ := runTalon(t, state, append(args, "--json")...)
+		var v any
+		if err := json.Unmarshal([]byte(out), &v); err != nil {
+			t.Errorf("talon %v --json: not JSON (%v): %s %s", args, err, out, errOut)
+			continue
+		}
+		walk(strings.Join(args, " "), "", v)
 	}
 }

@@ -99,9 +99,9 @@ func (a *app) loadConfig(p paths) (*config.Config, *config.File, error) {
 	cfg, f, err := config.Load(p.Config, a.env.Lookup)
 	if errors.Is(err, fs.ErrNotExist) {
 		if _, serr := os.Stat(p.StateDir); serr != nil {
-			return nil, nil, fmt.Errorf("no state directory at %s (hint: run `talon onboard` to create it with a config, or set TALON_STATE_DIR)", p.StateDir)
+			return nil, nil, &hintError{msg: fmt.Sprintf("no state directory at %s (hint: run `talon onboard` to create it with a config, or set TALON_STATE_DIR)", p.StateDir), err: err}
 		}
-		return nil, nil, fmt.Errorf("no config at %s (hint: run `talon onboard` to create one)", p.Config)
+		return nil, nil, &hintError{msg: fmt.Sprintf("no config at %s (hint: run `talon onboard` to create one)", p.Config), err: err}
 	}
 	if err != nil {
 		return nil, nil, err
@@ -118,3 +118,13 @@ func (a *app) loadConfig(p paths) (*config.Config, *config.File, error) {
 	}
 	return cfg, f, nil
 }
+
+// hintError is a message for people about err, which it wraps for
+// errors.Is.
+type hintError struct {
+	msg string
+	err error
+}
+
+func (e *hintError) Error() string { return e.msg }
+func (e *hintError) Unwrap() error { return e.err }

@@ -25,6 +25,9 @@ type Env struct {
 	Stdin  io.Reader
 	Stdout io.Writer
 	Stderr io.Writer
+	// GOOS picks the service manager of `gateway install` (default
+	// runtime.GOOS; tests render the other platform's unit).
+	GOOS string
 }
 
 func (e Env) get(name string) string {
