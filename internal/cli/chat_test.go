@@ -173,3 +173,53 @@ func TestAgentLocalAsksOnTerminal(t *testing.T) {
 		t.Fatalf("approvals %+v", aps)
 	}
 }
+
+// TestAgentThroughGatewayAsksOnTerminal: `talon agent` through the gateway
+// on a terminal answers its own turn's approval inline; the allowed call
+// runs.
+func TestAgentThroughGatewayAsksOnTerminal(t *testing.T) {
+	fake := fakellm.New(t)
+	fake.Script(fakellm.Reply{ToolCalls: []fakellm.Call{{ID: "t1", Name: "exec", Args: `{"command":"date"}`}}},
+		fakellm.Reply{Text: "it ran"})
+	state := agentState(t, fake, "")
+	t.Setenv("FAKE_KEY", "k")
+	g, err := startGatewayProc(t, state, "--port", "0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := startPTY(t, []string{"TALON_STATE_DIR=" + state, "HOME=" + state}, "agent", "--url", g.url, "--message", "what day", "--json")
+	p.expect("wants to run")
+	p.expect("allow? [o]nce / [a]lways / [d]eny: ")
+	p.typeText("o\n")
+	p.expect(`"outcome": "executed"`)
+	if code := p.wait(); code != 0 {
+		t.Fatalf("exit %d:\n%s", code, p.output())
+	}
+}
+
+// TestChatJSONOnTerminal: --json on a terminal draws no prompt and no
+// progress line even while the model is slow; Ctrl-C twice at the idle
+// prompt exits cleanly.
+func TestChatJSONOnTerminal(t *testing.T) {
+	fake := fakellm.New(t)
+	hold := make(chan struct{})
+	fake.Script(fakellm.Reply{Text: "slow answer", Hold: hold})
+	state := agentState(t, fake, "")
+	p := startPTY(t, []string{"TALON_STATE_DIR=" + state, "HOME=" + state, "FAKE_KEY=k"}, "chat", "--local", "--json")
+	p.typeText("hi\n")
+	if !waitFor(func() bool { return fake.Count() == 1 }) {
+		t.Fatal("model never called")
+	}
+	time.Sleep(300 * time.Millisecond) // several spinner ticks, were there a spinner
+	close(hold)
+	p.expect(`"type":"final"`)
+	p.typeText("\x03")
+	p.expect("Ctrl-C again")
+	p.typeText("\x03")
+	if code := p.wait(); code != 0 {
+		t.Fatalf("exit %d:\n%s", code, p.output())
+	}
+	if out := p.output(); strings.Contains(out, "thinking") || strings.Contains(out, "you> ") {
+		t.Fatalf("--json drew terminal decorations:\n%s", out)
+	}
+}
