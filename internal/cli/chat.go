@@ -169,8 +169,15 @@ func (s *chatSession) run(ctx context.Context) error {
 				s.spin.stop()
 				return errors.New(ev.text + " (hint: is `talon gateway run` still running? `talon chat --local` needs no gateway)")
 			case ev.approval != nil:
-				// Approvals of other sessions are not this chat's to answer.
+				// Approvals of other sessions are not this chat's to
+				// answer here; say where they can be answered.
 				if ev.approval.SessionKey != s.key {
+					if ev.kind == "approval" && !a.json {
+						s.spin.stop()
+						a.errf("\n  [approval %s] %s in session %s is waiting (talon approvals resolve %s allow-once|allow-always|deny)\n",
+							ev.approval.ID, ev.approval.Tool, ev.approval.SessionKey, ev.approval.ID)
+						s.prompt()
+					}
 					continue
 				}
 			case ev.runID != s.runID:

@@ -58,13 +58,19 @@ func (a *app) openLocal(ctx context.Context) (*localEnv, error) {
 	return &localEnv{rt: rt, st: st, close: func() { rt.procs.KillAll(); st.Close() }}, nil
 }
 
-// attachTerminalApprover makes this process's approvals manager ask on the
-// terminal: every request goes to onAsk, which shows it and later calls
-// Resolve. Only used when stdin is a terminal, where a person can answer;
-// otherwise nobody is reachable here and tools.exec.askFallback applies.
+// attachTerminalApprover makes this process's approvals manager also ask
+// on the terminal: every request goes to onAsk, which shows it and later
+// calls Resolve; onResolved (optional) hears of every resolution, also
+// those made elsewhere. Only used when stdin is a terminal, where a person
+// can answer. Whatever the manager already notified and whoever it already
+// counted as an approver stay: the terminal is one approver more.
 func attachTerminalApprover(m *approvals.Manager, onAsk, onResolved func(store.Approval)) {
 	m.HasApprover = func() bool { return true }
+	prev := m.Notify
 	m.Notify = func(event string, payload any) {
+		if prev != nil {
+			prev(event, payload)
+		}
 		ap, ok := payload.(store.Approval)
 		switch {
 		case !ok:
