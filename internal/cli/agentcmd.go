@@ -82,11 +82,15 @@ func (a *app) agentLocal(ctx context.Context, f agentFlags) error {
 		return err
 	}
 	defer env.close()
+	ctx, cancel := context.WithTimeout(ctx, f.conn.timeout)
+	defer cancel()
+	sp := a.progress(ctx)
 	if isTerminal(a.env.Stdin) {
 		// A person is at the terminal: ask them instead of falling back.
 		in := bufio.NewReader(a.env.Stdin)
 		attachTerminalApprover(env.rt.approvals, func(ap store.Approval) {
 			go func() {
+				sp.stop()
 				d := a.askOnTerminal(ap, in)
 				if _, err := env.rt.approvals.Resolve(context.WithoutCancel(ctx), ap.ID, d, "terminal"); err != nil {
 					a.errf("talon: %s\n", humanError(err))
@@ -95,11 +99,20 @@ func (a *app) agentLocal(ctx context.Context, f agentFlags) error {
 		}, nil)
 	}
 	req := f.turnRequest()
-	req.OnEvent = a.streamPrinter()
-	ctx, cancel := context.WithTimeout(ctx, f.conn.timeout)
-	defer cancel()
+	req.OnEvent = a.streamPrinter(sp)
 	res, err := env.rt.agent.Run(ctx, req)
 	return a.reportTurn(res, err)
+}
+
+// progress starts a progress line on stderr when it is a terminal and the
+// output is not --json; it stops when ctx ends.
+func (a *app) progress(ctx context.Context) *spinner {
+	sp := &spinner{w: a.env.Stderr, on: !a.json && isTerminal(a.env.Stderr)}
+	if sp.on {
+		sp.start("thinking")
+		go sp.run(ctx)
+	}
+	return sp
 }
 
 // askOnTerminal shows an approval request on stderr and reads the answer
@@ -124,12 +137,18 @@ func (a *app) askOnTerminal(ap store.Approval, in *bufio.Reader) string {
 
 // streamPrinter prints deltas as they come (not with --json) and tool calls
 // on stderr.
-func (a *app) streamPrinter() func(agent.Event) {
+func (a *app) streamPrinter(sp *spinner) func(agent.Event) {
 	if a.json {
 		return nil
 	}
 	printed := false
 	return func(ev agent.Event) {
+		sp.stop()
+		defer func() {
+			if ev.Type == "tool_result" {
+				sp.start("thinking")
+			}
+		}()
 		switch ev.Type {
 		case "delta":
 			a.outf("%s", ev.Text)
@@ -211,6 +230,8 @@ func (a *app) agentRemote(ctx context.Context, f agentFlags) error {
 	}
 	res := &agent.TurnResult{SessionKey: started.SessionKey, RunID: started.RunID, ToolCalls: []agent.ToolCallRecord{}}
 	printed := false
+	sp := a.progress(ctx)
+	defer sp.stop()
 	for {
 		select {
 		case <-ctx.Done():
@@ -223,6 +244,7 @@ func (a *app) agentRemote(ctx context.Context, f agentFlags) error {
 			if ev.Event == approvals.EventRequested && in != nil {
 				var ap store.Approval
 				if json.Unmarshal(b, &ap) == nil && ap.SessionKey == started.SessionKey {
+					sp.stop()
 					go func() {
 						d := a.askOnTerminal(ap, in)
 						if err := c.Call(ctx, "exec.approval.resolve", map[string]any{"id": ap.ID, "decision": d}, nil); err != nil {
@@ -253,6 +275,7 @@ func (a *app) agentRemote(ctx context.Context, f agentFlags) error {
 			if json.Unmarshal(b, &p) != nil || p.RunID != started.RunID {
 				continue
 			}
+			sp.stop()
 			switch p.State {
 			case "delta":
 				if !a.json {

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -482,10 +483,12 @@ func shortArgs(raw json.RawMessage) string {
 }
 
 // spinner draws a progress line on stderr while the model thinks (only on
-// a terminal, never with --json).
+// a terminal, never with --json). It is safe for concurrent use: `talon
+// agent` ticks it from its own goroutine while the turn prints.
 type spinner struct {
 	w       io.Writer
 	on      bool
+	mu      sync.Mutex
 	label   string
 	started time.Time
 	frame   int
@@ -498,11 +501,15 @@ func (sp *spinner) start(label string) {
 	if !sp.on {
 		return
 	}
+	sp.mu.Lock()
+	defer sp.mu.Unlock()
 	sp.label, sp.started, sp.active = label, time.Now(), true
 	sp.draw()
 }
 
 func (sp *spinner) tick() {
+	sp.mu.Lock()
+	defer sp.mu.Unlock()
 	if sp.active {
 		sp.frame++
 		sp.draw()
@@ -514,14 +521,31 @@ func (sp *spinner) draw() {
 }
 
 func (sp *spinner) stop() {
+	sp.mu.Lock()
+	defer sp.mu.Unlock()
 	if sp.active {
 		fmt.Fprint(sp.w, "\r\033[K")
 		sp.active = false
 	}
 }
 
-// isTerminal reports whether r is a terminal.
-func isTerminal(r io.Reader) bool {
+// run ticks until ctx ends.
+func (sp *spinner) run(ctx context.Context) {
+	t := time.NewTicker(120 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			sp.stop()
+			return
+		case <-t.C:
+			sp.tick()
+		}
+	}
+}
+
+// isTerminal reports whether r (a reader or writer) is a terminal.
+func isTerminal(r any) bool {
 	f, ok := r.(*os.File)
 	return ok && termIsTerminal(f)
 }

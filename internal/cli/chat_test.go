@@ -154,6 +154,7 @@ func TestAgentLocalAsksOnTerminal(t *testing.T) {
 		fakellm.Reply{Text: "as you wish"})
 	state := agentState(t, fake, "")
 	p := startPTY(t, []string{"TALON_STATE_DIR=" + state, "HOME=" + state, "FAKE_KEY=k"}, "agent", "--local", "--message", "make a file")
+	p.expect("thinking...") // the progress line, on a terminal
 	p.expect("wants to run")
 	p.expect("touch")
 	p.expect("allow? [o]nce / [a]lways / [d]eny: ")
