@@ -28,7 +28,7 @@ func (a *app) cronCmd() *cobra.Command {
 	add := &cobra.Command{
 		Use:   "add <schedule> <message>",
 		Short: "Add a job, e.g. talon cron add \"0 9 * * 1-5\" \"summarise my inbox\"",
-		Args:  exactArgs(2),
+		Args:  a.valueArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return a.withStore(cmd.Context(), func(st *store.Store) error {
 				j, err := cron.Add(cmd.Context(), st, args[0], args[1], name, "", cron.ByCLI, time.Now())
@@ -44,6 +44,7 @@ func (a *app) cronCmd() *cobra.Command {
 		},
 	}
 	add.Flags().StringVar(&name, "name", "", "a name for the job")
+	add.Flags().SetInterspersed(false) // the message may start with "-"
 	list := &cobra.Command{
 		Use:   "list",
 		Short: "List jobs",

@@ -301,6 +301,11 @@ func TestConfigSetKeepsCommentsAndTakesDashValues(t *testing.T) {
 	if b, _ := os.ReadFile(cfgPath); !strings.Contains(string(b), "// my port") || strings.Contains(string(b), "-work") {
 		t.Fatalf("after unset:\n%s", b)
 	}
+	// A cron message may start with a dash too; flags after it still work.
+	out, errOut, code = runTalon(t, state, "cron", "add", "0 9 * * *", "-v tell me", "--name", "early", "--json")
+	if code != 0 || !strings.Contains(out, `"message": "-v tell me"`) || !strings.Contains(out, `"name": "early"`) {
+		t.Fatalf("cron add: %d %s %s", code, out, errOut)
+	}
 }
 
 // fakeTool writes an executable named name into dir that appends its

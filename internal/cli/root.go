@@ -206,21 +206,21 @@ func listSubcommands(cmd *cobra.Command) {
 	}
 }
 
-// valueArgs is exactArgs(n) for a command whose last argument is a value
-// that may start with "-" (flag parsing stops at the first argument there):
-// the global flags --json and --debug may still follow the value.
+// valueArgs is exactArgs(n) for a command whose arguments are values that
+// may start with "-" (`config set budgets.perDayUsd -5`): flag parsing
+// stops at the first argument (SetInterspersed(false) on the command), and
+// flags written after the n values are parsed here.
 func (a *app) valueArgs(n int) cobra.PositionalArgs {
 	return func(c *cobra.Command, args []string) error {
-		for len(args) > n {
-			switch args[len(args)-1] {
-			case "--json":
-				a.json = true
-			case "--debug":
-				a.debug = true
-			default:
-				return usagef("%s: want %d argument(s), got %d (hint: %s; quote a value that has spaces)", cmdName(c), n, len(args), c.UseLine())
+		if len(args) > n {
+			fs := c.Flags()
+			if err := fs.Parse(args[n:]); err != nil {
+				return usagef("%s: %v (hint: %s; quote a value that has spaces)", cmdName(c), err, c.UseLine())
 			}
-			args = args[:len(args)-1]
+			if rest := fs.Args(); len(rest) > 0 {
+				return usagef("%s: want %d argument(s), got %d (hint: %s; quote a value that has spaces)", cmdName(c), n, n+len(rest), c.UseLine())
+			}
+			args = args[:n]
 		}
 		return exactArgs(n)(c, args)
 	}
