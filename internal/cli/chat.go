@@ -495,7 +495,7 @@ type spinner struct {
 	active  bool
 }
 
-var spinFrames = [...]string{"|", "/", "-", "\\"}
+const spinFrames = `|/-\`
 
 func (sp *spinner) start(label string) {
 	if !sp.on {
@@ -517,7 +517,7 @@ func (sp *spinner) tick() {
 }
 
 func (sp *spinner) draw() {
-	fmt.Fprintf(sp.w, "\r\033[K%s %s... %ds", spinFrames[sp.frame%len(spinFrames)], sp.label, int(time.Since(sp.started).Seconds()))
+	fmt.Fprintf(sp.w, "\r\033[K%s %s... %ds", spinFrames[sp.frame%len(spinFrames):][:1], sp.label, int(time.Since(sp.started).Seconds()))
 }
 
 func (sp *spinner) stop() {

@@ -6,9 +6,9 @@ import (
 	"strings"
 )
 
-// ChannelNames are the channels a "<channel>:<id>" sender reference may
+// channelNames are the channels a "<channel>:<id>" sender reference may
 // name.
-var channelNames = []string{"telegram", "discord", "slack", "signal", "whatsapp"}
+const channelNames = "telegram, discord, slack, signal, whatsapp"
 
 // CheckReferences reports keys that refer to something the config does not
 // define: the model chain's providers and models, the channels the owner's
@@ -64,7 +64,7 @@ func CheckReferences(c *Config) []Problem {
 		}
 		p := "commands.ownerAllowFrom." + strconv.Itoa(i)
 		if _, known := configured[ch]; !known {
-			ps.add(p, fmt.Sprintf("channel %s does not exist (channels: %s)", quoteShort(ch), strings.Join(channelNames, ", ")), "fix the channel name")
+			ps.add(p, fmt.Sprintf("channel %s does not exist (channels: %s)", quoteShort(ch), channelNames), "fix the channel name")
 		} else if !configured[ch] {
 			ps.add(p, fmt.Sprintf("channel %s is not configured, so this owner id can never reach the agent", ch), fmt.Sprintf("configure channels.%s, or remove the entry", ch))
 		}
