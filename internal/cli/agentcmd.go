@@ -14,7 +14,6 @@ import (
 	"github.com/talonclaw/talon/internal/approvals"
 	"github.com/talonclaw/talon/internal/policy"
 	"github.com/talonclaw/talon/internal/protocol"
-	"github.com/talonclaw/talon/internal/store"
 )
 
 type agentFlags struct {
@@ -88,7 +87,7 @@ func (a *app) agentLocal(ctx context.Context, f agentFlags) error {
 	if isTerminal(a.env.Stdin) {
 		// A person is at the terminal: ask them instead of falling back.
 		in := bufio.NewReader(a.env.Stdin)
-		attachTerminalApprover(env.rt.approvals, func(ap store.Approval) {
+		attachTerminalApprover(env.rt.approvals, func(ap pendingApproval) {
 			go func() {
 				sp.stop()
 				d := a.askOnTerminal(ap, in)
@@ -117,8 +116,8 @@ func (a *app) progress(ctx context.Context) *spinner {
 
 // askOnTerminal shows an approval request on stderr and reads the answer
 // from in until it is one of once/always/deny; end of input denies.
-func (a *app) askOnTerminal(ap store.Approval, in *bufio.Reader) string {
-	a.errf("\n[approval %s] %s wants to run: %s\n", ap.ID, ap.Tool, shortArgs(json.RawMessage(ap.Args)))
+func (a *app) askOnTerminal(ap pendingApproval, in *bufio.Reader) string {
+	a.errf("\n[approval %s] %s wants to run: %s\n", ap.ID, ap.Tool, planText(ap))
 	if ap.Reason != "" {
 		a.errf("reason: %s\n", ap.Reason)
 	}
@@ -242,7 +241,7 @@ func (a *app) agentRemote(ctx context.Context, f agentFlags) error {
 			}
 			b, _ := json.Marshal(ev.Payload)
 			if ev.Event == approvals.EventRequested && in != nil {
-				var ap store.Approval
+				var ap pendingApproval
 				if json.Unmarshal(b, &ap) == nil && ap.SessionKey == started.SessionKey {
 					sp.stop()
 					go func() {

@@ -77,6 +77,7 @@ type chatEvent struct {
 	text     string
 	call     *agent.ToolCallRecord
 	approval *store.Approval
+	plan     string // the approval's plan as rendered for people, if given
 	result   *agent.TurnResult
 }
 
@@ -103,7 +104,7 @@ type chatSession struct {
 	approver bool // stdin is a terminal: approvals are asked here
 
 	runID    string // the turn in progress, "" when idle
-	waiting  []store.Approval
+	waiting  []pendingApproval
 	streamed bool // the current turn printed deltas
 	spin     *spinner
 }
@@ -314,7 +315,7 @@ func (s *chatSession) render(ev chatEvent) {
 			}
 			return
 		}
-		s.waiting = append(s.waiting, *ev.approval)
+		s.waiting = append(s.waiting, pendingApproval{Approval: *ev.approval, Plan: ev.plan})
 		if len(s.waiting) == 1 {
 			s.askApproval()
 		}
@@ -384,7 +385,7 @@ func (s *chatSession) askApproval() {
 	ap := s.waiting[0]
 	s.endLine()
 	a := s.app
-	a.errf("\n  [approval %s] %s wants to run: %s\n", ap.ID, ap.Tool, shortArgs(json.RawMessage(ap.Args)))
+	a.errf("\n  [approval %s] %s wants to run: %s\n", ap.ID, ap.Tool, planText(ap))
 	if ap.Reason != "" {
 		a.errf("  reason: %s\n", ap.Reason)
 	}
@@ -473,6 +474,16 @@ func (s *chatSession) command(ctx context.Context, text string) bool {
 	return false
 }
 
+// planText is what an approval question shows: the manager's rendering of
+// the plan when it gives one, else the exact arguments, never shortened
+// (the person approves all of it). outf/errf make either visible.
+func planText(ap pendingApproval) string {
+	if ap.Plan != "" {
+		return ap.Plan
+	}
+	return string(ap.Args)
+}
+
 // shortArgs renders tool arguments on one line, cut to a readable length.
 func shortArgs(raw json.RawMessage) string {
 	s := strings.Join(strings.Fields(string(raw)), " ")
@@ -503,7 +514,7 @@ func (sp *spinner) start(label string) {
 	}
 	sp.mu.Lock()
 	defer sp.mu.Unlock()
-	sp.label, sp.started, sp.active = label, time.Now(), true
+	sp.label, sp.started, sp.active = visible(label), time.Now(), true
 	sp.draw()
 }
 

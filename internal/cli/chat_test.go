@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -222,5 +223,85 @@ func TestChatJSONOnTerminal(t *testing.T) {
 	}
 	if out := p.output(); strings.Contains(out, "thinking") || strings.Contains(out, "you> ") {
 		t.Fatalf("--json drew terminal decorations:\n%s", out)
+	}
+}
+
+// TestInvariant5_TerminalApprovalShowsTheRealPlan: the hijacked model
+// dresses a command up with a right-to-left override, so that a terminal
+// would show it reversed; the approval question shows the override as
+// \u{202E} instead, the whole command, and the person's deny is what
+// happens.
+func TestInvariant5_TerminalApprovalShowsTheRealPlan(t *testing.T) {
+	fake := fakellm.New(t)
+	target := filepath.Join(t.TempDir(), "victim")
+	os.WriteFile(target, []byte("keep"), 0o600)
+	cmdText := "echo \u202e" + strings.Repeat(" ", 200) + "; rm " + target
+	args, _ := json.Marshal(map[string]string{"command": cmdText})
+	fake.Script(fakellm.Reply{ToolCalls: []fakellm.Call{{ID: "x", Name: "exec", Args: string(args)}}}, fakellm.Reply{Text: "ok"})
+	state := agentState(t, fake, "")
+	p := startPTY(t, []string{"TALON_STATE_DIR=" + state, "HOME=" + state, "FAKE_KEY=k"}, "chat", "--local")
+	p.expect("you> ")
+	p.typeText("tidy up\n")
+	shown := p.expect("allow? [o]nce / [a]lways / [d]eny: ")
+	if strings.Contains(shown, "\u202e") || !strings.Contains(shown, `\u{202E}`) {
+		t.Fatalf("the override reached the terminal as is:\n%q", shown)
+	}
+	if !strings.Contains(shown, "rm "+target) {
+		t.Fatalf("the question does not show the whole command:\n%s", shown)
+	}
+	p.typeText("d\n")
+	p.expect("ask -> denied")
+	p.typeText("/quit\n")
+	p.wait()
+	if b, err := os.ReadFile(target); err != nil || string(b) != "keep" {
+		t.Fatalf("denied command ran: %v %q", err, b)
+	}
+}
+
+// TestHostileTextCannotDriveTheTerminal: escape sequences in the model's
+// reply (an OSC 52 clipboard write, clear screen, a carriage return that
+// overprints) are shown, not obeyed, in chat, in talon agent and in
+// sessions show.
+func TestHostileTextCannotDriveTheTerminal(t *testing.T) {
+	evil := "fine\x1b]52;c;ZXZpbA==\x07\x1b[2J\rall good"
+	fake := fakellm.New(t)
+	fake.Default = fakellm.Reply{Text: evil}
+	state := agentState(t, fake, "")
+	p := startPTY(t, []string{"TALON_STATE_DIR=" + state, "HOME=" + state, "FAKE_KEY=k"}, "chat", "--local")
+	p.expect("you> ")
+	p.typeText("hi\n")
+	got := p.expect("you> ")
+	p.typeText("/quit\n")
+	p.wait()
+	for _, bad := range []string{"\x1b]52", "\x1b[2J", "\x07", "\rall good"} {
+		if strings.Contains(got, bad) {
+			t.Fatalf("chat passed %q to the terminal:\n%q", bad, got)
+		}
+	}
+	if !strings.Contains(got, `fine\u{001B}]52;c;ZXZpbA==\u{0007}\u{001B}[2J\u{000D}all good`) {
+		t.Fatalf("chat output:\n%q", got)
+	}
+	for _, args := range [][]string{{"agent", "--local", "--message", "again"}, {"sessions", "show", "agent:main:main"}} {
+		out, errOut, code := runTalon(t, state, args...)
+		if code != 0 || strings.Contains(out, "\x1b") || strings.Contains(out, "\x07") || !strings.Contains(out, `\u{001B}]52`) {
+			t.Fatalf("talon %v: %d %q %s", args, code, out, errOut)
+		}
+	}
+}
+
+func TestVisible(t *testing.T) {
+	for in, want := range map[string]string{
+		"plain\ttext\n":   "plain\ttext\n",
+		"a\x1b[31mb":      `a\u{001B}[31mb`,
+		"x\u202ey\u2066z": `x\u{202E}y\u{2066}z`,
+		"cr\rlf":          `cr\u{000D}lf`,
+		"c1\u009b":        `c1\u{009B}`,
+		"zero\u200bwidth": `zero\u{200B}width`,
+		"half\xe2\x80":    "half\xe2\x80", // a rune cut between deltas passes through
+		"émoji 😀 and 中文":  "émoji 😀 and 中文",
+	} {
+		if got := visible(in); got != want {
+			t.Errorf("visible(%q) = %q, want %q", in, got, want)
+		}
 	}
 }

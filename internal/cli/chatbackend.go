@@ -64,22 +64,40 @@ func (a *app) openLocal(ctx context.Context) (*localEnv, error) {
 // those made elsewhere. Only used when stdin is a terminal, where a person
 // can answer. Whatever the manager already notified and whoever it already
 // counted as an approver stay: the terminal is one approver more.
-func attachTerminalApprover(m *approvals.Manager, onAsk, onResolved func(store.Approval)) {
+func attachTerminalApprover(m *approvals.Manager, onAsk func(pendingApproval), onResolved func(store.Approval)) {
 	m.HasApprover = func() bool { return true }
 	prev := m.Notify
 	m.Notify = func(event string, payload any) {
 		if prev != nil {
 			prev(event, payload)
 		}
-		ap, ok := payload.(store.Approval)
+		ap, ok := approvalOf(payload)
 		switch {
 		case !ok:
 		case event == approvals.EventRequested:
 			onAsk(ap)
 		case event == approvals.EventResolved && onResolved != nil:
-			onResolved(ap)
+			onResolved(ap.Approval)
 		}
 	}
+}
+
+// pendingApproval is an approval event's payload: the stored request and,
+// when the manager renders one, the plan as a person should read it.
+type pendingApproval struct {
+	store.Approval
+	Plan string `json:"plan,omitempty"`
+}
+
+// approvalOf reads an approval event's payload, whatever Go type carries
+// it, through its JSON form (the same form operator clients receive).
+func approvalOf(payload any) (pendingApproval, bool) {
+	var p pendingApproval
+	b, err := json.Marshal(payload)
+	if err != nil || json.Unmarshal(b, &p) != nil || p.ID == "" {
+		return pendingApproval{}, false
+	}
+	return p, true
 }
 
 // localChat runs turns in this process.
@@ -98,8 +116,8 @@ func (a *app) localChat(ctx context.Context, tty bool) (chatBackend, error) {
 	}
 	l := &localChat{env: env, ev: make(chan chatEvent, 1024)}
 	if tty {
-		attachTerminalApprover(env.rt.approvals, func(ap store.Approval) {
-			l.ev <- chatEvent{kind: "approval", runID: ap.RunID, approval: &ap}
+		attachTerminalApprover(env.rt.approvals, func(ap pendingApproval) {
+			l.ev <- chatEvent{kind: "approval", runID: ap.RunID, approval: &ap.Approval, plan: ap.Plan}
 		}, func(ap store.Approval) {
 			l.ev <- chatEvent{kind: "approval_resolved", runID: ap.RunID, approval: &ap}
 		})
@@ -281,9 +299,9 @@ func (r *remoteChat) pump() {
 				r.ev <- chatEvent{kind: "message", runID: p.RunID, text: p.Data.Text}
 			}
 		case approvals.EventRequested:
-			var ap store.Approval
+			var ap pendingApproval
 			if json.Unmarshal(b, &ap) == nil && ap.ID != "" {
-				r.ev <- chatEvent{kind: "approval", runID: ap.RunID, approval: &ap}
+				r.ev <- chatEvent{kind: "approval", runID: ap.RunID, approval: &ap.Approval, plan: ap.Plan}
 			}
 		case approvals.EventResolved:
 			var ap store.Approval

@@ -32,7 +32,7 @@ type humanErr struct{ err error }
 func (e *humanErr) Error() string {
 	lines := strings.Split(e.err.Error(), "\n")
 	for i, l := range lines {
-		lines[i] = stripGoPrefixes(l)
+		lines[i] = visible(stripGoPrefixes(l))
 	}
 	return strings.Join(lines, "\n")
 }

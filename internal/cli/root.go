@@ -141,12 +141,16 @@ func (a *app) printJSON(v any) error {
 	return err
 }
 
+// outf and errf are how commands print text for people, and the one place
+// where text from the model, tools or strangers is made safe for a
+// terminal (visible): nothing printed through them can move the cursor,
+// write the clipboard or reorder what a person reads.
 func (a *app) outf(format string, args ...any) {
-	fmt.Fprintf(a.env.Stdout, format, args...)
+	io.WriteString(a.env.Stdout, visible(fmt.Sprintf(format, args...)))
 }
 
 func (a *app) errf(format string, args ...any) {
-	fmt.Fprintf(a.env.Stderr, format, args...)
+	io.WriteString(a.env.Stderr, visible(fmt.Sprintf(format, args...)))
 }
 
 // exactArgs is cobra.ExactArgs with a usage error that names the command.
