@@ -126,7 +126,8 @@ func (a *app) rootCmd() *cobra.Command {
 	})
 	root.AddCommand(a.versionCmd(), a.gatewayCmd(), a.healthCmd(), a.statusCmd(), a.configCmd(), a.doctorCmd(),
 		a.agentCmd(), a.usageCmd(), a.onboardCmd(), a.approvalsCmd(), a.cronCmd(), a.securityCmd(), a.secretsCmd(), a.auditCmd(), a.sessionsCmd(),
-		a.pairingCmd(), a.channelsCmd(), a.chatCmd(), a.logsCmd(), a.completionCmd())
+		a.pairingCmd(), a.channelsCmd())
+	root.AddCommand(a.chatCmd(), a.logsCmd(), a.completionCmd())
 	listSubcommands(root)
 	return root
 }
