@@ -121,13 +121,13 @@ func (a *app) rootCmd() *cobra.Command {
 	}
 	root.PersistentFlags().BoolVar(&a.json, "json", false, "print machine-readable JSON")
 	root.PersistentFlags().BoolVar(&a.debug, "debug", false, "show errors with their full Go call chain")
+	root.AddCommand(a.chatCmd(), a.logsCmd(), a.completionCmd())
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return &UsageError{Err: fmt.Errorf("%w (hint: talon %s --help)", err, strings.TrimPrefix(c.CommandPath(), "talon "))}
 	})
 	root.AddCommand(a.versionCmd(), a.gatewayCmd(), a.healthCmd(), a.statusCmd(), a.configCmd(), a.doctorCmd(),
 		a.agentCmd(), a.usageCmd(), a.onboardCmd(), a.approvalsCmd(), a.cronCmd(), a.securityCmd(), a.secretsCmd(), a.auditCmd(), a.sessionsCmd(),
 		a.pairingCmd(), a.channelsCmd())
-	root.AddCommand(a.chatCmd(), a.logsCmd(), a.completionCmd())
 	listSubcommands(root)
 	return root
 }
