@@ -83,6 +83,7 @@ func Execute(ctx context.Context, env Env, args []string) error {
 	a := &app{env: env}
 	a.env.Lookup = a.secretAwareLookup(env.Lookup)
 	root := a.rootCmd()
+	listSubcommands(root)
 	root.SetArgs(args)
 	root.SetIn(env.Stdin)
 	root.SetOut(env.Stdout)
@@ -128,7 +129,6 @@ func (a *app) rootCmd() *cobra.Command {
 	root.AddCommand(a.versionCmd(), a.gatewayCmd(), a.healthCmd(), a.statusCmd(), a.configCmd(), a.doctorCmd(),
 		a.agentCmd(), a.usageCmd(), a.onboardCmd(), a.approvalsCmd(), a.cronCmd(), a.securityCmd(), a.secretsCmd(), a.auditCmd(), a.sessionsCmd(),
 		a.pairingCmd(), a.channelsCmd())
-	listSubcommands(root)
 	return root
 }
 
