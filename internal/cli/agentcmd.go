@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/talonclaw/talon/internal/agent"
 	"github.com/talonclaw/talon/internal/approvals"
+	"github.com/talonclaw/talon/internal/llm"
 	"github.com/talonclaw/talon/internal/policy"
 	"github.com/talonclaw/talon/internal/protocol"
 )
@@ -194,6 +195,10 @@ func (a *app) reportTurn(res *agent.TurnResult, err error) error {
 	var be *agent.BudgetError
 	if errors.As(err, &be) {
 		return fmt.Errorf("budget: %s", be.Message)
+	}
+	var ae *llm.APIError
+	if errors.As(err, &ae) {
+		return fmt.Errorf("%w\n(hint: `talon doctor` probes the model endpoint and says what to fix)", err)
 	}
 	return err
 }

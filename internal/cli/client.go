@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -65,7 +66,10 @@ func (a *app) dial(ctx context.Context, f connFlags, scopes ...string) (*gateway
 		if errors.As(err, &pe) {
 			return nil, fmt.Errorf("gateway %s refused the connection: %s", url, pe.Message)
 		}
-		return nil, fmt.Errorf("cannot reach the gateway at %s (hint: is `talon gateway run` running? check --url): %v", url, err)
+		if errors.Is(err, syscall.ECONNREFUSED) {
+			return nil, &hintError{msg: fmt.Sprintf("no gateway is listening at %s (hint: start it with `talon gateway run` or `talon gateway start`, or check --url)", url), err: err}
+		}
+		return nil, fmt.Errorf("cannot reach the gateway at %s (hint: is `talon gateway run` running? check --url): %w", url, err)
 	}
 	return c, nil
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"os"
+	"net"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -247,11 +248,22 @@ func TestMessagesForPeople(t *testing.T) {
 		t.Fatal("a read-only command created the state dir")
 	}
 
+	// Nothing listening: say so, and how to start it.
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	free := ln.Addr().String()
+	ln.Close()
+	onboarded := filepath.Join(root, "onboarded")
+	runTalon(t, onboarded, "onboard")
+	_, errOut, code := runTalon(t, onboarded, "health", "--url", "ws://"+free)
+	if code != 1 || !strings.Contains(errOut, "no gateway is listening at ws://"+free) || !strings.Contains(errOut, "talon gateway start") || strings.Contains(errOut, "netguard") {
+		t.Errorf("health with no gateway: %d %q", code, errOut)
+	}
+
 	// Go call chains stay out of the message, and in with --debug.
 	bad := filepath.Join(root, "bad")
 	os.MkdirAll(bad, 0o700)
 	os.WriteFile(filepath.Join(bad, "talon.json"), []byte(`{ gateway: { port: "x" } }`), 0o600)
-	_, errOut, _ := runTalon(t, bad, "config", "get", "gateway.port")
+	_, errOut, _ = runTalon(t, bad, "config", "get", "gateway.port")
 	if !strings.Contains(errOut, "gateway.port") || strings.Contains(errOut, "config.Load:") {
 		t.Errorf("config error: %q", errOut)
 	}
