@@ -156,12 +156,7 @@ func (a *app) streamPrinter(sp *spinner) func(agent.Event) {
 		case "message":
 			a.outf("%s\n", ev.Text)
 		case "tool_result":
-			c := ev.ToolCall
-			a.errf("talon: tool %s %s: %s", c.Name, c.Decision, c.Outcome)
-			if c.Reason != "" && c.Outcome != "executed" {
-				a.errf(" (%s)", c.Reason)
-			}
-			a.errf("\n")
+			a.printToolResult(*ev.ToolCall)
 		case "final":
 			if !printed && ev.Text != "" {
 				a.outf("%s", ev.Text)
@@ -169,6 +164,15 @@ func (a *app) streamPrinter(sp *spinner) func(agent.Event) {
 			a.outf("\n")
 		}
 	}
+}
+
+// printToolResult shows one tool call's decision and outcome on stderr.
+func (a *app) printToolResult(c agent.ToolCallRecord) {
+	a.errf("talon: tool %s %s: %s", c.Name, c.Decision, c.Outcome)
+	if c.Reason != "" && c.Outcome != "executed" {
+		a.errf(" (%s)", c.Reason)
+	}
+	a.errf("\n")
 }
 
 // turnJSON is DESIGN §2's `talon agent --json` shape, with "error" added only
@@ -255,6 +259,22 @@ func (a *app) agentRemote(ctx context.Context, f agentFlags) error {
 							a.errf("talon: %s\n", humanError(err))
 						}
 					}()
+				}
+				continue
+			}
+			if ev.Event == "agent" && !a.json {
+				// Tool calls of this turn, as talon agent --local shows them.
+				var t struct {
+					RunID  string `json:"runId"`
+					Stream string `json:"stream"`
+					Data   struct {
+						Phase string                `json:"phase"`
+						Call  *agent.ToolCallRecord `json:"call"`
+					} `json:"data"`
+				}
+				if json.Unmarshal(b, &t) == nil && t.RunID == started.RunID && t.Stream == "tool" && t.Data.Phase == "tool_result" && t.Data.Call != nil {
+					sp.stop()
+					a.printToolResult(*t.Data.Call)
 				}
 				continue
 			}

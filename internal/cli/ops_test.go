@@ -662,3 +662,20 @@ func TestJSONOutputIsCamelCase(t *testing.T) {
 		walk(strings.Join(args, " "), "", v)
 	}
 }
+
+// TestAgentThroughGatewayShowsToolDecisions: talon agent through the
+// gateway shows each tool call's decision as --local does.
+func TestAgentThroughGatewayShowsToolDecisions(t *testing.T) {
+	fake := fakellm.New(t)
+	fake.Script(fakellm.Reply{ToolCalls: []fakellm.Call{{ID: "c1", Name: "exec", Args: `{"command":"date"}`}}}, fakellm.Reply{Text: "could not"})
+	state := agentState(t, fake, "")
+	t.Setenv("FAKE_KEY", "k")
+	g, err := startGatewayProc(t, state, "--port", "0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code := runTalon(t, state, "agent", "--url", g.url, "--message", "what day")
+	if code != 0 || out != "could not\n" || !strings.Contains(errOut, "talon: tool exec ask: denied (") {
+		t.Fatalf("%d %q %q", code, out, errOut)
+	}
+}
