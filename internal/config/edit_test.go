@@ -4,6 +4,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 const editSample = `// my config
@@ -88,4 +89,39 @@ func TestRenderEditRefusesWrongText(t *testing.T) {
 	if err != nil || !reflect.DeepEqual(got, tree) {
 		t.Fatalf("%v\n%s", err, out)
 	}
+}
+
+// FuzzEditInText: editing any text the decoder accepts never panics, and
+// RenderEdit's result always means exactly the semantic edit.
+func FuzzEditInText(f *testing.F) {
+	f.Add(editSample, "gateway.port", "5")
+	f.Add(`{a: {b: [1, 2, {c: 3}]}, /* x */ d: "e", }`, "a.b.2.c", `"x"`)
+	f.Add(`{}`, "x.y.z", "{q: 1}")
+	f.Add("{a: 1 // c\n}", "a", "[]")
+	f.Fuzz(func(t *testing.T, data, path, value string) {
+		if !utf8.ValidString(data + path + value) {
+			return // Render turns invalid UTF-8 keys into U+FFFD; not this editor's concern
+		}
+		tree, err := ParseTree([]byte(data))
+		if err != nil {
+			return
+		}
+		v := ParseValue(value)
+		want := deepCopy(tree).(map[string]any)
+		if err := SetPath(want, path, v); err != nil {
+			return
+		}
+		out := RenderEdit([]byte(data), want, func(b []byte) ([]byte, bool) { return SetInText(b, path, v) })
+		got, err := ParseTree(out)
+		if err != nil || !reflect.DeepEqual(got, want) {
+			t.Fatalf("RenderEdit result means something else (%v):\n%s", err, out)
+		}
+		un := deepCopy(tree).(map[string]any)
+		if UnsetPath(un, path) == nil {
+			out := RenderEdit([]byte(data), un, func(b []byte) ([]byte, bool) { return UnsetInText(b, path) })
+			if got, err := ParseTree(out); err != nil || !reflect.DeepEqual(got, un) {
+				t.Fatalf("unset: %v\n%s", err, out)
+			}
+		}
+	})
 }
