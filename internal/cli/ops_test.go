@@ -679,3 +679,17 @@ func TestAgentThroughGatewayShowsToolDecisions(t *testing.T) {
 		t.Fatalf("%d %q %q", code, out, errOut)
 	}
 }
+
+func TestGoRunBuildIsNotInstalled(t *testing.T) {
+	for bin, want := range map[string]bool{
+		"/tmp/go-build3012/b001/exe/talon":      true,
+		"/home/me/go/bin/talon":                 false,
+		"/tmp/go-build3012/b001/cli.test":       false, // a test binary, which the tests install
+		"/usr/local/bin/talon":                  false,
+		"/var/tmp/go-build1/b001/exe/talon.exe": true,
+	} {
+		if got := goRunBuild(bin); got != want {
+			t.Errorf("goRunBuild(%s) = %v", bin, got)
+		}
+	}
+}

@@ -73,6 +73,9 @@ func (a *app) newService() (*service, error) {
 	if resolved, err := filepath.EvalSymlinks(self); err == nil {
 		self = resolved
 	}
+	if goRunBuild(self) {
+		return nil, fmt.Errorf("this talon is a temporary `go run` build (%s) that disappears when it exits, so a service cannot run it (hint: install the binary with `go install ./cmd/talon` or `make build`, then run `talon gateway install` with it)", self)
+	}
 	s := &service{a: a}
 	switch a.goos() {
 	case "darwin":
@@ -97,6 +100,13 @@ func (a *app) newService() (*service, error) {
 		s.unit = renderSystemdUnit(self, p, a.env.get("TALON_CONFIG_PATH") != "")
 	}
 	return s, nil
+}
+
+// goRunBuild reports whether bin is the temporary binary of `go run`
+// ($GOTMPDIR/go-build…/b001/exe/NAME), which is deleted when it exits.
+func goRunBuild(bin string) bool {
+	dir := filepath.ToSlash(filepath.Dir(bin))
+	return strings.Contains(dir, "/go-build") && strings.HasSuffix(dir, "/exe")
 }
 
 // renderSystemdUnit is the user unit. Values are quoted for systemd's
