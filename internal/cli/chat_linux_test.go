@@ -290,20 +290,3 @@ func TestHostileTextCannotDriveTheTerminal(t *testing.T) {
 		}
 	}
 }
-
-func TestVisible(t *testing.T) {
-	for in, want := range map[string]string{
-		"plain\ttext\n":   "plain\ttext\n",
-		"a\x1b[31mb":      `a\u{001B}[31mb`,
-		"x\u202ey\u2066z": `x\u{202E}y\u{2066}z`,
-		"cr\rlf":          `cr\u{000D}lf`,
-		"c1\u009b":        `c1\u{009B}`,
-		"zero\u200bwidth": `zero\u{200B}width`,
-		"half\xe2\x80":    "half\xe2\x80", // a rune cut between deltas passes through
-		"émoji 😀 and 中文":  "émoji 😀 and 中文",
-	} {
-		if got := visible(in); got != want {
-			t.Errorf("visible(%q) = %q, want %q", in, got, want)
-		}
-	}
-}
