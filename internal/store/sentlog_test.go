@@ -71,7 +71,7 @@ func TestSentLogEmptiesWhenMarkedDone(t *testing.T) {
 	s := openTemp(t)
 	var ids []int64
 	for i := range sentLogMaxSize/sentRecord + 1 {
-		id, _, err := s.JournalInbound(t.Context(), Inbound{Channel: "telegram", Account: "default", MessageID: string(rune('a' + i%26)) + string(rune(i)),
+		id, _, err := s.JournalInbound(t.Context(), Inbound{Channel: "telegram", Account: "default", MessageID: string(rune('a'+i%26)) + string(rune(i)),
 			SenderID: "7", ChatID: "7", Message: []byte(`{}`), ReceivedAt: time.Now()})
 		if err != nil {
 			t.Fatal(err)
