@@ -309,6 +309,13 @@ func orDeny(s string) string {
 	return s
 }
 
+// Waiting reports whether a turn of this process waits for request id.
+func (m *Manager) Waiting(id string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.waiters[id] != nil
+}
+
 // Resolve records a decision and wakes the waiting call, if any.
 func (m *Manager) Resolve(ctx context.Context, id, decision, by string) (store.Approval, error) {
 	a, err := m.Store.ResolveApproval(ctx, id, decision, by, m.now())

@@ -20,6 +20,7 @@ import (
 
 	"github.com/talonclaw/talon/internal/access"
 	"github.com/talonclaw/talon/internal/agent"
+	"github.com/talonclaw/talon/internal/approvals"
 	"github.com/talonclaw/talon/internal/config"
 	"github.com/talonclaw/talon/internal/policy"
 	"github.com/talonclaw/talon/internal/security"
@@ -71,8 +72,12 @@ type Router struct {
 	Journal *store.Store
 	Logger  *slog.Logger
 	Now     func() time.Time
+	// Approvals resolves the owner's answers to approval requests, taken
+	// out of band (approvals.go); nil: /approve goes the normal way.
+	Approvals *approvals.Manager
 
 	mu       sync.Mutex
+	reach    reachState      // approvals.go
 	ctx      context.Context // the gateway's; turns run under it
 	adapters map[string]Adapter
 	order    []string
@@ -299,6 +304,11 @@ func (r *Router) HandleBatch(ctx context.Context, ms []Message) []error {
 	}
 	var adm []admitted
 	for i, m := range ms {
+		// Answers to approval requests never queue (approvals.go).
+		if handled, err := r.outOfBand(ctx, m); handled {
+			errs[i] = err
+			continue
+		}
 		ok, trust, row, err := r.admit(ctx, m)
 		errs[i] = err
 		if ok {
