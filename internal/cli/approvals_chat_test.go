@@ -1,0 +1,241 @@
+package cli
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/talonclaw/talon/internal/store"
+	"github.com/talonclaw/talon/internal/testutil/fakellm"
+	"github.com/talonclaw/talon/internal/testutil/faketelegram"
+)
+
+// The people of the approval scenarios: the owner, a sender the owner
+// allowlisted (trusted, not the owner) and a stranger.
+var (
+	tgOwner    = faketelegram.User{ID: 555, FirstName: "Owen"}
+	tgTrusted  = faketelegram.User{ID: 777, FirstName: "Tess"}
+	tgStranger = faketelegram.User{ID: 666, FirstName: "Mallory"}
+)
+
+var approvalID = regexp.MustCompile(`Approval needed \(id ([a-z2-9]{10})\)`)
+
+// approvalScene is a real gateway with fake Telegram and a scripted model
+// that asks to run `touch approved.marker` (not on the allowlist, so the
+// policy asks), and no other client connected. The owner has asked for it;
+// the request has reached the owner's Telegram chat.
+type approvalScene struct {
+	tg      *faketelegram.Server
+	llm     *fakellm.Server
+	p       *gatewayProc
+	state   string
+	marker  string
+	id      string
+	request faketelegram.SentMessage
+}
+
+func newApprovalScene(t *testing.T, extra string) *approvalScene {
+	t.Helper()
+	s := &approvalScene{tg: faketelegram.New(t), llm: fakellm.New(t)}
+	s.llm.Script(fakellm.Reply{ToolCalls: []fakellm.Call{{ID: "c1", Name: "exec", Args: `{"command":"touch approved.marker"}`}}})
+	s.llm.Default = fakellm.Reply{Text: "all done"}
+	s.state = agentState(t, s.llm, `channels: { telegram: { botToken: "`+s.tg.Token+`", apiBaseUrl: "`+s.tg.URL+`", allowFrom: ["telegram:777"] } },
+  commands: { ownerAllowFrom: ["telegram:555"] },
+  `+extra)
+	s.marker = filepath.Join(s.state, "workspace", "approved.marker")
+	t.Setenv("FAKE_KEY", "k")
+	var err error
+	if s.p, err = startGatewayProc(t, s.state, "--port", "0"); err != nil {
+		t.Fatal(err)
+	}
+	s.tg.Push(s.tg.DM(tgOwner, "please create the marker file"))
+	sent := s.tg.WaitSent(1, 30*time.Second)
+	s.request = sent[0]
+	m := approvalID.FindStringSubmatch(s.request.Text)
+	if m == nil || s.request.ChatID != "555" {
+		t.Fatalf("first message %+v is not an approval request to the owner; stderr:\n%s", s.request, s.p.stderr.String())
+	}
+	s.id = m[1]
+	for _, want := range []string{"exec: touch approved.marker", "/approve " + s.id + " allow-once"} {
+		if !strings.Contains(s.request.Text, want) {
+			t.Fatalf("request %q lacks %q", s.request.Text, want)
+		}
+	}
+	if len(s.request.Keyboard) != 1 || len(s.request.Keyboard[0]) != 3 {
+		t.Fatalf("request has no inline keyboard: %+v", s.request.Keyboard)
+	}
+	return s
+}
+
+// button is the callback data of the request's button with label.
+func (s *approvalScene) button(t *testing.T, label string) string {
+	for _, b := range s.request.Keyboard[0] {
+		if b.Text == label {
+			return b.CallbackData
+		}
+	}
+	t.Fatalf("no button %q in %+v", label, s.request.Keyboard)
+	return ""
+}
+
+// waitText waits for a message to the owner's chat containing want.
+func (s *approvalScene) waitText(t *testing.T, want string) faketelegram.SentMessage {
+	t.Helper()
+	var got faketelegram.SentMessage
+	ok := waitForLong(func() bool {
+		for _, m := range s.tg.Sent() {
+			if m.ChatID == "555" && strings.Contains(m.Text, want) {
+				got = m
+				return true
+			}
+		}
+		return false
+	})
+	if !ok {
+		t.Fatalf("the owner never got %q; sent %+v; stderr:\n%s", want, s.tg.Sent(), s.p.stderr.String())
+	}
+	return got
+}
+
+func (s *approvalScene) approval(t *testing.T) store.Approval {
+	t.Helper()
+	out, errOut, rc := runTalon(t, s.state, "approvals", "list", "--all", "--json", "--url", s.p.url)
+	var list struct{ Approvals []store.Approval }
+	if rc != 0 || json.Unmarshal([]byte(out), &list) != nil {
+		t.Fatalf("approvals list: %d %s %s", rc, out, errOut)
+	}
+	for _, a := range list.Approvals {
+		if a.ID == s.id {
+			return a
+		}
+	}
+	t.Fatalf("approval %s not listed: %s", s.id, out)
+	return store.Approval{}
+}
+
+// ran waits for the turn's reply and reports whether the approved command
+// created the marker.
+func (s *approvalScene) ran(t *testing.T) bool {
+	t.Helper()
+	s.waitText(t, "all done")
+	_, err := os.Stat(s.marker)
+	return err == nil
+}
+
+// TestInvariant8_OwnerApprovesInTelegram is issue 12's scenario with no
+// operator client connected: the request reaches the owner's Telegram chat
+// with its id and buttons; the owner's answer — typed, pressed, or given
+// with `talon approvals resolve` — is taken while the turn waits (not
+// queued behind it), and exactly the approved command runs.
+func TestInvariant8_OwnerApprovesInTelegram(t *testing.T) {
+	for _, via := range []string{"command", "button", "cli"} {
+		t.Run(via, func(t *testing.T) {
+			s := newApprovalScene(t, "")
+			if _, err := os.Stat(s.marker); err == nil {
+				t.Fatal("the command ran before it was approved")
+			}
+			switch via {
+			case "command":
+				s.tg.Push(s.tg.DM(tgOwner, "/approve "+s.id+" allow-once"))
+			case "button":
+				s.tg.Push(s.tg.Press(tgOwner, s.request, s.button(t, "Allow once")))
+				if a := s.tg.WaitAnswers(1, 30*time.Second); !strings.Contains(a[0].Text, "Allowed once") {
+					t.Fatalf("press answered %+v", a)
+				}
+			case "cli":
+				out, errOut, rc := runTalon(t, s.state, "approvals", "resolve", s.id, "allow-once", "--url", s.p.url)
+				if rc != 0 || !strings.Contains(out, "approval "+s.id+": allow-once") {
+					t.Fatalf("approvals resolve: %d %s %s", rc, out, errOut)
+				}
+			}
+			if !s.ran(t) {
+				t.Fatalf("the approved command did not run; stderr:\n%s", s.p.stderr.String())
+			}
+			s.waitText(t, "Approval "+s.id+": allowed once by")
+			a := s.approval(t)
+			if a.Status != "allowed" || a.Decision != "allow-once" || a.Args != `{"command":"touch approved.marker"}` {
+				t.Fatalf("approval %+v", a)
+			}
+			if via != "cli" && a.ResolvedBy != "chat:telegram:555" {
+				t.Fatalf("resolved by %q", a.ResolvedBy)
+			}
+			out, _, _ := runTalon(t, s.state, "audit", "tail", "-n", "200", "--json")
+			for _, kind := range []string{`"approval.request"`, `"approval.resolve"`, `"tool.exec"`} {
+				if !strings.Contains(out, kind) {
+					t.Errorf("audit log lacks %s", kind)
+				}
+			}
+		})
+	}
+}
+
+// TestInvariant8_NonOwnerCannotApproveInTelegram: a trusted sender's and a
+// stranger's /approve and button presses change nothing: the request stays
+// pending, nothing runs, no turn starts for them; the owner's deny then
+// ends it with nothing run.
+func TestInvariant8_NonOwnerCannotApproveInTelegram(t *testing.T) {
+	s := newApprovalScene(t, "")
+	s.tg.Push(s.tg.DM(tgTrusted, "/approve "+s.id+" allow-once"))
+	s.tg.Push(s.tg.Press(tgTrusted, s.request, s.button(t, "Allow always")))
+	s.tg.Push(s.tg.DM(tgStranger, "/approve "+s.id+" allow-once"))
+	s.tg.Push(s.tg.Press(tgStranger, s.request, s.button(t, "Allow once")))
+	if a := s.tg.WaitAnswers(2, 30*time.Second); !strings.Contains(a[0].Text, "Only the owner") || !strings.Contains(a[1].Text, "Only the owner") {
+		t.Fatalf("presses answered %+v", a)
+	}
+	ok := waitForLong(func() bool {
+		for _, m := range s.tg.Sent() {
+			if m.ChatID == "777" && strings.Contains(m.Text, "Only the owner") {
+				return true
+			}
+		}
+		return false
+	})
+	if !ok {
+		t.Fatalf("the trusted sender was not told; sent %+v", s.tg.Sent())
+	}
+	if a := s.approval(t); a.Status != "pending" {
+		t.Fatalf("a non-owner's answer made the request %s", a.Status)
+	}
+	for _, m := range s.tg.Sent() {
+		if m.ChatID == "666" {
+			t.Fatalf("the stranger got %q", m.Text)
+		}
+	}
+	if n := s.llm.Count(); n != 1 {
+		t.Fatalf("the model got %d requests; only the owner's message may reach it", n)
+	}
+	s.tg.Push(s.tg.DM(tgOwner, "/approve "+s.id+" deny"))
+	if s.ran(t) {
+		t.Fatal("the command ran after the owner denied it")
+	}
+	out, _, _ := runTalon(t, s.state, "audit", "tail", "-n", "200", "--json")
+	if n := strings.Count(out, `"approval.refused"`); n != 4 {
+		t.Fatalf("%d refusals audited, want 4", n)
+	}
+}
+
+// With nobody answering, askFallback applies after askTimeoutSec and the
+// owner is told.
+func TestApprovalTimeoutInTelegramFallsBack(t *testing.T) {
+	s := newApprovalScene(t, `tools: { exec: { askTimeoutSec: 2, askFallback: "deny" } },`)
+	note := s.waitText(t, "Approval "+s.id+" expired")
+	if !strings.Contains(note.Text, "not run") {
+		t.Fatalf("note %q", note.Text)
+	}
+	if s.ran(t) {
+		t.Fatal("an unanswered request ran with askFallback deny")
+	}
+	if a := s.approval(t); a.Status != "expired" {
+		t.Fatalf("%+v", a)
+	}
+	// A late answer changes nothing.
+	s.tg.Push(s.tg.DM(tgOwner, "/approve "+s.id+" allow-once"))
+	s.waitText(t, "already answered or has expired")
+	if _, err := os.Stat(s.marker); err == nil {
+		t.Fatal("a late answer ran the command")
+	}
+}
