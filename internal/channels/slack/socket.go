@@ -120,15 +120,21 @@ func (a *Adapter) socketSession(ctx context.Context) error {
 			a.log.Warn("slack: socket mode: malformed message", "err", err)
 			continue
 		}
-		// An events_api envelope is acknowledged only after the handler
-		// stored its message (invariant 14): Slack redelivers what is not
+		// An events_api envelope (and an interactive one: a button
+		// press) is acknowledged only after the handler took its message
+		// (invariant 14): Slack redelivers what is not
 		// acknowledged within a few seconds, and the dedupe makes a
 		// redelivery of what was stored harmless. Everything else is
 		// acknowledged at once.
-		if env.Type == socketmode.RequestTypeEventsAPI {
-			cb, err := parseCallback(env.Payload)
-			if err == nil {
-				err = a.deliver(sctx, cb)
+		if env.Type == socketmode.RequestTypeEventsAPI || env.Type == socketmode.RequestTypeInteractive {
+			var err error
+			if env.Type == socketmode.RequestTypeInteractive {
+				err = a.deliverActions(sctx, env.Payload) // buttons.go
+			} else {
+				var cb *callback
+				if cb, err = parseCallback(env.Payload); err == nil {
+					err = a.deliver(sctx, cb)
+				}
 			}
 			var ns *notStoredError
 			if errors.As(err, &ns) {
@@ -154,10 +160,10 @@ func (a *Adapter) socketSession(ctx context.Context) error {
 		case socketmode.RequestTypeDisconnect:
 			c.Close(websocket.StatusNormalClosure, "")
 			return &disconnectError{reason: env.Reason}
-		case socketmode.RequestTypeEventsAPI:
+		case socketmode.RequestTypeEventsAPI, socketmode.RequestTypeInteractive:
 			// Handled above, before the ack.
 		default:
-			// slash_commands, interactive: acknowledged, not used.
+			// slash_commands: acknowledged, not used.
 		}
 	}
 }

@@ -7,6 +7,11 @@
 // HTTP 200, HTTP 429 with Retry-After, Socket Mode hello / events_api /
 // disconnect messages and {"envelope_id": …} acks.
 //
+// Interactivity: chat.postMessage takes Block Kit blocks (section text and
+// buttons, checked as Slack checks them; Post.Section, Post.Buttons), and
+// Press sends the interactive envelope (a block_actions payload) Slack
+// sends over Socket Mode when a button is pressed.
+//
 // Guarantees: it listens on 127.0.0.1 only and is closed, with every
 // WebSocket, when the test ends.
 package fakeslack
@@ -65,6 +70,18 @@ type Post struct {
 	TS            string // the ts the fake answered with
 	Authorization string
 	At            time.Time
+	// Section is the text of the message's section blocks; Buttons the
+	// buttons of its actions blocks.
+	Section string
+	Buttons []Button
+}
+
+// Button is a Block Kit button element as the app posted it.
+type Button struct {
+	ActionID string
+	Value    string
+	Text     string
+	Style    string
 }
 
 // Call is one Web API request, whatever its answer.
@@ -320,6 +337,11 @@ func (s *Server) postMessage(w http.ResponseWriter, r *http.Request, args map[st
 		writeJSON(w, http.StatusOK, map[string]any{"ok": false, "error": "msg_too_long"})
 		return
 	}
+	section, buttons, err := parseBlocks(args["blocks"])
+	if err != nil {
+		writeJSON(w, http.StatusOK, map[string]any{"ok": false, "error": "invalid_blocks", "errors": []string{err.Error()}})
+		return
+	}
 	if strings.HasPrefix(ch, "U") { // a DM by user id goes to the DM channel
 		ch = "D" + ch[1:]
 	}
@@ -329,6 +351,7 @@ func (s *Server) postMessage(w http.ResponseWriter, r *http.Request, args map[st
 	s.posts = append(s.posts, Post{
 		Channel: ch, Text: text, ThreadTS: str("thread_ts"), Mrkdwn: boolp("mrkdwn"),
 		UnfurlLinks: boolp("unfurl_links"), TS: ts, Authorization: r.Header.Get("Authorization"), At: time.Now(),
+		Section: section, Buttons: buttons,
 	})
 	s.notify()
 	s.mu.Unlock()
@@ -337,6 +360,102 @@ func (s *Server) postMessage(w http.ResponseWriter, r *http.Request, args map[st
 		msg["thread_ts"] = th
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"ok": true, "channel": ch, "ts": ts, "message": msg})
+}
+
+// parseBlocks checks the blocks of a message the way Slack does for the
+// kinds the fake knows (section with a text object, actions with
+// buttons) and returns the section text and the buttons.
+func parseBlocks(v any) (section string, buttons []Button, err error) {
+	if v == nil {
+		return "", nil, nil
+	}
+	var raw []byte
+	if str, ok := v.(string); ok { // form-encoded: JSON text
+		raw = []byte(str)
+	} else if raw, err = json.Marshal(v); err != nil {
+		return "", nil, err
+	}
+	type text struct {
+		Type string `json:"type"`
+		Text string `json:"text"`
+	}
+	var blocks []struct {
+		Type     string `json:"type"`
+		Text     *text  `json:"text"`
+		Elements []struct {
+			Type     string `json:"type"`
+			ActionID string `json:"action_id"`
+			Value    string `json:"value"`
+			Style    string `json:"style"`
+			Text     *text  `json:"text"`
+		} `json:"elements"`
+	}
+	if err := json.Unmarshal(raw, &blocks); err != nil {
+		return "", nil, fmt.Errorf("blocks are not a JSON array of blocks: %v", err)
+	}
+	for i, b := range blocks {
+		switch b.Type {
+		case "section":
+			if b.Text == nil || (b.Text.Type != "plain_text" && b.Text.Type != "mrkdwn") || b.Text.Text == "" || len([]rune(b.Text.Text)) > 3000 {
+				return "", nil, fmt.Errorf("[%d] section text must be a text object of 1 to 3000 characters", i)
+			}
+			section += b.Text.Text
+		case "actions":
+			if len(b.Elements) == 0 || len(b.Elements) > 25 {
+				return "", nil, fmt.Errorf("[%d] actions must have 1 to 25 elements", i)
+			}
+			for _, e := range b.Elements {
+				if e.Type != "button" || e.Text == nil || e.Text.Type != "plain_text" || e.Text.Text == "" || len(e.ActionID) > 255 || len(e.Value) > 2000 ||
+					(e.Style != "" && e.Style != "primary" && e.Style != "danger") {
+					return "", nil, fmt.Errorf("[%d] invalid button", i)
+				}
+				buttons = append(buttons, Button{ActionID: e.ActionID, Value: e.Value, Text: e.Text.Text, Style: e.Style})
+			}
+		default:
+			return "", nil, fmt.Errorf("[%d] unsupported block type %q", i, b.Type)
+		}
+	}
+	return section, buttons, nil
+}
+
+// Press sends an interactive envelope (a block_actions payload) for a press
+// of the button with value under the app's message post, by user, and
+// returns its envelope id.
+func (s *Server) Press(post Post, user, value string) string {
+	s.t.Helper()
+	var b *Button
+	for i := range post.Buttons {
+		if post.Buttons[i].Value == value {
+			b = &post.Buttons[i]
+		}
+	}
+	actionID := "forged"
+	label := value
+	if b != nil {
+		actionID, label = b.ActionID, b.Text
+	}
+	id := s.newID("env")
+	env := map[string]any{
+		"envelope_id": id, "type": "interactive", "accepts_response_payload": false,
+		"payload": map[string]any{
+			"type": "block_actions", "api_app_id": AppID, "token": "verification-token-unused",
+			"user":         map[string]any{"id": user, "username": "user" + user, "name": "user" + user, "team_id": TeamID},
+			"team":         map[string]any{"id": TeamID, "domain": "fake"},
+			"container":    map[string]any{"type": "message", "message_ts": post.TS, "channel_id": post.Channel, "is_ephemeral": false},
+			"channel":      map[string]any{"id": post.Channel, "name": "directmessage"},
+			"message":      map[string]any{"type": "message", "ts": post.TS, "user": BotUserID, "bot_id": BotID, "text": post.Text},
+			"trigger_id":   "tr" + id,
+			"response_url": s.srv.URL + "/actions/" + id,
+			"actions": []any{map[string]any{"type": "button", "action_id": actionID, "block_id": "talon", "value": value,
+				"text": map[string]any{"type": "plain_text", "text": label}, "action_ts": fmt.Sprintf("%d.%06d", time.Now().Unix(), 1)}},
+		},
+	}
+	raw, err := json.Marshal(env)
+	if err != nil {
+		s.t.Fatalf("fakeslack: marshal envelope: %v", err)
+	}
+	s.send(raw)
+	return id
 }
 
 // parseArgs reads a Web API request's arguments from a JSON or form body

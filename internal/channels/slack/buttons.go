@@ -1,0 +1,179 @@
+package slack
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/talonclaw/talon/internal/channels"
+)
+
+// Approval requests carry Block Kit buttons: a plain_text section (shown
+// exactly as written: no mrkdwn, no mentions, no links) and an actions
+// block. A press arrives over Socket Mode as an "interactive" envelope
+// holding a block_actions payload; it becomes a Message with an Action
+// for the Router and is acknowledged only once the Router handled it.
+// Slack needs no answer to a press beyond the acknowledgement, so the
+// Router answers in the chat. (In http mode interactivity is not wired:
+// the owner answers with /approve there.)
+
+var _ channels.ButtonSender = (*Adapter)(nil)
+
+// sectionMax is Slack's limit on a section's text.
+const sectionMax = 3000
+
+type textObject struct {
+	Type string `json:"type"`
+	Text string `json:"text"`
+}
+
+type block struct {
+	Type     string        `json:"type"`
+	BlockID  string        `json:"block_id,omitempty"`
+	Text     *textObject   `json:"text,omitempty"`
+	Elements []blockButton `json:"elements,omitempty"`
+}
+
+type blockButton struct {
+	Type     string     `json:"type"`
+	Text     textObject `json:"text"`
+	ActionID string     `json:"action_id"`
+	Value    string     `json:"value"`
+	Style    string     `json:"style,omitempty"`
+}
+
+// postBlocks is chat.postMessage with blocks; text is the notification
+// fallback.
+type postBlocks struct {
+	postMessage
+	Blocks []block `json:"blocks"`
+}
+
+// SendButtons implements channels.ButtonSender.
+func (a *Adapter) SendButtons(ctx context.Context, target channels.Target, text string, buttons []channels.Button) (channels.Delivery, error) {
+	var d channels.Delivery
+	if target.ChatID == "" {
+		return d, channels.Permanent(errors.New("slack: send: no channel id in the target"))
+	}
+	chunks := channels.Chunk(text, sectionMax, channels.Runes)
+	if len(chunks) == 0 {
+		return d, channels.Permanent(errors.New("slack: send: the text is empty"))
+	}
+	if len(chunks) > 1 {
+		var err error
+		if d, err = a.Send(ctx, target, strings.Join(chunks[:len(chunks)-1], "")); err != nil {
+			return d, err
+		}
+	}
+	last := chunks[len(chunks)-1]
+	actions := block{Type: "actions", BlockID: "talon"}
+	for _, b := range buttons {
+		style := b.Style
+		if style != "primary" && style != "danger" {
+			style = ""
+		}
+		actions.Elements = append(actions.Elements, blockButton{Type: "button", Text: textObject{"plain_text", b.Label}, ActionID: b.Data, Value: b.Data, Style: style})
+	}
+	body := postBlocks{
+		postMessage: postMessage{Channel: target.ChatID, Text: escapeText(last), ThreadTS: target.ThreadID},
+		Blocks:      []block{{Type: "section", Text: &textObject{"plain_text", last}}, actions},
+	}
+	var r struct {
+		Channel string `json:"channel"`
+		TS      string `json:"ts"`
+	}
+	err := channels.Retry(ctx, a.retry, func(ctx context.Context) error {
+		return a.call(ctx, "chat.postMessage", a.cfg.BotToken, body, &r)
+	})
+	if err != nil {
+		a.tracker.SendFailed(err)
+		return d, err
+	}
+	a.tracker.Sent()
+	ch := r.Channel
+	if ch == "" {
+		ch = target.ChatID
+	}
+	d.MessageIDs = append(d.MessageIDs, ch+":"+r.TS)
+	return d, nil
+}
+
+// blockActions is the part of a block_actions payload the adapter reads.
+type blockActions struct {
+	Type string `json:"type"`
+	User struct {
+		ID       string `json:"id"`
+		Username string `json:"username"`
+		Name     string `json:"name"`
+	} `json:"user"`
+	Channel *struct {
+		ID string `json:"id"`
+	} `json:"channel"`
+	Container struct {
+		MessageTS string `json:"message_ts"`
+		ChannelID string `json:"channel_id"`
+		ThreadTS  string `json:"thread_ts"`
+	} `json:"container"`
+	TriggerID string `json:"trigger_id"`
+	Actions   []struct {
+		ActionID string `json:"action_id"`
+		Value    string `json:"value"`
+		ActionTS string `json:"action_ts"`
+	} `json:"actions"`
+}
+
+// deliverActions hands each action of an interactive payload to the
+// handler; an error means one was not handled and the envelope must not
+// be acknowledged. Other interactive payloads are ignored.
+func (a *Adapter) deliverActions(ctx context.Context, payload json.RawMessage) error {
+	var p blockActions
+	if err := json.Unmarshal(payload, &p); err != nil {
+		return fmt.Errorf("slack: interactive payload: %w", err)
+	}
+	if p.Type != "block_actions" || p.User.ID == "" {
+		return nil
+	}
+	ch := p.Container.ChannelID
+	if p.Channel != nil && p.Channel.ID != "" {
+		ch = p.Channel.ID
+	}
+	if ch == "" {
+		return nil
+	}
+	for i, act := range p.Actions {
+		id := p.TriggerID + ":" + act.ActionTS + ":" + fmt.Sprint(i)
+		m := channels.Message{
+			Channel:        "slack",
+			Account:        a.account,
+			ID:             "action:" + id,
+			SenderID:       p.User.ID,
+			SenderUsername: p.User.Username,
+			SenderName:     p.User.Name,
+			SenderIsBot:    p.User.ID == a.botUser(),
+			ChatID:         ch,
+			ChatType:       channels.ChatChannel,
+			ThreadID:       p.Container.ThreadTS,
+			Time:           time.Now().UTC(),
+			Action:         &channels.Action{ID: id, Data: act.Value, MessageID: ch + ":" + p.Container.MessageTS},
+		}
+		if strings.HasPrefix(ch, "D") {
+			m.ChatType = channels.ChatDirect
+		}
+		now := time.Now()
+		if a.seen.Seen("msg:"+m.ID, now) {
+			continue
+		}
+		a.handleMu.Lock()
+		a.tracker.Received()
+		err := a.handler(a.handlerContext(ctx), m)
+		a.handleMu.Unlock()
+		if err != nil {
+			a.seen.Forget("msg:" + m.ID)
+			return &notStoredError{err: err}
+		}
+	}
+	return nil
+}
