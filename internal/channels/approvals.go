@@ -293,10 +293,12 @@ func parseAnswer(m Message) (approvalAnswer, bool) {
 		}
 		return approvalAnswer{id: id, decision: decision, via: "button"}, true
 	}
-	f := strings.Fields(m.Text)
-	if len(f) == 0 {
+	// Every inbound message passes here: decide without allocating.
+	t := strings.TrimLeft(m.Text, " \t\r\n")
+	if len(t) < len("/approve") || !strings.EqualFold(t[:len("/approve")], "/approve") {
 		return approvalAnswer{}, false
 	}
+	f := strings.Fields(t)
 	cmd, _, _ := strings.Cut(f[0], "@") // Telegram's "/approve@botname" in groups
 	if !strings.EqualFold(cmd, "/approve") {
 		return approvalAnswer{}, false

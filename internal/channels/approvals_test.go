@@ -262,3 +262,33 @@ func jsonText(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
 }
+
+func TestParseAnswer(t *testing.T) {
+	for _, tc := range []struct {
+		text       string
+		ok, usage  bool
+		id, choice string
+	}{
+		{"hello", false, false, "", ""},
+		{"/approved it", false, false, "", ""},
+		{"/approvex abcdefghjk deny", false, false, "", ""},
+		{"  /APPROVE ABCDEFGHJK Allow-Once", true, false, "abcdefghjk", "allow-once"},
+		{"/approve@talon_bot abcdefghjk deny", true, false, "abcdefghjk", "deny"},
+		{"/approve abcdefghjk", true, true, "", ""},
+		{"/approve abcdefghjk maybe", true, true, "", ""},
+		{"/approve", true, true, "", ""},
+	} {
+		a, ok := parseAnswer(Message{Text: tc.text})
+		if ok != tc.ok || a.usage != tc.usage || a.id != tc.id || a.decision != tc.choice {
+			t.Errorf("%q: %+v %v", tc.text, a, ok)
+		}
+	}
+}
+
+func BenchmarkParseAnswerOrdinaryMessage(b *testing.B) {
+	m := Message{Text: "could you look at the build logs and tell me what failed?"}
+	b.ReportAllocs()
+	for b.Loop() {
+		parseAnswer(m)
+	}
+}
