@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -16,9 +18,10 @@ import (
 // block. A press arrives over Socket Mode as an "interactive" envelope
 // holding a block_actions payload; it becomes a Message with an Action
 // for the Router and is acknowledged only once the Router handled it.
-// Slack needs no answer to a press beyond the acknowledgement, so the
-// Router answers in the chat. (In http mode interactivity is not wired:
-// the owner answers with /approve there.)
+// In http mode the same payload comes, signed like events, as a
+// form-encoded POST (payload=...) to the Interactivity Request URL, which
+// is the events URL; it is answered 200 only once handled. Slack needs no
+// answer to a press beyond that, so the Router answers in the chat.
 
 var _ channels.ButtonSender = (*Adapter)(nil)
 
@@ -123,6 +126,27 @@ type blockActions struct {
 		Value    string `json:"value"`
 		ActionTS string `json:"action_ts"`
 	} `json:"actions"`
+}
+
+// serveInteractive handles an authenticated interactivity request.
+func (a *Adapter) serveInteractive(ctx context.Context, w http.ResponseWriter, body []byte) {
+	vals, err := url.ParseQuery(string(body))
+	payload := vals.Get("payload")
+	if err != nil || payload == "" {
+		http.Error(w, "malformed interactivity request", http.StatusBadRequest)
+		return
+	}
+	if err := a.deliverActions(ctx, json.RawMessage(payload)); err != nil {
+		var ns *notStoredError
+		if errors.As(err, &ns) {
+			http.Error(w, "not stored, retry later", http.StatusInternalServerError)
+			return
+		}
+		a.log.Warn("slack: interactivity: bad payload", "err", err)
+		http.Error(w, "malformed payload", http.StatusBadRequest)
+		return
+	}
+	w.WriteHeader(http.StatusOK)
 }
 
 // deliverActions hands each action of an interactive payload to the

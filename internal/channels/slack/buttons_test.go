@@ -2,11 +2,15 @@ package slack
 
 import (
 	"errors"
+	"io"
+	"net/http"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/talonclaw/talon/internal/channels"
+	"github.com/talonclaw/talon/internal/testutil/chantest"
+	"github.com/talonclaw/talon/internal/testutil/fakeslack"
 )
 
 // A request goes out with a plain_text section and Block Kit buttons; a
@@ -45,5 +49,55 @@ func TestButtonsRoundTrip(t *testing.T) {
 	if m.Action == nil || m.Action.Data != "approve:abcdefghjk:deny" || m.SenderID != "U0OWNER01" || m.ChatID != post.Channel ||
 		m.ChatType != channels.ChatDirect || m.Text != "" {
 		t.Fatalf("press became %+v (action %+v)", m, m.Action)
+	}
+}
+
+// In http mode a press comes as a signed, form-encoded interactivity
+// request to the events URL: a forged one is refused unread, a real one is
+// handed over and answered 200 only once handled.
+func TestButtonsHTTPMode(t *testing.T) {
+	s := newSetup(t, "http", nil)
+	s.start(t)
+	chantest.WaitState(t, s.a, channels.StateConnected)
+	if _, err := s.a.SendButtons(t.Context(), channels.Target{ChatID: "U0OWNER01"}, "Approval needed", channels.ApprovalButtons("abcdefghjk")); err != nil {
+		t.Fatal(err)
+	}
+	post := s.fs.WaitPosts(1)[0]
+	url := "http://" + s.a.Addr().String() + "/slack/events"
+	body := s.fs.ActionsBody(post, "U0OWNER01", "approve:abcdefghjk:allow-once")
+	const form = "application/x-www-form-urlencoded"
+	post1 := func(secret string) int {
+		resp, err := fakeslack.EventRequest{Body: body, Secret: secret, ContentType: form}.Post(t.Context(), nil, url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := post1("wrong"); code != http.StatusUnauthorized {
+		t.Fatalf("forged press: %d", code)
+	}
+	var fail atomic.Bool
+	fail.Store(true)
+	s.in.Fail = func(channels.Message) error {
+		if fail.Load() {
+			return errors.New("store down")
+		}
+		return nil
+	}
+	if code := post1(testSecret); code != http.StatusInternalServerError {
+		t.Fatalf("unhandled press answered %d", code)
+	}
+	fail.Store(false)
+	if code := post1(testSecret); code != http.StatusOK {
+		t.Fatalf("press answered %d", code)
+	}
+	m := s.in.Next(t)
+	if m.Action == nil || m.Action.Data != "approve:abcdefghjk:allow-once" || m.SenderID != "U0OWNER01" || m.ChatType != channels.ChatDirect {
+		t.Fatalf("press became %+v", m)
+	}
+	if got := s.in.All(); len(got) != 1 {
+		t.Fatalf("%d messages", len(got))
 	}
 }

@@ -423,39 +423,52 @@ func parseBlocks(v any) (section string, buttons []Button, err error) {
 // returns its envelope id.
 func (s *Server) Press(post Post, user, value string) string {
 	s.t.Helper()
-	var b *Button
-	for i := range post.Buttons {
-		if post.Buttons[i].Value == value {
-			b = &post.Buttons[i]
-		}
-	}
-	actionID := "forged"
-	label := value
-	if b != nil {
-		actionID, label = b.ActionID, b.Text
-	}
 	id := s.newID("env")
-	env := map[string]any{
-		"envelope_id": id, "type": "interactive", "accepts_response_payload": false,
-		"payload": map[string]any{
-			"type": "block_actions", "api_app_id": AppID, "token": "verification-token-unused",
-			"user":         map[string]any{"id": user, "username": "user" + user, "name": "user" + user, "team_id": TeamID},
-			"team":         map[string]any{"id": TeamID, "domain": "fake"},
-			"container":    map[string]any{"type": "message", "message_ts": post.TS, "channel_id": post.Channel, "is_ephemeral": false},
-			"channel":      map[string]any{"id": post.Channel, "name": "directmessage"},
-			"message":      map[string]any{"type": "message", "ts": post.TS, "user": BotUserID, "bot_id": BotID, "text": post.Text},
-			"trigger_id":   "tr" + id,
-			"response_url": s.srv.URL + "/actions/" + id,
-			"actions": []any{map[string]any{"type": "button", "action_id": actionID, "block_id": "talon", "value": value,
-				"text": map[string]any{"type": "plain_text", "text": label}, "action_ts": fmt.Sprintf("%d.%06d", time.Now().Unix(), 1)}},
-		},
-	}
+	env := map[string]any{"envelope_id": id, "type": "interactive", "accepts_response_payload": false, "payload": s.blockActions(post, user, value)}
 	raw, err := json.Marshal(env)
 	if err != nil {
 		s.t.Fatalf("fakeslack: marshal envelope: %v", err)
 	}
 	s.send(raw)
 	return id
+}
+
+// ActionsBody is the body Slack POSTs to an app's Interactivity Request
+// URL (http mode) for the same press: form-encoded, payload=<JSON>. Send
+// it as an EventRequest with ContentType "application/x-www-form-urlencoded".
+func (s *Server) ActionsBody(post Post, user, value string) []byte {
+	raw, err := json.Marshal(s.blockActions(post, user, value))
+	if err != nil {
+		s.t.Fatalf("fakeslack: marshal payload: %v", err)
+	}
+	return []byte(url.Values{"payload": {string(raw)}}.Encode())
+}
+
+// blockActions is the block_actions payload of a press.
+func (s *Server) blockActions(post Post, user, value string) map[string]any {
+	var b *Button
+	for i := range post.Buttons {
+		if post.Buttons[i].Value == value {
+			b = &post.Buttons[i]
+		}
+	}
+	actionID, label := "forged", value
+	if b != nil {
+		actionID, label = b.ActionID, b.Text
+	}
+	id := s.newID("tr")
+	return map[string]any{
+		"type": "block_actions", "api_app_id": AppID, "token": "verification-token-unused",
+		"user":         map[string]any{"id": user, "username": "user" + user, "name": "user" + user, "team_id": TeamID},
+		"team":         map[string]any{"id": TeamID, "domain": "fake"},
+		"container":    map[string]any{"type": "message", "message_ts": post.TS, "channel_id": post.Channel, "is_ephemeral": false},
+		"channel":      map[string]any{"id": post.Channel, "name": "directmessage"},
+		"message":      map[string]any{"type": "message", "ts": post.TS, "user": BotUserID, "bot_id": BotID, "text": post.Text},
+		"trigger_id":   "tr" + id,
+		"response_url": s.srv.URL + "/actions/" + id,
+		"actions": []any{map[string]any{"type": "button", "action_id": actionID, "block_id": "talon", "value": value,
+			"text": map[string]any{"type": "plain_text", "text": label}, "action_ts": fmt.Sprintf("%d.%06d", time.Now().Unix(), 1)}},
+	}
 }
 
 // parseArgs reads a Web API request's arguments from a JSON or form body
@@ -931,13 +944,20 @@ type EventRequest struct {
 	RetryNum  int       // X-Slack-Retry-Num when > 0 (with X-Slack-Retry-Reason http_timeout)
 	Signature string    // when set, sent instead of the computed signature
 	NoHeaders bool      // send neither timestamp nor signature
+	// ContentType is sent as Content-Type; "" means application/json
+	// (Events API). Interactivity requests are form-encoded.
+	ContentType string
 }
 
 // Request builds the signed POST to url.
 func (e EventRequest) Request(url string) *http.Request {
 	req := httptest.NewRequest(http.MethodPost, url, strings.NewReader(string(e.Body)))
 	req.RequestURI = ""
-	req.Header.Set("Content-Type", "application/json")
+	ct := e.ContentType
+	if ct == "" {
+		ct = "application/json"
+	}
+	req.Header.Set("Content-Type", ct)
 	req.Header.Set("User-Agent", "Slackbot 1.0 (+https://api.slack.com/robots)")
 	if !e.NoHeaders {
 		t := e.Time
