@@ -239,3 +239,13 @@ func TestApprovalTimeoutInTelegramFallsBack(t *testing.T) {
 		t.Fatal("a late answer ran the command")
 	}
 }
+
+// talon approvals list shows the pending request's plan as a person reads
+// it.
+func TestApprovalsListShowsPlan(t *testing.T) {
+	s := newApprovalScene(t, "")
+	out, errOut, rc := runTalon(t, s.state, "approvals", "list", "--url", s.p.url)
+	if rc != 0 || !strings.Contains(out, s.id+"  pending") || !strings.Contains(out, "exec: touch approved.marker") || !strings.Contains(out, "why: ") {
+		t.Fatalf("approvals list: %d\n%s%s", rc, out, errOut)
+	}
+}
