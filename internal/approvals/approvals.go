@@ -215,6 +215,10 @@ func (m *Manager) Ask(ctx context.Context, r Request) (store.Approval, error) {
 	if err := m.Store.CreateApproval(ctx, a); err != nil {
 		return store.Approval{}, err
 	}
+	// Audited before anyone is asked; each delivery to a chat is audited
+	// as it is sent (message.outbound).
+	m.audit(ctx, auditKindRequest, "system", a.Tool, map[string]any{"id": a.ID, "session": a.SessionKey, "run": a.RunID, "planHash": a.PlanHash,
+		"reason": a.Reason, "expiresAt": a.ExpiresAt, "operators": ops, "chats": len(reach)})
 	p := Pending{Approval: a, Plan: Render(r.Tool, r.Args), Fallback: r.Fallback}
 	m.notify(EventRequested, p)
 	var offered []Reach
@@ -223,8 +227,6 @@ func (m *Manager) Ask(ctx context.Context, r Request) (store.Approval, error) {
 			offered = append(offered, x)
 		}
 	}
-	m.audit(ctx, auditKindRequest, "system", a.Tool, map[string]any{"id": a.ID, "session": a.SessionKey, "run": a.RunID, "planHash": a.PlanHash,
-		"reason": a.Reason, "expiresAt": a.ExpiresAt, "operators": ops, "offered": len(offered)})
 	if !ops && len(offered) == 0 {
 		// Every delivery failed: nobody can answer, so nobody waits.
 		if _, err := m.Store.ExpireApproval(context.WithoutCancel(ctx), a.ID, m.now()); err != nil {

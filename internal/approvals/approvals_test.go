@@ -260,3 +260,23 @@ func TestValidIDAndDecision(t *testing.T) {
 		t.Fatal("ValidDecision")
 	}
 }
+
+// Every step is audited: the request before anyone is asked, and its end
+// when nobody answered (resolutions are audited where the answer came in).
+func TestRequestAndExpiryAreAudited(t *testing.T) {
+	m, _ := newManager(t, true)
+	var mu sync.Mutex
+	var kinds []string
+	m.Audit = func(_ context.Context, kind, actor, subject string, data any) {
+		mu.Lock()
+		defer mu.Unlock()
+		kinds = append(kinds, kind+" "+subject)
+	}
+	a, err := m.Ask(context.Background(), Request{Tool: "exec", Args: json.RawMessage(`{}`), Timeout: 20 * time.Millisecond})
+	if err != nil || a.Status != "expired" {
+		t.Fatalf("%+v %v", a, err)
+	}
+	if strings.Join(kinds, ",") != "approval.request exec,approval.resolve exec" {
+		t.Fatalf("audited %q", kinds)
+	}
+}
