@@ -22,6 +22,12 @@ import (
 // form-encoded POST (payload=...) to the Interactivity Request URL, which
 // is the events URL; it is answered 200 only once handled. Slack needs no
 // answer to a press beyond that, so the Router answers in the chat.
+//
+// Typed answers: Slack's client takes any message starting with "/" as a
+// slash command, so "/approve ID decision" reaches the app only as the
+// slash command /approve (registered in the app's settings); its
+// slash_commands envelope (or, in http mode, its form-encoded request) is
+// handed over as the text it stands for.
 
 var _ channels.ButtonSender = (*Adapter)(nil)
 
@@ -128,10 +134,68 @@ type blockActions struct {
 	} `json:"actions"`
 }
 
-// serveInteractive handles an authenticated interactivity request.
+// slashCommand is the part of a slash command request the adapter reads.
+type slashCommand struct {
+	Command   string `json:"command"`
+	Text      string `json:"text"`
+	UserID    string `json:"user_id"`
+	UserName  string `json:"user_name"`
+	ChannelID string `json:"channel_id"`
+	TriggerID string `json:"trigger_id"`
+}
+
+// deliverSlash hands "/approve …" to the handler as the text message it
+// stands for (Slack's client takes any text starting with "/" as a slash
+// command, so the app registers /approve for the owner to answer with);
+// other commands are ignored.
+func (a *Adapter) deliverSlash(ctx context.Context, sc slashCommand) error {
+	if sc.Command != "/approve" || sc.UserID == "" || sc.ChannelID == "" || sc.TriggerID == "" {
+		return nil
+	}
+	m := channels.Message{
+		Channel:        "slack",
+		Account:        a.account,
+		ID:             "slash:" + sc.TriggerID,
+		SenderID:       sc.UserID,
+		SenderUsername: sc.UserName,
+		SenderIsBot:    sc.UserID == a.botUser(),
+		ChatID:         sc.ChannelID,
+		ChatType:       channels.ChatChannel,
+		Text:           "/approve " + sc.Text,
+		Time:           time.Now().UTC(),
+	}
+	if strings.HasPrefix(sc.ChannelID, "D") {
+		m.ChatType = channels.ChatDirect
+	}
+	if a.seen.Seen("msg:"+m.ID, time.Now()) {
+		return nil
+	}
+	a.handleMu.Lock()
+	defer a.handleMu.Unlock()
+	a.tracker.Received()
+	if err := a.handler(a.handlerContext(ctx), m); err != nil {
+		a.seen.Forget("msg:" + m.ID)
+		return &notStoredError{err: err}
+	}
+	return nil
+}
+
+// serveInteractive handles an authenticated form-encoded request: an
+// interactivity payload (payload=…) or a slash command (command=…).
 func (a *Adapter) serveInteractive(ctx context.Context, w http.ResponseWriter, body []byte) {
 	vals, err := url.ParseQuery(string(body))
 	payload := vals.Get("payload")
+	if err == nil && payload == "" && vals.Get("command") != "" {
+		err = a.deliverSlash(ctx, slashCommand{Command: vals.Get("command"), Text: vals.Get("text"), UserID: vals.Get("user_id"),
+			UserName: vals.Get("user_name"), ChannelID: vals.Get("channel_id"), TriggerID: vals.Get("trigger_id")})
+		var ns *notStoredError
+		if errors.As(err, &ns) {
+			http.Error(w, "not stored, retry later", http.StatusInternalServerError)
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+		return
+	}
 	if err != nil || payload == "" {
 		http.Error(w, "malformed interactivity request", http.StatusBadRequest)
 		return

@@ -101,3 +101,36 @@ func TestButtonsHTTPMode(t *testing.T) {
 		t.Fatalf("%d messages", len(got))
 	}
 }
+
+// The slash command /approve, over Socket Mode and in http mode, is handed
+// over as the text it stands for; other commands are not.
+func TestSlashApprove(t *testing.T) {
+	s := connected(t)
+	s.fs.WaitAck(s.fs.Slash("U0OWNER01", "D0OWNER01", "/deploy", "prod"))
+	env := s.fs.Slash("U0OWNER01", "D0OWNER01", "/approve", "abcdefghjk allow-once")
+	s.fs.WaitAck(env)
+	m := s.in.Next(t)
+	if m.Text != "/approve abcdefghjk allow-once" || m.SenderID != "U0OWNER01" || m.ChatID != "D0OWNER01" || m.ChatType != channels.ChatDirect || m.Action != nil {
+		t.Fatalf("slash command became %+v", m)
+	}
+	if got := s.in.All(); len(got) != 1 {
+		t.Fatalf("%d messages: %+v", len(got), got)
+	}
+
+	h := newSetup(t, "http", nil)
+	h.start(t)
+	chantest.WaitState(t, h.a, channels.StateConnected)
+	url := "http://" + h.a.Addr().String() + "/slack/events"
+	resp, err := fakeslack.EventRequest{Body: h.fs.SlashBody("U0OWNER01", "D0OWNER01", "/approve", "abcdefghjk deny"), Secret: testSecret,
+		ContentType: "application/x-www-form-urlencoded"}.Post(t.Context(), nil, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	if m := h.in.Next(t); m.Text != "/approve abcdefghjk deny" || m.SenderID != "U0OWNER01" {
+		t.Fatalf("slash command became %+v", m)
+	}
+}

@@ -10,7 +10,9 @@
 // Interactivity: chat.postMessage takes Block Kit blocks (section text and
 // buttons, checked as Slack checks them; Post.Section, Post.Buttons), and
 // Press sends the interactive envelope (a block_actions payload) Slack
-// sends over Socket Mode when a button is pressed.
+// sends over Socket Mode when a button is pressed, and Slash a
+// slash_commands envelope; ActionsBody and SlashBody are the same as
+// http-mode request bodies.
 //
 // Guarantees: it listens on 127.0.0.1 only and is closed, with every
 // WebSocket, when the test ends.
@@ -442,6 +444,40 @@ func (s *Server) ActionsBody(post Post, user, value string) []byte {
 		s.t.Fatalf("fakeslack: marshal payload: %v", err)
 	}
 	return []byte(url.Values{"payload": {string(raw)}}.Encode())
+}
+
+// Slash sends a slash_commands envelope, as Slack does over Socket Mode
+// when user runs command (e.g. "/approve") with text in channel, and
+// returns its envelope id.
+func (s *Server) Slash(user, channel, command, text string) string {
+	s.t.Helper()
+	id := s.newID("env")
+	env := map[string]any{"envelope_id": id, "type": "slash_commands", "accepts_response_payload": true, "payload": s.slash(user, channel, command, text)}
+	raw, err := json.Marshal(env)
+	if err != nil {
+		s.t.Fatalf("fakeslack: marshal envelope: %v", err)
+	}
+	s.send(raw)
+	return id
+}
+
+// SlashBody is the form-encoded body Slack POSTs to a slash command's
+// Request URL (http mode) for the same command.
+func (s *Server) SlashBody(user, channel, command, text string) []byte {
+	v := url.Values{}
+	for k, val := range s.slash(user, channel, command, text) {
+		v.Set(k, fmt.Sprint(val))
+	}
+	return []byte(v.Encode())
+}
+
+func (s *Server) slash(user, channel, command, text string) map[string]any {
+	id := s.newID("tr")
+	return map[string]any{
+		"token": "verification-token-unused", "team_id": TeamID, "team_domain": "fake", "channel_id": channel, "channel_name": "directmessage",
+		"user_id": user, "user_name": "user" + user, "command": command, "text": text, "api_app_id": AppID,
+		"response_url": s.srv.URL + "/commands/" + id, "trigger_id": "tr" + id, "is_enterprise_install": "false",
+	}
 }
 
 // blockActions is the block_actions payload of a press.
