@@ -70,6 +70,14 @@ type ActionAnswerer interface {
 	AnswerAction(ctx context.Context, a Action, text string) error
 }
 
+// ButtonCloser is an adapter that can take the buttons off a message it
+// sent with SendButtons to target (messageID as SendButtons reported it,
+// the last of its Delivery; text what that message says), so an answered
+// request shows no buttons to press.
+type ButtonCloser interface {
+	CloseButtons(ctx context.Context, target Target, messageID, text string) error
+}
+
 // DirectOpener is an adapter whose direct chat with a user has an id of
 // its own (a Discord DM channel, a Slack IM), which it opens or finds.
 // Without it a user's direct chat is their user id (Telegram, Signal).
@@ -126,6 +134,8 @@ type ownerReach Router
 type ownerChat struct {
 	channel, account string
 	target           Target
+	buttons          string // the message with the buttons ("": none)
+	text             string // what that message says
 }
 
 // reachState holds the chats each open request was sent to.
@@ -190,11 +200,12 @@ func (o *ownerReach) Offer(ctx context.Context, p approvals.Pending) bool {
 				continue
 			}
 		}
-		if err := r.sendButtons(ctx, ow.ad, t, text, ApprovalButtons(p.ID), "approval-request"); err != nil {
+		msgID, sentText, err := r.sendButtons(ctx, ow.ad, t, text, ApprovalButtons(p.ID), "approval-request")
+		if err != nil {
 			r.log().Warn("channels: sending an approval request to the owner failed", "channel", ow.ad.Channel(), "account", ow.ad.Account(), "id", p.ID, "err", err)
 			continue
 		}
-		reached = append(reached, ownerChat{ow.ad.Channel(), ow.ad.Account(), t})
+		reached = append(reached, ownerChat{ow.ad.Channel(), ow.ad.Account(), t, msgID, sentText})
 	}
 	if len(reached) == 0 {
 		return false
@@ -219,6 +230,11 @@ func (o *ownerReach) Settled(ctx context.Context, a store.Approval, note string)
 	delete(st.sent, a.ID)
 	st.mu.Unlock()
 	for _, c := range chats {
+		if bc, ok := r.adapter(c.channel, c.account).(ButtonCloser); ok && c.buttons != "" {
+			if err := bc.CloseButtons(ctx, c.target, c.buttons, c.text); err != nil {
+				r.log().Warn("channels: taking the buttons off an answered request failed", "channel", c.channel, "id", a.ID, "err", err)
+			}
+		}
 		if err := r.deliver(ctx, c.channel, c.account, c.target, note, "approval-note"); err != nil {
 			r.log().Warn("channels: telling the owner how an approval ended failed", "channel", c.channel, "id", a.ID, "err", err)
 		}
@@ -246,17 +262,21 @@ func (r *Router) NotifyOwner(ctx context.Context, text, kind string) int {
 }
 
 // sendButtons is deliver with buttons where the adapter has them (text
-// alone, which says how to answer, where not).
-func (r *Router) sendButtons(ctx context.Context, a Adapter, t Target, text string, buttons []Button, kind string) error {
+// alone, which says how to answer, where not); it returns the id of the
+// message with the buttons ("" without) and the text as sent.
+func (r *Router) sendButtons(ctx context.Context, a Adapter, t Target, text string, buttons []Button, kind string) (msgID, sent string, err error) {
 	bs, ok := a.(ButtonSender)
 	if !ok {
-		return r.deliver(ctx, a.Channel(), a.Account(), t, text, kind)
+		return "", "", r.deliver(ctx, a.Channel(), a.Account(), t, text, kind)
 	}
 	if r.Scrub != nil {
 		text = r.Scrub(text)
 	}
 	text = security.RedactFormats(text)
-	_, err := bs.SendButtons(ctx, t, text, buttons)
+	d, err := bs.SendButtons(ctx, t, text, buttons)
+	if n := len(d.MessageIDs); n > 0 && err == nil {
+		msgID = d.MessageIDs[n-1]
+	}
 	m := Message{Channel: a.Channel(), Account: a.Account()}
 	if err != nil {
 		r.count(m, func(c *Counters) { c.ReplyErrors++ })
@@ -271,7 +291,7 @@ func (r *Router) sendButtons(ctx context.Context, a Adapter, t Target, text stri
 		}
 		r.Audit(context.WithoutCancel(ctx), "message.outbound", "talon", a.Channel()+":"+t.ChatID, data)
 	}
-	return err
+	return msgID, text, err
 }
 
 // approvalAnswer is an answer to a request parsed from a message: a

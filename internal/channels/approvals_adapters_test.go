@@ -102,6 +102,9 @@ func TestInvariant8_DiscordOwnerButton(t *testing.T) {
 		t.Fatalf("response %+v", r)
 	}
 	note := fake.WaitSent(2)[1]
+	if req := fake.Sent()[0]; len(req.Buttons) != 0 {
+		t.Fatalf("the answered request still has buttons: %+v", req.Buttons)
+	}
 	if note.ChannelID != sent.ChannelID || !strings.Contains(note.Content, "allowed once by chat:discord:"+owner) {
 		t.Fatalf("note %+v", note)
 	}
@@ -136,6 +139,9 @@ func TestInvariant8_SlackOwnerButton(t *testing.T) {
 		t.Fatalf("%+v", a)
 	}
 	posts := fs.WaitPosts(3)
+	if len(posts[0].Buttons) != 0 || fs.Updates() != 1 {
+		t.Fatalf("the answered request still has buttons: %+v", posts[0])
+	}
 	after := posts[1].Text + "\n" + posts[2].Text // in either order
 	if !strings.Contains(after, "Approval") || !strings.Contains(after, ": Denied.") || !strings.Contains(after, "denied by chat:slack:"+owner) {
 		t.Fatalf("posts after the press: %+v", posts[1:])

@@ -156,6 +156,12 @@ func TestInvariant8_OwnerApprovesInTelegram(t *testing.T) {
 				t.Fatalf("the approved command did not run; stderr:\n%s", s.p.stderr.String())
 			}
 			s.waitText(t, "Approval "+s.id+": allowed once by")
+			// The answered request shows no buttons any more.
+			for _, m := range s.tg.Sent() {
+				if m.MessageID == s.request.MessageID && len(m.Keyboard) != 0 {
+					t.Fatalf("the answered request still has buttons: %+v", m.Keyboard)
+				}
+			}
 			a := s.approval(t)
 			if a.Status != "allowed" || a.Decision != "allow-once" || a.Args != `{"command":"touch approved.marker"}` {
 				t.Fatalf("approval %+v", a)

@@ -26,6 +26,7 @@ var (
 	_ channels.ButtonSender   = (*Adapter)(nil)
 	_ channels.ActionAnswerer = (*Adapter)(nil)
 	_ channels.DirectOpener   = (*Adapter)(nil)
+	_ channels.ButtonCloser   = (*Adapter)(nil)
 )
 
 // Discord's button styles.
@@ -174,4 +175,20 @@ func (a *Adapter) onInteraction(in *discordgo.Interaction) {
 		a.dedupe.Forget(m.ID)
 		a.log.Error("discord: button press not handled", "id", in.ID, "err", err)
 	}
+}
+
+// CloseButtons implements channels.ButtonCloser: the message keeps its
+// text and loses its components (PATCH with "components": []).
+func (a *Adapter) CloseButtons(ctx context.Context, target channels.Target, messageID, _ string) error {
+	ch, err := destination(target)
+	if err != nil {
+		return err
+	}
+	if !snowflake(messageID) {
+		return channels.Permanent(fmt.Errorf("discord: %q is not a Discord message id", clip(messageID, 40)))
+	}
+	if err := a.do(ctx, http.MethodPatch, "/channels/"+ch+"/messages/"+messageID, map[string]any{"components": []any{}}, nil); err != nil {
+		return a.scrubErr(fmt.Errorf("discord: editing message %s in channel %s: %w", messageID, ch, err))
+	}
+	return nil
 }

@@ -49,6 +49,15 @@ func TestButtonsRoundTrip(t *testing.T) {
 			t.Fatal("the interaction token is in the log")
 		}
 	}
+	if err := st.a.CloseButtons(t.Context(), target, sent[0].ID, sent[0].Content); err != nil {
+		t.Fatal(err)
+	}
+	if s := fake.Sent()[0]; len(s.Buttons) != 0 || s.Content != "Approval needed" || fake.Edits() != 1 {
+		t.Fatalf("after closing: %+v", s)
+	}
+	if err := st.a.CloseButtons(t.Context(), target, "999999999999999999", ""); err == nil {
+		t.Fatal("closing an unknown message succeeded")
+	}
 	r := fake.WaitResponses(2)
 	if r[0].Type != 4 || r[0].Flags != 64 || r[0].Content != "Denied." {
 		t.Fatalf("responses %+v", r)

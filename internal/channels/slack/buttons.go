@@ -265,3 +265,26 @@ func (a *Adapter) deliverActions(ctx context.Context, payload json.RawMessage) e
 	}
 	return nil
 }
+
+var _ channels.ButtonCloser = (*Adapter)(nil)
+
+// CloseButtons implements channels.ButtonCloser with chat.update: the
+// message keeps its section (text as SendButtons sent it) and loses its
+// actions block. messageID is "<channel>:<ts>" as SendButtons reports it.
+func (a *Adapter) CloseButtons(ctx context.Context, _ channels.Target, messageID, text string) error {
+	ch, ts, ok := strings.Cut(messageID, ":")
+	chunks := channels.Chunk(text, sectionMax, channels.Runes)
+	if !ok || ch == "" || ts == "" || len(chunks) == 0 {
+		return channels.Permanent(fmt.Errorf("slack: cannot edit %q", messageID))
+	}
+	last := chunks[len(chunks)-1]
+	body := struct {
+		Channel string  `json:"channel"`
+		TS      string  `json:"ts"`
+		Text    string  `json:"text"`
+		Blocks  []block `json:"blocks"`
+	}{ch, ts, escapeText(last), []block{{Type: "section", Text: &textObject{"plain_text", last}}}}
+	return channels.Retry(ctx, a.retry, func(ctx context.Context) error {
+		return a.call(ctx, "chat.update", a.cfg.BotToken, body, nil)
+	})
+}

@@ -27,6 +27,19 @@ func TestButtonsRoundTrip(t *testing.T) {
 		post.Buttons[0].Style != "primary" || post.Buttons[2].Style != "danger" {
 		t.Fatalf("post %+v", post)
 	}
+	d, err := s.a.SendButtons(t.Context(), channels.Target{ChatID: "U0OWNER01"}, "second", channels.ApprovalButtons("abcdefghjk"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.a.CloseButtons(t.Context(), channels.Target{}, d.MessageIDs[0], "second"); err != nil {
+		t.Fatal(err)
+	}
+	if p := s.fs.Posts(); len(p[1].Buttons) != 0 || p[1].Section != "second" || len(p[0].Buttons) != 3 || s.fs.Updates() != 1 {
+		t.Fatalf("after closing: %+v", p)
+	}
+	if err := s.a.CloseButtons(t.Context(), channels.Target{}, "D0OWNER01:1.2", "x"); err == nil {
+		t.Fatal("closing an unknown message succeeded")
+	}
 	var fail atomic.Bool
 	fail.Store(true)
 	s.in.Fail = func(channels.Message) error {

@@ -39,13 +39,27 @@ func TestButtonsRoundTrip(t *testing.T) {
 	if err := e.a.AnswerAction(t.Context(), *m.Action, "again"); err == nil {
 		t.Fatal("a second answer was accepted")
 	}
+	// An answered request loses its buttons.
+	d, err := e.a.SendButtons(t.Context(), channels.Target{ChatID: "4242"}, "second", bs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.a.CloseButtons(t.Context(), channels.Target{ChatID: "4242"}, d.MessageIDs[0], "second"); err != nil {
+		t.Fatal(err)
+	}
+	if sent := e.fake.Sent(); len(sent[1].Keyboard) != 0 || len(sent[0].Keyboard) != 1 {
+		t.Fatalf("keyboards after closing: %+v / %+v", sent[0].Keyboard, sent[1].Keyboard)
+	}
+	if err := e.a.CloseButtons(t.Context(), channels.Target{}, "4242:999999", ""); err == nil {
+		t.Fatal("closing an unknown message succeeded")
+	}
 	// A long request keeps its buttons on its last chunk.
 	long := strings.Repeat("x", channels.TelegramMaxLen+10)
 	if _, err := e.a.SendButtons(t.Context(), channels.Target{ChatID: "4242"}, long, bs); err != nil {
 		t.Fatal(err)
 	}
-	sent = e.fake.WaitSent(3, 10*time.Second)
-	if len(sent[1].Keyboard) != 0 || len(sent[2].Keyboard) != 1 {
-		t.Fatalf("keyboards %+v / %+v", sent[1].Keyboard, sent[2].Keyboard)
+	sent = e.fake.WaitSent(4, 10*time.Second)
+	if len(sent[2].Keyboard) != 0 || len(sent[3].Keyboard) != 1 {
+		t.Fatalf("keyboards %+v / %+v", sent[2].Keyboard, sent[3].Keyboard)
 	}
 }

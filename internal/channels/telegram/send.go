@@ -244,3 +244,24 @@ func (a *Adapter) AnswerAction(ctx context.Context, act channels.Action, text st
 	}
 	return nil
 }
+
+// CloseButtons implements channels.ButtonCloser with
+// editMessageReplyMarkup and an empty keyboard; messageID is
+// "<chat id>:<message id>" as SendButtons reports it.
+func (a *Adapter) CloseButtons(ctx context.Context, _ channels.Target, messageID, _ string) error {
+	chat, msg, ok := strings.Cut(messageID, ":")
+	id, err := strconv.Atoi(msg)
+	if !ok || err != nil || id <= 0 {
+		return channels.Permanent(fmt.Errorf("telegram: %q is not a message id", messageID))
+	}
+	chatID, err := chatParam(chat)
+	if err != nil {
+		return err
+	}
+	_, err = a.api.EditMessageReplyMarkup(ctx, &bot.EditMessageReplyMarkupParams{ChatID: chatID, MessageID: id,
+		ReplyMarkup: models.InlineKeyboardMarkup{InlineKeyboard: [][]models.InlineKeyboardButton{}}})
+	if err != nil {
+		return a.apiError("editMessageReplyMarkup", err)
+	}
+	return nil
+}

@@ -113,6 +113,7 @@ var (
 	_ channels.Adapter        = (*Adapter)(nil)
 	_ channels.ButtonSender   = (*Adapter)(nil)
 	_ channels.ActionAnswerer = (*Adapter)(nil)
+	_ channels.ButtonCloser   = (*Adapter)(nil)
 )
 
 // New validates the configuration and makes an adapter; it does not

@@ -13,7 +13,8 @@
 // (Sent.Buttons); Press dispatches INTERACTION_CREATE (type 3, a button
 // press) with an interaction token, answered once at POST
 // /interactions/{id}/{token}/callback (Responses); POST
-// /users/@me/channels opens a DM channel (DMChannel).
+// /users/@me/channels opens a DM channel (DMChannel); PATCH
+// /channels/{id}/messages/{id} edits a sent message (Edits).
 //
 // Tests inject dispatches (MessageCreate, Dispatch), drop the gateway
 // connection (Drop, Close), inject REST failures (RateLimitMessages,
@@ -89,6 +90,7 @@ type Server struct {
 	responses    []InteractionResponse
 	dms          map[string]string
 	seq          int64
+	edits        int
 }
 
 // InteractionResponse is one POST /interactions/{id}/{token}/callback.
@@ -176,6 +178,7 @@ func New(t testing.TB) *Server {
 	mux.HandleFunc("POST /api/v10/channels/{id}/messages", s.auth(s.postMessage))
 	mux.HandleFunc("POST /api/v10/channels/{id}/typing", s.auth(s.postTyping))
 	mux.HandleFunc("POST /api/v10/users/@me/channels", s.auth(s.createDM))
+	mux.HandleFunc("PATCH /api/v10/channels/{id}/messages/{mid}", s.auth(s.editMessage))
 	// Discord authenticates an interaction callback by its token alone.
 	mux.HandleFunc("POST /api/v10/interactions/{id}/{token}/callback", s.interactionCallback)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
@@ -407,6 +410,50 @@ func (s *Server) createDM(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Unlock()
 	writeJSON(w, http.StatusOK, map[string]any{"id": id, "type": 1, "recipients": []any{map[string]any{"id": in.RecipientID}}})
+}
+
+// editMessage answers PATCH /channels/{id}/messages/{mid} for a message
+// the bot sent: "components" replaces its buttons ([]: none), "content"
+// its text.
+func (s *Server) editMessage(w http.ResponseWriter, r *http.Request) {
+	var in struct {
+		Content    *string `json:"content"`
+		Components []struct {
+			Components []Button `json:"components"`
+		} `json:"components"`
+	}
+	if json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&in) != nil {
+		apiErr(w, http.StatusBadRequest, 50109, "The request body contains invalid JSON.")
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := range s.sent {
+		m := &s.sent[i]
+		if m.ChannelID != r.PathValue("id") || m.ID != r.PathValue("mid") {
+			continue
+		}
+		var buttons []Button
+		for _, row := range in.Components {
+			buttons = append(buttons, row.Components...)
+		}
+		m.Buttons = buttons
+		if in.Content != nil {
+			m.Content = *in.Content
+		}
+		s.edits++
+		s.notify()
+		writeJSON(w, http.StatusOK, map[string]any{"id": m.ID, "channel_id": m.ChannelID, "content": m.Content, "author": botUser(), "type": 0})
+		return
+	}
+	apiErr(w, http.StatusNotFound, 10008, "Unknown Message")
+}
+
+// Edits is how many message edits the fake accepted.
+func (s *Server) Edits() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.edits
 }
 
 // DMChannel is the DM channel the bot opened with user ("" if none).

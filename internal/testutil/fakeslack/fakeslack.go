@@ -1,7 +1,7 @@
 // Package fakeslack is a Slack stand-in on loopback for tests: the Web API
 // methods an adapter uses (auth.test, apps.connections.open,
-// chat.postMessage), a Socket Mode WebSocket server, and a client that
-// signs Events API requests the way Slack does. It speaks the real wire
+// chat.postMessage, chat.update), a Socket Mode WebSocket server, and a
+// client that signs Events API requests the way Slack does. It speaks the real wire
 // format: form or JSON bodies with the token as "Authorization: Bearer"
 // (or a token field), {"ok": false, "error": "invalid_auth"} answers with
 // HTTP 200, HTTP 429 with Retry-After, Socket Mode hello / events_api /
@@ -109,6 +109,7 @@ type Server struct {
 	fail     map[string][]Failure
 	calls    []Call
 	posts    []Post
+	updates  int
 	tickets  map[string]bool
 	conns    map[*conn]bool
 	acks     []string
@@ -310,6 +311,8 @@ func (s *Server) api(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]any{"ok": true, "url": u})
 	case "chat.postMessage":
 		s.postMessage(w, r, args)
+	case "chat.update":
+		s.update(w, args)
 	default:
 		writeJSON(w, http.StatusOK, map[string]any{"ok": false, "error": "unknown_method"})
 	}
@@ -362,6 +365,43 @@ func (s *Server) postMessage(w http.ResponseWriter, r *http.Request, args map[st
 		msg["thread_ts"] = th
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"ok": true, "channel": ch, "ts": ts, "message": msg})
+}
+
+// update answers chat.update for a message the app posted: text and
+// blocks replace the message's (blocks left out are kept, as Slack does).
+func (s *Server) update(w http.ResponseWriter, args map[string]any) {
+	str := func(k string) string { v, _ := args[k].(string); return v }
+	section, buttons, err := parseBlocks(args["blocks"])
+	if err != nil {
+		writeJSON(w, http.StatusOK, map[string]any{"ok": false, "error": "invalid_blocks"})
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := range s.posts {
+		p := &s.posts[i]
+		if p.Channel != str("channel") || p.TS != str("ts") {
+			continue
+		}
+		if t := str("text"); t != "" {
+			p.Text = t
+		}
+		if args["blocks"] != nil {
+			p.Section, p.Buttons = section, buttons
+		}
+		s.updates++
+		s.notify()
+		writeJSON(w, http.StatusOK, map[string]any{"ok": true, "channel": p.Channel, "ts": p.TS, "text": p.Text})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"ok": false, "error": "message_not_found"})
+}
+
+// Updates is how many chat.update calls changed a message.
+func (s *Server) Updates() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.updates
 }
 
 // parseBlocks checks the blocks of a message the way Slack does for the

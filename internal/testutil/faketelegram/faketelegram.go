@@ -8,7 +8,7 @@
 //
 // It implements getMe, getUpdates (a long poll honouring offset, limit and
 // timeout, confirming updates below offset), sendMessage (with an inline
-// keyboard in reply_markup), answerCallbackQuery (once per pushed
+// keyboard in reply_markup), editMessageReplyMarkup, answerCallbackQuery (once per pushed
 // callback query, as Telegram allows), sendChatAction, setWebhook,
 // deleteWebhook and getWebhookInfo. getUpdates answers 409 while
 // a webhook is set, as Telegram does. Tests inject inbound traffic with Push
@@ -232,6 +232,7 @@ type Server struct {
 	sent       []SentMessage
 	actions    []ChatAction
 	answers    []CallbackAnswer
+	edits      int
 	callbacks  map[string]bool // callback query ids pushed and not yet answered
 	nextCB     int
 	reqs       []Request
@@ -676,6 +677,8 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 		s.actions = append(s.actions, ChatAction{ChatID: params["chat_id"], Action: params["action"], ThreadID: thread})
 		s.mu.Unlock()
 		reply(w, true)
+	case "editmessagereplymarkup":
+		s.editReplyMarkup(w, params)
 	case "answercallbackquery":
 		id := params["callback_query_id"]
 		s.mu.Lock()
@@ -886,6 +889,55 @@ func (s *Server) sendMessage(w http.ResponseWriter, p map[string]string) {
 	bot := s.Bot()
 	m := Message{MessageID: id, From: &bot, Date: time.Now().Unix(), Chat: chat, Text: text, MessageThreadID: thread, IsTopicMessage: thread != 0}
 	reply(w, m)
+}
+
+// editReplyMarkup replaces the inline keyboard of a message the bot sent
+// (an empty or missing reply_markup removes it), as Telegram does: an
+// unknown message, or no change, is a 400.
+func (s *Server) editReplyMarkup(w http.ResponseWriter, p map[string]string) {
+	msgID, _ := strconv.Atoi(p["message_id"])
+	var v struct {
+		InlineKeyboard [][]InlineButton `json:"inline_keyboard"`
+	}
+	if rm := p["reply_markup"]; rm != "" {
+		if err := json.Unmarshal([]byte(rm), &v); err != nil {
+			fail(w, http.StatusBadRequest, "Bad Request: can't parse reply keyboard markup JSON object", 0)
+			return
+		}
+	}
+	var kb [][]InlineButton
+	for _, row := range v.InlineKeyboard {
+		if len(row) > 0 {
+			kb = append(kb, row)
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := range s.sent {
+		m := &s.sent[i]
+		if m.ChatID != p["chat_id"] || m.MessageID != msgID {
+			continue
+		}
+		if len(kb) == 0 && len(m.Keyboard) == 0 {
+			fail(w, http.StatusBadRequest, "Bad Request: message is not modified: specified new message content and reply markup are exactly the same as a current content and reply markup of the message", 0)
+			return
+		}
+		m.Keyboard = kb
+		s.edits++
+		s.wakeLocked()
+		n, _ := strconv.ParseInt(m.ChatID, 10, 64)
+		bot := s.Bot()
+		reply(w, Message{MessageID: m.MessageID, From: &bot, Date: m.At.Unix(), Chat: Chat{ID: n, Type: "private"}, Text: m.Text})
+		return
+	}
+	fail(w, http.StatusBadRequest, "Bad Request: message to edit not found", 0)
+}
+
+// Edits is how many editMessageReplyMarkup calls changed a message.
+func (s *Server) Edits() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.edits
 }
 
 // readParams collects a request's parameters from the query string and a
