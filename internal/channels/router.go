@@ -77,7 +77,6 @@ type Router struct {
 	Approvals *approvals.Manager
 
 	mu       sync.Mutex
-	reach    reachState      // approvals.go
 	ctx      context.Context // the gateway's; turns run under it
 	adapters map[string]Adapter
 	order    []string
@@ -92,6 +91,8 @@ type Router struct {
 	// ending counts turns delivering their last reply; Stop waits for
 	// them, so a reply the platform accepted gets its mark.
 	ending atomic.Int64
+	// reach is where approval requests were sent (approvals.go).
+	reach reachState
 }
 
 // Counters are the Router's per-account counts, shown in channels.status.
