@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -9,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/talonclaw/talon/internal/gateway"
 	"github.com/talonclaw/talon/internal/store"
 	"github.com/talonclaw/talon/internal/testutil/fakellm"
 	"github.com/talonclaw/talon/internal/testutil/faketelegram"
@@ -253,5 +255,51 @@ func TestApprovalsListShowsPlan(t *testing.T) {
 	out, errOut, rc := runTalon(t, s.state, "approvals", "list", "--url", s.p.url)
 	if rc != 0 || !strings.Contains(out, s.id+"  pending") || !strings.Contains(out, "exec: touch approved.marker") || !strings.Contains(out, "why: ") {
 		t.Fatalf("approvals list: %d\n%s%s", rc, out, errOut)
+	}
+}
+
+// An operator client holding operator.approvals gets the request as an
+// event with its rendered plan and fallback (what a terminal prompt
+// shows), at the same time as the owner's chat, and may answer it; the
+// owner's chat is told who did.
+func TestApprovalEventCarriesPlanForOperators(t *testing.T) {
+	s := &approvalScene{tg: faketelegram.New(t), llm: fakellm.New(t)}
+	s.llm.Script(fakellm.Reply{ToolCalls: []fakellm.Call{{ID: "c1", Name: "exec", Args: `{"command":"touch approved.marker"}`}}})
+	s.llm.Default = fakellm.Reply{Text: "all done"}
+	s.state = agentState(t, s.llm, `channels: { telegram: { botToken: "`+s.tg.Token+`", apiBaseUrl: "`+s.tg.URL+`" } },
+  commands: { ownerAllowFrom: ["telegram:555"] },`)
+	s.marker = filepath.Join(s.state, "workspace", "approved.marker")
+	t.Setenv("FAKE_KEY", "k")
+	var err error
+	if s.p, err = startGatewayProc(t, s.state, "--port", "0"); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	c, err := gateway.Dial(ctx, s.p.url, gateway.DialOptions{Token: "test-token-0123456789-abcdefghij", Scopes: []string{"operator.approvals"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	s.tg.Push(s.tg.DM(tgOwner, "please create the marker file"))
+	var p map[string]any
+	for ev := range c.Events() {
+		if ev.Event == "exec.approval.requested" {
+			p, _ = ev.Payload.(map[string]any)
+			break
+		}
+	}
+	if p["plan"] != "exec: touch approved.marker" || p["fallback"] != "deny" || p["tool"] != "exec" || p["status"] != "pending" {
+		t.Fatalf("event payload %+v", p)
+	}
+	id, _ := p["id"].(string)
+	s.id = id
+	s.waitText(t, "Approval needed (id "+id+")")
+	if err := c.Call(ctx, "exec.approval.resolve", map[string]any{"id": id, "decision": "deny"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	note := s.waitText(t, "Approval "+id+": denied by operator:")
+	if s.ran(t) {
+		t.Fatalf("a denied command ran (%q)", note.Text)
 	}
 }
