@@ -262,6 +262,6 @@ func orphanNote(orphans []store.Approval) string {
 	for _, ap := range orphans {
 		fmt.Fprintf(&b, "\n- %s: %s", ap.ID, approvals.Render(ap.Tool, json.RawMessage(ap.Args)))
 	}
-	b.WriteString("\nUnanswered messages are resumed: a turn that still needs approval asks again with a new id.")
+	b.WriteString("\nA chat message whose turn was waiting is answered again now; if it still needs one of these, it asks again with a new id.")
 	return b.String()
 }
