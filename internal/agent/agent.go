@@ -74,6 +74,13 @@ type Agent struct {
 	lanes map[string]*lane
 	runs  map[string]*run // by run id
 	slots chan struct{}
+
+	guardMu sync.Mutex
+	guard   *promptIndex // the last system prompt's leak-check index
+
+	// wrap puts untrusted senders' messages of the history in provenance
+	// markers, the same way on every call.
+	wrap *wrapper
 }
 
 type lane struct {
@@ -110,12 +117,13 @@ func New(o Options) (*Agent, error) {
 	if n < 1 {
 		n = 1
 	}
-	return &Agent{o: o, log: o.Logger.With("component", "agent"), lanes: map[string]*lane{}, runs: map[string]*run{}, slots: make(chan struct{}, n)}, nil
+	return &Agent{o: o, log: o.Logger.With("component", "agent"), lanes: map[string]*lane{}, runs: map[string]*run{}, slots: make(chan struct{}, n),
+		wrap: newWrapper()}, nil
 }
 
 // enqueue takes a place in the session's lane now, so turns run in the order
 // their messages arrived. wait blocks until it is this turn's go.
-func (a *Agent) enqueue(key string) (wait func(ctx context.Context) error, done func()) {
+func (a *Agent) enqueue(key string) (wait func(ctx context.Context) error, freeSlot, done func()) {
 	a.mu.Lock()
 	l := a.lanes[key]
 	if l == nil {
@@ -171,8 +179,11 @@ func (a *Agent) enqueue(key string) (wait func(ctx context.Context) error, done 
 			return ctx.Err()
 		}
 	}
-	// done gives back the concurrency slot and the lane.
-	return wait, func() { <-a.slots; release() }
+	// freeSlot gives back the concurrency slot alone, once; done gives
+	// back the slot (unless freeSlot did) and the lane.
+	var slotOnce sync.Once
+	freeSlot = func() { slotOnce.Do(func() { <-a.slots }) }
+	return wait, freeSlot, func() { freeSlot(); release() }
 }
 
 // Abort stops a running or queued turn of the session: the given run, or
@@ -213,9 +224,9 @@ func (a *Agent) Start(ctx context.Context, req TurnRequest) (string, error) {
 	if req.RunID == "" {
 		req.RunID = newRunID()
 	}
-	wait, release := a.enqueue(key)
+	wait, freeSlot, release := a.enqueue(key)
 	go func() {
-		_, _ = a.run(ctx, req, wait, release)
+		_, _ = a.run(ctx, req, wait, freeSlot, release)
 	}()
 	return req.RunID, nil
 }
@@ -229,8 +240,8 @@ func (a *Agent) Run(ctx context.Context, req TurnRequest) (*TurnResult, error) {
 	if req.RunID == "" {
 		req.RunID = newRunID()
 	}
-	wait, release := a.enqueue(key)
-	return a.run(ctx, req, wait, release)
+	wait, freeSlot, release := a.enqueue(key)
+	return a.run(ctx, req, wait, freeSlot, release)
 }
 
 func (a *Agent) resolveKey(req *TurnRequest) (string, error) {

@@ -51,18 +51,34 @@ func benchAgent(b *testing.B, budgets bool) (*Agent, *store.Store) {
 }
 
 // BenchmarkTurnOverhead is one whole turn with an instant model, budgets on,
-// in sessions of up to 20 turns (40 messages of history).
+// in sessions of up to 20 turns (40 messages of history): "direct" as the
+// gateway's agent method and the CLI run it (the user message stored
+// before the model call), "journaled" as a channel message runs it (already
+// durable in the inbound journal, whose commit a whole getUpdates batch
+// shares: the user message is stored with the response).
 func BenchmarkTurnOverhead(b *testing.B) {
-	a, _ := benchAgent(b, true)
-	ctx := context.Background()
-	b.ReportAllocs()
-	i := 0
-	for b.Loop() {
-		key := fmt.Sprintf("agent:main:cli:direct:u%d", i/20)
-		i++
-		if _, err := a.Run(ctx, TurnRequest{SessionKey: key, Text: "hello"}); err != nil {
-			b.Fatal(err)
+	for _, journaled := range []bool{false, true} {
+		name := "direct"
+		if journaled {
+			name = "journaled"
 		}
+		b.Run(name, func(b *testing.B) {
+			a, _ := benchAgent(b, true)
+			ctx := context.Background()
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				key := fmt.Sprintf("agent:main:cli:direct:u%d", i/20)
+				i++
+				req := TurnRequest{SessionKey: key, Text: "hello"}
+				if journaled {
+					req.Journaled, req.RunID = true, fmt.Sprintf("run_in%d", i)
+				}
+				if _, err := a.Run(ctx, req); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
 

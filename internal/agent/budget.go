@@ -137,9 +137,14 @@ func (t *turn) chat(ctx context.Context, req llm.Request, onDelta func(llm.Delta
 		}
 		return resp, m, cost, false, nil
 	}
-	// The store records the usage even if the message cannot be
-	// appended (ErrNotAppended); the turn then fails as it would have.
-	if _, err := t.a.o.Store.SettleAndAppend(sctx, id, u, t.req.SessionKey, record(resp, m, cost)); err != nil {
+	// The store records the usage even if the messages cannot be
+	// appended (ErrNotAppended); the turn then fails as it would have. A
+	// journaled turn's user message goes in the same commit.
+	msgs := append(t.takePending(), record(resp, m, cost))
+	if _, err := t.a.o.Store.SettleAndAppend(sctx, id, u, t.req.SessionKey, msgs...); err != nil {
+		if len(msgs) == 2 {
+			t.pending = &msgs[0]
+		}
 		return nil, m, 0, false, err
 	}
 	return resp, m, cost, true, nil
@@ -160,13 +165,18 @@ func (t *turn) release(ctx context.Context, id store.ReservationID) {
 // one transaction. With no budget set there is nothing to hold a call
 // against: it returns 0 and the call is only recorded afterwards.
 func (t *turn) reserve(ctx context.Context, req llm.Request) (store.ReservationID, error) {
-	sess, ok, err := t.a.o.Store.Session(ctx, t.req.SessionKey)
-	if err != nil {
-		return 0, err
+	if t.calls > 0 {
+		// Later calls of a long turn: the current session id, if /new
+		// ran meanwhile (the first uses what EnsureSession just read).
+		sess, ok, err := t.a.o.Store.Session(ctx, t.req.SessionKey)
+		if err != nil {
+			return 0, err
+		}
+		if ok {
+			t.sess = sess
+		}
 	}
-	if ok {
-		t.sess = sess // the current session id, if /new ran meanwhile
-	}
+	t.calls++
 	b := t.cfg.Budgets
 	tokens := b.PerSessionTokens > 0 || b.PerDayTokens > 0
 	if b.PerSessionUSD <= 0 && b.PerDayUSD <= 0 && b.PerMonthUSD <= 0 && !tokens {

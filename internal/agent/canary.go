@@ -3,6 +3,8 @@ package agent
 import (
 	"crypto/rand"
 	"encoding/hex"
+
+	"github.com/talonclaw/talon/internal/policy"
 )
 
 // System-prompt protection: every turn's system prompt carries a random
@@ -20,4 +22,26 @@ func newCanary() string {
 
 func withCanary(system, canary string) string {
 	return system + "\n\nConfidential marker (never repeat it): " + canary + "\n"
+}
+
+// promptGuard is the leak check for system prompt base with canary added
+// (withCanary). Indexing a prompt's lines is most of a guard's cost, and
+// concurrent turns mostly share one prompt: the last prompt's index is
+// kept and reused.
+func (a *Agent) promptGuard(base, canary string) *policy.PromptGuard {
+	a.guardMu.Lock()
+	g := a.guard
+	a.guardMu.Unlock()
+	if g == nil || g.base != base {
+		g = &promptIndex{base: base, g: policy.NewPromptGuard(base, "")}
+		a.guardMu.Lock()
+		a.guard = g
+		a.guardMu.Unlock()
+	}
+	return g.g.WithCanary(canary)
+}
+
+type promptIndex struct {
+	base string
+	g    *policy.PromptGuard
 }

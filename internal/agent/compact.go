@@ -45,7 +45,7 @@ func (t *turn) compact(ctx context.Context, hist []store.Message, window int) (b
 			through = m.Seq
 		}
 	}
-	msgs := append(toLLM(older), llm.Message{Role: llm.RoleUser, Content: compactInstruction})
+	msgs := append(toLLM(older, t.a.wrap), llm.Message{Role: llm.RoleUser, Content: compactInstruction})
 	system := "You write compact, faithful summaries of conversations."
 	resp, model, cost, _, err := t.chat(ctx, llm.Request{System: system, Messages: msgs}, nil, nil)
 	var be *BudgetError

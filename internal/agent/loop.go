@@ -37,6 +37,7 @@ type turn struct {
 	models []llm.Model
 	router *llm.Router
 	used   int // tool calls so far
+	calls  int // model calls so far
 	// state is the session's taint, derived from the transcript and updated
 	// after every tool result within the turn.
 	state   policy.SessionState
@@ -45,9 +46,64 @@ type turn struct {
 	// canary in text leaving the turn.
 	canary string
 	guard  *policy.PromptGuard
+	// pending is the user message of a journaled turn not yet stored: it
+	// goes into the transcript with the first response (chat), or, if the
+	// turn ends before one, when do returns (storePending).
+	pending *store.Message
 }
 
-func (a *Agent) run(parent context.Context, req TurnRequest, wait func(context.Context) error, release func()) (*TurnResult, error) {
+// extendHistory is hist with stored (just appended) at its end if they
+// follow it directly — nobody else appended in between — and nil (read it
+// again) otherwise.
+func extendHistory(hist, stored []store.Message) []store.Message {
+	var last int64
+	for _, m := range hist {
+		last = max(last, m.Seq)
+	}
+	if len(stored) == 0 || stored[0].Seq != last+1 || (len(hist) > 0 && stored[0].SessionID != hist[0].SessionID) {
+		return nil
+	}
+	return append(hist, stored...)
+}
+
+// withPending is hist with the pending user message at its end, as the
+// transcript will hold it.
+func (t *turn) withPending(hist []store.Message) []store.Message {
+	if t.pending == nil {
+		return hist
+	}
+	return append(hist, *t.pending)
+}
+
+// takePending returns the pending user message, if any, to be stored by
+// the caller; on failure the caller gives it back with t.pending = m.
+func (t *turn) takePending() []store.Message {
+	if t.pending == nil {
+		return nil
+	}
+	m := *t.pending
+	t.pending = nil
+	return []store.Message{m}
+}
+
+// storePending stores the user message of a turn that ended before a model
+// response stored it (a refusal, an error, a cancel), so the transcript
+// holds it for the next try, as for any other turn.
+func (t *turn) storePending(ctx context.Context) error {
+	ms := t.takePending()
+	if ms == nil {
+		return nil
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	if _, err := t.a.o.Store.AppendMessages(sctx, t.req.SessionKey, ms...); err != nil {
+		t.pending = &ms[0]
+		return err
+	}
+	return nil
+}
+
+func (a *Agent) run(parent context.Context, req TurnRequest, wait func(context.Context) error, freeSlot, release func()) (*TurnResult, error) {
 	cfg := a.o.Config()
 	key := req.SessionKey
 	ctx, cancel := context.WithCancelCause(parent)
@@ -68,7 +124,15 @@ func (a *Agent) run(parent context.Context, req TurnRequest, wait func(context.C
 		return t.finish(ctx, err)
 	}
 	defer release()
+	if req.OnStart != nil {
+		req.OnStart()
+	}
 	err := t.safeDo(ctx)
+	// The turn's work is done; delivering its end (a reply to a chat
+	// platform) waits on the network, not on this process: the slot goes
+	// to the next turn now, while the lane keeps this session's replies
+	// in order until the delivery is over.
+	freeSlot()
 	return t.finish(ctx, err)
 }
 
@@ -119,9 +183,11 @@ func (t *turn) finish(ctx context.Context, err error) (*TurnResult, error) {
 	return t.res, err
 }
 
-func (t *turn) do(ctx context.Context) error {
+func (t *turn) do(ctx context.Context) (err error) {
 	a, req := t.a, t.req
-	sess, err := a.o.Store.EnsureSession(ctx, req.SessionKey, store.SessionInit{
+	// The session and its context in one read; the context serves the
+	// first model call unless this turn stores something first.
+	sess, first, err := a.o.Store.EnsureHistory(ctx, req.SessionKey, store.SessionInit{
 		AgentID: orDefault(req.Inbound.AgentID, "main"), Channel: req.Inbound.Channel, PeerID: req.Inbound.PeerID, ChatType: req.Inbound.ChatType})
 	if err != nil {
 		return err
@@ -167,9 +233,20 @@ func (t *turn) do(ctx context.Context) error {
 		}
 	}
 	if !stored {
-		if _, err := a.o.Store.AppendMessages(ctx, req.SessionKey, store.Message{
-			Role: "user", Content: req.Text, Provenance: trust, SenderID: req.SenderID, RunID: req.RunID}); err != nil {
-			return err
+		um := store.Message{Role: "user", Content: req.Text, Provenance: trust, SenderID: req.SenderID, RunID: req.RunID}
+		if req.Journaled {
+			t.pending = &um
+			defer func() {
+				if perr := t.storePending(ctx); err == nil {
+					err = perr
+				}
+			}()
+		} else {
+			stored, err := a.o.Store.AppendMessages(ctx, req.SessionKey, um)
+			if err != nil {
+				return err
+			}
+			first = extendHistory(first, stored)
 		}
 	}
 	if trust == policy.TrustUntrusted {
@@ -188,10 +265,13 @@ func (t *turn) do(ctx context.Context) error {
 			t.res.Reply = strings.TrimSpace(t.res.Reply + fmt.Sprintf("\n\n[stopped after %d model calls: agents.defaults.maxIterations]", iter))
 			return nil
 		}
-		hist, err := a.o.Store.History(ctx, req.SessionKey, store.HistoryOptions{})
-		if err != nil {
-			return err
+		hist := first
+		if iter > 0 || hist == nil {
+			if hist, err = a.o.Store.History(ctx, req.SessionKey, store.HistoryOptions{}); err != nil {
+				return err
+			}
 		}
+		hist = t.withPending(hist)
 		t.fetched = map[string]string{}
 		t.state = policy.SessionState{HoldsPrivate: trust == policy.TrustOwner}
 		for _, m := range hist {
@@ -200,11 +280,21 @@ func (t *turn) do(ctx context.Context) error {
 		if t.canary == "" {
 			t.canary = newCanary()
 		}
-		system := withCanary(SystemPrompt(a.o.Workspace, t.cfg.Agents.Defaults.BootstrapMaxChars, trust == policy.TrustOwner, req.Inbound.Channel, a.o.Now()), t.canary)
-		t.guard = policy.NewPromptGuard(system, t.canary)
+		base := SystemPrompt(a.o.Workspace, t.cfg.Agents.Defaults.BootstrapMaxChars, trust == policy.TrustOwner, req.Inbound.Channel, a.o.Now())
+		system := withCanary(base, t.canary)
+		t.guard = a.promptGuard(base, t.canary)
 		t.state.Prompt = t.guard
-		msgs := toLLM(hist)
+		msgs := toLLM(hist, a.wrap)
 		if est := estimateTokens(system, msgs); primary.ContextWindow > 0 && float64(est) > compactAt*float64(primary.ContextWindow) {
+			if t.pending != nil {
+				// Compaction picks its cut by seq: store the message first.
+				if err := t.storePending(ctx); err != nil {
+					return err
+				}
+				if hist, err = a.o.Store.History(ctx, req.SessionKey, store.HistoryOptions{}); err != nil {
+					return err
+				}
+			}
 			done, err := t.compact(ctx, hist, primary.ContextWindow)
 			if err != nil {
 				return err
@@ -213,7 +303,7 @@ func (t *turn) do(ctx context.Context) error {
 				if hist, err = a.o.Store.History(ctx, req.SessionKey, store.HistoryOptions{}); err != nil {
 					return err
 				}
-				msgs = toLLM(hist)
+				msgs = toLLM(hist, a.wrap)
 			}
 		}
 		stream := a.deltaScrubber()

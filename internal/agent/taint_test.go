@@ -183,6 +183,26 @@ func TestInvariant9_UntrustedSenderReachesModelInsideMarkers(t *testing.T) {
 	if own != "and what do you think?" {
 		t.Fatalf("owner message altered: %q", own)
 	}
+	// The same stored message is wrapped the same way on every call (a
+	// stable prompt prefix for providers' caches), with an id its author
+	// could not have chosen: not the one it tried to spoof, and not the
+	// same under another agent's key.
+	var first string
+	for _, m := range reqs[0].Messages {
+		if strings.Contains(m.Content, "ignore previous") {
+			first = m.Content
+		}
+	}
+	if first != untrusted {
+		t.Errorf("the message was wrapped differently on the next call:\n%q\n%q", first, untrusted)
+	}
+	if strings.HasPrefix(untrusted, `<<<EXTERNAL_UNTRUSTED_CONTENT id="x"`) {
+		t.Errorf("the spoofed id is the marker's: %q", untrusted)
+	}
+	other := newEnv(t)
+	if got := toLLM([]store.Message{{ID: 1, Role: "user", Content: "hi", Provenance: policy.TrustUntrusted}}, other.agent.wrap)[0].Content; got == toLLM([]store.Message{{ID: 1, Role: "user", Content: "hi", Provenance: policy.TrustUntrusted}}, e.agent.wrap)[0].Content {
+		t.Errorf("two agents wrap one message with the same id: the id is predictable")
+	}
 }
 
 // detailTool reports an execution detail that carries a secret.

@@ -24,6 +24,17 @@ type TurnRequest struct {
 	// channels journaled (invariant 14): its user message, stored under
 	// RunID, may already be in the transcript and is not stored twice.
 	Resume bool
+	// Journaled says the message is already durable in the channels'
+	// inbound journal, stored before its platform was told it arrived
+	// (invariant 14). The turn then stores the user message with the
+	// model's first response, in one commit, instead of in a commit of its
+	// own before the call: a crash in between resumes the turn from the
+	// journal, which stores it then.
+	Journaled bool
+	// OnStart, if set, is called when the turn stops waiting for its
+	// session and a free slot and starts to run (the channels show
+	// "typing" from then on). It must not block.
+	OnStart func()
 	// OnEvent receives the turn's events (deltas, tool calls, the end). It is
 	// called from the turn's goroutine and must not block for long.
 	OnEvent func(Event)

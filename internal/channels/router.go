@@ -579,24 +579,67 @@ func (r *Router) dispatch(m Message, trust string, id int64, resume bool) {
 		trust = policy.TrustUntrusted
 	}
 	target := TargetOf(m)
-	if a := r.adapter(m.Channel, m.Account); a != nil {
-		go func() {
-			tctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-			defer cancel()
-			_ = a.Typing(tctx, target)
-		}()
-	}
+	typingCtx, stopTyping := context.WithCancel(ctx)
 	req := agent.TurnRequest{Inbound: in, Text: envelope(m), SenderID: m.Channel + ":" + m.SenderID, Trust: trust, Resume: resume,
-		OnEvent: func(ev agent.Event) { r.onEvent(ctx, m, target, trust, id, ev) }}
+		OnEvent: func(ev agent.Event) {
+			switch ev.Type {
+			case "final", "refused", "error", "aborted":
+				stopTyping()
+			}
+			r.onEvent(ctx, m, target, trust, id, ev)
+		}}
+	if a := r.adapter(m.Channel, m.Account); a != nil {
+		req.OnStart = func() { go r.typing(typingCtx, a, target) }
+	}
 	if id > 0 {
 		// A journaled message's run id is derived from its row, so a
 		// resumed turn finds its user message in the transcript.
 		req.RunID = fmt.Sprintf("run_in%d", id)
+		req.Journaled = true
 	}
 	if _, err := r.Agent.Start(ctx, req); err != nil {
+		stopTyping()
 		r.count(m, func(c *Counters) { c.TurnErrors++ })
 		r.log().Error("channels: starting the turn failed", "channel", m.Channel, "account", m.Account, "err", err)
 		r.done(ctx, id, false)
+	}
+}
+
+// typingEvery is how often "typing" is shown again while a turn runs: the
+// platforms clear it after about five seconds. typingDelay is how long a
+// turn runs before it is first shown: a reply faster than that needs no
+// indicator, and the request it saves counts against the platform's rate
+// limits (Telegram's is per bot).
+const (
+	typingEvery = 4 * time.Second
+	typingDelay = 300 * time.Millisecond
+)
+
+// typing shows "typing" in t's chat from typingDelay after the turn starts
+// until ctx ends (the turn's last event). A request already sent is let
+// finish, not cancelled: cancelling it would cost the connection.
+func (r *Router) typing(ctx context.Context, a Adapter, t Target) {
+	delay := time.NewTimer(typingDelay)
+	defer delay.Stop()
+	select {
+	case <-ctx.Done():
+		return
+	case <-delay.C:
+	}
+	tick := time.NewTicker(typingEvery)
+	defer tick.Stop()
+	for {
+		if ctx.Err() != nil {
+			return
+		}
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		_ = a.Typing(sctx, t)
+		cancel()
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
 	}
 }
 
@@ -614,6 +657,13 @@ func (r *Router) done(ctx context.Context, id int64, replied bool) {
 		// reply: the message stays pending and is resumed at the next
 		// start.
 		return
+	}
+	if replied {
+		// At once, before the commit below: a kill -9 in between must not
+		// send the reply again (store.MarkInboundSent).
+		if err := r.Journal.MarkInboundSent(id); err != nil {
+			r.log().Warn("channels: recording a sent reply failed; the journal commit below still will", "id", id, "err", err)
+		}
 	}
 	if err := r.Journal.MarkInboundDone(context.WithoutCancel(ctx), id, replied, r.now()); err != nil {
 		r.log().Error("channels: marking the message done failed; it will be resumed after a restart", "id", id, "err", err)

@@ -22,6 +22,7 @@ type recorder struct {
 	ch, acct string
 	mu       sync.Mutex
 	sent     []sentMsg
+	typing   []Target
 }
 
 type sentMsg struct {
@@ -29,11 +30,22 @@ type sentMsg struct {
 	Text   string
 }
 
-func (a *recorder) Channel() string                      { return a.ch }
-func (a *recorder) Account() string                      { return a.acct }
-func (a *recorder) Start(context.Context) error          { return nil }
-func (a *recorder) Stop(context.Context) error           { return nil }
-func (a *recorder) Typing(context.Context, Target) error { return nil }
+func (a *recorder) Channel() string             { return a.ch }
+func (a *recorder) Account() string             { return a.acct }
+func (a *recorder) Start(context.Context) error { return nil }
+func (a *recorder) Stop(context.Context) error  { return nil }
+func (a *recorder) Typing(_ context.Context, t Target) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.typing = append(a.typing, t)
+	return nil
+}
+
+func (a *recorder) typed() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return len(a.typing)
+}
 func (a *recorder) Status() Status {
 	return Status{Channel: a.ch, Account: a.acct, State: StateConnected}
 }

@@ -3,6 +3,7 @@ package cli
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -19,6 +20,7 @@ import (
 	"github.com/rogpeppe/go-internal/testscript"
 	"github.com/talonclaw/talon/internal/config"
 	"github.com/talonclaw/talon/internal/sandbox"
+	"github.com/talonclaw/talon/internal/security"
 )
 
 // talonMain is the real main, run inside the test binary as the `talon`
@@ -274,6 +276,19 @@ func TestSecurityAuditDeep(t *testing.T) {
 	out, err := cmd.Output()
 	if err != nil {
 		t.Fatalf("%v %s", err, out)
+	}
+	var res struct {
+		Findings []struct {
+			CheckID string `json:"checkId"`
+		} `json:"findings"`
+	}
+	if err := json.Unmarshal(out, &res); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range res.Findings {
+		if !security.KnownCheck(f.CheckID) {
+			t.Errorf("%s is not in the check table (internal/security/checks.go, docs/security-audit.md)", f.CheckID)
+		}
 	}
 	for _, id := range []string{"deep.no_auth_refused", "deep.wrong_token_refused", "deep.cross_site_refused"} {
 		if !strings.Contains(string(out), `"checkId": "`+id+`"`) {

@@ -21,6 +21,7 @@ import (
 	"github.com/talonclaw/talon/internal/netguard"
 	"github.com/talonclaw/talon/internal/protocol"
 	"github.com/talonclaw/talon/internal/sandbox"
+	"github.com/talonclaw/talon/internal/secrets"
 	"github.com/talonclaw/talon/internal/security"
 	"github.com/talonclaw/talon/internal/store"
 )
@@ -44,14 +45,14 @@ func (a *app) securityCmd() *cobra.Command {
 		},
 	}
 	audit.Flags().BoolVar(&deep, "deep", false, "also probe the running gateway as an attacker would")
-	audit.Flags().BoolVar(&fix, "fix", false, "apply the safe fixes (permissions, redaction, group policy, weak token), with a config backup")
+	audit.Flags().BoolVar(&fix, "fix", false, "apply the safe fixes (they only narrow; docs/security-audit.md lists them), with a config backup")
 	audit.Flags().BoolVar(&strict, "strict", false, "exit 1 when any finding is critical")
 	cmd.AddCommand(audit)
 	return cmd
 }
 
 func (a *app) auditInput(p paths) (security.AuditInput, error) {
-	in := security.AuditInput{ConfigPath: p.Config, StateDir: p.StateDir, Home: a.env.Home, SandboxMissing: sandbox.Probe().Missing(), NoExecGuard: !sandbox.ExecGuardAvailable(),
+	in := security.AuditInput{ConfigPath: p.Config, StateDir: p.StateDir, Home: a.env.Home, Lookup: a.env.Lookup, SandboxMissing: sandbox.Probe().Missing(), NoExecGuard: !sandbox.ExecGuardAvailable(),
 		DangerousBind: func(path, mode string) string {
 			s := sandbox.Spec{Workspace: "/"}
 			if mode == "rw" {
@@ -177,47 +178,32 @@ func nonNilStrings(s []string) []string {
 	return s
 }
 
-// applyFixes repairs only what can be tightened without changing what the
-// owner meant: file modes, log redaction, open groups, a missing or weak
-// token (announced). The config is backed up first and written atomically.
+// applyFixes repairs only what can be tightened without widening anything:
+// file modes here, and the config changes of security.FixConfig (log
+// redaction, open groups, a missing or weak token (announced), literal
+// secrets moved into the secrets store, askFallback, runners in exec
+// lists, sandbox network, session visibility, a budget). The config is
+// backed up first and written atomically.
 func (a *app) applyFixes(p paths, in security.AuditInput, findings []security.Finding) ([]string, error) {
 	var done []string
-	var edits []func(map[string]any) error
 	for _, f := range findings {
-		if !f.Fixable {
+		if !f.Fixable || !strings.HasSuffix(f.CheckID, ".perms") {
 			continue
 		}
-		switch {
-		case strings.HasSuffix(f.CheckID, ".perms"):
-			path := f.Path
-			want := fs.FileMode(0o600)
-			if fi, err := os.Stat(path); err == nil && fi.IsDir() {
-				want = 0o700
-			}
-			if err := os.Chmod(path, want); err != nil {
-				return done, fmt.Errorf("fixing %s: %w", path, err)
-			}
-			done = append(done, fmt.Sprintf("chmod %04o %s", want, path))
-		case f.CheckID == "logging.redaction_off":
-			edits = append(edits, func(t map[string]any) error { return config.SetPath(t, "logging.redactSensitive", "tools") })
-			done = append(done, "logging.redactSensitive: off → tools")
-		case strings.HasSuffix(f.CheckID, ".group.open"):
-			ch := strings.TrimSuffix(strings.TrimPrefix(f.CheckID, "channels."), ".group.open")
-			edits = append(edits, func(t map[string]any) error { return config.SetPath(t, "channels."+ch+".groupPolicy", "allowlist") })
-			done = append(done, "channels."+ch+".groupPolicy: open → allowlist")
-		case f.CheckID == "gateway.token_missing" || f.CheckID == "gateway.token_short":
-			tok, err := newToken()
-			if err != nil {
-				return done, err
-			}
-			edits = append(edits, func(t map[string]any) error { return config.SetPath(t, "gateway.auth.token", tok.Reveal()) })
-			done = append(done, "gateway.auth.token: generated a new 43-character token (clients must use it now: talon config get gateway.auth.token --reveal)")
+		path := f.Path
+		want := fs.FileMode(0o600)
+		if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+			want = 0o700
 		}
-	}
-	if len(edits) == 0 {
-		return done, nil
+		if err := os.Chmod(path, want); err != nil {
+			return done, fmt.Errorf("fixing %s: %w", path, err)
+		}
+		done = append(done, fmt.Sprintf("chmod %04o %s", want, path))
 	}
 	raw, err := os.ReadFile(p.Config)
+	if errors.Is(err, fs.ErrNotExist) {
+		return done, nil
+	}
 	if err != nil {
 		return done, fmt.Errorf("reading config: %w", err)
 	}
@@ -225,10 +211,19 @@ func (a *app) applyFixes(p paths, in security.AuditInput, findings []security.Fi
 	if err != nil {
 		return done, err
 	}
-	for _, e := range edits {
-		if err := e(tree); err != nil {
-			return done, err
-		}
+	edits, err := security.FixConfig(tree, findings, security.FixDeps{
+		NewToken: func() (string, error) {
+			tok, err := newToken()
+			return tok.Reveal(), err
+		},
+		StoreSecret: a.storeFixedSecret(p),
+	})
+	done = append(done, edits...)
+	if err != nil {
+		return done, err
+	}
+	if len(edits) == 0 {
+		return done, nil
 	}
 	// The fixes may not add a problem; a config that was already invalid
 	// (lan bind with auth none, say) is still tightened.
@@ -255,6 +250,37 @@ func (a *app) applyFixes(p paths, in security.AuditInput, findings []security.Fi
 		return done, fmt.Errorf("writing config: %w", err)
 	}
 	return append(done, "config backed up to "+backup), nil
+}
+
+// storeFixedSecret keeps a secret --fix moves out of the config in the
+// encrypted store, under name or, when name holds another value, name_2,
+// name_3, ….
+func (a *app) storeFixedSecret(p paths) func(name, value string) (string, error) {
+	return func(name, value string) (string, error) {
+		st, err := secrets.Open(p.StateDir, a.env.get("TALON_SECRETS_KEY"))
+		if err != nil {
+			return "", err
+		}
+		for i := 1; ; i++ {
+			n := name
+			if i > 1 {
+				n = fmt.Sprintf("%s_%d", name, i)
+			}
+			old, found, err := st.Get(n)
+			if err != nil {
+				return "", err
+			}
+			if found && old != value {
+				continue
+			}
+			if !found {
+				if err := st.Set(n, value); err != nil {
+					return "", err
+				}
+			}
+			return n, nil
+		}
+	}
 }
 
 // deepProbe attacks the running gateway the way a stranger would and

@@ -213,6 +213,9 @@ of the file:
 Keys of type *secret* (tokens, passwords, API keys) are never shown: Talon prints
 them as ` + "`***`" + `.
 
+Which keys widen what strangers or the agent can do, and the ` + "`talon security audit`" + `
+check that reports each, is listed in [security-audit.md](security-audit.md).
+
 ## Key paths
 
 A key is named by its dotted path: ` + "`gateway.auth.mode`" + `; map entries by their id:

@@ -130,14 +130,18 @@ func (p Policy) Transport() *Transport {
 	c, _ := p.compile()
 	d := &dialer{p: p, c: c}
 	inner := &http.Transport{
-		Proxy:                  nil, // HTTP_PROXY and friends are ignored on purpose.
-		DialContext:            d.dialContext,
-		ForceAttemptHTTP2:      true, // a custom DialContext would otherwise disable HTTP/2
-		TLSHandshakeTimeout:    10 * time.Second,
-		ResponseHeaderTimeout:  p.Timeout,
-		ExpectContinueTimeout:  1 * time.Second,
-		IdleConnTimeout:        90 * time.Second,
-		MaxIdleConns:           100,
+		Proxy:                 nil, // HTTP_PROXY and friends are ignored on purpose.
+		DialContext:           d.dialContext,
+		ForceAttemptHTTP2:     true, // a custom DialContext would otherwise disable HTTP/2
+		TLSHandshakeTimeout:   10 * time.Second,
+		ResponseHeaderTimeout: p.Timeout,
+		ExpectContinueTimeout: 1 * time.Second,
+		IdleConnTimeout:       90 * time.Second,
+		MaxIdleConns:          100,
+		// API clients send concurrent requests to one host (a chat
+		// platform, a model provider); the default of 2 idle connections
+		// per host would close and redial most of them in a burst.
+		MaxIdleConnsPerHost:    16,
 		MaxResponseHeaderBytes: 1 << 20,
 	}
 	if p.Hooks != nil && p.Hooks.RootCAs != nil {

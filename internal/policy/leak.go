@@ -61,8 +61,10 @@ const AlertPromptLeak = "prompt-leak"
 type PromptGuard struct {
 	// chunks are the lines' chunks by their bytes; filter has a bit set
 	// for each, to skip most text positions without a map lookup.
+	// Both are only read once built, so guards made by WithCanary share
+	// them.
 	chunks map[uint64][]chunkRef
-	filter [leakFilterBits / 64]uint64
+	filter *[leakFilterBits / 64]uint64
 	// lines is the number of chunks of each distinctive line; total the
 	// number of chunks of all of them.
 	lines []int
@@ -81,7 +83,7 @@ type chunkRef struct{ line, id int }
 // canary ("PREFIX-<random>"; the part after the last '-' is what counts,
 // the whole canary when there is no '-').
 func NewPromptGuard(system, canary string) *PromptGuard {
-	g := &PromptGuard{chunks: map[uint64][]chunkRef{}}
+	g := &PromptGuard{chunks: map[uint64][]chunkRef{}, filter: new([leakFilterBits / 64]uint64)}
 	seen := map[string]bool{}
 	for _, line := range strings.Split(system, "\n") {
 		units := []string{line}
@@ -108,6 +110,21 @@ func NewPromptGuard(system, canary string) *PromptGuard {
 			g.lines = append(g.lines, n)
 		}
 	}
+	g.setCanary(canary)
+	return g
+}
+
+// WithCanary returns a guard for g's prompt lines and canary instead of
+// g's. The lines' index is shared, not copied: build the guard of a prompt
+// once, and one per turn's canary from it.
+func (g *PromptGuard) WithCanary(canary string) *PromptGuard {
+	c := *g
+	c.canary, c.canaryB64 = nil, nil
+	c.setCanary(canary)
+	return &c
+}
+
+func (g *PromptGuard) setCanary(canary string) {
 	secret := canary
 	if i := strings.LastIndexByte(canary, '-'); i >= 0 && i < len(canary)-1 {
 		secret = canary[i+1:]
@@ -125,7 +142,6 @@ func NewPromptGuard(system, canary string) *PromptGuard {
 			}
 		}
 	}
-	return g
 }
 
 // Lines reports how many distinctive prompt lines g looks for.

@@ -3,11 +3,8 @@ package security
 import (
 	"fmt"
 	"io/fs"
-	"maps"
-	"net/netip"
 	"os"
 	"path/filepath"
-	"slices"
 	"sort"
 	"strings"
 
@@ -22,6 +19,13 @@ const (
 	Critical = "critical"
 )
 
+// The audit (this file and audit_*.go) reports what in a setup widens what
+// strangers or the agent can do. Its check table is Checks (checks.go); the
+// config keys that widen exposure name their check in a widens tag
+// (config.Widenings), and the tests prove that each named check fires, so a
+// new widening key cannot go unchecked. Severities consider reachability:
+// the same setting is worse when strangers can reach the agent.
+
 // Finding is one result of `talon security audit`. CheckID is stable.
 type Finding struct {
 	CheckID  string `json:"checkId"`
@@ -33,12 +37,19 @@ type Finding struct {
 	Fixable bool `json:"fixable,omitempty"`
 	// Path is the file a fs.* finding is about.
 	Path string `json:"path,omitempty"`
+	// Key is the config key a finding is about, when it is about one key
+	// (secrets.plaintext: which secret --fix moves).
+	Key string `json:"key,omitempty"`
 }
 
 // AuditInput is what the static audit looks at.
 type AuditInput struct {
-	Config     *config.Config
-	Tree       map[string]any // the config file as written (unsubstituted), for plain-text secrets
+	Config *config.Config
+	Tree   map[string]any // the config file as written (unsubstituted), for plain-text secrets
+	// Lookup expands ${NAME} and ${secret:NAME} in Tree values, to measure
+	// the gateway token and password as written even when validation
+	// refused them. Nil expands nothing.
+	Lookup     config.LookupEnv
 	ConfigPath string
 	StateDir   string
 	Home       string
@@ -53,8 +64,6 @@ type AuditInput struct {
 	Invalid []config.Problem
 }
 
-var interpreters = []string{"sh", "bash", "dash", "zsh", "ksh", "fish", "python", "python2", "python3", "perl", "ruby", "node", "deno", "bun", "php", "lua", "env", "xargs", "awk", "gawk", "busybox", "sudo"}
-
 // Audit runs the static checks. Findings are sorted by severity
 // (critical first), then check id.
 func Audit(in AuditInput) []Finding {
@@ -63,6 +72,7 @@ func Audit(in AuditInput) []Finding {
 	add := func(id, sev, title, detail, fix string, fixable bool) {
 		out = append(out, Finding{CheckID: id, Severity: sev, Title: title, Detail: detail, Fix: fix, Fixable: fixable})
 	}
+	keyed := func(key string) { out[len(out)-1].Key = key }
 
 	// fs.*: the state directory and the files in it.
 	permCheck := func(id, path string, dir bool) {
@@ -108,274 +118,50 @@ func Audit(in AuditInput) []Finding {
 			permCheck("fs.log_file", l, false)
 		}
 	}
+	if f := c.Logging.File; f != "" {
+		// A log file outside the state directory's logs/ is checked too.
+		f = filepath.Clean(config.ExpandHome(f, in.Home))
+		if m, _ := filepath.Match(filepath.Join(in.StateDir, "logs", "talon.log*"), f); !m {
+			permCheck("fs.log_file", f, false)
+		}
+	}
+
+	if name := syncedFolder(in.StateDir); name != "" {
+		add("fs.state_dir.synced", Warn, "the state directory is in a synced folder", fmt.Sprintf("%s is inside %s: the config, the secrets store with its key, the database and the logs are copied to that service and every device it syncs to", in.StateDir, name),
+			"move it out (set TALON_STATE_DIR) and keep only audit.exportFile in a synced folder", false)
+		out[len(out)-1].Path = in.StateDir
+	}
 
 	for _, pr := range in.Invalid {
 		add("config.invalid", Critical, "the config is invalid: "+pr.Path, pr.Message, orText(pr.Hint, "fix the key; talon config validate lists every problem"), false)
 	}
 
-	// gateway.*: the file's own values count even when validation refused
-	// them, since that is what someone is trying to run.
-	g := c.Gateway
-	if b, ok := treeString(in.Tree, "gateway.bind"); ok {
-		g.Bind = b
-	}
-	if m, ok := treeString(in.Tree, "gateway.auth.mode"); ok {
-		g.Auth.Mode = m
-	}
-	loop := g.Bind == "loopback"
-	switch {
-	case !loop && g.Auth.Mode == "none":
-		add("gateway.bind_no_auth", Critical, "gateway reachable beyond loopback without authentication", fmt.Sprintf("gateway.bind is %q and gateway.auth.mode is \"none\"; the gateway refuses to start like this", g.Bind),
-			"set gateway.auth.mode to \"token\" or gateway.bind to \"loopback\"", false)
-	case g.Auth.Mode == "none":
-		add("gateway.auth_none", Warn, "gateway authentication is off", "every local user and process can drive the agent", "set gateway.auth.mode to \"token\"", false)
-	}
-	if g.Auth.Mode == "token" || g.Auth.Mode == "" {
-		switch {
-		case g.Auth.Token.IsZero():
-			add("gateway.token_missing", Critical, "no gateway token", "token auth is on but no token is set", "talon security audit --fix generates one", true)
-		case g.Auth.Token.Len() < 32:
-			add("gateway.token_short", Warn, fmt.Sprintf("gateway token has only %d characters", g.Auth.Token.Len()), "short tokens can be guessed", "talon security audit --fix replaces it with 43 random characters", true)
-		}
-	}
-	if s, ok := treeString(in.Tree, "gateway.auth.password"); ok && !isRef(s) {
-		add("gateway.password_in_config", Warn, "gateway password is written in the config file", "anyone who can read the file can log in", "use \"${TALON_GATEWAY_PASSWORD}\" or token auth", false)
-	}
-	for _, o := range g.ControlUI.AllowedOrigins {
-		if o == "*" || o == "null" {
-			add("gateway.origins_wildcard", Critical, "any web page may connect to the gateway", fmt.Sprintf("gateway.controlUi.allowedOrigins contains %q", o), "list exact origins", false)
-		}
-	}
-	if !loop && len(g.ControlUI.AllowedOrigins) == 0 {
-		add("gateway.origins_missing", Info, "no allowed origins for a non-loopback bind", "browsers can reach the Control UI only through the gateway's own origin", "list the origins you use in gateway.controlUi.allowedOrigins", false)
-	}
-	for _, p := range g.TrustedProxies {
-		if pfx, err := netip.ParsePrefix(p); err == nil && pfx.Bits() < 16 {
-			add("gateway.trusted_proxies_broad", Critical, "trusted proxies cover "+p, "any host in that range can claim to be anyone, including loopback", "list the exact address of your reverse proxy", false)
-		}
-	}
-	if rl := g.Auth.RateLimit; rl.MaxAttempts > 100 || rl.LockoutSec < 60 {
-		add("gateway.rate_limit_weak", Warn, "authentication rate limit is weak", fmt.Sprintf("%d attempts per %d s, lockout %d s", rl.MaxAttempts, rl.WindowSec, rl.LockoutSec), "use the defaults (10 per 60 s, 300 s lockout)", false)
-	}
-
-	// channels.*
-	type ch struct {
-		name string
-		config.ChannelAccess
-	}
-	var chans []ch
-	cc := c.Channels
-	if t := cc.Telegram; t != nil && t.Enabled {
-		chans = append(chans, ch{"telegram", t.ChannelAccess})
-	}
-	if d := cc.Discord; d != nil && d.Enabled {
-		chans = append(chans, ch{"discord", d.ChannelAccess})
-	}
-	if s := cc.Slack; s != nil && s.Enabled {
-		chans = append(chans, ch{"slack", s.ChannelAccess})
-	}
-	if s := cc.Signal; s != nil && s.Enabled {
-		chans = append(chans, ch{"signal", s.ChannelAccess})
-	}
-	if w := cc.WhatsApp; w != nil && w.Enabled {
-		chans = append(chans, ch{"whatsapp", w.ChannelAccess})
-	}
-	strangers := false
-	fsOrExec := policyEnables(c, "exec") || policyEnables(c, "write")
-	for _, x := range chans {
-		if x.DMPolicy == "open" {
-			strangers = true
-			add("channels."+x.name+".dm.open", Critical, x.name+" accepts direct messages from anyone", "dmPolicy \"open\": strangers reach the model", "use dmPolicy \"pairing\" or \"allowlist\"", false)
-		}
-		if x.DMPolicy == "pairing" {
-			strangers = true
-		}
-		if x.DMPolicy != "open" && x.DMPolicy != "disabled" && slices.Contains(x.AllowFrom, "*") {
-			strangers = true
-			add("channels."+x.name+".dm.wildcard", Critical, x.name+" lets anyone send direct messages", "\"*\" in allowFrom admits every sender, whatever dmPolicy says", "remove \"*\" and list sender ids, or approve people through pairing", false)
-		}
-		_, anyGroup := x.Groups["*"]
-		if x.GroupPolicy == "open" || (x.GroupPolicy == "allowlist" && anyGroup) {
-			strangers = true
-			sev := Warn
-			if fsOrExec {
-				sev = Critical
-			}
-			detail := "groupPolicy \"open\""
-			if x.GroupPolicy != "open" {
-				detail = "groups has \"*\""
-			}
-			add("channels."+x.name+".group.open", sev, x.name+" answers in any group", detail+": anyone who adds the bot to a group reaches the model; with exec or file tools enabled that is critical",
-				"talon security audit --fix sets groupPolicy \"allowlist\" (and list the groups you want in groups)", x.GroupPolicy == "open")
-		}
-		if !x.RequireMention && x.GroupPolicy != "disabled" && (len(x.Groups) > 0 || len(x.GroupAllowFrom) > 0 || x.GroupPolicy == "open") {
-			add("channels."+x.name+".group.no_mention", Warn, x.name+" answers every group message", "requireMention is off: every message in an admitted group starts a turn (cost, and more untrusted input)", "set requireMention to true", false)
-		}
-		if x.DangerouslyAllowNameMatching {
-			add("channels."+x.name+".name_matching", Warn, x.name+" matches allowFrom against names", "dangerouslyAllowNameMatching: usernames and display names can be chosen or copied by anyone", "list sender ids instead and turn it off", false)
-		}
-		if c.Session.DMScope == "main" && (x.DMPolicy == "open" || len(x.AllowFrom) > 1 || x.DMPolicy == "pairing") {
-			add("channels."+x.name+".dm.scope_main_multiuser", Warn, "several people share one session", "session.dmScope \"main\" with more than one sender: one person can read another's conversation", "set session.dmScope to \"per-channel-peer\"", false)
-		}
-		if x.RateLimit.PerSenderPerMinute == 0 {
-			add("channels."+x.name+".rate_limit_off", Info, x.name+" has no per-sender rate limit", "one sender can start as many turns as they like", "set rateLimit.perSenderPerMinute (default 20)", false)
-		}
-	}
-	if t := cc.Telegram; t != nil && t.Enabled {
-		for id, a := range telegramAccounts(t) {
-			if a.WebhookURL != "" && a.WebhookSecret.Reveal() == g.Auth.Token.Reveal() {
-				add("channels.telegram.webhook_secret_reused", Critical, "the Telegram webhook secret is the gateway token", "account "+id+": the webhook secret travels to Telegram and back on every update; it must not also unlock the gateway", "set a separate random webhookSecret", false)
-			}
-		}
-	}
-
-	// tools.*
-	e := c.Tools.Exec
-	if e.Security == "full" {
-		add("tools.exec.security_full", Critical, "exec runs any command", "tools.exec.security \"full\": only approvals and the sandbox stand between a hijacked model and the host", "use \"allowlist\"", false)
-	}
-	if e.Ask == "off" {
-		sev := Warn
-		if strangers {
-			sev = Critical
-		}
-		add("tools.exec.ask_off", sev, "exec never asks", "commands off the allowlist are refused without asking, or run if security is full", "use ask \"on-miss\"", false)
-	}
-	for _, a := range e.Allowlist {
-		base := strings.ToLower(filepath.Base(a))
-		for _, i := range interpreters {
-			if base == i || (strings.HasPrefix(base, i) && strings.Trim(strings.TrimPrefix(base, i), "0123456789.") == "") || strings.HasSuffix(a, "/*") {
-				add("tools.exec.interpreter_allowlisted", Warn, a+" is on the exec allowlist", "an interpreter or a wildcard runs arbitrary code", "remove it; approve such commands one by one", false)
-				break
-			}
-		}
-	}
-	configurable := []string{"git", "make", "gmake", "npm", "npx", "yarn", "pnpm", "pip", "pip3", "cargo", "go", "mvn", "gradle", "bundle", "rake", "composer"}
-	var steerable []string
-	for _, a := range e.Allowlist {
-		if slices.Contains(configurable, strings.ToLower(filepath.Base(a))) {
-			steerable = append(steerable, a)
-		}
-	}
-	switch {
-	case e.DangerouslyAllowConfigurablePrograms && in.NoExecGuard && len(steerable) > 0:
-		add("tools.exec.configurable_unguarded", Critical, "allowlisted programs can be steered into running anything",
-			fmt.Sprintf("this kernel has no Landlock and tools.exec.dangerouslyAllowConfigurablePrograms is on: files the agent writes can make %s start any program", strings.Join(steerable, ", ")),
-			"run Talon on a kernel with Landlock, or turn the setting off (such commands then ask first)", false)
-	case in.NoExecGuard && len(steerable) > 0:
-		add("tools.exec.configurable_need_approval", Warn, "allowlisted programs that read configuration will ask first",
-			fmt.Sprintf("this kernel has no Landlock, so nothing limits what %s could start; they need approval each time", strings.Join(steerable, ", ")),
-			"run Talon on a kernel with Landlock (5.13+)", false)
-	case e.DangerouslyAllowConfigurablePrograms:
-		add("tools.exec.configurable_opt_in", Info, "tools.exec.dangerouslyAllowConfigurablePrograms is on",
-			"it has no effect while the kernel limits what commands execute (Landlock), and becomes dangerous on a kernel without it", "turn it off", false)
-	}
-	for _, prog := range slices.Sorted(maps.Keys(e.Helpers)) {
-		for _, h := range e.Helpers[prog] {
-			base := strings.ToLower(filepath.Base(h))
-			for _, i := range interpreters {
-				if base == i || (strings.HasPrefix(base, i) && strings.Trim(strings.TrimPrefix(base, i), "0123456789.") == "") {
-					add("tools.exec.helper_interpreter", Warn, prog+" may start "+h,
-						"a shell or interpreter as a helper runs whatever the program's configuration says (a Makefile, package.json scripts), which the agent can write",
-						"remove it from tools.exec.helpers and approve such commands one by one", false)
-					break
-				}
-			}
-		}
-	}
-	sb := c.Agents.Defaults.Sandbox
-	switch {
-	case sb.Mode == "off":
-		sev := Warn
-		if e.Security == "full" {
-			sev = Critical
-		}
-		add("sandbox.off", sev, "commands run unsandboxed", "agents.defaults.sandbox.mode \"off\"", "set it to \"all\"", false)
-	case sb.Mode == "non-main":
-		add("sandbox.non_main", Info, "the owner's main session runs commands unsandboxed", "agents.defaults.sandbox.mode \"non-main\"", "set it to \"all\"", false)
-	}
-	for _, m := range in.SandboxMissing {
-		add("sandbox.layer_missing", Warn, "a sandbox layer is unavailable on this kernel", m, "run Talon on a kernel with Landlock (5.13+, ABI 6 from 6.7) and unprivileged user namespaces", false)
-	}
-	if in.DangerousBind != nil {
-		for _, b := range sb.Binds {
-			if why := in.DangerousBind(b.Path, b.Mode); why != "" {
-				add("sandbox.dangerous_bind", Critical, "dangerous sandbox bind "+b.Path, why, "remove it from agents.defaults.sandbox.binds", false)
-			}
-		}
-	}
-	if !c.Tools.FS.WorkspaceOnly {
-		add("tools.fs.workspace_only_off", Critical, "file tools can reach every file", "tools.fs.workspaceOnly is off", "turn it on", false)
-	}
+	a := &auditor{in: in, c: c, add: add, keyed: keyed}
+	a.reach = reachOf(c)
+	loop := a.gateway()
+	a.channels()
+	a.exec()
+	a.files()
+	a.secrets()
 	auditEgress(c, add)
 	if c.Tools.Web.Fetch.AllowPrivateNetwork && len(c.Tools.Web.Fetch.AllowedHostnames) == 0 {
 		add("tools.web.fetch.private_network", Warn, "web_fetch may reach private addresses", "tools.web.fetch.allowPrivateNetwork is on: a page can make the agent probe your network", "turn it off; list single hosts in allowedHostnames", false)
 	}
-	if c.Logging.RedactSensitive == "off" {
-		add("logging.redaction_off", Warn, "logs are not redacted", "tool arguments and output are logged as they are, secrets included", "talon security audit --fix turns redaction on", true)
-	}
-	if c.Budgets.PerDayUSD == 0 && c.Budgets.PerMonthUSD == 0 && c.Budgets.PerSessionUSD == 0 {
-		add("budgets.unset", Info, "no spending limit", "a runaway session can spend without bound", "talon config set budgets.perDayUsd 5", false)
-	}
-
-	// secrets.plaintext: credentials written in the file instead of ${VAR}.
-	for _, p := range []string{"gateway.auth.token"} {
-		if s, ok := treeString(in.Tree, p); ok && s != "" && !isRef(s) {
-			add("secrets.plaintext", Info, p+" is written in the config file", "the file is 0600; keep it that way", "or use \"${TALON_GATEWAY_TOKEN}\"", false)
-		}
-	}
-	for id, prov := range c.Models.Providers {
-		p := "models.providers." + id + ".apiKey"
-		if s, ok := treeString(in.Tree, p); ok && s != "" && !isRef(s) {
-			add("secrets.plaintext", Warn, p+" is written in the config file", "API keys in files end up in backups and screenshots", fmt.Sprintf("use \"${%s_API_KEY}\"", strings.ToUpper(id)), false)
-		}
-		_ = prov
-	}
-	for _, p := range []string{"channels.telegram.botToken", "channels.telegram.webhookSecret", "channels.discord.token",
-		"channels.slack.botToken", "channels.slack.appToken", "channels.slack.signingSecret"} {
-		if s, ok := treeString(in.Tree, p); ok && s != "" && !isRef(s) {
-			add("secrets.plaintext", Warn, p+" is written in the config file", "bot tokens in files end up in backups and screenshots", "use \"${secret:NAME}\" (talon secrets set NAME) or \"${ENV_VAR}\"", false)
-		}
-	}
-
-	if !c.Audit.Enabled {
-		add("audit.disabled", Warn, "the audit log is off", "audit.enabled false: decisions, approvals and tool runs leave no tamper-evident record", "set audit.enabled to true", false)
-	}
-	// A model the owner marked as weak at following tool rules, with web
-	// tools (a way in for injected text) and no sandbox.
-	weak := map[string]bool{}
-	for id, pr := range c.Models.Providers {
-		for _, m := range pr.Models {
-			if m.WeakToolUse {
-				weak[id+"/"+m.ID] = true
-			}
-		}
-	}
-	refs := append([]string{c.Agents.Defaults.Model}, c.Agents.Defaults.Fallbacks...)
-	for _, ref := range refs {
-		if !weak[ref] || (!policyEnables(c, "web_fetch") && !policyEnables(c, "web_search")) || c.Agents.Defaults.Sandbox.Mode == "all" {
-			continue
-		}
-		sev := Warn
-		if c.Agents.Defaults.Sandbox.Mode == "off" {
-			sev = Critical
-		}
-		add("models.weak_with_web", sev, ref+" is marked weak at tool use and has web tools without a full sandbox",
-			"a model that follows injected instructions easily reads web pages and runs commands outside the sandbox", "set agents.defaults.sandbox.mode \"all\", deny group:web, or use a stronger model", false)
-		break
-	}
+	a.keeping()
+	a.models()
 
 	// The attack surface, as one summary.
 	var surface []string
+	g := a.g
 	if loop {
 		surface = append(surface, "gateway: loopback only")
 	} else {
 		surface = append(surface, fmt.Sprintf("gateway: %s (auth %s)", g.Bind, g.Auth.Mode))
 	}
-	for _, x := range chans {
+	for _, x := range enabledChannels(c) {
 		surface = append(surface, fmt.Sprintf("%s: direct messages %s, groups %s", x.name, x.DMPolicy, x.GroupPolicy))
 	}
-	if len(chans) == 0 {
+	if len(enabledChannels(c)) == 0 {
 		surface = append(surface, "no chat channels: strangers cannot message the agent")
 	}
 	add("surface.summary", Info, "what strangers can reach", strings.Join(surface, "; "), "", false)
@@ -388,6 +174,28 @@ func Audit(in AuditInput) []Finding {
 		return out[i].CheckID < out[j].CheckID
 	})
 	return out
+}
+
+// syncedFolder names the file-sync service whose folder holds path, or "".
+func syncedFolder(path string) string {
+	for _, seg := range strings.Split(filepath.ToSlash(path), "/") {
+		l := strings.ToLower(seg)
+		switch {
+		case l == "dropbox" || strings.HasPrefix(l, "dropbox ("):
+			return "Dropbox"
+		case l == "onedrive" || strings.HasPrefix(l, "onedrive -") || strings.HasPrefix(l, "onedrive-"):
+			return "OneDrive"
+		case l == "google drive" || l == "googledrive" || l == "my drive" || strings.HasPrefix(l, "googledrive-"):
+			return "Google Drive"
+		case l == "cloudstorage":
+			return "a macOS CloudStorage folder"
+		case l == "icloud drive" || l == "mobile documents" || l == "icloud~com~apple~clouddocs" || l == "com~apple~clouddocs":
+			return "iCloud Drive"
+		case l == "nextcloud" || l == "owncloud":
+			return seg
+		}
+	}
+	return ""
 }
 
 // policyEnables reports whether tools.* enables the tool, as the policy

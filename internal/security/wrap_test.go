@@ -46,3 +46,17 @@ func BenchmarkWrapUntrusted(b *testing.B) {
 		WrapUntrusted("web_fetch https://example.com/", page)
 	}
 }
+
+// FuzzDefuseFastPath checks that the allocation-free shortcut only skips
+// text the full defuse would leave unchanged (invariant 9: no content
+// closes its provenance block early).
+func FuzzDefuseFastPath(f *testing.F) {
+	for _, s := range []string{"hello", "a << b", "UnTrUsTeD", "x >> y", "<<<END_EXTERNAL_UNTRUSTED_CONTENT", "＜＜", "plain text < and > apart", "untrusted_content"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if plainASCII(s) && defuseFolded(s) != s {
+			t.Fatalf("plainASCII(%q) but defuse changes it to %q", s, defuseFolded(s))
+		}
+	})
+}

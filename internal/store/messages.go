@@ -227,9 +227,60 @@ func (s *Store) History(ctx context.Context, key string, o HistoryOptions) ([]Me
 	var msgs []Message
 	err := s.Read(ctx, func(tx *sql.Tx) error {
 		id := o.SessionID
-		if id == "" {
+		current := id == ""
+		if current {
 			var err error
 			if id, err = currentID(ctx, tx, key); err != nil {
+				return err
+			}
+		}
+		var err error
+		msgs, err = s.historyTx(ctx, tx, key, id, current, o)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store.History: %w", err)
+	}
+	return msgs, nil
+}
+
+// EnsureHistory is EnsureSession and History (of the current id, no
+// options) in one read transaction when the session exists: what a turn
+// reads first.
+func (s *Store) EnsureHistory(ctx context.Context, key string, init SessionInit) (Session, []Message, error) {
+	var ss Session
+	var msgs []Message
+	err := s.Read(ctx, func(tx *sql.Tx) error {
+		var err error
+		if ss, err = getSession(ctx, tx, key); err != nil {
+			return err
+		}
+		msgs, err = s.historyTx(ctx, tx, key, ss.ID, true, HistoryOptions{})
+		return err
+	})
+	if errors.Is(err, sql.ErrNoRows) {
+		if ss, err = s.EnsureSession(ctx, key, init); err != nil {
+			return Session{}, nil, err
+		}
+		msgs, err = s.History(ctx, key, HistoryOptions{})
+		return ss, msgs, err
+	}
+	if err != nil {
+		return Session{}, nil, fmt.Errorf("store.EnsureHistory: %w", err)
+	}
+	return ss, msgs, nil
+}
+
+// historyTx is History's read of session id id of key inside tx (current:
+// id is key's current id).
+func (s *Store) historyTx(ctx context.Context, tx *sql.Tx, key, id string, current bool, o HistoryOptions) ([]Message, error) {
+	var msgs []Message
+	err := func() error {
+		cacheable := current && o.Limit == 0 && !o.IncludeCompacted
+		if cacheable {
+			ms, ok, err := s.cachedHistory(ctx, tx, key, id)
+			if err != nil || ok {
+				msgs = ms
 				return err
 			}
 		}
@@ -284,12 +335,16 @@ func (s *Store) History(ctx context.Context, key string, o HistoryOptions) ([]Me
 		if len(sum) > 0 && (o.Limit == 0 || len(msgs) < o.Limit) {
 			msgs = append(sum, msgs...)
 		}
+		if cacheable {
+			last := sumSeq
+			if n := len(msgs); n > 0 {
+				last = max(last, msgs[n-1].Seq)
+			}
+			s.hist.put(key, id, last, msgs)
+		}
 		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("store.History: %w", err)
-	}
-	return msgs, nil
+	}()
+	return msgs, err
 }
 
 // Compact replaces the start of key's current context with summary, in one

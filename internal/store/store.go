@@ -68,6 +68,9 @@ type Store struct {
 	w    *sql.DB // the writer: exactly one connection
 	wr   *writer // the goroutine that batches writes on w
 	r    *sql.DB // the read pool: query_only connections
+
+	hist *historyCache // History's contexts, brought up to date on each read
+	sent *sentLog      // replies delivered, ahead of their journal commit
 }
 
 // Open opens the database at path, creating it (mode 0600) if it does not
@@ -93,7 +96,7 @@ func open(ctx context.Context, path string, ms []migration) (*Store, error) {
 		return nil, fmt.Errorf("store.Open: %w", err)
 	}
 
-	s := &Store{path: abs}
+	s := &Store{path: abs, hist: newHistoryCache(), sent: &sentLog{path: abs + "-sent"}}
 	wc, err := newCachingConnector(dsn(abs, false))
 	if err != nil {
 		return nil, fmt.Errorf("store.Open: %w", err)
@@ -212,6 +215,11 @@ func dsn(path string, readOnly bool) string {
 // progress finish first; a Write after Close fails.
 func (s *Store) Close() error {
 	var errs []error
+	if s.sent != nil {
+		if err := s.sent.close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	if s.wr != nil {
 		s.wr.close()
 	}
