@@ -269,7 +269,11 @@ func (m *Manager) Ask(ctx context.Context, r Request) (store.Approval, error) {
 		if got, err := m.Store.ExpireApproval(wctx, a.ID, m.now()); err == nil && got.ID != "" {
 			m.audit(wctx, auditKindResolve, "system", a.Tool, map[string]any{"id": a.ID, "decision": "expired", "reason": "the turn ended before an answer", "planHash": a.PlanHash, "session": a.SessionKey})
 			m.notify(EventResolved, got)
-			m.settle(wctx, offered, got, fmt.Sprintf("Approval %s is void: the turn that asked ended before an answer (%v). Nothing ran.", a.ID, context.Cause(ctx)))
+			why := "it was cancelled or the gateway is stopping"
+			if cause := context.Cause(ctx); !errors.Is(cause, context.Canceled) {
+				why = cause.Error()
+			}
+			m.settle(wctx, offered, got, fmt.Sprintf("Approval %s is void: the turn that asked ended before an answer (%s). Nothing ran.", a.ID, why))
 		}
 		return store.Approval{}, context.Cause(ctx)
 	}

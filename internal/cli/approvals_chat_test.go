@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -301,5 +302,62 @@ func TestApprovalEventCarriesPlanForOperators(t *testing.T) {
 	note := s.waitText(t, "Approval "+id+": denied by operator:")
 	if s.ran(t) {
 		t.Fatalf("a denied command ran (%q)", note.Text)
+	}
+}
+
+// TestInvariant14_ApprovalAcrossGracefulRestart: the gateway is stopped
+// (SIGTERM) while a request waits in the owner's chat. The request is
+// voided and the owner told; after the restart the message's turn resumes,
+// asks again with a new id, and the owner's answer to that one runs the
+// command, with exactly one reply.
+func TestInvariant14_ApprovalAcrossGracefulRestart(t *testing.T) {
+	s := newApprovalScene(t, "")
+	// The resumed turn's model call asks for the same command again.
+	s.llm.Script(fakellm.Reply{ToolCalls: []fakellm.Call{{ID: "c2", Name: "exec", Args: `{"command":"touch approved.marker"}`}}})
+	old := s.id
+	s.p.cmd.Process.Signal(syscall.SIGTERM)
+	s.p.cmd.Wait()
+	var err error
+	if s.p, err = startGatewayProc(t, s.state, "--port", "0"); err != nil {
+		t.Fatal(err)
+	}
+	var again faketelegram.SentMessage
+	if !waitForLong(func() bool {
+		for _, m := range s.tg.Sent() {
+			if id := approvalID.FindStringSubmatch(m.Text); id != nil && id[1] != old {
+				again, s.id = m, id[1]
+				return true
+			}
+		}
+		return false
+	}) {
+		t.Fatalf("no new request after the restart; sent %+v; stderr:\n%s", s.tg.Sent(), s.p.stderr.String())
+	}
+	// The owner was told the old request is void (as the gateway stopped,
+	// or at the start after), and answering it changes nothing.
+	told := false
+	for _, m := range s.tg.Sent() {
+		told = told || (m.ChatID == "555" && strings.Contains(m.Text, old) && strings.Contains(m.Text, "void") && !strings.HasPrefix(m.Text, "Approval needed"))
+	}
+	if !told {
+		t.Fatalf("the owner was not told the request is void: %+v", s.tg.Sent())
+	}
+	s.tg.Push(s.tg.DM(tgOwner, "/approve "+old+" allow-once"))
+	s.waitText(t, "Approval "+old+" was already answered or has expired")
+	if _, err := os.Stat(s.marker); err == nil {
+		t.Fatal("the void request ran")
+	}
+	s.tg.Push(s.tg.Press(tgOwner, again, "approve:"+s.id+":allow-once"))
+	if !s.ran(t) {
+		t.Fatalf("the approved command did not run after the restart; stderr:\n%s", s.p.stderr.String())
+	}
+	n := 0
+	for _, m := range s.tg.Sent() {
+		if m.Text == "all done" {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Fatalf("%d replies, want 1", n)
 	}
 }
