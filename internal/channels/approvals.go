@@ -144,20 +144,18 @@ type reachState struct {
 	sent map[string][]ownerChat // by approval id
 }
 
-func (r *Router) reachState() *reachState { return &r.reach }
-
-// owners lists the adapters that reach an owner entry: one per entry,
-// the first account added of that channel.
-func (o *ownerReach) owners() []struct {
+// owner is one of the owner's identities with the adapter that reaches it.
+type owner struct {
 	ad     Adapter
 	userID string
-} {
+}
+
+// owners lists who reaches an owner entry of commands.ownerAllowFrom: one
+// adapter per entry, the first account added of that channel.
+func (o *ownerReach) owners() []owner {
 	r := (*Router)(o)
 	cfg := r.Config()
-	var out []struct {
-		ad     Adapter
-		userID string
-	}
+	var out []owner
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, e := range cfg.Commands.OwnerAllowFrom {
@@ -171,15 +169,20 @@ func (o *ownerReach) owners() []struct {
 		}
 		for _, k := range r.order {
 			if ad := r.adapters[k]; ad.Channel() == ch {
-				out = append(out, struct {
-					ad     Adapter
-					userID string
-				}{ad, id})
+				out = append(out, owner{ad, id})
 				break
 			}
 		}
 	}
 	return out
+}
+
+// target is the owner's direct chat on ow's platform.
+func (ow owner) target(ctx context.Context) (Target, error) {
+	if d, ok := ow.ad.(DirectOpener); ok {
+		return d.OpenDirect(ctx, ow.userID)
+	}
+	return Target{ChatID: ow.userID, ChatType: ChatDirect}, nil
 }
 
 // Reachable implements approvals.Reach: an owner is named and one of their
@@ -192,13 +195,10 @@ func (o *ownerReach) Offer(ctx context.Context, p approvals.Pending) bool {
 	text := ApprovalText(p, r.now())
 	var reached []ownerChat
 	for _, ow := range o.owners() {
-		t := Target{ChatID: ow.userID, ChatType: ChatDirect}
-		if d, ok := ow.ad.(DirectOpener); ok {
-			var err error
-			if t, err = d.OpenDirect(ctx, ow.userID); err != nil {
-				r.log().Warn("channels: opening the owner's direct chat failed", "channel", ow.ad.Channel(), "account", ow.ad.Account(), "err", err)
-				continue
-			}
+		t, err := ow.target(ctx)
+		if err != nil {
+			r.log().Warn("channels: opening the owner's direct chat failed", "channel", ow.ad.Channel(), "account", ow.ad.Account(), "err", err)
+			continue
 		}
 		msgID, sentText, err := r.sendButtons(ctx, ow.ad, t, text, ApprovalButtons(p.ID), "approval-request")
 		if err != nil {
@@ -210,7 +210,7 @@ func (o *ownerReach) Offer(ctx context.Context, p approvals.Pending) bool {
 	if len(reached) == 0 {
 		return false
 	}
-	st := r.reachState()
+	st := &r.reach
 	st.mu.Lock()
 	if st.sent == nil {
 		st.sent = map[string][]ownerChat{}
@@ -224,7 +224,7 @@ func (o *ownerReach) Offer(ctx context.Context, p approvals.Pending) bool {
 // the note.
 func (o *ownerReach) Settled(ctx context.Context, a store.Approval, note string) {
 	r := (*Router)(o)
-	st := r.reachState()
+	st := &r.reach
 	st.mu.Lock()
 	chats := st.sent[a.ID]
 	delete(st.sent, a.ID)
@@ -247,12 +247,10 @@ func (o *ownerReach) Settled(ctx context.Context, a store.Approval, note string)
 func (r *Router) NotifyOwner(ctx context.Context, text, kind string) int {
 	n := 0
 	for _, ow := range (*ownerReach)(r).owners() {
-		t := Target{ChatID: ow.userID, ChatType: ChatDirect}
-		if d, ok := ow.ad.(DirectOpener); ok {
-			var err error
-			if t, err = d.OpenDirect(ctx, ow.userID); err != nil {
-				continue
-			}
+		t, err := ow.target(ctx)
+		if err != nil {
+			r.log().Warn("channels: opening the owner's direct chat failed", "channel", ow.ad.Channel(), "account", ow.ad.Account(), "err", err)
+			continue
 		}
 		if r.deliver(ctx, ow.ad.Channel(), ow.ad.Account(), t, text, kind) == nil {
 			n++
