@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -12,12 +13,14 @@ import (
 	"github.com/talonclaw/talon/internal/approvals"
 	"github.com/talonclaw/talon/internal/channels"
 	"github.com/talonclaw/talon/internal/channels/discord"
+	"github.com/talonclaw/talon/internal/channels/signal"
 	"github.com/talonclaw/talon/internal/channels/slack"
 	"github.com/talonclaw/talon/internal/config"
 	"github.com/talonclaw/talon/internal/secret"
 	"github.com/talonclaw/talon/internal/store"
 	"github.com/talonclaw/talon/internal/testutil/chantest"
 	"github.com/talonclaw/talon/internal/testutil/fakediscord"
+	"github.com/talonclaw/talon/internal/testutil/fakesignal"
 	"github.com/talonclaw/talon/internal/testutil/fakeslack"
 )
 
@@ -150,5 +153,58 @@ func TestInvariant8_SlackOwnerButton(t *testing.T) {
 		if strings.Contains(p.Text, "Only the owner") {
 			t.Fatalf("the stranger was answered: %+v", p)
 		}
+	}
+}
+
+// TestInvariant8_SignalOwnerCommand: Signal has no buttons: the request
+// reaches the owner's DM as text saying how to answer; another contact's
+// /approve changes nothing; the owner's resolves it.
+func TestInvariant8_SignalOwnerCommand(t *testing.T) {
+	const owner, other = "0a0a0a0a-2222-4222-8222-000000000002", "0c0c0c0c-3333-4333-8333-000000000003"
+	fs := fakesignal.New(t)
+	cfg := config.Default()
+	cfg.Channels.Signal = &config.Signal{Enabled: true}
+	cfg.Channels.Signal.DMPolicy = "allowlist"
+	cfg.Channels.Signal.AllowFrom = []string{other}
+	cfg.Commands.OwnerAllowFrom = []string{"signal:" + owner}
+	_, got := routerWith(t, cfg, func(h channels.Handler) channels.Adapter {
+		a, err := signal.New(signal.Options{Config: config.SignalAccount{Account: fakesignal.DefaultAccount, HTTPURL: fs.URL}, Handler: h})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a
+	})
+	var req fakesignal.Send
+	chantest.WaitFor(t, "the request", func() bool {
+		for _, s := range fs.Sent() {
+			if strings.HasPrefix(s.Message, "Approval needed") {
+				req = s
+				return true
+			}
+		}
+		return false
+	})
+	m := regexp.MustCompile(`id ([a-z2-9]{10})`).FindStringSubmatch(req.Message)
+	if len(req.Recipient) != 1 || req.Recipient[0] != owner || m == nil || !strings.Contains(req.Message, "/approve "+m[1]+" allow-once") {
+		t.Fatalf("request %+v", req)
+	}
+	dm := func(from, text string) {
+		ts := time.Now().UnixMilli()
+		fs.Receive(fakesignal.Envelope{Source: from, SourceUUID: from, SourceDevice: 1, Timestamp: ts,
+			DataMessage: &fakesignal.DataMessage{Timestamp: ts, Message: fakesignal.Text(text)}})
+	}
+	dm(other, "/approve "+m[1]+" allow-once")
+	chantest.WaitFor(t, "the refusal", func() bool {
+		for _, s := range fs.Sent() {
+			if len(s.Recipient) == 1 && s.Recipient[0] == other && strings.Contains(s.Message, "Only the owner") {
+				return true
+			}
+		}
+		return false
+	})
+	pendingStatus(t, got)
+	dm(owner, "/approve "+m[1]+" allow-once")
+	if a := <-got; a.Status != "allowed" || a.ResolvedBy != "chat:signal:"+owner {
+		t.Fatalf("%+v", a)
 	}
 }
