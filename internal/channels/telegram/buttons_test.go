@@ -1,11 +1,13 @@
 package telegram
 
 import (
+	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/talonclaw/talon/internal/channels"
+	"github.com/talonclaw/talon/internal/testutil/faketelegram"
 )
 
 // Buttons go out as an inline keyboard; a press comes back as a Message
@@ -61,5 +63,29 @@ func TestButtonsRoundTrip(t *testing.T) {
 	sent = e.fake.WaitSent(4, 10*time.Second)
 	if len(sent[2].Keyboard) != 0 || len(sent[3].Keyboard) != 1 {
 		t.Fatalf("keyboards %+v / %+v", sent[2].Keyboard, sent[3].Keyboard)
+	}
+}
+
+// In webhook mode a press arrives in a webhook request like any update
+// (setWebhook asked for callback queries), only with the secret.
+func TestButtonsWebhookMode(t *testing.T) {
+	e := webhookEnv(t)
+	if calls := e.fake.Calls("setWebhook"); len(calls) == 0 || !strings.Contains(calls[0].Params["allowed_updates"], "callback_query") {
+		t.Fatalf("setWebhook calls %+v: callback queries not asked for", calls)
+	}
+	sent := faketelegram.SentMessage{ChatID: "4242", MessageID: 7, Text: "Approval needed", At: time.Now()}
+	url := "http://" + e.a.WebhookAddr() + "/"
+	if code, err := faketelegram.PostWebhook(url, "wrong", e.fake.Press(alice, sent, "approve:abcdefghjk:deny")); err != nil || code != http.StatusUnauthorized {
+		t.Fatalf("forged press: %d %v", code, err)
+	}
+	if code, err := faketelegram.PostWebhook(url, hookSecret, e.fake.Press(alice, sent, "approve:abcdefghjk:deny")); err != nil || code != http.StatusOK {
+		t.Fatalf("press: %d %v", code, err)
+	}
+	m := e.rec.Next(t)
+	if m.Action == nil || m.Action.Data != "approve:abcdefghjk:deny" || m.SenderID != "4242" || m.Action.MessageID != "4242:7" {
+		t.Fatalf("press became %+v", m)
+	}
+	if got := e.rec.All(); len(got) != 1 {
+		t.Fatalf("%d messages", len(got))
 	}
 }
