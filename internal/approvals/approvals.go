@@ -112,6 +112,10 @@ type Manager struct {
 	// Audit records each request, where it was shown, and each expiry
 	// (nil: none). Resolutions are audited where the answer came in.
 	Audit func(ctx context.Context, kind, actor, subject string, data any)
+	// OfferTimeout bounds showing a request through the Reaches
+	// (0: DefaultOfferTimeout); one that has not reached anyone by then
+	// does not count.
+	OfferTimeout time.Duration
 
 	mu      sync.Mutex
 	reaches []Reach
@@ -221,12 +225,7 @@ func (m *Manager) Ask(ctx context.Context, r Request) (store.Approval, error) {
 		"reason": a.Reason, "expiresAt": a.ExpiresAt, "operators": ops, "chats": len(reach)})
 	p := Pending{Approval: a, Plan: Render(r.Tool, r.Args), Fallback: r.Fallback}
 	m.notify(EventRequested, p)
-	var offered []Reach
-	for _, x := range reach {
-		if x.Offer(ctx, p) {
-			offered = append(offered, x)
-		}
-	}
+	offered := m.offer(ctx, reach, p)
 	if !ops && len(offered) == 0 {
 		// Every delivery failed: nobody can answer, so nobody waits.
 		if _, err := m.Store.ExpireApproval(context.WithoutCancel(ctx), a.ID, m.now()); err != nil {
@@ -277,6 +276,34 @@ func (m *Manager) Ask(ctx context.Context, r Request) (store.Approval, error) {
 		}
 		return store.Approval{}, context.Cause(ctx)
 	}
+}
+
+// DefaultOfferTimeout bounds putting a request in front of approvers (a
+// chat platform that does not answer), so the wait for an answer starts.
+const DefaultOfferTimeout = 30 * time.Second
+
+// offer shows p through every reach at once, each within the offer
+// timeout, and returns those that reached someone.
+func (m *Manager) offer(ctx context.Context, reach []Reach, p Pending) []Reach {
+	d := m.OfferTimeout
+	if d <= 0 {
+		d = DefaultOfferTimeout
+	}
+	octx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	ok := make([]bool, len(reach))
+	var wg sync.WaitGroup
+	for i, x := range reach {
+		wg.Go(func() { ok[i] = x.Offer(octx, p) })
+	}
+	wg.Wait()
+	var out []Reach
+	for i, x := range reach {
+		if ok[i] {
+			out = append(out, x)
+		}
+	}
+	return out
 }
 
 // settle tells every Reach that was offered a request how it ended.

@@ -280,3 +280,32 @@ func TestRequestAndExpiryAreAudited(t *testing.T) {
 		t.Fatalf("audited %q", kinds)
 	}
 }
+
+// blockedReach never gets its request through (a platform that does not
+// answer) until its context ends.
+type blockedReach struct{}
+
+func (blockedReach) Reachable() bool { return true }
+func (blockedReach) Offer(ctx context.Context, _ Pending) bool {
+	<-ctx.Done()
+	return false
+}
+func (blockedReach) Settled(context.Context, store.Approval, string) {}
+
+// A chat that hangs cannot hold the request up: offering is bounded, the
+// other approvers are offered it at the same time, and with nobody reached
+// the caller falls back.
+func TestOfferIsBounded(t *testing.T) {
+	m, _ := newManager(t, false)
+	m.OfferTimeout = 50 * time.Millisecond
+	m.AddReach(blockedReach{})
+	if _, err := m.Ask(context.Background(), Request{Tool: "exec", Args: json.RawMessage(`{}`), Timeout: time.Hour}); !errors.Is(err, ErrNoApprover) {
+		t.Fatalf("%v", err)
+	}
+	r := &fakeReach{reachable: true, deliver: true}
+	r.answer = func(p Pending) { m.Resolve(context.Background(), p.ID, Deny, "chat") }
+	m.AddReach(r)
+	if a, err := m.Ask(context.Background(), Request{Tool: "exec", Args: json.RawMessage(`{}`), Timeout: time.Hour}); err != nil || a.Status != "denied" {
+		t.Fatalf("%+v %v", a, err)
+	}
+}
