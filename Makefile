@@ -36,6 +36,7 @@ fuzz:
 	$(GO) test ./internal/protocol -run '^$$' -fuzz FuzzDecodeRequest -fuzztime 30s
 	$(GO) test ./internal/gateway -run '^$$' -fuzz FuzzHandshake -fuzztime 30s
 	$(GO) test ./internal/config -run '^$$' -fuzz FuzzParse -fuzztime 30s
+	$(GO) test ./internal/config -run '^$$' -fuzz FuzzEditInText -fuzztime 30s
 	$(GO) test ./internal/policy/execplan -run '^$$' -fuzz FuzzConfiguresPrograms -fuzztime 30s
 	$(GO) test ./internal/policy -run '^$$' -fuzz FuzzSkeleton -fuzztime 30s
 	$(GO) test ./internal/security -run '^$$' -fuzz FuzzScrub -fuzztime 30s

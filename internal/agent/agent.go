@@ -75,6 +75,8 @@ type Agent struct {
 	runs  map[string]*run // by run id
 	slots chan struct{}
 
+	bootstrap bootstrapCache // the workspace files of the system prompt
+
 	guardMu sync.Mutex
 	guard   *promptIndex // the last system prompt's leak-check index
 

@@ -2,7 +2,10 @@ package agent
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
+	"time"
 	"testing"
 
 	"github.com/talonclaw/talon/internal/policy"
@@ -90,5 +93,48 @@ func TestExtendHistoryOnlyWhenContiguous(t *testing.T) {
 	}
 	if got := extendHistory(nil, []store.Message{{SessionID: "s", Seq: 1}}); len(got) != 1 {
 		t.Errorf("a new session's first message not reused: %+v", got)
+	}
+}
+
+// The bootstrap cache serves a file only while it is the same file: an
+// edit in place that keeps the size, and a replacement by rename, are
+// both read again on the next call (the prompt carries the owner's
+// current SOUL.md, never a stale one).
+func TestBootstrapCacheSeesEdits(t *testing.T) {
+	ws := t.TempDir()
+	if err := EnsureWorkspace(ws); err != nil {
+		t.Fatal(err)
+	}
+	var c bootstrapCache
+	now := time.Now()
+	write := func(text string) {
+		if err := os.WriteFile(filepath.Join(ws, "SOUL.md"), []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("Be brief. Version AAAA.")
+	os.Chtimes(filepath.Join(ws, "SOUL.md"), now, now)
+	if p := systemPrompt(&c, ws, 20000, true, "telegram", now); !strings.Contains(p, "AAAA") {
+		t.Fatalf("first prompt: %q", p)
+	}
+	// Same size and modification time: the change time still differs
+	// (the kernel's clock for it ticks every few milliseconds; an in-place
+	// rewrite within one tick of the read is the cache's one blind spot).
+	time.Sleep(20 * time.Millisecond)
+	write("Be brief. Version BBBB.")
+	os.Chtimes(filepath.Join(ws, "SOUL.md"), now, now)
+	if p := systemPrompt(&c, ws, 20000, true, "telegram", now); !strings.Contains(p, "BBBB") || strings.Contains(p, "AAAA") {
+		t.Fatalf("an in-place edit of the same size was not seen: %q", p)
+	}
+	tmp := filepath.Join(ws, "SOUL.md.tmp")
+	os.WriteFile(tmp, []byte("Be brief. Version CCCC."), 0o600)
+	if err := os.Rename(tmp, filepath.Join(ws, "SOUL.md")); err != nil {
+		t.Fatal(err)
+	}
+	if p := systemPrompt(&c, ws, 20000, true, "telegram", now); !strings.Contains(p, "CCCC") {
+		t.Fatalf("a replacement by rename was not seen: %q", p)
+	}
+	if got, want := systemPrompt(&c, ws, 20000, false, "telegram", now), SystemPrompt(ws, 20000, false, "telegram", now); got != want {
+		t.Fatalf("cached and uncached prompts differ:\n%s\n---\n%s", got, want)
 	}
 }

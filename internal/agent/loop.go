@@ -280,7 +280,7 @@ func (t *turn) do(ctx context.Context) (err error) {
 		if t.canary == "" {
 			t.canary = newCanary()
 		}
-		base := SystemPrompt(a.o.Workspace, t.cfg.Agents.Defaults.BootstrapMaxChars, trust == policy.TrustOwner, req.Inbound.Channel, a.o.Now())
+		base := systemPrompt(&a.bootstrap, a.o.Workspace, t.cfg.Agents.Defaults.BootstrapMaxChars, trust == policy.TrustOwner, req.Inbound.Channel, a.o.Now())
 		system := withCanary(base, t.canary)
 		t.guard = a.promptGuard(base, t.canary)
 		t.state.Prompt = t.guard

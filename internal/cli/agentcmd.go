@@ -1,19 +1,20 @@
 package cli
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/talonclaw/talon/internal/agent"
+	"github.com/talonclaw/talon/internal/approvals"
+	"github.com/talonclaw/talon/internal/llm"
 	"github.com/talonclaw/talon/internal/policy"
 	"github.com/talonclaw/talon/internal/protocol"
-	"github.com/talonclaw/talon/internal/store"
 )
 
 type agentFlags struct {
@@ -76,51 +77,78 @@ func orStr(s, def string) string {
 }
 
 func (a *app) agentLocal(ctx context.Context, f agentFlags) error {
-	p, err := a.paths()
+	env, err := a.openLocal(ctx)
 	if err != nil {
 		return err
 	}
-	if err := ensureStateDir(p.StateDir); err != nil {
-		return err
-	}
-	if _, _, err := ensureConfig(p); err != nil {
-		return err
-	}
-	cfg, _, err := a.loadConfig(p)
-	if err != nil {
-		return err
-	}
-	st, err := store.Open(ctx, p.DB)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	sec, err := a.newSecretSet(p, cfg)
-	if err != nil {
-		return err
-	}
-	log := slog.New(slog.DiscardHandler)
-	rt, err := a.newRuntime(ctx, p, cfg, st, sec, log)
-	if err != nil {
-		return err
-	}
-	defer rt.procs.KillAll()
-	req := f.turnRequest()
-	req.OnEvent = a.streamPrinter()
+	defer env.close()
 	ctx, cancel := context.WithTimeout(ctx, f.conn.timeout)
 	defer cancel()
-	res, err := rt.agent.Run(ctx, req)
+	sp := a.progress(ctx)
+	if isTerminal(a.env.Stdin) {
+		// A person is at the terminal: ask them instead of falling back.
+		in := bufio.NewReader(a.env.Stdin)
+		attachTerminalApprover(env.rt.approvals, func(ap pendingApproval) {
+			go func() {
+				sp.stop()
+				d := a.askOnTerminal(ap, in)
+				if _, err := env.rt.approvals.Resolve(context.WithoutCancel(ctx), ap.ID, d, "terminal"); err != nil {
+					a.errf("talon: %s\n", humanError(err))
+				}
+			}()
+		}, nil)
+	}
+	req := f.turnRequest()
+	req.OnEvent = a.streamPrinter(sp)
+	res, err := env.rt.agent.Run(ctx, req)
 	return a.reportTurn(res, err)
+}
+
+// progress starts a progress line on stderr when it is a terminal and the
+// output is not --json; it stops when ctx ends.
+func (a *app) progress(ctx context.Context) *spinner {
+	sp := &spinner{w: a.env.Stderr, on: !a.json && isTerminal(a.env.Stderr)}
+	if sp.on {
+		sp.start("thinking")
+		go sp.run(ctx)
+	}
+	return sp
+}
+
+// askOnTerminal shows an approval request on stderr and reads the answer
+// from in until it is one of once/always/deny; end of input denies.
+func (a *app) askOnTerminal(ap pendingApproval, in *bufio.Reader) string {
+	a.errf("\n[approval %s] %s wants to run: %s\n", ap.ID, ap.Tool, planText(ap))
+	if ap.Reason != "" {
+		a.errf("reason: %s\n", ap.Reason)
+	}
+	for {
+		a.errf("allow? [o]nce / [a]lways / [d]eny: ")
+		line, err := in.ReadString('\n')
+		if d := parseApprovalAnswer(line); d != "" {
+			return d
+		}
+		if err != nil {
+			a.errf("\n")
+			return approvals.Deny
+		}
+	}
 }
 
 // streamPrinter prints deltas as they come (not with --json) and tool calls
 // on stderr.
-func (a *app) streamPrinter() func(agent.Event) {
+func (a *app) streamPrinter(sp *spinner) func(agent.Event) {
 	if a.json {
 		return nil
 	}
 	printed := false
 	return func(ev agent.Event) {
+		sp.stop()
+		defer func() {
+			if ev.Type == "tool_result" {
+				sp.start("thinking")
+			}
+		}()
 		switch ev.Type {
 		case "delta":
 			a.outf("%s", ev.Text)
@@ -128,12 +156,7 @@ func (a *app) streamPrinter() func(agent.Event) {
 		case "message":
 			a.outf("%s\n", ev.Text)
 		case "tool_result":
-			c := ev.ToolCall
-			a.errf("talon: tool %s %s: %s", c.Name, c.Decision, c.Outcome)
-			if c.Reason != "" && c.Outcome != "executed" {
-				a.errf(" (%s)", c.Reason)
-			}
-			a.errf("\n")
+			a.printToolResult(*ev.ToolCall)
 		case "final":
 			if !printed && ev.Text != "" {
 				a.outf("%s", ev.Text)
@@ -141,6 +164,15 @@ func (a *app) streamPrinter() func(agent.Event) {
 			a.outf("\n")
 		}
 	}
+}
+
+// printToolResult shows one tool call's decision and outcome on stderr.
+func (a *app) printToolResult(c agent.ToolCallRecord) {
+	a.errf("talon: tool %s %s: %s", c.Name, c.Decision, c.Outcome)
+	if c.Reason != "" && c.Outcome != "executed" {
+		a.errf(" (%s)", c.Reason)
+	}
+	a.errf("\n")
 }
 
 // turnJSON is DESIGN §2's `talon agent --json` shape, with "error" added only
@@ -168,6 +200,10 @@ func (a *app) reportTurn(res *agent.TurnResult, err error) error {
 	if errors.As(err, &be) {
 		return fmt.Errorf("budget: %s", be.Message)
 	}
+	var ae *llm.APIError
+	if errors.As(err, &ae) {
+		return fmt.Errorf("%w\n(hint: `talon doctor` probes the model endpoint and says what to fix)", err)
+	}
 	return err
 }
 
@@ -176,7 +212,14 @@ func (a *app) reportTurn(res *agent.TurnResult, err error) error {
 func (a *app) agentRemote(ctx context.Context, f agentFlags) error {
 	ctx, cancel := context.WithTimeout(ctx, f.conn.timeout)
 	defer cancel()
-	c, err := a.dial(ctx, f.conn, protocol.ScopeWrite)
+	scopes := []string{protocol.ScopeWrite}
+	var in *bufio.Reader
+	if isTerminal(a.env.Stdin) {
+		// A person at the terminal answers this turn's approvals here.
+		scopes = append(scopes, protocol.ScopeApprovals)
+		in = bufio.NewReader(a.env.Stdin)
+	}
+	c, err := a.dial(ctx, f.conn, scopes...)
 	if err != nil {
 		return err
 	}
@@ -195,6 +238,8 @@ func (a *app) agentRemote(ctx context.Context, f agentFlags) error {
 	}
 	res := &agent.TurnResult{SessionKey: started.SessionKey, RunID: started.RunID, ToolCalls: []agent.ToolCallRecord{}}
 	printed := false
+	sp := a.progress(ctx)
+	defer sp.stop()
 	for {
 		select {
 		case <-ctx.Done():
@@ -203,10 +248,39 @@ func (a *app) agentRemote(ctx context.Context, f agentFlags) error {
 			if !ok {
 				return errors.New("the gateway closed the connection before the turn ended")
 			}
+			b, _ := json.Marshal(ev.Payload)
+			if ev.Event == approvals.EventRequested && in != nil {
+				var ap pendingApproval
+				if json.Unmarshal(b, &ap) == nil && ap.SessionKey == started.SessionKey {
+					sp.stop()
+					go func() {
+						d := a.askOnTerminal(ap, in)
+						if err := c.Call(ctx, "exec.approval.resolve", map[string]any{"id": ap.ID, "decision": d}, nil); err != nil {
+							a.errf("talon: %s\n", humanError(err))
+						}
+					}()
+				}
+				continue
+			}
+			if ev.Event == "agent" && !a.json {
+				// Tool calls of this turn, as talon agent --local shows them.
+				var t struct {
+					RunID  string `json:"runId"`
+					Stream string `json:"stream"`
+					Data   struct {
+						Phase string                `json:"phase"`
+						Call  *agent.ToolCallRecord `json:"call"`
+					} `json:"data"`
+				}
+				if json.Unmarshal(b, &t) == nil && t.RunID == started.RunID && t.Stream == "tool" && t.Data.Phase == "tool_result" && t.Data.Call != nil {
+					sp.stop()
+					a.printToolResult(*t.Data.Call)
+				}
+				continue
+			}
 			if ev.Event != "chat" {
 				continue
 			}
-			b, _ := json.Marshal(ev.Payload)
 			var p struct {
 				RunID        string       `json:"runId"`
 				State        string       `json:"state"`
@@ -225,6 +299,7 @@ func (a *app) agentRemote(ctx context.Context, f agentFlags) error {
 			if json.Unmarshal(b, &p) != nil || p.RunID != started.RunID {
 				continue
 			}
+			sp.stop()
 			switch p.State {
 			case "delta":
 				if !a.json {

@@ -474,7 +474,8 @@ func (a *app) editConfig(p paths, path string, value any) (*config.Config, error
 	if _, err := config.Validate(tree, a.env.Lookup); err != nil {
 		return nil, fmt.Errorf("%w\nnothing was written", err)
 	}
-	if err := config.WriteFileAtomic(p.Config, config.Render(tree), 0o600); err != nil {
+	out := config.RenderEdit(raw, tree, func(b []byte) ([]byte, bool) { return config.SetInText(b, path, value) })
+	if err := config.WriteFileAtomic(p.Config, out, 0o600); err != nil {
 		return nil, fmt.Errorf("writing config: %w", err)
 	}
 	cfg, _, err := a.loadConfig(p)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -65,7 +66,10 @@ func (a *app) dial(ctx context.Context, f connFlags, scopes ...string) (*gateway
 		if errors.As(err, &pe) {
 			return nil, fmt.Errorf("gateway %s refused the connection: %s", url, pe.Message)
 		}
-		return nil, fmt.Errorf("cannot reach the gateway at %s (hint: is `talon gateway run` running? check --url): %v", url, err)
+		if errors.Is(err, syscall.ECONNREFUSED) {
+			return nil, &hintError{msg: fmt.Sprintf("no gateway is listening at %s (hint: start it with `talon gateway run` or `talon gateway start`, or check --url)", url), err: err}
+		}
+		return nil, fmt.Errorf("cannot reach the gateway at %s (hint: is `talon gateway run` running? check --url): %w", url, err)
 	}
 	return c, nil
 }
@@ -108,6 +112,21 @@ func (a *app) healthCmd() *cobra.Command {
 				state = "unhealthy"
 			}
 			a.outf("gateway %s (version %v, up %s, %s round trip)\n", state, p["version"], ms(p["uptimeMs"]), took.Round(time.Millisecond))
+			chans, _ := p["channels"].(map[string]any)
+			order, _ := p["channelOrder"].([]any)
+			if len(order) == 0 {
+				a.outf("channels: none running\n")
+			}
+			for _, name := range order {
+				c, _ := chans[fmt.Sprint(name)].(map[string]any)
+				a.outf("channel %v: %v", name, c["state"])
+				if e, ok := c["lastError"]; ok {
+					a.outf(" (last error: %v)", e)
+				}
+				a.outf("\n")
+			}
+			sess, _ := p["sessions"].(map[string]any)
+			a.outf("sessions: %v\n", sess["count"])
 		})
 }
 
@@ -120,7 +139,19 @@ func (a *app) statusCmd() *cobra.Command {
 			a.outf("  gateway   %v on %v:%v (auth %v), pid %v, up %s\n", g["bind"], g["host"], g["port"], g["authMode"], g["pid"], ms(g["uptimeMs"]))
 			a.outf("  clients   %v connected\n", g["connections"])
 			a.outf("  memory    %.1f MiB heap, %v goroutines\n", num(rt["heapBytes"])/(1<<20), rt["goroutines"])
-			a.outf("  channels  none configured\n")
+			sum, _ := p["channelSummary"].([]any)
+			if len(sum) == 0 {
+				a.outf("  channels  none running\n")
+			}
+			for i, line := range sum {
+				label := "          "
+				if i == 0 {
+					label = "  channels"
+				}
+				a.outf("%s  %v\n", label, line)
+			}
+			sess, _ := p["sessions"].(map[string]any)
+			a.outf("  sessions  %v\n", sess["count"])
 		})
 }
 

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"strings"
 
 	"github.com/spf13/cobra"
 	"github.com/talonclaw/talon/internal/config"
@@ -38,13 +37,14 @@ func (a *app) configCmd() *cobra.Command {
 	set := &cobra.Command{
 		Use:   "set <path> <value>",
 		Short: "Set one value (JSON5 literal or plain string); refuses a value that makes the config invalid",
-		Args:  exactArgs(2),
+		Args:  a.valueArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.configEdit(args[0], func(tree map[string]any) error {
-				return config.SetPath(tree, args[0], config.ParseValue(args[1]))
-			})
+			return a.configSet(args[0], args[1])
 		},
 	}
+	// The value may look like a flag (-5, "-x"): after the path, every
+	// word is an argument, except the global flags valueArgs knows.
+	set.Flags().SetInterspersed(false)
 	unset := &cobra.Command{
 		Use:   "unset <path>",
 		Short: "Remove one key, so its default applies",
@@ -52,7 +52,7 @@ func (a *app) configCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return a.configEdit(args[0], func(tree map[string]any) error {
 				return config.UnsetPath(tree, args[0])
-			})
+			}, func(raw []byte) ([]byte, bool) { return config.UnsetInText(raw, args[0]) })
 		},
 	}
 	validate := &cobra.Command{
@@ -119,9 +119,18 @@ func (a *app) configGet(path string, reveal bool) error {
 	return a.printJSON(val)
 }
 
-// configEdit applies edit to the file's tree, validates the result and writes
-// it atomically. An invalid result changes nothing.
-func (a *app) configEdit(path string, edit func(map[string]any) error) error {
+func (a *app) configSet(path, value string) error {
+	v := config.ParseValue(value)
+	return a.configEdit(path, func(tree map[string]any) error {
+		return config.SetPath(tree, path, v)
+	}, func(raw []byte) ([]byte, bool) { return config.SetInText(raw, path, v) })
+}
+
+// configEdit applies edit to the file's tree, validates the result and
+// writes it atomically, changing only the edited value's text when
+// textEdit can (comments and layout stay). An invalid result changes
+// nothing.
+func (a *app) configEdit(path string, edit func(map[string]any) error, textEdit func([]byte) ([]byte, bool)) error {
 	p, err := a.paths()
 	if err != nil {
 		return err
@@ -148,7 +157,7 @@ func (a *app) configEdit(path string, edit func(map[string]any) error) error {
 	if err != nil {
 		return fmt.Errorf("%w\nnothing was written", err)
 	}
-	if err := config.WriteFileAtomic(p.Config, config.Render(tree), 0o600); err != nil {
+	if err := config.WriteFileAtomic(p.Config, config.RenderEdit(raw, tree, textEdit), 0o600); err != nil {
 		return fmt.Errorf("writing config: %w", err)
 	}
 	note := ""
@@ -173,7 +182,13 @@ func (a *app) configValidate() error {
 	if err != nil {
 		return err
 	}
-	_, _, err = config.Load(p.Config, a.env.Lookup)
+	cfg, _, err := config.Load(p.Config, a.env.Lookup)
+	if err == nil {
+		// Each key may be valid while naming something that is not there.
+		if refs := config.CheckReferences(cfg); len(refs) > 0 {
+			err = &config.ValidationError{Problems: refs}
+		}
+	}
 	if a.json {
 		out := map[string]any{"valid": err == nil, "path": p.Config, "problems": []config.Problem{}}
 		var ve *config.ValidationError
@@ -192,12 +207,10 @@ func (a *app) configValidate() error {
 	}
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("config: %s does not exist (hint: `talon gateway run` creates a default one)", p.Config)
+			return fmt.Errorf("config: %s does not exist (hint: run `talon onboard` to create one)", p.Config)
 		}
 		return err
 	}
 	a.outf("config ok: %s\n", p.Config)
 	return nil
 }
-
-var _ = strings.TrimSpace

@@ -41,11 +41,16 @@ type listener struct {
 }
 
 func (a *app) doctorCmd() *cobra.Command {
-	var gen bool
+	var gen, offline bool
 	cmd := &cobra.Command{
-		Use:   "doctor",
-		Short: "Check the installation: config, state permissions, the gateway port, what is listening",
-		Args:  exactArgs(0),
+		Use:   "doctor [--offline]",
+		Short: "Check the installation: config, state permissions, the gateway port, what is listening, the model and channel credentials",
+		Long: `Check the installation: the config and what it refers to, state
+permissions, the gateway port, the exec sandbox, what is listening, and
+(unless --offline) the model endpoint (one request of at most one token to
+each model of agents.defaults.model and its fallbacks) and each enabled
+channel account's credentials (the platform's "who am I" call).`,
+		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if gen {
 				tok, err := newToken()
@@ -55,14 +60,15 @@ func (a *app) doctorCmd() *cobra.Command {
 				a.outf("%s\n", tok.Reveal())
 				return nil
 			}
-			return a.doctor(cmd.Context())
+			return a.doctor(cmd.Context(), offline)
 		},
 	}
 	cmd.Flags().BoolVar(&gen, "generate-token", false, "print a new random gateway token and exit")
+	cmd.Flags().BoolVar(&offline, "offline", false, "skip the checks that contact the model provider and the chat platforms")
 	return cmd
 }
 
-func (a *app) doctor(ctx context.Context) error {
+func (a *app) doctor(ctx context.Context, offline bool) error {
 	p, err := a.paths()
 	if err != nil {
 		return err
@@ -79,13 +85,24 @@ func (a *app) doctor(ctx context.Context) error {
 	cfg, _, err := a.loadConfig(p)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		add("config.valid", "warn", "no config file yet at "+p.Config, "`talon gateway run` creates one with a fresh token")
+		add("config.valid", "warn", "no config file yet at "+p.Config, "`talon onboard` creates one with a fresh token")
 		cfg = config.Default()
 	case err != nil:
 		add("config.valid", "fail", strings.ReplaceAll(err.Error(), "\n", "; "), "fix the keys named above, then `talon config validate`")
 		cfg = config.Default()
 	default:
 		add("config.valid", "ok", "config is valid: "+p.Config, "")
+		for _, pr := range config.CheckReferences(cfg) {
+			add("config.refs", "fail", pr.Path+": "+pr.Message, pr.Hint)
+		}
+		if !offline {
+			scrub := func(s string) string { return s }
+			if sec, err := a.newSecretSet(p, cfg); err == nil {
+				scrub = sec.live.Scrub
+			}
+			checks = append(checks, a.modelProbe(ctx, cfg, scrub)...)
+			checks = append(checks, a.channelChecks(ctx, cfg, scrub)...)
+		}
 	}
 
 	port := cfg.Gateway.Port
@@ -197,7 +214,7 @@ func limitsCheck(cfg *config.Config, openFiles uint64) check {
 func permCheck(id, path string, dir bool, want fs.FileMode) []check {
 	fi, err := os.Lstat(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return []check{{id, "warn", path + " does not exist yet", "`talon gateway run` creates it"}}
+		return []check{{id, "warn", path + " does not exist yet", "`talon onboard` creates it"}}
 	}
 	if err != nil {
 		return []check{{id, "fail", err.Error(), ""}}

@@ -56,6 +56,7 @@ func (a *app) gatewayCmd() *cobra.Command {
 	run.Flags().IntVar(&port, "port", 0, "port to listen on (default gateway.port, 18789; 0 picks a free port)")
 	run.Flags().StringVar(&bind, "bind", "", "where to listen: loopback|lan|tailnet|custom (default gateway.bind)")
 	cmd.AddCommand(run)
+	cmd.AddCommand(a.gatewayServiceCmds()...)
 	return cmd
 }
 

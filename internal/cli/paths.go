@@ -97,6 +97,12 @@ func newToken() (secret.Secret, error) {
 // TALON_GATEWAY_TOKEN / TALON_GATEWAY_PASSWORD when the file leaves them unset.
 func (a *app) loadConfig(p paths) (*config.Config, *config.File, error) {
 	cfg, f, err := config.Load(p.Config, a.env.Lookup)
+	if errors.Is(err, fs.ErrNotExist) {
+		if _, serr := os.Stat(p.StateDir); serr != nil {
+			return nil, nil, &hintError{msg: fmt.Sprintf("no state directory at %s (hint: run `talon onboard` to create it with a config, or set TALON_STATE_DIR)", p.StateDir), err: err}
+		}
+		return nil, nil, &hintError{msg: fmt.Sprintf("no config at %s (hint: run `talon onboard` to create one)", p.Config), err: err}
+	}
 	if err != nil {
 		return nil, nil, err
 	}
@@ -112,3 +118,13 @@ func (a *app) loadConfig(p paths) (*config.Config, *config.File, error) {
 	}
 	return cfg, f, nil
 }
+
+// hintError is a message for people about err, which it wraps for
+// errors.Is.
+type hintError struct {
+	msg string
+	err error
+}
+
+func (e *hintError) Error() string { return e.msg }
+func (e *hintError) Unwrap() error { return e.err }

@@ -25,6 +25,9 @@ type Env struct {
 	Stdin  io.Reader
 	Stdout io.Writer
 	Stderr io.Writer
+	// GOOS picks the service manager of `gateway install` (default
+	// runtime.GOOS; tests render the other platform's unit).
+	GOOS string
 }
 
 func (e Env) get(name string) string {
@@ -70,8 +73,9 @@ func IsSilent(err error) bool {
 }
 
 type app struct {
-	env  Env
-	json bool
+	env   Env
+	json  bool
+	debug bool
 }
 
 // Execute runs talon with args (without the program name).
@@ -79,15 +83,16 @@ func Execute(ctx context.Context, env Env, args []string) error {
 	a := &app{env: env}
 	a.env.Lookup = a.secretAwareLookup(env.Lookup)
 	root := a.rootCmd()
+	listSubcommands(root)
 	root.SetArgs(args)
 	root.SetIn(env.Stdin)
 	root.SetOut(env.Stdout)
 	root.SetErr(env.Stderr)
 	_, err := root.ExecuteContextC(ctx)
 	if err != nil && isCobraUsage(err) {
-		return &UsageError{Err: err}
+		err = &UsageError{Err: err}
 	}
-	return err
+	return forPeople(err, a.debug)
 }
 
 // isCobraUsage recognises the errors cobra produces for bad invocations.
@@ -116,6 +121,8 @@ func (a *app) rootCmd() *cobra.Command {
 		},
 	}
 	root.PersistentFlags().BoolVar(&a.json, "json", false, "print machine-readable JSON")
+	root.PersistentFlags().BoolVar(&a.debug, "debug", false, "show errors with their full Go call chain")
+	root.AddCommand(a.chatCmd(), a.logsCmd(), a.completionCmd())
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return &UsageError{Err: fmt.Errorf("%w (hint: talon %s --help)", err, strings.TrimPrefix(c.CommandPath(), "talon "))}
 	})
@@ -135,19 +142,23 @@ func (a *app) printJSON(v any) error {
 	return err
 }
 
+// outf and errf are how commands print text for people, and the one place
+// where text from the model, tools or strangers is made safe for a
+// terminal (visible): nothing printed through them can move the cursor,
+// write the clipboard or reorder what a person reads.
 func (a *app) outf(format string, args ...any) {
-	fmt.Fprintf(a.env.Stdout, format, args...)
+	io.WriteString(a.env.Stdout, visible(fmt.Sprintf(format, args...)))
 }
 
 func (a *app) errf(format string, args ...any) {
-	fmt.Fprintf(a.env.Stderr, format, args...)
+	io.WriteString(a.env.Stderr, visible(fmt.Sprintf(format, args...)))
 }
 
 // exactArgs is cobra.ExactArgs with a usage error that names the command.
 func exactArgs(n int) cobra.PositionalArgs {
 	return func(c *cobra.Command, args []string) error {
 		if len(args) != n {
-			return usagef("%s: want %d argument(s), got %d (hint: %s)", c.CommandPath(), n, len(args), c.UseLine())
+			return usagef("%s: want %d argument(s), got %d (hint: %s)", cmdName(c), n, len(args), c.UseLine())
 		}
 		return nil
 	}
@@ -156,10 +167,70 @@ func exactArgs(n int) cobra.PositionalArgs {
 func rangeArgs(lo, hi int) cobra.PositionalArgs {
 	return func(c *cobra.Command, args []string) error {
 		if len(args) < lo || len(args) > hi {
-			return usagef("%s: want %d to %d arguments, got %d (hint: %s)", c.CommandPath(), lo, hi, len(args), c.UseLine())
+			return usagef("%s: want %d to %d arguments, got %d (hint: %s)", cmdName(c), lo, hi, len(args), c.UseLine())
 		}
 		return nil
 	}
 }
 
 func ftoa(v float64, prec int) string { return strconv.FormatFloat(v, 'f', prec, 64) }
+
+// listSubcommands makes every command that only groups others answer a
+// missing or unknown subcommand with the list of what exists.
+func listSubcommands(cmd *cobra.Command) {
+	for _, c := range cmd.Commands() {
+		listSubcommands(c)
+	}
+	if !cmd.HasSubCommands() {
+		return
+	}
+	var names []string
+	for _, c := range cmd.Commands() {
+		if c.IsAvailableCommand() {
+			names = append(names, c.Name())
+		}
+	}
+	avail := strings.Join(names, ", ")
+	path := cmd.CommandPath()
+	prefix := strings.TrimPrefix(path, "talon ") + ": "
+	if !cmd.HasParent() {
+		prefix = ""
+	}
+	cmd.Args = func(c *cobra.Command, args []string) error {
+		if len(args) > 0 {
+			return usagef("%sunknown command %q (available: %s; hint: %s --help)", prefix, args[0], avail, path)
+		}
+		return nil
+	}
+	if cmd.HasParent() {
+		cmd.RunE = func(c *cobra.Command, args []string) error {
+			return usagef("%smissing subcommand (available: %s)", prefix, avail)
+		}
+	} else {
+		cmd.RunE = func(c *cobra.Command, args []string) error { return c.Help() }
+	}
+}
+
+// valueArgs is exactArgs(n) for a command whose arguments are values that
+// may start with "-" (`config set budgets.perDayUsd -5`): flag parsing
+// stops at the first argument (SetInterspersed(false) on the command), and
+// flags written after the n values are parsed here.
+func (a *app) valueArgs(n int) cobra.PositionalArgs {
+	return func(c *cobra.Command, args []string) error {
+		if len(args) > n {
+			fs := c.Flags()
+			if err := fs.Parse(args[n:]); err != nil {
+				return usagef("%s: %v (hint: %s; quote a value that has spaces)", cmdName(c), err, c.UseLine())
+			}
+			if rest := fs.Args(); len(rest) > 0 {
+				return usagef("%s: want %d argument(s), got %d (hint: %s; quote a value that has spaces)", cmdName(c), n, n+len(rest), c.UseLine())
+			}
+			args = args[:n]
+		}
+		return exactArgs(n)(c, args)
+	}
+}
+
+// cmdName is the command's path without the program name, for messages
+// that main already prefixes with "talon: ".
+func cmdName(c *cobra.Command) string { return strings.TrimPrefix(c.CommandPath(), "talon ") }

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -28,10 +29,11 @@ func (a *app) sessionsCmd() *cobra.Command {
 					return err
 				}
 				if a.json {
-					if ss == nil {
-						ss = []store.Session{}
+					rows := make([]sessionRow, 0, len(ss))
+					for _, s := range ss {
+						rows = append(rows, sessionRowOf(s))
 					}
-					return a.printJSON(map[string]any{"sessions": ss})
+					return a.printJSON(map[string]any{"sessions": rows})
 				}
 				if len(ss) == 0 {
 					a.outf("no sessions\n")
@@ -75,6 +77,39 @@ func (a *app) sessionsCmd() *cobra.Command {
 	}
 	purge.Flags().IntVar(&olderThan, "older-than", 0, "delete transcripts older than this many days")
 	purge.Flags().StringVar(&key, "key", "", "delete every transcript of this session")
-	cmd.AddCommand(list, purge)
+	show := &cobra.Command{
+		Use:   "show KEY",
+		Short: "Print a session's transcript: who said what, with provenance, tool calls and each call's policy decision",
+		Args:  exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			key := args[0]
+			if !agent.ValidSessionKey(key) {
+				return usagef("sessions show: %q is not a session key (hint: talon sessions list)", key)
+			}
+			return a.withStore(cmd.Context(), func(st *store.Store) error {
+				sess, ok, err := st.Session(cmd.Context(), key)
+				if err != nil {
+					return err
+				}
+				if !ok {
+					return fmt.Errorf("no session %s (hint: talon sessions list shows the keys)", key)
+				}
+				// The whole record of the current session id, compacted
+				// messages included and marked: nothing is hidden here.
+				ms, err := st.History(cmd.Context(), key, store.HistoryOptions{IncludeCompacted: true})
+				if err != nil {
+					return err
+				}
+				entries := transcriptOf(ms)
+				if a.json {
+					return a.printJSON(map[string]any{"session": sessionRowOf(sess), "messages": entries})
+				}
+				a.outf("session %s (id %s, %s, %d messages, $%s)\n", sess.Key, sess.ID, orStr(sess.Channel, "no channel"), sess.MessageCount, ftoa(sess.CostUSD, 4))
+				printTranscript(a, entries)
+				return nil
+			})
+		},
+	}
+	cmd.AddCommand(list, show, purge)
 	return cmd
 }

@@ -77,6 +77,9 @@ func isEnvName(s string) bool {
 func ExpandString(s string, env LookupEnv) (string, error) {
 	out, missing := expandEnv(s, env)
 	if len(missing) > 0 {
+		if n, ok := strings.CutPrefix(missing[0], "secret:"); ok {
+			return "", fmt.Errorf("secret %s is not in the secret store (hint: talon secrets set %s)", n, n)
+		}
 		return "", fmt.Errorf("environment variable %s is not set (hint: export %s or replace ${%s} with a value)", missing[0], missing[0], missing[0])
 	}
 	return out, nil

@@ -125,6 +125,11 @@ func (d *decoder) decode(path string, raw any, v reflect.Value, f field, elem bo
 		}
 		s = expanded
 		for _, name := range missing {
+			if n, ok := strings.CutPrefix(name, "secret:"); ok {
+				d.ps.add(path, fmt.Sprintf("secret %s is not in the secret store", n),
+					fmt.Sprintf("talon secrets set %s, or fix the name (talon secrets list shows the names)", n))
+				continue
+			}
 			d.ps.add(path, fmt.Sprintf("environment variable %s is not set", name),
 				fmt.Sprintf("export %s or replace ${%s} with a value", name, name))
 		}

@@ -101,15 +101,16 @@ func (g *Gateway) snapshot() map[string]any {
 
 func (g *Gateway) mHealth(ctx context.Context, c *conn, _ json.RawMessage) (any, *protocol.Error) {
 	start := g.opts.Now()
+	chans, order, _ := g.channelHealth()
 	out := map[string]any{
 		"ok":           true,
 		"ts":           start.UnixMilli(),
-		"channels":     map[string]any{},
-		"sessions":     map[string]any{"count": 0, "recent": []any{}},
+		"channels":     chans,
+		"sessions":     g.sessionSummary(ctx),
 		"uptimeMs":     start.Sub(g.started).Milliseconds(),
 		"version":      g.opts.Version,
 		"storeOk":      true,
-		"channelOrder": []string{},
+		"channelOrder": order,
 	}
 	if g.opts.Store != nil {
 		if err := g.opts.Store.Ping(ctx); err != nil {
@@ -127,6 +128,15 @@ func (g *Gateway) mStatus(ctx context.Context, c *conn, _ json.RawMessage) (any,
 	gc := lc.cfg.Gateway
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
+	_, _, accts := g.channelHealth()
+	summary := make([]string, 0, len(accts))
+	for _, a := range accts {
+		line := a.Channel + " " + a.Account + ": " + a.State
+		if a.LastError != "" {
+			line += " (" + a.LastError + ")"
+		}
+		summary = append(summary, line)
+	}
 	return map[string]any{
 		"ok":      true,
 		"version": g.opts.Version,
@@ -146,9 +156,9 @@ func (g *Gateway) mStatus(ctx context.Context, c *conn, _ json.RawMessage) (any,
 			"heapBytes":  ms.HeapAlloc,
 			"sysBytes":   ms.Sys,
 		},
-		"channels":       []any{},
-		"channelSummary": []any{},
-		"sessions":       map[string]any{"count": 0, "byAgent": []any{}, "recent": []any{}},
+		"channels":       accts,
+		"channelSummary": summary,
+		"sessions":       g.sessionSummary(ctx),
 		"paths":          map[string]any{"stateDir": g.opts.StateDir, "config": g.opts.ConfigPath},
 	}, nil
 }

@@ -1,0 +1,73 @@
+package gateway
+
+import (
+	"context"
+	"sort"
+	"time"
+
+	"github.com/talonclaw/talon/internal/channels"
+	"github.com/talonclaw/talon/internal/store"
+)
+
+// What health and status report about the channels and sessions: the
+// adapters' live states (as channels.status has them) and the sessions the
+// store holds, so an operator's check never says "no channels, no
+// sessions" while Telegram is connected and sessions exist.
+
+// channelHealth groups the accounts by channel in OpenClaw's health shape:
+// {"telegram": {"configured", "running", "state", "accounts": {id: status}}}
+// and the channel order.
+func (g *Gateway) channelHealth() (map[string]any, []string, []channels.AccountStatus) {
+	out := map[string]any{}
+	list := []channels.AccountStatus{}
+	if g.opts.Channels != nil {
+		list = g.opts.Channels.Status()
+	}
+	var order []string
+	for _, a := range list {
+		ch, ok := out[a.Channel].(map[string]any)
+		if !ok {
+			ch = map[string]any{"configured": true, "running": false, "state": a.State, "accounts": map[string]any{}}
+			out[a.Channel] = ch
+			order = append(order, a.Channel)
+		}
+		ch["accounts"].(map[string]any)[a.Account] = a
+		if a.State == channels.StateConnected {
+			ch["running"] = true
+			ch["state"] = channels.StateConnected
+		} else if ch["running"] == false {
+			ch["state"] = a.State
+		}
+		if a.LastError != "" {
+			ch["lastError"] = a.LastError
+		}
+	}
+	sort.Strings(order)
+	if order == nil {
+		order = []string{}
+	}
+	return out, order, list
+}
+
+// sessionSummary is {"count": N, "recent": [{key, updatedAt, age}]}.
+func (g *Gateway) sessionSummary(ctx context.Context) map[string]any {
+	out := map[string]any{"count": 0, "recent": []any{}}
+	st := g.opts.Store
+	if st == nil {
+		return out
+	}
+	if n, err := st.SessionCount(ctx); err == nil {
+		out["count"] = n
+	} else {
+		out["error"] = err.Error()
+	}
+	if recent, err := st.ListSessions(ctx, store.ListSessionsOptions{Limit: 5}); err == nil {
+		now := g.opts.Now()
+		rs := make([]any, 0, len(recent))
+		for _, s := range recent {
+			rs = append(rs, map[string]any{"key": s.Key, "updatedAt": s.UpdatedAt.UnixMilli(), "age": now.Sub(s.UpdatedAt).Round(time.Second).Milliseconds()})
+		}
+		out["recent"] = rs
+	}
+	return out
+}
