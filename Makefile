@@ -41,6 +41,7 @@ fuzz:
 	$(GO) test ./internal/policy -run '^$$' -fuzz FuzzSkeleton -fuzztime 30s
 	$(GO) test ./internal/security -run '^$$' -fuzz FuzzScrub -fuzztime 30s
 	$(GO) test ./internal/netguard -run '^$$' -fuzz FuzzHostEntry -fuzztime 30s
+	$(GO) test ./internal/approvals -run '^$$' -fuzz FuzzRender -fuzztime 30s
 
 # Regenerate docs/configuration.md from the config types.
 docs:

@@ -483,37 +483,39 @@ func (t *turn) tool(ctx context.Context, call llm.ToolCall, trust string) error 
 	return nil
 }
 
-// approveCommand handles "/approve <id> allow-once|allow-always|deny",
-// accepted from the owner only; it never reaches the model.
-func (t *turn) approveCommand(ctx context.Context, args []string, trust string) string {
-	if trust != policy.TrustOwner {
-		return "Only the owner can approve."
-	}
-	if t.a.o.Approvals == nil {
-		return "Approvals are not available here."
-	}
-	if len(args) != 2 {
-		return "Usage: /approve <id> allow-once|allow-always|deny"
-	}
-	a, err := t.a.o.Approvals.Resolve(ctx, args[0], args[1], "chat:"+t.req.SenderID)
-	if err != nil {
-		return "Could not resolve approval " + args[0] + ": " + err.Error()
-	}
-	return fmt.Sprintf("Approval %s: %s (%s).", a.ID, a.Decision, a.Tool)
+// approveCommand answers "/approve ..." that reached a turn. It resolves
+// nothing: an answer queued behind the turn it should unblock could only
+// arrive after that turn gave up, and a turn's sender is not an approver —
+// a chat.send client holds operator.write, not operator.approvals. Chat
+// channels handle /approve out of band, from the owner only
+// (channels.Router); operator clients call exec.approval.resolve. The
+// command never reaches the model.
+func (t *turn) approveCommand(context.Context, []string, string) string {
+	return "Approvals are answered out of band: in the owner's chat (/approve ID allow-once|allow-always|deny, or its buttons), " +
+		"with `talon approvals resolve ID allow-once|allow-always|deny`, or in the Control UI."
 }
 
-// approve asks a person about a call the policy escalated. With no approver
-// reachable it applies tools.exec.askFallback: only "full" lets the call run.
-// The call that runs is the very call that was approved.
+// approve asks a person about a call the policy escalated and waits for
+// the answer (tools.exec.askTimeoutSec). When nobody can be reached, or
+// nobody answers in time, it applies tools.exec.askFallback: only "full"
+// lets the call run. The call that runs is the very call that was
+// approved.
 func (t *turn) approve(ctx context.Context, call llm.ToolCall, rec *ToolCallRecord) (bool, error) {
 	fallback := t.cfg.Tools.Exec.AskFallback
 	if t.a.o.Approvals != nil {
 		ap, err := t.a.o.Approvals.Ask(ctx, approvals.Request{SessionKey: t.sess.Key, RunID: t.req.RunID, AgentID: t.sess.AgentID,
-			Tool: call.Name, Args: call.Args, Reason: rec.Reason})
+			Tool: call.Name, Args: call.Args, Reason: rec.Reason, Timeout: time.Duration(t.cfg.Tools.Exec.AskTimeoutSec) * time.Second, Fallback: fallback})
 		switch {
 		case err == nil && ap.Status == "allowed":
 			rec.Reason += fmt.Sprintf("; approved %s by %s (approval %s)", ap.Decision, ap.ResolvedBy, ap.ID)
 			return true, nil
+		case err == nil && ap.Status == "expired":
+			if fallback == "full" {
+				rec.Reason += fmt.Sprintf("; approval %s expired unanswered, allowed by tools.exec.askFallback = full", ap.ID)
+				return true, nil
+			}
+			rec.Reason += fmt.Sprintf("; approval %s expired unanswered (tools.exec.askFallback = %s)", ap.ID, fallback)
+			return false, nil
 		case err == nil:
 			rec.Reason += fmt.Sprintf("; approval %s %s", ap.ID, ap.Status)
 			return false, nil

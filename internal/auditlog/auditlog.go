@@ -86,7 +86,9 @@ const (
 	KindAuthOK          = "auth.ok"
 	KindAuthFail        = "auth.fail"
 	KindPairingRequest  = "pairing.request"
+	KindApprovalRequest = "approval.request"
 	KindApprovalResolve = "approval.resolve"
+	KindApprovalRefused = "approval.refused" // an answer from someone who may not approve
 	KindPolicyDecision  = "policy.decision"
 	KindToolExec        = "tool.exec"
 	KindMessageOut      = "message.out"

@@ -49,6 +49,9 @@ type Message struct {
 	Forwarded   bool // forwarded from someone else: the text is not the sender's own
 	Attachments []Attachment
 	Time        time.Time
+	// Action is set for a button press (approvals.go); such a message is
+	// handled by the Router and never becomes a turn or a journal row.
+	Action *Action `json:"-"`
 }
 
 // Quote is the message a Message replies to.

@@ -20,6 +20,7 @@ import (
 
 	"github.com/talonclaw/talon/internal/access"
 	"github.com/talonclaw/talon/internal/agent"
+	"github.com/talonclaw/talon/internal/approvals"
 	"github.com/talonclaw/talon/internal/config"
 	"github.com/talonclaw/talon/internal/policy"
 	"github.com/talonclaw/talon/internal/security"
@@ -71,6 +72,9 @@ type Router struct {
 	Journal *store.Store
 	Logger  *slog.Logger
 	Now     func() time.Time
+	// Approvals resolves the owner's answers to approval requests, taken
+	// out of band (approvals.go); nil: /approve goes the normal way.
+	Approvals *approvals.Manager
 
 	mu       sync.Mutex
 	ctx      context.Context // the gateway's; turns run under it
@@ -87,6 +91,8 @@ type Router struct {
 	// ending counts turns delivering their last reply; Stop waits for
 	// them, so a reply the platform accepted gets its mark.
 	ending atomic.Int64
+	// reach is where approval requests were sent (approvals.go).
+	reach reachState
 }
 
 // Counters are the Router's per-account counts, shown in channels.status.
@@ -299,6 +305,11 @@ func (r *Router) HandleBatch(ctx context.Context, ms []Message) []error {
 	}
 	var adm []admitted
 	for i, m := range ms {
+		// Answers to approval requests never queue (approvals.go).
+		if handled, err := r.outOfBand(ctx, m); handled {
+			errs[i] = err
+			continue
+		}
 		ok, trust, row, err := r.admit(ctx, m)
 		errs[i] = err
 		if ok {

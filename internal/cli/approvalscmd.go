@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/talonclaw/talon/internal/approvals"
 	"github.com/talonclaw/talon/internal/protocol"
 	"github.com/talonclaw/talon/internal/store"
 )
@@ -48,8 +50,11 @@ func (a *app) approvalsCmd() *cobra.Command {
 				return nil
 			}
 			for _, ap := range out.Approvals {
-				a.outf("%s  %-8s %-5s %s  %s\n      %s\n      session %s, expires %s\n", ap.ID, ap.Status, ap.Tool, ap.Args, ap.Decision, ap.Reason,
-					ap.SessionKey, ap.ExpiresAt.Local().Format(time.Kitchen))
+				// The plan as a person reads it (control characters
+				// escaped, so a hijacked model cannot forge lines here).
+				plan := strings.ReplaceAll(approvals.Render(ap.Tool, json.RawMessage(ap.Args)), "\n", "\n      ")
+				a.outf("%s  %-8s %s\n      %s\n      why: %s\n      session %s, expires %s\n", ap.ID, ap.Status, ap.Decision, plan,
+					approvals.Visible(ap.Reason), approvals.Visible(ap.SessionKey), ap.ExpiresAt.Local().Format(time.Kitchen))
 			}
 			return nil
 		},

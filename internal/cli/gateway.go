@@ -2,15 +2,19 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/talonclaw/talon/internal/access"
+	"github.com/talonclaw/talon/internal/approvals"
 	"github.com/talonclaw/talon/internal/auditlog"
 	"github.com/talonclaw/talon/internal/config"
 	"github.com/talonclaw/talon/internal/cron"
@@ -166,17 +170,24 @@ func (a *app) runGateway(ctx context.Context, portSet bool, port int, bind strin
 	}
 	// Approvals left pending by an earlier process belong to turns that
 	// died with it: expire them before anything new is asked, so no
-	// approver acts on a request that can no longer run anything.
-	if orphans, err := st.ExpireOrphanedApprovals(ctx, time.Now()); err != nil {
+	// approver acts on a request that can no longer run anything. The
+	// owner is told below, once the channels run; the turns themselves
+	// are resumed from the inbound journal and ask again.
+	orphans, err := st.ExpireOrphanedApprovals(ctx, time.Now())
+	if err != nil {
 		logger.Logger.Warn("expiring approvals left by an earlier run failed", "err", err)
-	} else {
-		for _, ap := range orphans {
-			rt.audit(ctx, auditlog.KindApprovalResolve, "system", ap.Tool,
-				map[string]any{"id": ap.ID, "decision": "expired", "reason": "orphaned by a restart", "planHash": ap.PlanHash, "session": ap.SessionKey})
-		}
+	}
+	for _, ap := range orphans {
+		rt.audit(ctx, auditlog.KindApprovalResolve, "system", ap.Tool,
+			map[string]any{"id": ap.ID, "decision": "expired", "reason": "orphaned by a restart", "planHash": ap.PlanHash, "session": ap.SessionKey})
 	}
 	rt.approvals.HasApprover = g.HasApprover
 	rt.approvals.Notify = g.NotifyApprovals
+	rt.approvals.Audit = rt.audit
+	// The owner's chats are approvers too, and answers typed or pressed
+	// there are taken out of band.
+	rt.router.Approvals = rt.approvals
+	rt.approvals.AddReach(rt.router.ApprovalReach())
 	rt.router.OnPairing = g.NotifyPairing
 	rt.router.OnAlert = g.NotifyAlert
 	a.startChannels(ctx, p, rt, logger.Logger)
@@ -185,6 +196,9 @@ func (a *app) runGateway(ctx context.Context, portSet bool, port int, bind strin
 		defer cancel()
 		_ = rt.router.Stop(sctx)
 	}()
+	if len(orphans) > 0 {
+		go rt.router.NotifyOwner(ctx, orphanNote(orphans), "approval-note")
+	}
 	go pruneLoop(ctx, st, rt, logger.Logger)
 	go sec.watch(ctx, config.DefaultWatchInterval, rt.cfg.Load, func(err error) {
 		logger.Warn("secrets: the scrubber keeps the values it knew", "err", err)
@@ -240,4 +254,15 @@ func pruneLoop(ctx context.Context, st *store.Store, rt *runtime, log *slog.Logg
 		case <-t.C:
 		}
 	}
+}
+
+// orphanNote tells the owner which approval requests a restart voided.
+func orphanNote(orphans []store.Approval) string {
+	var b strings.Builder
+	b.WriteString("The gateway restarted while these approval requests were waiting; they are void and nothing of them ran:")
+	for _, ap := range orphans {
+		fmt.Fprintf(&b, "\n- %s: %s", ap.ID, approvals.Render(ap.Tool, json.RawMessage(ap.Args)))
+	}
+	b.WriteString("\nA chat message whose turn was waiting is answered again now; if it still needs one of these, it asks again with a new id.")
+	return b.String()
 }

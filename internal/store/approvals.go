@@ -108,6 +108,20 @@ func (s *Store) ExpireOrphanedApprovals(ctx context.Context, since time.Time) ([
 	return out, nil
 }
 
+// ExpireApproval marks one approval expired at now if it is still
+// pending, and returns it (zero when it was not pending: answered, expired
+// or unknown).
+func (s *Store) ExpireApproval(ctx context.Context, id string, now time.Time) (Approval, error) {
+	out, err := s.expirePending(ctx, now, "id = ?", id)
+	if err != nil {
+		return Approval{}, fmt.Errorf("store.ExpireApproval: %w", err)
+	}
+	if len(out) == 0 {
+		return Approval{}, nil
+	}
+	return out[0], nil
+}
+
 // expirePending marks the pending approvals matching cond (a fixed SQL
 // condition with one argument) expired at now and returns them.
 func (s *Store) expirePending(ctx context.Context, now time.Time, cond string, arg any) ([]Approval, error) {

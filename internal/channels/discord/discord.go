@@ -362,6 +362,9 @@ func (a *Adapter) session(lost chan<- struct{}) *discordgo.Session {
 	s.AddHandler(func(s *discordgo.Session, mc *discordgo.MessageCreate) {
 		a.onMessage(s, mc.Message)
 	})
+	s.AddHandler(func(_ *discordgo.Session, ic *discordgo.InteractionCreate) {
+		a.onInteraction(ic.Interaction) // buttons.go
+	})
 	return s
 }
 

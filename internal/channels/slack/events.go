@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"mime"
 	"net/http"
 	"strconv"
 	"time"
@@ -30,7 +31,9 @@ const (
 // "v0:" + timestamp + ":" + body)). Anything else gets 401 and is not
 // parsed. Then url_verification challenges are answered, and
 // event_callback messages handed to the Handler (once per event id and
-// message, so Slack's retries with X-Slack-Retry-Num do not repeat).
+// message, so Slack's retries with X-Slack-Retry-Num do not repeat). The
+// same URL takes interactivity requests (form-encoded payload=, signed
+// the same way): button presses on approval requests.
 func (a *Adapter) EventsHandler() http.Handler {
 	return http.HandlerFunc(a.serveEvents)
 }
@@ -64,6 +67,10 @@ func (a *Adapter) serveEvents(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	if ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); ct == "application/x-www-form-urlencoded" {
+		a.serveInteractive(r.Context(), w, body) // buttons.go
+		return
+	}
 	var head struct {
 		Type      string `json:"type"`
 		Challenge string `json:"challenge"`

@@ -3,6 +3,7 @@ package slack
 import (
 	"context"
 	"net/http"
+	"net/url"
 	"testing"
 
 	"github.com/talonclaw/talon/internal/channels"
@@ -55,6 +56,48 @@ func FuzzEventsHandler(f *testing.F) {
 			case channels.ChatDirect, channels.ChatGroup, channels.ChatChannel:
 			default:
 				t.Fatalf("chat type %q", m.ChatType)
+			}
+		}
+	})
+}
+
+// FuzzInteractivity drives the receiver with validly signed interactivity
+// requests carrying arbitrary payloads: it must not panic, must answer
+// 200 or 400, and whatever it delivers is a button press from someone,
+// never text for a turn.
+func FuzzInteractivity(f *testing.F) {
+	for _, seed := range []string{
+		`{"type":"block_actions","user":{"id":"U1"},"channel":{"id":"D1"},"container":{"message_ts":"1.2","channel_id":"D1"},"trigger_id":"t","actions":[{"action_id":"a","value":"approve:abcdefghjk:deny","action_ts":"1.3"}]}`,
+		`{"type":"block_actions","user":{"id":"U1"},"container":{"channel_id":"C1"},"actions":[{},{}]}`,
+		`{"type":"view_submission","user":{"id":"U1"}}`,
+		`{"type":"block_actions","user":{"id":""}}`,
+		`[]`, `null`, ``,
+	} {
+		f.Add(seed)
+	}
+	var delivered []channels.Message
+	a, err := New(Options{
+		Config: config.SlackAccount{Mode: "http", BotToken: secret.New("xoxb-f"), SigningSecret: secret.New(testSecret)},
+		Handler: func(_ context.Context, m channels.Message) error {
+			delivered = append(delivered, m)
+			return nil
+		},
+	})
+	if err != nil {
+		f.Fatal(err)
+	}
+	a.botUserID = "UBOT"
+	h := a.EventsHandler()
+	f.Fuzz(func(t *testing.T, payload string) {
+		delivered = delivered[:0]
+		body := []byte(url.Values{"payload": {payload}}.Encode())
+		rec := fakeslack.EventRequest{Body: body, Secret: testSecret, ContentType: "application/x-www-form-urlencoded"}.Serve(h)
+		if rec.Code != http.StatusOK && rec.Code != http.StatusBadRequest {
+			t.Fatalf("status %d for %q", rec.Code, payload)
+		}
+		for _, m := range delivered {
+			if m.Action == nil || m.Text != "" || m.ID == "" || m.SenderID == "" || m.ChatID == "" {
+				t.Fatalf("bad press %+v from %q", m, payload)
 			}
 		}
 	})

@@ -120,15 +120,28 @@ func (a *Adapter) socketSession(ctx context.Context) error {
 			a.log.Warn("slack: socket mode: malformed message", "err", err)
 			continue
 		}
-		// An events_api envelope is acknowledged only after the handler
-		// stored its message (invariant 14): Slack redelivers what is not
+		// An events_api envelope (and an interactive or slash_commands
+		// one: an answer to an approval request) is acknowledged only
+		// after the handler took its message
+		// (invariant 14): Slack redelivers what is not
 		// acknowledged within a few seconds, and the dedupe makes a
 		// redelivery of what was stored harmless. Everything else is
 		// acknowledged at once.
-		if env.Type == socketmode.RequestTypeEventsAPI {
-			cb, err := parseCallback(env.Payload)
-			if err == nil {
-				err = a.deliver(sctx, cb)
+		if env.Type == socketmode.RequestTypeEventsAPI || env.Type == socketmode.RequestTypeInteractive || env.Type == socketmode.RequestTypeSlashCommands {
+			var err error
+			switch env.Type {
+			case socketmode.RequestTypeInteractive:
+				err = a.deliverActions(sctx, env.Payload) // buttons.go
+			case socketmode.RequestTypeSlashCommands:
+				var sc slashCommand
+				if err = json.Unmarshal(env.Payload, &sc); err == nil {
+					err = a.deliverSlash(sctx, sc) // buttons.go
+				}
+			default:
+				var cb *callback
+				if cb, err = parseCallback(env.Payload); err == nil {
+					err = a.deliver(sctx, cb)
+				}
 			}
 			var ns *notStoredError
 			if errors.As(err, &ns) {
@@ -154,10 +167,8 @@ func (a *Adapter) socketSession(ctx context.Context) error {
 		case socketmode.RequestTypeDisconnect:
 			c.Close(websocket.StatusNormalClosure, "")
 			return &disconnectError{reason: env.Reason}
-		case socketmode.RequestTypeEventsAPI:
+		case socketmode.RequestTypeEventsAPI, socketmode.RequestTypeInteractive, socketmode.RequestTypeSlashCommands:
 			// Handled above, before the ack.
-		default:
-			// slash_commands, interactive: acknowledged, not used.
 		}
 	}
 }

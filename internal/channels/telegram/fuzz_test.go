@@ -24,6 +24,8 @@ func FuzzParseUpdate(f *testing.F) {
 		`{"update_id":1,"edited_message":{"message_id":2,"chat":{"id":1,"type":"private"},"text":"e"}}`,
 		`{"update_id":1,"message":{"message_id":2,"chat":{"id":1,"type":"private"},"new_chat_members":[{}]}}`,
 		`{"update_id":1,"message":null}`,
+		`{"update_id":1,"callback_query":{"id":"99","from":{"id":3,"first_name":"A"},"message":{"message_id":2,"chat":{"id":3,"type":"private"}},"chat_instance":"c","data":"approve:abcdefghjk:deny"}}`,
+		`{"update_id":1,"callback_query":{"id":"","from":{"id":0}}}`,
 		`[]`, `null`, `{`,
 	} {
 		f.Add([]byte(s))
@@ -31,6 +33,14 @@ func FuzzParseUpdate(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		m, ok, err := parseUpdate(data, 123456789, "talon_test_bot")
 		if err != nil || !ok {
+			return
+		}
+		if m.Action != nil {
+			// A button press: from someone, answerable, never text for
+			// a turn.
+			if m.Action.ID == "" || m.SenderID == "" || m.ChatID == "" || m.Text != "" || !strings.HasPrefix(m.ID, "cb:") {
+				t.Fatalf("press %+v (action %+v)", m, m.Action)
+			}
 			return
 		}
 		if m.Text == "" && len(m.Attachments) == 0 {

@@ -21,8 +21,21 @@ type tgUpdate struct {
 	UpdateID    int64      `json:"update_id"`
 	Message     *tgMessage `json:"message"`
 	ChannelPost *tgMessage `json:"channel_post"`
+	// CallbackQuery is a press of an inline keyboard button the bot sent
+	// (approval requests).
+	CallbackQuery *tgCallback `json:"callback_query"`
 	// edited_message, edited_channel_post and the other kinds are not
 	// read: edits are not new messages.
+}
+
+// tgCallback is a CallbackQuery. From is who pressed the button, as
+// Telegram authenticates them; Data is whatever the client says, so it is
+// parsed strictly by the Router and never trusted further.
+type tgCallback struct {
+	ID      string     `json:"id"`
+	From    tgUser     `json:"from"`
+	Message *tgMessage `json:"message"` // the bot's message with the button; may be absent
+	Data    string     `json:"data"`
 }
 
 type tgUser struct {
@@ -95,6 +108,9 @@ func parseUpdate(raw []byte, botID int64, botName string) (m channels.Message, o
 	if err := json.Unmarshal(raw, &u); err != nil {
 		return m, false, err
 	}
+	if cq := u.CallbackQuery; cq != nil {
+		return callback(cq, botID)
+	}
 	tm := u.Message
 	if tm == nil {
 		tm = u.ChannelPost
@@ -105,6 +121,34 @@ func parseUpdate(raw []byte, botID int64, botName string) (m channels.Message, o
 	m = convert(tm, botID, botName)
 	if m.Text == "" && len(m.Attachments) == 0 {
 		return channels.Message{}, false, nil
+	}
+	return m, true, nil
+}
+
+// callback turns a button press into a Message with an Action, which the
+// Router handles itself (it never becomes a turn).
+func callback(cq *tgCallback, botID int64) (channels.Message, bool, error) {
+	if cq.ID == "" || cq.From.ID == 0 {
+		return channels.Message{}, false, nil
+	}
+	from := strconv.FormatInt(cq.From.ID, 10)
+	m := channels.Message{
+		ID:             "cb:" + cq.ID,
+		SenderID:       from,
+		SenderUsername: cq.From.Username,
+		SenderName:     strings.TrimSpace(cq.From.FirstName + " " + cq.From.LastName),
+		SenderIsBot:    cq.From.IsBot || cq.From.ID == botID,
+		ChatID:         from,
+		ChatType:       channels.ChatDirect,
+		Action:         &channels.Action{ID: cq.ID, Data: cq.Data},
+		Time:           time.Now().UTC(),
+	}
+	if tm := cq.Message; tm != nil && tm.Chat.ID != 0 {
+		m.ChatID = strconv.FormatInt(tm.Chat.ID, 10)
+		m.Action.MessageID = m.ChatID + ":" + strconv.FormatInt(tm.MessageID, 10)
+		if tm.Chat.Type != "private" {
+			m.ChatType = channels.ChatGroup
+		}
 	}
 	return m, true, nil
 }

@@ -186,3 +186,82 @@ func (a *Adapter) key() string {
 	}
 	return "channels.telegram.accounts." + a.account + "."
 }
+
+// SendButtons implements channels.ButtonSender: text as Send sends it, with
+// the buttons as an inline keyboard (one row) under its last chunk. A
+// press comes back as a callback_query update (channels.Action).
+func (a *Adapter) SendButtons(ctx context.Context, target channels.Target, text string, buttons []channels.Button) (channels.Delivery, error) {
+	chunks := channels.Chunk(text, channels.TelegramMaxLen, channels.UTF16Len)
+	var d channels.Delivery
+	if len(chunks) > 1 {
+		var err error
+		if d, err = a.Send(ctx, target, strings.Join(chunks[:len(chunks)-1], "")); err != nil {
+			return d, err
+		}
+	}
+	chatID, err := chatParam(target.ChatID)
+	if err != nil {
+		return d, err
+	}
+	thread, err := threadParam(target.TopicID)
+	if err != nil {
+		return d, err
+	}
+	row := make([]models.InlineKeyboardButton, len(buttons))
+	for i, b := range buttons {
+		row[i] = models.InlineKeyboardButton{Text: b.Label, CallbackData: b.Data}
+	}
+	p := &bot.SendMessageParams{ChatID: chatID, Text: chunks[len(chunks)-1], MessageThreadID: thread,
+		ReplyMarkup: models.InlineKeyboardMarkup{InlineKeyboard: [][]models.InlineKeyboardButton{row}}}
+	var sent *models.Message
+	err = channels.Retry(ctx, channels.RetryPolicy{}, func(ctx context.Context) error {
+		m, err := a.api.SendMessage(ctx, p)
+		if err != nil {
+			return a.apiError("sendMessage", err)
+		}
+		sent = m
+		return nil
+	})
+	if err != nil {
+		a.tracker.SendFailed(err)
+		return d, err
+	}
+	a.tracker.Sent()
+	d.MessageIDs = append(d.MessageIDs, fmt.Sprintf("%d:%d", sent.Chat.ID, sent.ID))
+	return d, nil
+}
+
+// AnswerAction implements channels.ActionAnswerer with answerCallbackQuery,
+// which Telegram wants for every press (the button spins until then);
+// text shows to the presser alone, as a short notice.
+func (a *Adapter) AnswerAction(ctx context.Context, act channels.Action, text string) error {
+	if len([]rune(text)) > 200 {
+		text = string([]rune(text)[:200])
+	}
+	_, err := a.api.AnswerCallbackQuery(ctx, &bot.AnswerCallbackQueryParams{CallbackQueryID: act.ID, Text: text})
+	if err != nil {
+		return a.apiError("answerCallbackQuery", err)
+	}
+	return nil
+}
+
+// CloseButtons implements channels.ButtonCloser with
+// editMessageReplyMarkup and an empty keyboard; messageID is
+// "<chat id>:<message id>" as SendButtons reports it.
+func (a *Adapter) CloseButtons(ctx context.Context, _ channels.Target, messageID, _ string) error {
+	chat, msg, ok := strings.Cut(messageID, ":")
+	id, err := strconv.Atoi(msg)
+	if !ok || err != nil || id <= 0 {
+		return channels.Permanent(fmt.Errorf("telegram: %q is not a message id", messageID))
+	}
+	chatID, err := chatParam(chat)
+	if err != nil {
+		return err
+	}
+	_, err = a.api.EditMessageReplyMarkup(ctx, &bot.EditMessageReplyMarkupParams{ChatID: chatID, MessageID: id,
+		ReplyMarkup: models.InlineKeyboardMarkup{InlineKeyboard: [][]models.InlineKeyboardButton{}}})
+	if err != nil {
+		return a.apiError("editMessageReplyMarkup", err)
+	}
+	return nil
+}

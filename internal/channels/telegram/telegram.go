@@ -109,7 +109,12 @@ type Adapter struct {
 	acked  int64 // the offset of the last getUpdates that succeeded
 }
 
-var _ channels.Adapter = (*Adapter)(nil)
+var (
+	_ channels.Adapter        = (*Adapter)(nil)
+	_ channels.ButtonSender   = (*Adapter)(nil)
+	_ channels.ActionAnswerer = (*Adapter)(nil)
+	_ channels.ButtonCloser   = (*Adapter)(nil)
+)
 
 // New validates the configuration and makes an adapter; it does not
 // connect.
@@ -402,9 +407,10 @@ func (a *Adapter) identity() (int64, string) {
 	return a.botID, a.botName
 }
 
-// allowedUpdates are the update kinds the adapter asks for; edits, reactions,
-// callbacks and the rest are not conversation.
-var allowedUpdates = []string{"message", "channel_post"}
+// allowedUpdates are the update kinds the adapter asks for: messages, and
+// button presses (callback queries: answers to approval requests); edits,
+// reactions and the rest are not conversation.
+var allowedUpdates = []string{"message", "channel_post", "callback_query"}
 
 // serveWebhookMode registers the webhook and then waits; the receiver runs
 // in its own goroutine from Start.

@@ -90,7 +90,7 @@ func TestInboundDM(t *testing.T) {
 	if len(calls) < 3 || calls[0].Method != "getMe" || calls[1].Method != "deleteWebhook" || calls[2].Method != "getUpdates" {
 		t.Errorf("first calls: %+v", calls)
 	}
-	if au := calls[2].Params["allowed_updates"]; au != `["message","channel_post"]` {
+	if au := calls[2].Params["allowed_updates"]; au != `["message","channel_post","callback_query"]` {
 		t.Errorf("allowed_updates = %s", au)
 	}
 }

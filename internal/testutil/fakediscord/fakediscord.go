@@ -9,6 +9,13 @@
 // HEARTBEAT_ACK (11), RESUME (6) answered by a replay of missed dispatches
 // and RESUMED, or INVALID_SESSION (9) for an unknown session.
 //
+// Message components: posted messages may carry action rows of buttons
+// (Sent.Buttons); Press dispatches INTERACTION_CREATE (type 3, a button
+// press) with an interaction token, answered once at POST
+// /interactions/{id}/{token}/callback (Responses); POST
+// /users/@me/channels opens a DM channel (DMChannel); PATCH
+// /channels/{id}/messages/{id} edits a sent message (Edits).
+//
 // Tests inject dispatches (MessageCreate, Dispatch), drop the gateway
 // connection (Drop, Close), inject REST failures (RateLimitMessages,
 // FailMessages) and read what the bot sent (Sent, WaitSent, Typing).
@@ -77,6 +84,21 @@ type Server struct {
 	rejectID   bool
 	noHello    bool
 	gwURL      string // what GET /gateway answers
+	// Interactions: the token of each dispatched one not yet answered,
+	// the answers, and the DM channel of each user.
+	interactions map[string]string
+	responses    []InteractionResponse
+	dms          map[string]string
+	seq          int64
+	edits        int
+}
+
+// InteractionResponse is one POST /interactions/{id}/{token}/callback.
+type InteractionResponse struct {
+	ID, Token string
+	Type      int    // 4: CHANNEL_MESSAGE_WITH_SOURCE, 6: DEFERRED_UPDATE_MESSAGE, 7: UPDATE_MESSAGE
+	Content   string // data.content
+	Flags     int    // data.flags (64: ephemeral)
 }
 
 // Stats counts gateway traffic.
@@ -98,8 +120,17 @@ type Sent struct {
 	AllowedMentions string
 	// ReplyTo is message_reference.message_id.
 	ReplyTo string
+	// Buttons are the message's button components, in order.
+	Buttons []Button
 	At      time.Time
 	Body    []byte
+}
+
+// Button is a button component (type 2) of a sent message.
+type Button struct {
+	Label    string `json:"label"`
+	CustomID string `json:"custom_id"`
+	Style    int    `json:"style"`
 }
 
 // Attempt is one POST /channels/{id}/messages, answered or refused.
@@ -146,6 +177,10 @@ func New(t testing.TB) *Server {
 	mux.HandleFunc("GET /api/v10/users/@me", s.auth(s.me))
 	mux.HandleFunc("POST /api/v10/channels/{id}/messages", s.auth(s.postMessage))
 	mux.HandleFunc("POST /api/v10/channels/{id}/typing", s.auth(s.postTyping))
+	mux.HandleFunc("POST /api/v10/users/@me/channels", s.auth(s.createDM))
+	mux.HandleFunc("PATCH /api/v10/channels/{id}/messages/{mid}", s.auth(s.editMessage))
+	// Discord authenticates an interaction callback by its token alone.
+	mux.HandleFunc("POST /api/v10/interactions/{id}/{token}/callback", s.interactionCallback)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		apiErr(w, http.StatusNotFound, 0, "404: Not Found")
 	})
@@ -294,11 +329,29 @@ func (s *Server) postMessage(w http.ResponseWriter, r *http.Request) {
 		MessageReference *struct {
 			MessageID string `json:"message_id"`
 		} `json:"message_reference"`
+		Components []struct {
+			Type       int `json:"type"`
+			Components []struct {
+				Type int `json:"type"`
+				Button
+			} `json:"components"`
+		} `json:"components"`
 	}
 	if r.Header.Get("Content-Type") != "application/json" || json.Unmarshal(data, &in) != nil {
 		record(http.StatusBadRequest)
 		apiErr(w, http.StatusBadRequest, 50109, "The request body contains invalid JSON.")
 		return
+	}
+	var buttons []Button
+	for _, row := range in.Components {
+		for _, c := range row.Components {
+			if row.Type != 1 || c.Type != 2 || c.Label == "" || c.CustomID == "" || len(c.CustomID) > 100 || c.Style < 1 || c.Style > 4 {
+				record(http.StatusBadRequest)
+				writeJSON(w, http.StatusBadRequest, map[string]any{"message": "Invalid Form Body", "code": 50035})
+				return
+			}
+			buttons = append(buttons, c.Button)
+		}
 	}
 	if strings.TrimSpace(in.Content) == "" {
 		record(http.StatusBadRequest)
@@ -314,7 +367,7 @@ func (s *Server) postMessage(w http.ResponseWriter, r *http.Request) {
 	record(http.StatusOK)
 	s.msgSeq++
 	id := strconv.FormatInt(900000000000000000+s.msgSeq, 10)
-	sent := Sent{ChannelID: ch, ID: id, Content: in.Content, AllowedMentions: string(in.AllowedMentions), At: now, Body: data}
+	sent := Sent{ChannelID: ch, ID: id, Content: in.Content, AllowedMentions: string(in.AllowedMentions), At: now, Body: data, Buttons: buttons}
 	if in.MessageReference != nil {
 		sent.ReplyTo = in.MessageReference.MessageID
 	}
@@ -333,6 +386,157 @@ func (s *Server) postTyping(w http.ResponseWriter, r *http.Request) {
 	s.notify()
 	s.mu.Unlock()
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// createDM answers POST /users/@me/channels: the DM channel with
+// recipient_id, the same one each time.
+func (s *Server) createDM(w http.ResponseWriter, r *http.Request) {
+	var in struct {
+		RecipientID string `json:"recipient_id"`
+	}
+	if json.NewDecoder(io.LimitReader(r.Body, 1<<16)).Decode(&in) != nil || in.RecipientID == "" {
+		apiErr(w, http.StatusBadRequest, 50035, "Invalid Form Body")
+		return
+	}
+	s.mu.Lock()
+	if s.dms == nil {
+		s.dms = map[string]string{}
+	}
+	id, ok := s.dms[in.RecipientID]
+	if !ok {
+		s.seq++
+		id = strconv.FormatInt(800000000000000000+s.seq, 10)
+		s.dms[in.RecipientID] = id
+	}
+	s.mu.Unlock()
+	writeJSON(w, http.StatusOK, map[string]any{"id": id, "type": 1, "recipients": []any{map[string]any{"id": in.RecipientID}}})
+}
+
+// editMessage answers PATCH /channels/{id}/messages/{mid} for a message
+// the bot sent: "components" replaces its buttons ([]: none), "content"
+// its text.
+func (s *Server) editMessage(w http.ResponseWriter, r *http.Request) {
+	var in struct {
+		Content    *string `json:"content"`
+		Components []struct {
+			Components []Button `json:"components"`
+		} `json:"components"`
+	}
+	if json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&in) != nil {
+		apiErr(w, http.StatusBadRequest, 50109, "The request body contains invalid JSON.")
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := range s.sent {
+		m := &s.sent[i]
+		if m.ChannelID != r.PathValue("id") || m.ID != r.PathValue("mid") {
+			continue
+		}
+		var buttons []Button
+		for _, row := range in.Components {
+			buttons = append(buttons, row.Components...)
+		}
+		m.Buttons = buttons
+		if in.Content != nil {
+			m.Content = *in.Content
+		}
+		s.edits++
+		s.notify()
+		writeJSON(w, http.StatusOK, map[string]any{"id": m.ID, "channel_id": m.ChannelID, "content": m.Content, "author": botUser(), "type": 0})
+		return
+	}
+	apiErr(w, http.StatusNotFound, 10008, "Unknown Message")
+}
+
+// Edits is how many message edits the fake accepted.
+func (s *Server) Edits() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.edits
+}
+
+// DMChannel is the DM channel the bot opened with user ("" if none).
+func (s *Server) DMChannel(user string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.dms[user]
+}
+
+// Press dispatches an INTERACTION_CREATE for a press of the button with
+// customID under the bot's message sent, by user (a guild member when
+// guildID is set, else a DM user), and returns the interaction id. The
+// interaction may be answered once, with the token it carries.
+func (s *Server) Press(sent Sent, user, guildID, customID string) string {
+	s.t.Helper()
+	s.mu.Lock()
+	s.seq++
+	id := strconv.FormatInt(700000000000000000+s.seq, 10)
+	tok := "aW50ZXJhY3Rpb246" + randHex(16)
+	if s.interactions == nil {
+		s.interactions = map[string]string{}
+	}
+	s.interactions[id] = tok
+	s.mu.Unlock()
+	u := map[string]any{"id": user, "username": "user" + user, "discriminator": "0", "global_name": "User " + user}
+	d := map[string]any{
+		"id": id, "application_id": AppID, "type": 3, "token": tok, "version": 1,
+		"channel_id": sent.ChannelID,
+		"data":       map[string]any{"custom_id": customID, "component_type": 2},
+		"message": map[string]any{"id": sent.ID, "channel_id": sent.ChannelID, "content": sent.Content, "author": botUser(),
+			"timestamp": sent.At.UTC().Format(time.RFC3339Nano), "type": 0},
+		"locale": "en-US",
+	}
+	if guildID != "" {
+		d["guild_id"] = guildID
+		d["member"] = map[string]any{"user": u, "roles": []any{}, "joined_at": time.Now().UTC().Format(time.RFC3339)}
+	} else {
+		d["user"] = u
+	}
+	s.Dispatch("INTERACTION_CREATE", d)
+	return id
+}
+
+func (s *Server) interactionCallback(w http.ResponseWriter, r *http.Request) {
+	id, tok := r.PathValue("id"), r.PathValue("token")
+	var in struct {
+		Type int `json:"type"`
+		Data struct {
+			Content string `json:"content"`
+			Flags   int    `json:"flags"`
+		} `json:"data"`
+	}
+	if json.NewDecoder(io.LimitReader(r.Body, 1<<16)).Decode(&in) != nil || in.Type < 1 || in.Type > 12 {
+		apiErr(w, http.StatusBadRequest, 50035, "Invalid Form Body")
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if want, ok := s.interactions[id]; !ok || want != tok {
+		apiErr(w, http.StatusNotFound, 10062, "Unknown interaction")
+		return
+	}
+	delete(s.interactions, id) // one answer per interaction
+	s.responses = append(s.responses, InteractionResponse{ID: id, Token: tok, Type: in.Type, Content: in.Data.Content, Flags: in.Data.Flags})
+	s.notify()
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// Responses returns the interaction answers so far.
+func (s *Server) Responses() []InteractionResponse {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]InteractionResponse(nil), s.responses...)
+}
+
+// WaitResponses waits until at least n interactions were answered; the
+// test fails after 10s.
+func (s *Server) WaitResponses(n int) []InteractionResponse {
+	s.t.Helper()
+	if !s.wait(10*time.Second, func() bool { return len(s.responses) >= n }) {
+		s.t.Fatalf("fakediscord: %d interactions answered, want %d", len(s.Responses()), n)
+	}
+	return s.Responses()
 }
 
 // Sent returns the messages posted so far.

@@ -1,11 +1,18 @@
 // Package fakeslack is a Slack stand-in on loopback for tests: the Web API
 // methods an adapter uses (auth.test, apps.connections.open,
-// chat.postMessage), a Socket Mode WebSocket server, and a client that
-// signs Events API requests the way Slack does. It speaks the real wire
+// chat.postMessage, chat.update), a Socket Mode WebSocket server, and a
+// client that signs Events API requests the way Slack does. It speaks the real wire
 // format: form or JSON bodies with the token as "Authorization: Bearer"
 // (or a token field), {"ok": false, "error": "invalid_auth"} answers with
 // HTTP 200, HTTP 429 with Retry-After, Socket Mode hello / events_api /
 // disconnect messages and {"envelope_id": …} acks.
+//
+// Interactivity: chat.postMessage takes Block Kit blocks (section text and
+// buttons, checked as Slack checks them; Post.Section, Post.Buttons), and
+// Press sends the interactive envelope (a block_actions payload) Slack
+// sends over Socket Mode when a button is pressed, and Slash a
+// slash_commands envelope; ActionsBody and SlashBody are the same as
+// http-mode request bodies.
 //
 // Guarantees: it listens on 127.0.0.1 only and is closed, with every
 // WebSocket, when the test ends.
@@ -65,6 +72,18 @@ type Post struct {
 	TS            string // the ts the fake answered with
 	Authorization string
 	At            time.Time
+	// Section is the text of the message's section blocks; Buttons the
+	// buttons of its actions blocks.
+	Section string
+	Buttons []Button
+}
+
+// Button is a Block Kit button element as the app posted it.
+type Button struct {
+	ActionID string
+	Value    string
+	Text     string
+	Style    string
 }
 
 // Call is one Web API request, whatever its answer.
@@ -90,6 +109,7 @@ type Server struct {
 	fail     map[string][]Failure
 	calls    []Call
 	posts    []Post
+	updates  int
 	tickets  map[string]bool
 	conns    map[*conn]bool
 	acks     []string
@@ -291,6 +311,8 @@ func (s *Server) api(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]any{"ok": true, "url": u})
 	case "chat.postMessage":
 		s.postMessage(w, r, args)
+	case "chat.update":
+		s.update(w, args)
 	default:
 		writeJSON(w, http.StatusOK, map[string]any{"ok": false, "error": "unknown_method"})
 	}
@@ -320,6 +342,11 @@ func (s *Server) postMessage(w http.ResponseWriter, r *http.Request, args map[st
 		writeJSON(w, http.StatusOK, map[string]any{"ok": false, "error": "msg_too_long"})
 		return
 	}
+	section, buttons, err := parseBlocks(args["blocks"])
+	if err != nil {
+		writeJSON(w, http.StatusOK, map[string]any{"ok": false, "error": "invalid_blocks", "errors": []string{err.Error()}})
+		return
+	}
 	if strings.HasPrefix(ch, "U") { // a DM by user id goes to the DM channel
 		ch = "D" + ch[1:]
 	}
@@ -329,6 +356,7 @@ func (s *Server) postMessage(w http.ResponseWriter, r *http.Request, args map[st
 	s.posts = append(s.posts, Post{
 		Channel: ch, Text: text, ThreadTS: str("thread_ts"), Mrkdwn: boolp("mrkdwn"),
 		UnfurlLinks: boolp("unfurl_links"), TS: ts, Authorization: r.Header.Get("Authorization"), At: time.Now(),
+		Section: section, Buttons: buttons,
 	})
 	s.notify()
 	s.mu.Unlock()
@@ -337,6 +365,186 @@ func (s *Server) postMessage(w http.ResponseWriter, r *http.Request, args map[st
 		msg["thread_ts"] = th
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"ok": true, "channel": ch, "ts": ts, "message": msg})
+}
+
+// update answers chat.update for a message the app posted: text and
+// blocks replace the message's (blocks left out are kept, as Slack does).
+func (s *Server) update(w http.ResponseWriter, args map[string]any) {
+	str := func(k string) string { v, _ := args[k].(string); return v }
+	section, buttons, err := parseBlocks(args["blocks"])
+	if err != nil {
+		writeJSON(w, http.StatusOK, map[string]any{"ok": false, "error": "invalid_blocks"})
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := range s.posts {
+		p := &s.posts[i]
+		if p.Channel != str("channel") || p.TS != str("ts") {
+			continue
+		}
+		if t := str("text"); t != "" {
+			p.Text = t
+		}
+		if args["blocks"] != nil {
+			p.Section, p.Buttons = section, buttons
+		}
+		s.updates++
+		s.notify()
+		writeJSON(w, http.StatusOK, map[string]any{"ok": true, "channel": p.Channel, "ts": p.TS, "text": p.Text})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"ok": false, "error": "message_not_found"})
+}
+
+// Updates is how many chat.update calls changed a message.
+func (s *Server) Updates() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.updates
+}
+
+// parseBlocks checks the blocks of a message the way Slack does for the
+// kinds the fake knows (section with a text object, actions with
+// buttons) and returns the section text and the buttons.
+func parseBlocks(v any) (section string, buttons []Button, err error) {
+	if v == nil {
+		return "", nil, nil
+	}
+	var raw []byte
+	if str, ok := v.(string); ok { // form-encoded: JSON text
+		raw = []byte(str)
+	} else if raw, err = json.Marshal(v); err != nil {
+		return "", nil, err
+	}
+	type text struct {
+		Type string `json:"type"`
+		Text string `json:"text"`
+	}
+	var blocks []struct {
+		Type     string `json:"type"`
+		Text     *text  `json:"text"`
+		Elements []struct {
+			Type     string `json:"type"`
+			ActionID string `json:"action_id"`
+			Value    string `json:"value"`
+			Style    string `json:"style"`
+			Text     *text  `json:"text"`
+		} `json:"elements"`
+	}
+	if err := json.Unmarshal(raw, &blocks); err != nil {
+		return "", nil, fmt.Errorf("blocks are not a JSON array of blocks: %v", err)
+	}
+	for i, b := range blocks {
+		switch b.Type {
+		case "section":
+			if b.Text == nil || (b.Text.Type != "plain_text" && b.Text.Type != "mrkdwn") || b.Text.Text == "" || len([]rune(b.Text.Text)) > 3000 {
+				return "", nil, fmt.Errorf("[%d] section text must be a text object of 1 to 3000 characters", i)
+			}
+			section += b.Text.Text
+		case "actions":
+			if len(b.Elements) == 0 || len(b.Elements) > 25 {
+				return "", nil, fmt.Errorf("[%d] actions must have 1 to 25 elements", i)
+			}
+			for _, e := range b.Elements {
+				if e.Type != "button" || e.Text == nil || e.Text.Type != "plain_text" || e.Text.Text == "" || len(e.ActionID) > 255 || len(e.Value) > 2000 ||
+					(e.Style != "" && e.Style != "primary" && e.Style != "danger") {
+					return "", nil, fmt.Errorf("[%d] invalid button", i)
+				}
+				buttons = append(buttons, Button{ActionID: e.ActionID, Value: e.Value, Text: e.Text.Text, Style: e.Style})
+			}
+		default:
+			return "", nil, fmt.Errorf("[%d] unsupported block type %q", i, b.Type)
+		}
+	}
+	return section, buttons, nil
+}
+
+// Press sends an interactive envelope (a block_actions payload) for a press
+// of the button with value under the app's message post, by user, and
+// returns its envelope id.
+func (s *Server) Press(post Post, user, value string) string {
+	s.t.Helper()
+	id := s.newID("env")
+	env := map[string]any{"envelope_id": id, "type": "interactive", "accepts_response_payload": false, "payload": s.blockActions(post, user, value)}
+	raw, err := json.Marshal(env)
+	if err != nil {
+		s.t.Fatalf("fakeslack: marshal envelope: %v", err)
+	}
+	s.send(raw)
+	return id
+}
+
+// ActionsBody is the body Slack POSTs to an app's Interactivity Request
+// URL (http mode) for the same press: form-encoded, payload=<JSON>. Send
+// it as an EventRequest with ContentType "application/x-www-form-urlencoded".
+func (s *Server) ActionsBody(post Post, user, value string) []byte {
+	raw, err := json.Marshal(s.blockActions(post, user, value))
+	if err != nil {
+		s.t.Fatalf("fakeslack: marshal payload: %v", err)
+	}
+	return []byte(url.Values{"payload": {string(raw)}}.Encode())
+}
+
+// Slash sends a slash_commands envelope, as Slack does over Socket Mode
+// when user runs command (e.g. "/approve") with text in channel, and
+// returns its envelope id.
+func (s *Server) Slash(user, channel, command, text string) string {
+	s.t.Helper()
+	id := s.newID("env")
+	env := map[string]any{"envelope_id": id, "type": "slash_commands", "accepts_response_payload": true, "payload": s.slash(user, channel, command, text)}
+	raw, err := json.Marshal(env)
+	if err != nil {
+		s.t.Fatalf("fakeslack: marshal envelope: %v", err)
+	}
+	s.send(raw)
+	return id
+}
+
+// SlashBody is the form-encoded body Slack POSTs to a slash command's
+// Request URL (http mode) for the same command.
+func (s *Server) SlashBody(user, channel, command, text string) []byte {
+	v := url.Values{}
+	for k, val := range s.slash(user, channel, command, text) {
+		v.Set(k, fmt.Sprint(val))
+	}
+	return []byte(v.Encode())
+}
+
+func (s *Server) slash(user, channel, command, text string) map[string]any {
+	id := s.newID("tr")
+	return map[string]any{
+		"token": "verification-token-unused", "team_id": TeamID, "team_domain": "fake", "channel_id": channel, "channel_name": "directmessage",
+		"user_id": user, "user_name": "user" + user, "command": command, "text": text, "api_app_id": AppID,
+		"response_url": s.srv.URL + "/commands/" + id, "trigger_id": "tr" + id, "is_enterprise_install": "false",
+	}
+}
+
+// blockActions is the block_actions payload of a press.
+func (s *Server) blockActions(post Post, user, value string) map[string]any {
+	var b *Button
+	for i := range post.Buttons {
+		if post.Buttons[i].Value == value {
+			b = &post.Buttons[i]
+		}
+	}
+	actionID, label := "forged", value
+	if b != nil {
+		actionID, label = b.ActionID, b.Text
+	}
+	id := s.newID("tr")
+	return map[string]any{
+		"type": "block_actions", "api_app_id": AppID, "token": "verification-token-unused",
+		"user":         map[string]any{"id": user, "username": "user" + user, "name": "user" + user, "team_id": TeamID},
+		"team":         map[string]any{"id": TeamID, "domain": "fake"},
+		"container":    map[string]any{"type": "message", "message_ts": post.TS, "channel_id": post.Channel, "is_ephemeral": false},
+		"channel":      map[string]any{"id": post.Channel, "name": "directmessage"},
+		"message":      map[string]any{"type": "message", "ts": post.TS, "user": BotUserID, "bot_id": BotID, "text": post.Text},
+		"trigger_id":   "tr" + id,
+		"response_url": s.srv.URL + "/actions/" + id,
+		"actions": []any{map[string]any{"type": "button", "action_id": actionID, "block_id": "talon", "value": value,
+			"text": map[string]any{"type": "plain_text", "text": label}, "action_ts": fmt.Sprintf("%d.%06d", time.Now().Unix(), 1)}},
+	}
 }
 
 // parseArgs reads a Web API request's arguments from a JSON or form body
@@ -812,13 +1020,20 @@ type EventRequest struct {
 	RetryNum  int       // X-Slack-Retry-Num when > 0 (with X-Slack-Retry-Reason http_timeout)
 	Signature string    // when set, sent instead of the computed signature
 	NoHeaders bool      // send neither timestamp nor signature
+	// ContentType is sent as Content-Type; "" means application/json
+	// (Events API). Interactivity requests are form-encoded.
+	ContentType string
 }
 
 // Request builds the signed POST to url.
 func (e EventRequest) Request(url string) *http.Request {
 	req := httptest.NewRequest(http.MethodPost, url, strings.NewReader(string(e.Body)))
 	req.RequestURI = ""
-	req.Header.Set("Content-Type", "application/json")
+	ct := e.ContentType
+	if ct == "" {
+		ct = "application/json"
+	}
+	req.Header.Set("Content-Type", ct)
 	req.Header.Set("User-Agent", "Slackbot 1.0 (+https://api.slack.com/robots)")
 	if !e.NoHeaders {
 		t := e.Time

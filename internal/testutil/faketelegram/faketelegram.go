@@ -7,11 +7,13 @@
 // status, and Telegram's parameters.retry_after on 429.
 //
 // It implements getMe, getUpdates (a long poll honouring offset, limit and
-// timeout, confirming updates below offset), sendMessage, sendChatAction,
-// setWebhook, deleteWebhook and getWebhookInfo. getUpdates answers 409 while
+// timeout, confirming updates below offset), sendMessage (with an inline
+// keyboard in reply_markup), editMessageReplyMarkup, answerCallbackQuery (once per pushed
+// callback query, as Telegram allows), sendChatAction, setWebhook,
+// deleteWebhook and getWebhookInfo. getUpdates answers 409 while
 // a webhook is set, as Telegram does. Tests inject inbound traffic with Push
-// (and the DM, Group, Topic, Mention, ReplyToBot, Forward and ChannelPost
-// builders), read what the bot sent with Sent and WaitSent, and inject
+// (and the DM, Group, Topic, Mention, ReplyToBot, Forward, ChannelPost and
+// Press builders), read what the bot sent with Sent and WaitSent, and inject
 // failures with FailSend, FailSendWith, DropPolls and Redeliver.
 //
 // Guarantees: it listens on 127.0.0.1 only; it is closed when the test ends
@@ -133,11 +135,52 @@ type Message struct {
 
 // Update is a Telegram Update object. UpdateID 0 is assigned by Push.
 type Update struct {
-	UpdateID          int64    `json:"update_id"`
-	Message           *Message `json:"message,omitempty"`
-	EditedMessage     *Message `json:"edited_message,omitempty"`
-	ChannelPost       *Message `json:"channel_post,omitempty"`
-	EditedChannelPost *Message `json:"edited_channel_post,omitempty"`
+	UpdateID          int64          `json:"update_id"`
+	Message           *Message       `json:"message,omitempty"`
+	EditedMessage     *Message       `json:"edited_message,omitempty"`
+	ChannelPost       *Message       `json:"channel_post,omitempty"`
+	EditedChannelPost *Message       `json:"edited_channel_post,omitempty"`
+	CallbackQuery     *CallbackQuery `json:"callback_query,omitempty"`
+}
+
+// kind is the update's type as allowed_updates names it.
+func (u Update) kind() string {
+	switch {
+	case u.Message != nil:
+		return "message"
+	case u.EditedMessage != nil:
+		return "edited_message"
+	case u.ChannelPost != nil:
+		return "channel_post"
+	case u.EditedChannelPost != nil:
+		return "edited_channel_post"
+	case u.CallbackQuery != nil:
+		return "callback_query"
+	}
+	return ""
+}
+
+// CallbackQuery is a press of an inline keyboard button (Press builds one).
+type CallbackQuery struct {
+	ID           string   `json:"id"`
+	From         User     `json:"from"`
+	Message      *Message `json:"message,omitempty"`
+	ChatInstance string   `json:"chat_instance"`
+	Data         string   `json:"data,omitempty"`
+}
+
+// InlineButton is one button of an inline keyboard as the bot sent it.
+type InlineButton struct {
+	Text         string `json:"text"`
+	CallbackData string `json:"callback_data,omitempty"`
+	URL          string `json:"url,omitempty"`
+}
+
+// CallbackAnswer is one answerCallbackQuery call.
+type CallbackAnswer struct {
+	ID        string
+	Text      string
+	ShowAlert bool
 }
 
 // SentMessage is one sendMessage the server accepted.
@@ -148,7 +191,9 @@ type SentMessage struct {
 	ReplyTo   int    // reply_parameters.message_id (or legacy reply_to_message_id)
 	ParseMode string // parse_mode, "" for plain text
 	MessageID int    // the id the server gave it
-	At        time.Time
+	// Keyboard is reply_markup.inline_keyboard, when the message has one.
+	Keyboard [][]InlineButton
+	At       time.Time
 }
 
 // ChatAction is one sendChatAction call.
@@ -186,6 +231,10 @@ type Server struct {
 	nextMsg    int
 	sent       []SentMessage
 	actions    []ChatAction
+	answers    []CallbackAnswer
+	edits      int
+	callbacks  map[string]bool // callback query ids pushed and not yet answered
+	nextCB     int
 	reqs       []Request
 	sendFail   []failure
 	pollFail   []failure
@@ -504,6 +553,59 @@ func (s *Server) ChannelPost(chatID int64, text string) Update {
 	return Update{ChannelPost: &Message{MessageID: id, SenderChat: &c, Date: time.Now().Unix(), Chat: ch, Text: text}}
 }
 
+// Press is from pressing the inline button with data under the bot's
+// message sent (as Telegram reports it, whatever the data: a modified
+// client can send any). Push it like any update.
+func (s *Server) Press(from User, sent SentMessage, data string) Update {
+	s.mu.Lock()
+	s.nextCB++
+	id := fmt.Sprintf("%d%06d", from.ID, s.nextCB)
+	if s.callbacks == nil {
+		s.callbacks = map[string]bool{}
+	}
+	s.callbacks[id] = true
+	s.mu.Unlock()
+	n, _ := strconv.ParseInt(sent.ChatID, 10, 64)
+	chat := Chat{ID: n, Type: "private"}
+	if n < 0 {
+		chat.Type = "supergroup"
+	}
+	bot := s.Bot()
+	msg := &Message{MessageID: sent.MessageID, From: &bot, Date: sent.At.Unix(), Chat: chat, Text: sent.Text}
+	return Update{CallbackQuery: &CallbackQuery{ID: id, From: from, Message: msg, ChatInstance: "ci" + sent.ChatID, Data: data}}
+}
+
+// Answers returns the answerCallbackQuery calls so far.
+func (s *Server) Answers() []CallbackAnswer {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]CallbackAnswer(nil), s.answers...)
+}
+
+// WaitAnswers waits until at least n callback queries were answered.
+func (s *Server) WaitAnswers(n int, timeout time.Duration) []CallbackAnswer {
+	s.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		s.mu.Lock()
+		got, wake := len(s.answers), s.wake
+		s.mu.Unlock()
+		if got >= n {
+			return s.Answers()
+		}
+		left := time.Until(deadline)
+		if left <= 0 {
+			s.t.Fatalf("faketelegram: %d callback queries answered, want %d within %s", got, n, timeout)
+		}
+		t := time.NewTimer(left)
+		select {
+		case <-wake:
+		case <-t.C:
+		}
+		t.Stop()
+	}
+}
+
 // UTF16Len counts UTF-16 code units, the unit of entity offsets.
 func UTF16Len(s string) int { return len(utf16.Encode([]rune(s))) }
 
@@ -575,6 +677,21 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 		s.actions = append(s.actions, ChatAction{ChatID: params["chat_id"], Action: params["action"], ThreadID: thread})
 		s.mu.Unlock()
 		reply(w, true)
+	case "editmessagereplymarkup":
+		s.editReplyMarkup(w, params)
+	case "answercallbackquery":
+		id := params["callback_query_id"]
+		s.mu.Lock()
+		if !s.callbacks[id] {
+			s.mu.Unlock()
+			fail(w, http.StatusBadRequest, "Bad Request: query is too old and response timeout expired or query ID is invalid", 0)
+			return
+		}
+		delete(s.callbacks, id)
+		s.answers = append(s.answers, CallbackAnswer{ID: id, Text: params["text"], ShowAlert: params["show_alert"] == "true"})
+		s.wakeLocked()
+		s.mu.Unlock()
+		reply(w, true)
 	case "setwebhook":
 		u := params["url"]
 		if u != "" && !strings.HasPrefix(u, "https://") {
@@ -612,6 +729,16 @@ func (s *Server) getUpdates(w http.ResponseWriter, r *http.Request, p map[string
 	}
 	timeout, _ := strconv.Atoi(p["timeout"])
 	deadline := time.Now().Add(time.Duration(timeout) * time.Second)
+	var allowed map[string]bool
+	if au := p["allowed_updates"]; au != "" {
+		var kinds []string
+		if json.Unmarshal([]byte(au), &kinds) == nil && len(kinds) > 0 {
+			allowed = map[string]bool{}
+			for _, k := range kinds {
+				allowed[k] = true
+			}
+		}
+	}
 
 	s.mu.Lock()
 	s.polls++
@@ -658,6 +785,9 @@ func (s *Server) getUpdates(w http.ResponseWriter, r *http.Request, p map[string
 		for _, u := range s.queue {
 			if len(out) >= limit {
 				break
+			}
+			if allowed != nil && !allowed[u.kind()] {
+				continue // Telegram does not send kinds the bot did not ask for
 			}
 			out = append(out, u)
 		}
@@ -724,9 +854,30 @@ func (s *Server) sendMessage(w http.ResponseWriter, p map[string]string) {
 		}
 		replyTo = v.MessageID
 	}
+	var keyboard [][]InlineButton
+	if rm := p["reply_markup"]; rm != "" {
+		var v struct {
+			InlineKeyboard [][]InlineButton `json:"inline_keyboard"`
+		}
+		if err := json.Unmarshal([]byte(rm), &v); err != nil {
+			s.mu.Unlock()
+			fail(w, http.StatusBadRequest, "Bad Request: can't parse reply keyboard markup JSON object", 0)
+			return
+		}
+		for _, row := range v.InlineKeyboard {
+			for _, b := range row {
+				if b.Text == "" || len(b.CallbackData) > 64 || (b.CallbackData == "" && b.URL == "") {
+					s.mu.Unlock()
+					fail(w, http.StatusBadRequest, "Bad Request: BUTTON_DATA_INVALID", 0)
+					return
+				}
+			}
+		}
+		keyboard = v.InlineKeyboard
+	}
 	s.nextMsg++
 	id := s.nextMsg
-	s.sent = append(s.sent, SentMessage{ChatID: chatID, Text: text, ThreadID: thread, ReplyTo: replyTo, ParseMode: p["parse_mode"], MessageID: id, At: time.Now()})
+	s.sent = append(s.sent, SentMessage{ChatID: chatID, Text: text, ThreadID: thread, ReplyTo: replyTo, ParseMode: p["parse_mode"], MessageID: id, At: time.Now(), Keyboard: keyboard})
 	s.wakeLocked()
 	s.mu.Unlock()
 
@@ -738,6 +889,55 @@ func (s *Server) sendMessage(w http.ResponseWriter, p map[string]string) {
 	bot := s.Bot()
 	m := Message{MessageID: id, From: &bot, Date: time.Now().Unix(), Chat: chat, Text: text, MessageThreadID: thread, IsTopicMessage: thread != 0}
 	reply(w, m)
+}
+
+// editReplyMarkup replaces the inline keyboard of a message the bot sent
+// (an empty or missing reply_markup removes it), as Telegram does: an
+// unknown message, or no change, is a 400.
+func (s *Server) editReplyMarkup(w http.ResponseWriter, p map[string]string) {
+	msgID, _ := strconv.Atoi(p["message_id"])
+	var v struct {
+		InlineKeyboard [][]InlineButton `json:"inline_keyboard"`
+	}
+	if rm := p["reply_markup"]; rm != "" {
+		if err := json.Unmarshal([]byte(rm), &v); err != nil {
+			fail(w, http.StatusBadRequest, "Bad Request: can't parse reply keyboard markup JSON object", 0)
+			return
+		}
+	}
+	var kb [][]InlineButton
+	for _, row := range v.InlineKeyboard {
+		if len(row) > 0 {
+			kb = append(kb, row)
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := range s.sent {
+		m := &s.sent[i]
+		if m.ChatID != p["chat_id"] || m.MessageID != msgID {
+			continue
+		}
+		if len(kb) == 0 && len(m.Keyboard) == 0 {
+			fail(w, http.StatusBadRequest, "Bad Request: message is not modified: specified new message content and reply markup are exactly the same as a current content and reply markup of the message", 0)
+			return
+		}
+		m.Keyboard = kb
+		s.edits++
+		s.wakeLocked()
+		n, _ := strconv.ParseInt(m.ChatID, 10, 64)
+		bot := s.Bot()
+		reply(w, Message{MessageID: m.MessageID, From: &bot, Date: m.At.Unix(), Chat: Chat{ID: n, Type: "private"}, Text: m.Text})
+		return
+	}
+	fail(w, http.StatusBadRequest, "Bad Request: message to edit not found", 0)
+}
+
+// Edits is how many editMessageReplyMarkup calls changed a message.
+func (s *Server) Edits() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.edits
 }
 
 // readParams collects a request's parameters from the query string and a
