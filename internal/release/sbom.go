@@ -75,14 +75,11 @@ func purl(path, version string) string {
 }
 
 // SBOM returns the CycloneDX JSON document for a binary with build info bi.
-// version is the release version to record for the main module when the
-// build info carries none (a stamped version in -ldflags wins).
+// version is the release version to record for the main module: a
+// -trimpath build's info does not record the -ldflags that stamp it.
 func SBOM(bi *debug.BuildInfo, version string) ([]byte, error) {
 	if bi == nil {
 		return nil, fmt.Errorf("release.SBOM: the binary carries no build information")
-	}
-	if v := stampedVersion(bi); v != "" {
-		version = v
 	}
 	goVersion := strings.TrimPrefix(bi.GoVersion, "go")
 	main := cdxComponent{Type: "application", Name: bi.Main.Path, Version: version, Purl: purl(bi.Main.Path, version)}
@@ -153,21 +150,4 @@ func h1Hex(sum string) (string, bool) {
 		return "", false
 	}
 	return hex.EncodeToString(b), true
-}
-
-// stampedVersion finds the version set with -X …/internal/version.stamped=
-// in the build's -ldflags.
-func stampedVersion(bi *debug.BuildInfo) string {
-	const key = "/internal/version.stamped="
-	for _, s := range bi.Settings {
-		if s.Key != "-ldflags" {
-			continue
-		}
-		for _, f := range strings.Fields(s.Value) {
-			if i := strings.Index(f, key); i >= 0 {
-				return strings.Trim(f[i+len(key):], `'"`)
-			}
-		}
-	}
-	return ""
 }
