@@ -20,9 +20,13 @@ func licenseTable(path string) string {
 		return "MIT"
 	case "github.com/bwmarrin/discordgo":
 		return "BSD-3-Clause"
+	case "github.com/cespare/xxhash/v2":
+		return "MIT"
 	case "github.com/coder/websocket":
 		return "ISC"
 	case "github.com/dustin/go-humanize":
+		return "MIT"
+	case "github.com/felixge/httpsnoop":
 		return "MIT"
 	case "github.com/go-logr/logr":
 		return "Apache-2.0"
@@ -30,8 +34,6 @@ func licenseTable(path string) string {
 		return "Apache-2.0"
 	case "github.com/go-telegram/bot":
 		return "MIT"
-	case "github.com/golang/groupcache":
-		return "Apache-2.0"
 	case "github.com/google/go-cmp":
 		return "BSD-3-Clause"
 	case "github.com/google/s2a-go":
@@ -40,6 +42,8 @@ func licenseTable(path string) string {
 		return "BSD-3-Clause"
 	case "github.com/googleapis/enterprise-certificate-proxy":
 		return "Apache-2.0"
+	case "github.com/googleapis/gax-go/v2":
+		return "BSD-3-Clause"
 	case "github.com/gorilla/websocket":
 		return "BSD-2-Clause"
 	case "github.com/invopop/jsonschema":
@@ -68,9 +72,9 @@ func licenseTable(path string) string {
 		return "MIT"
 	case "github.com/titanous/json5":
 		return "MIT"
-	case "go.opencensus.io":
-		return "Apache-2.0"
 	case "go.opentelemetry.io/auto/sdk":
+		return "Apache-2.0"
+	case "go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp":
 		return "Apache-2.0"
 	case "go.opentelemetry.io/otel":
 		return "Apache-2.0"
