@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"debug/buildinfo"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -70,6 +71,19 @@ func Assemble(o AssembleOptions) (*Manifest, error) {
 		p := artifactName.FindStringSubmatch(name)
 		m.Artifacts[p[1]+"/"+p[2]] = Artifact{File: name, SHA256: sum, Size: size, SBOM: sbomName, SBOMSHA256: hex.EncodeToString(sbomSum[:])}
 	}
+	// The vulnerability database the release was checked against, when
+	// make release put it beside the binaries.
+	if raw, err := os.ReadFile(filepath.Join(o.Dir, "vulndb.json")); err == nil {
+		var meta VulnDBMeta
+		if err := json.Unmarshal(raw, &meta); err != nil {
+			return nil, fmt.Errorf("release.Assemble: vulndb.json: %w", err)
+		}
+		sum, _, err := HashFile(filepath.Join(o.Dir, "vulndb.tar.gz"))
+		if err != nil {
+			return nil, fmt.Errorf("release.Assemble: vulndb.json without its database: %w", err)
+		}
+		m.VulnDB = &VulnDBInfo{File: "vulndb.tar.gz", SHA256: sum, Source: meta.Source, Modified: meta.Modified}
+	}
 	return m, m.Validate()
 }
 
@@ -100,6 +114,11 @@ func CheckArtifacts(m *Manifest, dir string) error {
 			return fmt.Errorf("%w: %s has sha256 %s (%d bytes), the manifest says %s (%d bytes)", ErrArtifactMismatch, name, sum, size, want, wantSize)
 		}
 		return nil
+	}
+	if m.VulnDB != nil {
+		if err := check(m.VulnDB.File, m.VulnDB.SHA256, 0); err != nil {
+			return err
+		}
 	}
 	for _, a := range m.Artifacts {
 		if err := check(a.File, a.SHA256, a.Size); err != nil {

@@ -182,6 +182,9 @@ func (m *Manifest) Validate() error {
 	if len(m.Artifacts) == 0 {
 		return bad("no artifacts")
 	}
+	if d := m.VulnDB; d != nil && (!safeFile.MatchString(d.File) || !hexSHA.MatchString(d.SHA256)) {
+		return bad("vulnDb: a plain file name and a sha256 are required")
+	}
 	for p, a := range m.Artifacts {
 		if !platform.MatchString(p) {
 			return bad("platform %q is not GOOS/GOARCH", p)
