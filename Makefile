@@ -40,6 +40,7 @@ fuzz:
 	$(GO) test ./internal/policy -run '^$$' -fuzz FuzzSkeleton -fuzztime 30s
 	$(GO) test ./internal/security -run '^$$' -fuzz FuzzScrub -fuzztime 30s
 	$(GO) test ./internal/netguard -run '^$$' -fuzz FuzzHostEntry -fuzztime 30s
+	$(GO) test ./internal/release -run '^$$' -fuzz FuzzVerify -fuzztime 30s
 
 # Regenerate docs/configuration.md from the config types.
 docs:

@@ -153,32 +153,34 @@ func (a *app) releaseSignCmd() *cobra.Command {
 			if expires <= 0 {
 				return usagef("release sign: --expires must be positive")
 			}
-			now := time.Now()
-			m, err := release.Assemble(release.AssembleOptions{Dir: dir, Version: ver, Channel: channel, MinimumVersion: minimum, IssuedAt: now, ExpiresAt: now.Add(expires)})
-			if err != nil {
-				return err
-			}
-			var out []byte
-			if unsigned {
-				payload, _ := json.Marshal(m)
-				out, _ = json.MarshalIndent(release.File{Manifest: release.Signed{Payload: payload}}, "", "  ")
-				out = append(out, '\n')
-			} else {
-				sk, err := release.ReadSecretKey(key, release.RoleSigning)
-				if err != nil {
+			// Keys first: a wrong key changes nothing in dir.
+			var sk release.SecretKey
+			var bundle release.Signed
+			if !unsigned {
+				var err error
+				if sk, err = release.ReadSecretKey(key, release.RoleSigning); err != nil {
 					return fmt.Errorf("release sign: %w", err)
 				}
 				raw, err := os.ReadFile(keysFile)
 				if err != nil {
 					return fmt.Errorf("release sign: %w", err)
 				}
-				var bundle release.Signed
 				if err := json.Unmarshal(raw, &bundle); err != nil {
 					return fmt.Errorf("release sign: %s is not a signing-keys bundle: %v (hint: talon release sign-keys)", keysFile, err)
 				}
-				if out, err = release.SignManifest(m, bundle, sk); err != nil {
-					return err
-				}
+			}
+			now := time.Now()
+			m, err := release.Assemble(release.AssembleOptions{Dir: dir, Version: ver, Channel: channel, MinimumVersion: minimum, IssuedAt: now, ExpiresAt: now.Add(expires)})
+			if err != nil {
+				return fmt.Errorf("release sign: %w", err)
+			}
+			var out []byte
+			if unsigned {
+				payload, _ := json.Marshal(m)
+				out, _ = json.MarshalIndent(release.File{Manifest: release.Signed{Payload: payload}}, "", "  ")
+				out = append(out, '\n')
+			} else if out, err = release.SignManifest(m, bundle, sk); err != nil {
+				return fmt.Errorf("release sign: %w", err)
 			}
 			if err := release.WriteFileAtomic(filepath.Join(dir, "manifest.json"), out, 0o644); err != nil {
 				return err
