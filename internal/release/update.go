@@ -24,6 +24,7 @@ import (
 const (
 	UnverifiedSuffix = ".unverified"
 	PreviousSuffix   = ".previous"
+	LockSuffix       = ".update-lock"
 )
 
 // MaxManifestBytes caps manifest.json.
@@ -128,6 +129,11 @@ func (u *Updater) Install(ctx context.Context, p *Plan) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("the running binary: %w", err)
 	}
+	unlock, err := lockUpdate(u.Exe + LockSuffix)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	if err := u.download(ctx, p, unverified); err != nil {
 		os.Remove(unverified)
 		return nil, err

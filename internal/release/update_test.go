@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 )
@@ -129,5 +130,26 @@ func TestInvariant13_UpdateRefusalsLeaveBinaryUntouched(t *testing.T) {
 			}
 			f.untouched(t)
 		})
+	}
+}
+
+// TestUpdaterRefusesConcurrentUpdate: while one update holds the lock, a
+// second one changes nothing.
+func TestUpdaterRefusesConcurrentUpdate(t *testing.T) {
+	f := newUpdateFixture(t)
+	bin := fakeBinary("v1.2.0")
+	f.publish(t, "v1.2.0", bin, bin)
+	unlock, err := lockUpdate(f.exe + LockSuffix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = f.run("")
+	unlock()
+	if err == nil || !strings.Contains(err.Error(), "another talon update") {
+		t.Fatalf("second update: %v", err)
+	}
+	f.untouched(t)
+	if _, err := f.run(""); err != nil {
+		t.Fatalf("after the lock is released: %v", err)
 	}
 }
