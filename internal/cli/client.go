@@ -60,7 +60,7 @@ func (a *app) dial(ctx context.Context, f connFlags, scopes ...string) (*gateway
 			password = cfg.Gateway.Auth.Password.Reveal()
 		}
 	}
-	c, err := gateway.Dial(ctx, url, gateway.DialOptions{Token: token, Password: password, Scopes: scopes, Version: version.Version})
+	c, err := gateway.Dial(ctx, url, gateway.DialOptions{Token: token, Password: password, Scopes: scopes, Version: version.Current()})
 	if err != nil {
 		var pe *protocol.Error
 		if errors.As(err, &pe) {

@@ -144,7 +144,7 @@ func (a *app) runGateway(ctx context.Context, portSet bool, port int, bind strin
 		Logger:     logger,
 		LogFile:    logFile,
 		Scrub:      rt.secrets.live.Scrub,
-		Version:    version.Version,
+		Version:    version.Current(),
 		StateDir:   p.StateDir,
 		Ready: func(addr net.Addr) {
 			host, portStr, _ := net.SplitHostPort(addr.String())

@@ -44,7 +44,7 @@ func (a *app) securityCmd() *cobra.Command {
 			return a.securityAudit(cmd.Context(), deep, fix, strict)
 		},
 	}
-	audit.Flags().BoolVar(&deep, "deep", false, "also probe the running gateway as an attacker would")
+	audit.Flags().BoolVar(&deep, "deep", false, "also probe the running gateway as an attacker would, and check this binary's modules against the offline vulnerability database")
 	audit.Flags().BoolVar(&fix, "fix", false, "apply the safe fixes (they only narrow; docs/security-audit.md lists them), with a config backup")
 	audit.Flags().BoolVar(&strict, "strict", false, "exit 1 when any finding is critical")
 	cmd.AddCommand(audit)
@@ -127,6 +127,7 @@ func (a *app) securityAudit(ctx context.Context, deep, fix, strict bool) error {
 	}
 	if deep {
 		findings = append(findings, a.deepProbe(ctx, in.Config)...)
+		findings = append(findings, a.vulnFindings(p)...)
 	}
 	summary := map[string]int{security.Critical: 0, security.Warn: 0, security.Info: 0}
 	for _, f := range findings {

@@ -1,0 +1,171 @@
+package release
+
+import (
+	"bytes"
+	"flag"
+	"fmt"
+	"go/format"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+)
+
+var update = flag.Bool("update", false, "rewrite licenses_table.go from the module cache")
+
+// classifyLicense names the licence of one licence file by its text.
+func classifyLicense(text string) string {
+	t := strings.ToLower(strings.Join(strings.Fields(text), " "))
+	has := func(s ...string) bool {
+		for _, x := range s {
+			if !strings.Contains(t, x) {
+				return false
+			}
+		}
+		return true
+	}
+	switch {
+	case has("mozilla public license version 2.0"), has("mozilla public license, version 2.0"):
+		return "MPL-2.0"
+	case has("gnu affero general public license"):
+		return "AGPL-3.0-only"
+	case has("gnu lesser general public license"):
+		return "LGPL-3.0-only"
+	case has("gnu general public license", "version 3"):
+		return "GPL-3.0-only"
+	case has("gnu general public license"):
+		return "GPL-2.0-only"
+	case has("apache license", "version 2.0"):
+		return "Apache-2.0"
+	case has("permission is hereby granted, free of charge"):
+		return "MIT"
+	case has("redistribution and use in source and binary forms"):
+		if has("neither the name") || has("names of its contributors") {
+			return "BSD-3-Clause"
+		}
+		return "BSD-2-Clause"
+	case has("permission to use, copy, modify, and/or distribute"), has("permission to use, copy, modify, and distribute this software for any purpose"):
+		return "ISC"
+	case has("this is free and unencumbered software released into the public domain"):
+		return "Unlicense"
+	}
+	return ""
+}
+
+func copyleft(id string) bool { return strings.Contains(id, "GPL") }
+
+var licenseFile = regexp.MustCompile(`(?i)^(licen[cs]e|copying)(\.(txt|md))?$`)
+var anyLicenseFile = regexp.MustCompile(`(?i)^(licen[cs]e|copying)`)
+
+type modLicense struct {
+	path, version, primary string
+	copyleftIn             []string // licence files (any) that are GPL-family
+}
+
+// buildModules lists the modules linked into cmd/talon with these tags,
+// and classifies their licence files from the module cache.
+func buildModules(t *testing.T, tags string) []modLicense {
+	t.Helper()
+	args := []string{"list", "-deps", "-f", "{{with .Module}}{{.Path}}\t{{.Version}}\t{{.Dir}}{{end}}"}
+	if tags != "" {
+		args = append(args, "-tags", tags)
+	}
+	cmd := exec.Command("go", append(args, "github.com/talonclaw/talon/cmd/talon")...)
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	seen := map[string]bool{}
+	var mods []modLicense
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		f := strings.Split(line, "\t")
+		if len(f) != 3 || f[1] == "" || seen[f[0]] { // the main module has no version
+			continue
+		}
+		seen[f[0]] = true
+		m := modLicense{path: f[0], version: f[1]}
+		ents, err := os.ReadDir(f[2])
+		if err != nil {
+			t.Fatalf("%s: %v", f[0], err)
+		}
+		for _, e := range ents {
+			if e.IsDir() || !anyLicenseFile.MatchString(e.Name()) {
+				continue
+			}
+			b, err := os.ReadFile(filepath.Join(f[2], e.Name()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			id := classifyLicense(string(b))
+			if licenseFile.MatchString(e.Name()) && m.primary == "" {
+				m.primary = id
+			}
+			if copyleft(id) {
+				m.copyleftIn = append(m.copyleftIn, e.Name()+" ("+id+")")
+			}
+		}
+		mods = append(mods, m)
+	}
+	sort.Slice(mods, func(i, j int) bool { return mods[i].path < mods[j].path })
+	return mods
+}
+
+// TestLicenses shows the default build holds no GPL-family code (GPL, LGPL,
+// AGPL), from the licence files of every module linked into cmd/talon, and
+// that the whatsapp build, which does, is seen as such (so the check can
+// fail). It also keeps licenses_table.go, from which SBOMs take their
+// licences, equal to what the files say.
+func TestLicenses(t *testing.T) {
+	if testing.Short() {
+		t.Skip("reads the module cache")
+	}
+	mods := buildModules(t, "")
+	if len(mods) < 10 {
+		t.Fatalf("only %d modules in the build; the test is not looking at the daemon", len(mods))
+	}
+	for _, m := range mods {
+		if len(m.copyleftIn) > 0 || copyleft(m.primary) {
+			t.Errorf("the default build links %s@%s, which is under %s (GPL-family code belongs behind a build tag like whatsapp)", m.path, m.version, strings.Join(m.copyleftIn, ", "))
+		}
+		if m.primary == "" {
+			t.Errorf("%s@%s: no licence file this test recognises (read it, and teach classifyLicense its licence if it is acceptable)", m.path, m.version)
+		}
+	}
+	// The detector itself: the whatsapp build links GPL-3.0 libsignal.
+	wa := buildModules(t, "whatsapp")
+	found := false
+	for _, m := range wa {
+		if m.path == "go.mau.fi/libsignal" && copyleft(m.primary) {
+			found = true
+		}
+	}
+	if !found {
+		t.Error("the whatsapp build's go.mau.fi/libsignal was not classified as GPL: the licence detector is blind")
+	}
+
+	var buf bytes.Buffer
+	buf.WriteString("// Code generated by TestLicenses -update from the module cache; DO NOT EDIT.\n\npackage release\n\nfunc licenseTable(path string) string {\n\tswitch path {\n")
+	for _, m := range mods {
+		if m.primary != "" {
+			fmt.Fprintf(&buf, "\tcase %q:\n\t\treturn %q\n", m.path, m.primary)
+		}
+	}
+	buf.WriteString("\t}\n\treturn \"\"\n}\n")
+	want, err := format.Source(buf.Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if *update {
+		if err := os.WriteFile("licenses_table.go", want, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, _ := os.ReadFile("licenses_table.go")
+	if !bytes.Equal(got, want) {
+		t.Error("licenses_table.go is out of date with the module graph (hint: go test ./internal/release -run TestLicenses -update)")
+	}
+}
