@@ -148,6 +148,9 @@ func TestInvariant14_KillDuringSlackEventsBursts(t *testing.T) {
 	close(queue)
 	wg.Wait() // every event acknowledged
 	ok := waitForLong(func() bool {
+		if !journalSettled(t, state) {
+			return false
+		}
 		got := map[string]bool{}
 		for _, s := range sl.Posts() {
 			got[strings.TrimPrefix(s.Text, "re: ")] = true

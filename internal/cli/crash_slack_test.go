@@ -141,6 +141,9 @@ func TestInvariant14_KillDuringSlackBursts(t *testing.T) {
 		if sl.Unacked() != 0 {
 			return false
 		}
+		if !journalSettled(t, state) {
+			return false
+		}
 		got := map[string]bool{}
 		for _, s := range sl.Posts() {
 			got[strings.TrimPrefix(s.Text, "re: ")] = true

@@ -115,6 +115,9 @@ func TestInvariant14_KillDuringTelegramBursts(t *testing.T) {
 		if tg.Pending() != 0 {
 			return false
 		}
+		if !journalSettled(t, state) {
+			return false
+		}
 		got := map[string]bool{}
 		for _, s := range tg.Sent() {
 			got[strings.TrimPrefix(s.Text, "re: ")] = true

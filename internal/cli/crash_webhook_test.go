@@ -141,6 +141,9 @@ func TestInvariant14_KillDuringTelegramWebhookBursts(t *testing.T) {
 	close(queue)
 	wg.Wait() // every update acknowledged
 	ok := waitForLong(func() bool {
+		if !journalSettled(t, state) {
+			return false
+		}
 		got := map[string]bool{}
 		for _, s := range tg.Sent() {
 			got[s.Text[len("re: "):]] = true

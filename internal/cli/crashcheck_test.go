@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"database/sql"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -108,4 +109,25 @@ func checkCrashOutcome(t *testing.T, state, channel string, peers, texts []strin
 		t.Errorf("audit verify after %d kills: %d %s %s", kills, code, o, errOut)
 	}
 	return out
+}
+
+// journalSettled reports whether the gateway using state has no journal
+// row left pending: every resumed turn has ended. (A reply seen at the
+// platform may be one sent before a kill, whose resumed turn is still
+// running; stopping the gateway then would leave its row for the next
+// start, as designed, and the check after the harness would see it.) It
+// reads the table directly: PendingInbound would fold the running
+// gateway's sent log from another process.
+func journalSettled(t *testing.T, state string) bool {
+	t.Helper()
+	st, err := store.Open(context.Background(), filepath.Join(state, "talon.db"))
+	if err != nil {
+		return false
+	}
+	defer st.Close()
+	var n int
+	err = st.Read(context.Background(), func(tx *sql.Tx) error {
+		return tx.QueryRowContext(context.Background(), "SELECT count(*) FROM inbound WHERE state = 'pending'").Scan(&n)
+	})
+	return err == nil && n == 0
 }
