@@ -616,6 +616,23 @@ func TestHealthAndStatusReportChannelsAndSessions(t *testing.T) {
 	if !strings.Contains(out, "channel telegram: connected") || !strings.Contains(out, "sessions: 3") {
 		t.Fatalf("health text:\n%s", out)
 	}
+	// status --json in OpenClaw's shape: its CLI maps over
+	// sessions.byAgent ({agentId, path, count, recent}).
+	out, _, _ = runTalon(t, state, "status", "--url", g.url, "--json")
+	var st struct {
+		Sessions struct {
+			ByAgent []struct {
+				AgentID string           `json:"agentId"`
+				Path    string           `json:"path"`
+				Count   int              `json:"count"`
+				Recent  []map[string]any `json:"recent"`
+			} `json:"byAgent"`
+		} `json:"sessions"`
+	}
+	if err := json.Unmarshal([]byte(out), &st); err != nil || len(st.Sessions.ByAgent) != 1 || st.Sessions.ByAgent[0].AgentID != "main" ||
+		st.Sessions.ByAgent[0].Count != 3 || len(st.Sessions.ByAgent[0].Recent) != 3 || st.Sessions.ByAgent[0].Path == "" {
+		t.Fatalf("status --json sessions.byAgent: %+v (%v)\n%s", st.Sessions, err, out)
+	}
 }
 
 // TestJSONOutputIsCamelCase: every --json output of the commands that

@@ -71,3 +71,45 @@ func (g *Gateway) sessionSummary(ctx context.Context) map[string]any {
 	}
 	return out
 }
+
+// sessionsByAgent is status's sessions.byAgent in OpenClaw's shape (its
+// CLI maps over it): [{agentId, path, count, recent: [{key, updatedAt,
+// age}]}], one entry per agent that has sessions, "main" at least.
+func (g *Gateway) sessionsByAgent(ctx context.Context) []any {
+	st := g.opts.Store
+	counts := map[string]int{}
+	if st != nil {
+		if c, err := st.SessionCountsByAgent(ctx); err == nil {
+			counts = c
+		}
+	}
+	if len(counts) == 0 {
+		counts["main"] = 0
+	}
+	ids := make([]string, 0, len(counts))
+	for id := range counts {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	now := g.opts.Now()
+	out := make([]any, 0, len(ids))
+	for _, id := range ids {
+		recent := []any{}
+		if st != nil {
+			if list, err := st.ListSessions(ctx, store.ListSessionsOptions{AgentID: id, Limit: 5}); err == nil {
+				for _, s := range list {
+					recent = append(recent, map[string]any{"key": s.Key, "updatedAt": s.UpdatedAt.UnixMilli(), "age": now.Sub(s.UpdatedAt).Round(time.Second).Milliseconds()})
+				}
+			}
+		}
+		out = append(out, map[string]any{"agentId": id, "path": g.opts.StateDir, "count": counts[id], "recent": recent})
+	}
+	return out
+}
+
+// statusSessions is the sessions summary with byAgent, as status has it.
+func (g *Gateway) statusSessions(ctx context.Context) map[string]any {
+	out := g.sessionSummary(ctx)
+	out["byAgent"] = g.sessionsByAgent(ctx)
+	return out
+}

@@ -158,7 +158,7 @@ func (g *Gateway) mStatus(ctx context.Context, c *conn, _ json.RawMessage) (any,
 		},
 		"channels":       accts,
 		"channelSummary": summary,
-		"sessions":       g.sessionSummary(ctx),
+		"sessions":       g.statusSessions(ctx),
 		"paths":          map[string]any{"stateDir": g.opts.StateDir, "config": g.opts.ConfigPath},
 	}, nil
 }
