@@ -312,3 +312,10 @@ func call(tx *sql.Tx, fn func(*sql.Tx) error) (res writeResult) {
 	}()
 	return writeResult{err: fn(tx)}
 }
+
+// WriteStats reports how many transactions the writer has committed and
+// how many writes they held, for benchmarks (writes per commit is what
+// group commit buys).
+func (s *Store) WriteStats() (commits, writes int64) {
+	return s.wr.commits.Load(), s.wr.committed.Load()
+}

@@ -37,7 +37,7 @@ func (instantModels) Models(*config.Config) ([]llm.Model, error) {
 
 // pipeline is the Telegram fake, the real adapter, the Router with real
 // access control, and a real agent on a real store.
-func pipeline(b *testing.B) *faketelegram.Server {
+func pipeline(b *testing.B) (*faketelegram.Server, *store.Store) {
 	tg := faketelegram.New(b)
 	st, err := store.Open(context.Background(), filepath.Join(b.TempDir(), "talon.db"))
 	if err != nil {
@@ -73,7 +73,7 @@ func pipeline(b *testing.B) *faketelegram.Server {
 		cancel()
 		_ = r.Stop(context.Background())
 	})
-	return tg
+	return tg, st
 }
 
 // BenchmarkPipelineLatency sends one owner DM at a time and reports the
@@ -81,7 +81,7 @@ func pipeline(b *testing.B) *faketelegram.Server {
 // sendMessage arrives: the latency Talon adds to a message with an
 // instant model.
 func BenchmarkPipelineLatency(b *testing.B) {
-	tg := pipeline(b)
+	tg, _ := pipeline(b)
 	owner := faketelegram.User{ID: 1, FirstName: "Owner"}
 	var lat []time.Duration
 	n := 0
@@ -98,8 +98,9 @@ func BenchmarkPipelineLatency(b *testing.B) {
 // BenchmarkPipelineThroughput pushes 200 DMs from 50 senders at once and
 // reports messages per second until every reply has been sent.
 func BenchmarkPipelineThroughput(b *testing.B) {
-	tg := pipeline(b)
+	tg, st := pipeline(b)
 	const batch, senders = 200, 50
+	c0, w0 := st.WriteStats()
 	total := 0
 	var elapsed, cpu time.Duration
 	for b.Loop() {
@@ -118,6 +119,9 @@ func BenchmarkPipelineThroughput(b *testing.B) {
 	// CPU per message, the fake's included: the figure that bounds
 	// throughput on a busy machine, where msgs/s is noisy.
 	b.ReportMetric(float64(cpu.Microseconds())/float64(total), "cpu-µs/msg")
+	c1, w1 := st.WriteStats()
+	b.ReportMetric(float64(c1-c0)/float64(total), "commits/msg")
+	b.ReportMetric(float64(w1-w0)/float64(max(c1-c0, 1)), "writes/commit")
 }
 
 func report(b *testing.B, lat []time.Duration) {
