@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/talonclaw/talon/internal/approvals"
+	"github.com/talonclaw/talon/internal/auditlog"
 	"github.com/talonclaw/talon/internal/config"
 	"github.com/talonclaw/talon/internal/llm"
 	"github.com/talonclaw/talon/internal/policy"
@@ -42,7 +43,7 @@ type Options struct {
 	Policy policy.Decider
 	// Audit records a security-relevant event in the audit log (invariant
 	// 12); nil records nothing. Data must hold no secret values.
-	Audit func(ctx context.Context, kind, actor, subject string, data any)
+	Audit auditlog.Func
 	// Scrub removes known secret values from text before the model, the
 	// transcript or the reply see it (invariant 10). Nil scrubs nothing.
 	Scrub func(string) string

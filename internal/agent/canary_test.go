@@ -112,10 +112,11 @@ func TestInvariant_PromptLeak_HijackedModelCannotSendPrompt(t *testing.T) {
 		c.Tools.Profile = "full"
 		cfg = c
 		o.Policy = &policy.Rules{Config: func() *config.Config { return cfg }}
-		o.Audit = func(_ context.Context, kind, _, subject string, _ any) {
+		o.Audit = func(_ context.Context, kind, _, subject string, _ any) error {
 			mu.Lock()
 			audits = append(audits, kind+"/"+subject)
 			mu.Unlock()
+			return nil
 		}
 	})
 	fetch := &recordingTool{name: "web_fetch", out: "ok"}

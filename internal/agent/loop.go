@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/talonclaw/talon/internal/approvals"
+	"github.com/talonclaw/talon/internal/auditlog"
 	"github.com/talonclaw/talon/internal/config"
 	"github.com/talonclaw/talon/internal/llm"
 	"github.com/talonclaw/talon/internal/policy"
@@ -164,7 +165,7 @@ func (t *turn) finish(ctx context.Context, err error) (*TurnResult, error) {
 		t.res.Reply = be.Message
 		t.res.StopReason = "budget"
 		t.a.log.Warn("turn refused: budget", "session", t.res.SessionKey, "budget", be.Key, "limit", be.Limit, "spent", be.Spent)
-		t.a.audit(context.WithoutCancel(ctx), "budget.refused", t.req.SenderID, be.Key, map[string]any{"session": t.res.SessionKey, "limit": be.Limit, "spent": be.Spent})
+		t.a.audit(context.WithoutCancel(ctx), auditlog.KindBudgetRefused, t.req.SenderID, be.Key, map[string]any{"session": t.res.SessionKey, "limit": be.Limit, "spent": be.Spent})
 		t.emit(Event{Type: "refused", Text: be.Message, Result: t.res})
 	case errors.Is(err, ErrAborted):
 		t.res.StopReason = "aborted"
@@ -423,6 +424,19 @@ func (t *turn) tool(ctx context.Context, call llm.ToolCall, trust string) error 
 			rec.Outcome = "denied"
 			break
 		}
+		// Intent before effect: the record of what is about to run, and
+		// why it may, is written first; a call whose intent cannot be
+		// recorded does not run (a kill -9 during the call leaves the
+		// intent in the log).
+		argsSum := sha256.Sum256(call.Args)
+		if err := t.a.audit(context.WithoutCancel(ctx), auditlog.KindToolIntent, orDefault(t.req.SenderID, t.sess.Key), call.Name, map[string]any{
+			"session": t.sess.Key, "run": t.req.RunID, "call": call.ID, "argsSha256": hex.EncodeToString(argsSum[:]), "planHash": planHash,
+			"action": rec.Decision, "reason": rec.Reason}); err != nil {
+			t.a.log.Error("tool call not run: its intent could not be recorded in the audit log", "session", t.sess.Key, "tool", call.Name, "err", err)
+			rec.Outcome = "error"
+			rec.Reason = "not run: the audit log could not record it first (" + err.Error() + ")"
+			break
+		}
 		t.emit(Event{Type: "tool_call", ToolCall: &rec})
 		started := t.a.o.Now()
 		r, err := tl.Run(ctx, ToolCall{ID: call.ID, Args: call.Args, SessionKey: t.sess.Key, AgentID: t.sess.AgentID, SenderID: t.req.SenderID,
@@ -451,7 +465,7 @@ func (t *turn) tool(ctx context.Context, call llm.ToolCall, trust string) error 
 	}
 	decision, _ := json.Marshal(map[string]string{"action": string(rec.Decision), "reason": rec.Reason, "outcome": rec.Outcome})
 	argsSum := sha256.Sum256(call.Args)
-	t.a.audit(ctx, "policy.decision", orDefault(t.req.SenderID, t.sess.Key), call.Name, map[string]any{
+	t.a.audit(ctx, auditlog.KindPolicyDecision, orDefault(t.req.SenderID, t.sess.Key), call.Name, map[string]any{
 		"session": t.sess.Key, "run": t.req.RunID, "call": call.ID, "argsSha256": hex.EncodeToString(argsSum[:]), "planHash": planHash,
 		"action": rec.Decision, "outcome": rec.Outcome, "reason": rec.Reason})
 	if err := t.a.o.Store.RecordDecision(ctx, store.Decision{TS: t.a.o.Now(), SessionKey: t.sess.Key, RunID: t.req.RunID, AgentID: t.sess.AgentID,
@@ -538,7 +552,7 @@ func (t *turn) approve(ctx context.Context, call llm.ToolCall, rec *ToolCallReco
 func (t *turn) leak(ctx context.Context, where string) {
 	t.a.log.Warn("system prompt disclosure blocked", "session", t.req.SessionKey, "run", t.req.RunID, "where", where)
 	t.emit(Event{Type: "alert", Text: "system prompt disclosure blocked in " + where})
-	t.a.audit(context.WithoutCancel(ctx), "security.alert", orDefault(t.req.SenderID, t.sess.Key), "prompt-leak", map[string]any{"session": t.req.SessionKey, "where": where})
+	t.a.audit(context.WithoutCancel(ctx), auditlog.KindSecurityAlert, orDefault(t.req.SenderID, t.sess.Key), "prompt-leak", map[string]any{"session": t.req.SessionKey, "where": where})
 }
 
 // scan looks for injection patterns in untrusted text. A hit raises an
@@ -554,7 +568,7 @@ func (t *turn) scan(source, text string) {
 	}
 	t.a.log.Warn("injection patterns in untrusted content", "session", t.req.SessionKey, "run", t.req.RunID, "source", source, "patterns", names)
 	t.emit(Event{Type: "alert", Text: source + ": " + strings.Join(names, ", ")})
-	t.a.audit(context.Background(), "security.alert", source, "injection", map[string]any{"session": t.req.SessionKey, "run": t.req.RunID, "patterns": names})
+	t.a.audit(context.Background(), auditlog.KindSecurityAlert, source, "injection", map[string]any{"session": t.req.SessionKey, "run": t.req.RunID, "patterns": names})
 }
 
 // capResult keeps the head and tail of an oversize tool result.
@@ -587,13 +601,14 @@ func (t *turn) auditExec(ctx context.Context, call llm.ToolCall, outcome string,
 			}
 		}
 	}
-	t.a.audit(context.WithoutCancel(ctx), "tool.exec", orDefault(t.req.SenderID, t.sess.Key), call.Name, data)
+	t.a.audit(context.WithoutCancel(ctx), auditlog.KindToolExec, orDefault(t.req.SenderID, t.sess.Key), call.Name, data)
 }
 
-func (a *Agent) audit(ctx context.Context, kind, actor, subject string, data any) {
-	if a.o.Audit != nil {
-		a.o.Audit(ctx, kind, actor, subject, data)
+func (a *Agent) audit(ctx context.Context, kind, actor, subject string, data any) error {
+	if a.o.Audit == nil {
+		return nil
 	}
+	return a.o.Audit(ctx, kind, actor, subject, data)
 }
 
 // deltaScrubber scrubs one streamed reply (invariant 10): with

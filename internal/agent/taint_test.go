@@ -224,9 +224,10 @@ func TestInvariant12_ToolExecAuditedWithoutSecrets(t *testing.T) {
 	var recs []rec
 	e := newEnv(t, func(c *config.Config, o *Options) {
 		o.Scrub = func(s string) string { return strings.ReplaceAll(s, "hunter2-known-secret-value", "[REDACTED:API]") }
-		o.Audit = func(_ context.Context, kind, _, _ string, data any) {
+		o.Audit = func(_ context.Context, kind, _, _ string, data any) error {
 			m, _ := data.(map[string]any)
 			recs = append(recs, rec{kind, m})
+			return nil
 		}
 		o.Policy = allowAll{}
 	})

@@ -111,7 +111,7 @@ type Manager struct {
 	OnAllowAlways func(ctx context.Context, a store.Approval) error
 	// Audit records each request, where it was shown, and each expiry
 	// (nil: none). Resolutions are audited where the answer came in.
-	Audit func(ctx context.Context, kind, actor, subject string, data any)
+	Audit auditlog.Func
 	// OfferTimeout bounds showing a request through the Reaches
 	// (0: DefaultOfferTimeout); one that has not reached anyone by then
 	// does not count.

@@ -267,10 +267,11 @@ func TestRequestAndExpiryAreAudited(t *testing.T) {
 	m, _ := newManager(t, true)
 	var mu sync.Mutex
 	var kinds []string
-	m.Audit = func(_ context.Context, kind, actor, subject string, data any) {
+	m.Audit = func(_ context.Context, kind, actor, subject string, data any) error {
 		mu.Lock()
 		defer mu.Unlock()
 		kinds = append(kinds, kind+" "+subject)
+		return nil
 	}
 	a, err := m.Ask(context.Background(), Request{Tool: "exec", Args: json.RawMessage(`{}`), Timeout: 20 * time.Millisecond})
 	if err != nil || a.Status != "expired" {

@@ -81,21 +81,40 @@ import (
 	"github.com/talonclaw/talon/internal/store"
 )
 
-// Record kinds. Callers may use others; these are the ones Talon writes.
+// Func is how the parts of Talon write audit records: kind (one of the
+// Kind constants), who acted, what it was about, and details. It returns
+// the error of the write: a caller that guards an effect with its record
+// (an intent written before a tool runs) must not go ahead without it.
+type Func func(ctx context.Context, kind, actor, subject string, data any) error
+
+// Record kinds: every kind Talon writes is one of these
+// (TestAuditKindsAreConstants finds a literal passed instead).
 const (
 	KindAuthOK          = "auth.ok"
 	KindAuthFail        = "auth.fail"
 	KindPairingRequest  = "pairing.request"
+	KindPairingResolve  = "pairing.resolve"
 	KindApprovalRequest = "approval.request"
 	KindApprovalResolve = "approval.resolve"
 	KindApprovalRefused = "approval.refused" // an answer from someone who may not approve
 	KindPolicyDecision  = "policy.decision"
+	KindToolIntent      = "tool.intent" // written before a tool runs; the outcome follows as tool.exec
 	KindToolExec        = "tool.exec"
-	KindMessageOut      = "message.out"
+	KindMessageOut      = "message.outbound"
 	KindConfigChange    = "config.change"
 	KindSecurityAlert   = "security.alert"
 	KindBudgetRefused   = "budget.refused"
 	KindAuditFix        = "audit.fix"
+	KindSessionReset    = "session.reset"
+	KindSessionDelete   = "session.delete"
+	KindSessionPurge    = "session.purge"
+	KindCronAdd         = "cron.add"
+	KindCronRemove      = "cron.remove"
+	KindSecretSet       = "secret.set"
+	KindSecretRemove    = "secret.remove"
+	KindUpdateInstalled = "update.installed"
+	KindUpdateRefused   = "update.refused"
+	KindUpdateRollback  = "update.rolled_back"
 	KindCheckpoint      = "checkpoint" // written by Checkpoint only
 	KindTruncate        = "truncate"   // written by Truncate only
 )

@@ -287,7 +287,7 @@ func (r *Router) sendButtons(ctx context.Context, a Adapter, t Target, text stri
 		if err != nil {
 			data["error"] = err.Error()
 		}
-		r.Audit(context.WithoutCancel(ctx), "message.outbound", "talon", a.Channel()+":"+t.ChatID, data)
+		r.Audit(context.WithoutCancel(ctx), auditlog.KindMessageOut, "talon", a.Channel()+":"+t.ChatID, data)
 	}
 	return msgID, text, err
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/talonclaw/talon/internal/access"
 	"github.com/talonclaw/talon/internal/agent"
 	"github.com/talonclaw/talon/internal/approvals"
+	"github.com/talonclaw/talon/internal/auditlog"
 	"github.com/talonclaw/talon/internal/config"
 	"github.com/talonclaw/talon/internal/policy"
 	"github.com/talonclaw/talon/internal/security"
@@ -58,7 +59,7 @@ type Router struct {
 	// Scrub removes secrets from every outbound text (nil: none).
 	Scrub func(string) string
 	// Audit records outbound messages and pairing requests (nil: none).
-	Audit func(ctx context.Context, kind, actor, subject string, data any)
+	Audit auditlog.Func
 	// OnPairing is told about each new pairing request (the gateway
 	// turns it into an event for operators).
 	OnPairing func(store.PairingRequest)
@@ -450,7 +451,7 @@ func (r *Router) denied(ctx context.Context, m Message, d access.Decision) {
 	p := *d.Pairing
 	if r.Audit != nil {
 		// Who asked and the code; never their name or text.
-		r.Audit(ctx, "pairing.request", m.Channel+":"+m.SenderID, p.Code,
+		r.Audit(ctx, auditlog.KindPairingRequest, m.Channel+":"+m.SenderID, p.Code,
 			map[string]any{"channel": p.Channel, "account": p.Account, "expiresAt": p.ExpiresAt})
 	}
 	if r.OnPairing != nil {
@@ -824,7 +825,7 @@ func (r *Router) deliverThen(ctx context.Context, channel, account string, t Tar
 		if err != nil {
 			data["error"] = err.Error()
 		}
-		r.Audit(context.WithoutCancel(ctx), "message.outbound", "talon", channel+":"+t.ChatID, data)
+		r.Audit(context.WithoutCancel(ctx), auditlog.KindMessageOut, "talon", channel+":"+t.ChatID, data)
 	}
 	return err
 }

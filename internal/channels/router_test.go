@@ -116,10 +116,11 @@ func newHarness(t *testing.T, edit func(*config.Config)) *harness {
 	h := &harness{tg: &recorder{ch: "telegram", acct: "default"}, run: &runner{}, st: st, cfg: cfg}
 	h.r = &Router{Config: func() *config.Config { return cfg }, Access: &access.Checker{Store: st, Config: func() *config.Config { return cfg }},
 		Agent: h.run, Scrub: func(s string) string { return strings.ReplaceAll(s, "sk-SECRET", "[redacted]") },
-		Audit: func(_ context.Context, kind, _, subject string, data any) {
+		Audit: func(_ context.Context, kind, _, subject string, data any) error {
 			h.mu.Lock()
 			h.audits = append(h.audits, audited{kind, subject, data})
 			h.mu.Unlock()
+			return nil
 		}}
 	h.r.Add(h.tg)
 	if err := h.r.Start(t.Context()); err != nil {

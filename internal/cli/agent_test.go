@@ -562,12 +562,12 @@ func TestInvariant12_AuditVerify(t *testing.T) {
 		t.Fatalf("%d %s %s", code, out, errOut)
 	}
 	out, errOut, code := runTalon(t, state, "audit", "verify")
-	// Two policy decisions and the read's execution.
-	if code != 0 || !strings.Contains(out, "audit log ok: 3 records") {
+	// The read's intent, its execution, and the two policy decisions.
+	if code != 0 || !strings.Contains(out, "audit log ok: 4 records") {
 		t.Fatalf("verify: %d %q %q", code, out, errOut)
 	}
 	out, _, _ = runTalon(t, state, "audit", "tail", "--json")
-	if !strings.Contains(out, `"kind": "policy.decision"`) || !strings.Contains(out, `"subject": "exec"`) {
+	if !strings.Contains(out, `"kind": "policy.decision"`) || !strings.Contains(out, `"subject": "exec"`) || !strings.Contains(out, `"kind": "tool.intent"`) {
 		t.Fatalf("tail: %s", out)
 	}
 	// Edit one record behind Talon's back.

@@ -214,11 +214,12 @@ func (rt *runtime) sandboxSpec(p paths, ws, sessionKey string) *sandbox.Spec {
 // logger only through the returned error being dropped here on purpose:
 // the audited action already happened, and refusing to continue would let
 // a full disk stop every turn. The record is durable when it returns.
-func (rt *runtime) audit(ctx context.Context, kind, actor, subject string, data any) {
+func (rt *runtime) audit(ctx context.Context, kind, actor, subject string, data any) error {
 	if rt.auditLog == nil || !rt.cfg.Load().Audit.Enabled {
-		return
+		return nil // the owner turned the log off (audit.disabled says so)
 	}
-	_, _ = rt.auditLog.Append(ctx, kind, actor, subject, data)
+	_, err := rt.auditLog.Append(ctx, kind, actor, subject, data)
+	return err
 }
 
 // withStore opens the state database for one command.

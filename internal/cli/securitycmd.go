@@ -376,6 +376,6 @@ func (a *app) auditFixes(ctx context.Context, p paths, fixed []string) {
 		return
 	}
 	for _, f := range fixed {
-		_, _ = l.Append(ctx, "audit.fix", "cli", "security audit --fix", map[string]any{"change": f})
+		_, _ = l.Append(ctx, auditlog.KindAuditFix, "cli", "security audit --fix", map[string]any{"change": f})
 	}
 }

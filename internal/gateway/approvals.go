@@ -6,6 +6,7 @@ import (
 	"errors"
 
 	"github.com/talonclaw/talon/internal/approvals"
+	"github.com/talonclaw/talon/internal/auditlog"
 	"github.com/talonclaw/talon/internal/protocol"
 	"github.com/talonclaw/talon/internal/store"
 )
@@ -73,6 +74,6 @@ func (g *Gateway) mApprovalResolve(ctx context.Context, c *conn, params json.Raw
 		return nil, protocol.Errorf(protocol.CodeUnavailable, "%v", err)
 	}
 	c.log.Info("approval resolved", "id", a.ID, "decision", a.Decision, "tool", a.Tool)
-	g.audit("approval.resolve", "operator:"+c.client.ID, a.Tool, map[string]any{"id": a.ID, "decision": a.Decision, "planHash": a.PlanHash, "session": a.SessionKey})
+	g.audit(auditlog.KindApprovalResolve, "operator:"+c.client.ID, a.Tool, map[string]any{"id": a.ID, "decision": a.Decision, "planHash": a.PlanHash, "session": a.SessionKey})
 	return map[string]any{"ok": true, "approval": a}, nil
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/talonclaw/talon/internal/agent"
+	"github.com/talonclaw/talon/internal/auditlog"
 	"github.com/talonclaw/talon/internal/policy"
 	"github.com/talonclaw/talon/internal/protocol"
 	"github.com/talonclaw/talon/internal/store"
@@ -258,6 +259,9 @@ func (g *Gateway) mSessionsReset(ctx context.Context, c *conn, params json.RawMe
 	if e != nil {
 		return nil, e
 	}
+	if e := g.intent(c, auditlog.KindSessionReset, key, nil); e != nil {
+		return nil, e
+	}
 	g.opts.Agent.Abort(key, "")
 	s, err := g.opts.Store.ResetSession(ctx, key)
 	if err != nil {
@@ -272,6 +276,9 @@ func (g *Gateway) mSessionsDelete(ctx context.Context, c *conn, params json.RawM
 	}
 	_, key, e := decodeSession(params)
 	if e != nil {
+		return nil, e
+	}
+	if e := g.intent(c, auditlog.KindSessionDelete, key, nil); e != nil {
 		return nil, e
 	}
 	g.opts.Agent.Abort(key, "")

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/talonclaw/talon/internal/auditlog"
 	"github.com/talonclaw/talon/internal/cron"
 	"github.com/talonclaw/talon/internal/protocol"
 	"github.com/talonclaw/talon/internal/store"
@@ -47,6 +48,9 @@ func (g *Gateway) mCronAdd(ctx context.Context, c *conn, params json.RawMessage)
 	if e != nil {
 		return nil, e
 	}
+	if e := g.intent(c, auditlog.KindCronAdd, p.Schedule, map[string]any{"name": p.Name, "agentId": p.AgentID, "messageLength": len(p.Message)}); e != nil {
+		return nil, e
+	}
 	j, err := cron.Add(ctx, g.opts.Store, p.Schedule, p.Message, p.Name, p.AgentID, cron.ByOperator+c.client.ID, time.Now())
 	if err != nil {
 		return nil, protocol.Errorf(protocol.CodeInvalidRequest, "%v", err)
@@ -57,6 +61,9 @@ func (g *Gateway) mCronAdd(ctx context.Context, c *conn, params json.RawMessage)
 func (g *Gateway) mCronRemove(ctx context.Context, c *conn, params json.RawMessage) (any, *protocol.Error) {
 	p, e := g.cronParams(params)
 	if e != nil {
+		return nil, e
+	}
+	if e := g.intent(c, auditlog.KindCronRemove, p.ID, nil); e != nil {
 		return nil, e
 	}
 	if err := g.opts.Store.RemoveCronJob(ctx, p.ID); errors.Is(err, store.ErrNoCronJob) {

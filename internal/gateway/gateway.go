@@ -73,6 +73,7 @@ import (
 	"github.com/talonclaw/talon/internal/access"
 	"github.com/talonclaw/talon/internal/agent"
 	"github.com/talonclaw/talon/internal/approvals"
+	"github.com/talonclaw/talon/internal/auditlog"
 	"github.com/talonclaw/talon/internal/config"
 	"github.com/talonclaw/talon/internal/logging"
 	"github.com/talonclaw/talon/internal/protocol"
@@ -102,7 +103,7 @@ type Options struct {
 	Pairing  *access.Pairing
 	Channels Channels
 	// Audit records security events in the audit log; nil records nothing.
-	Audit     func(ctx context.Context, kind, actor, subject string, data any)
+	Audit     auditlog.Func
 	AuditTail AuditTail
 	// OnConfig is told of every config applied by hot reload or config.patch
 	// (the agent runtime reads budgets, models and tools from it).
@@ -469,6 +470,20 @@ func newID() string {
 	b[8] = b[8]&0x3f | 0x80
 	h := hex.EncodeToString(b[:])
 	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
+}
+
+// intent records a side effect a method is about to make (kind, the
+// operator, its subject) and returns the error that must stop it: a
+// change the audit log cannot record is not made.
+func (g *Gateway) intent(c *conn, kind, subject string, data any) *protocol.Error {
+	if g.opts.Audit == nil {
+		return nil
+	}
+	if err := g.opts.Audit(context.Background(), kind, "operator:"+c.client.ID, subject, data); err != nil {
+		g.log.Error("method refused: the audit log could not record it", "kind", kind, "subject", subject, "err", err)
+		return protocol.Errorf(protocol.CodeUnavailable, "not done: the audit log could not record it (%v)", err)
+	}
+	return nil
 }
 
 func (g *Gateway) audit(kind, actor, subject string, data any) {

@@ -14,6 +14,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/talonclaw/talon/internal/auditlog"
 	"github.com/talonclaw/talon/internal/channels"
 	"github.com/talonclaw/talon/internal/config"
 	"github.com/talonclaw/talon/internal/logging"
@@ -271,7 +272,7 @@ func (g *Gateway) mConfigPatch(ctx context.Context, c *conn, params json.RawMess
 		g.log.Warn("config.patch written but not applied", "err", err)
 	}
 	c.log.Info("config patched", "changed", append(slices.Clone(live), restart...))
-	g.audit("config.change", "operator:"+c.client.ID, "config.patch", map[string]any{"keys": append(slices.Clone(live), restart...)})
+	g.audit(auditlog.KindConfigChange, "operator:"+c.client.ID, "config.patch", map[string]any{"keys": append(slices.Clone(live), restart...)})
 	return map[string]any{
 		"ok":              true,
 		"hash":            hashBytes(out),

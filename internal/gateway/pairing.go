@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/talonclaw/talon/internal/access"
+	"github.com/talonclaw/talon/internal/auditlog"
 	"github.com/talonclaw/talon/internal/channels"
 	"github.com/talonclaw/talon/internal/protocol"
 	"github.com/talonclaw/talon/internal/store"
@@ -91,7 +92,7 @@ func (g *Gateway) resolvePairing(ctx context.Context, c *conn, params json.RawMe
 		return nil, protocol.Errorf(protocol.CodeUnavailable, "%v", err)
 	}
 	r := res.Request
-	g.audit("pairing.resolve", by, r.Channel+":"+r.SenderID, map[string]any{"code": r.Code, "status": r.Status, "account": r.Account, "ownerSet": res.OwnerSet})
+	g.audit(auditlog.KindPairingResolve, by, r.Channel+":"+r.SenderID, map[string]any{"code": r.Code, "status": r.Status, "account": r.Account, "ownerSet": res.OwnerSet})
 	g.broadcastScoped(protocol.ScopePairing, EventPairingResolved, map[string]any{"request": r, "ownerSet": res.OwnerSet})
 	out := map[string]any{"ok": true, "request": r, "ownerSet": res.OwnerSet}
 	if approve && p.Notify {
