@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"os"
 
 	"github.com/spf13/cobra"
+	"github.com/talonclaw/talon/internal/auditlog"
 	"github.com/talonclaw/talon/internal/config"
 )
 
@@ -156,6 +158,12 @@ func (a *app) configEdit(path string, edit func(map[string]any) error, textEdit 
 	after, err := config.Validate(tree, a.env.Lookup)
 	if err != nil {
 		return fmt.Errorf("%w\nnothing was written", err)
+	}
+	// The key path only (a value may be a secret). A config edit is how a
+	// broken setup is repaired, so a log that cannot be written only
+	// warns here.
+	if err := a.intent(context.Background(), nil, auditlog.KindConfigChange, path, map[string]any{"via": "config set"}); err != nil {
+		a.errf("talon: warning: %v; writing the config anyway\n", err)
 	}
 	if err := config.WriteFileAtomic(p.Config, config.RenderEdit(raw, tree, textEdit), 0o600); err != nil {
 		return fmt.Errorf("writing config: %w", err)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/talonclaw/talon/internal/agent"
+	"github.com/talonclaw/talon/internal/auditlog"
 	"github.com/talonclaw/talon/internal/cron"
 	"github.com/talonclaw/talon/internal/store"
 )
@@ -31,6 +32,9 @@ func (a *app) cronCmd() *cobra.Command {
 		Args:  a.valueArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return a.withStore(cmd.Context(), func(st *store.Store) error {
+				if err := a.intent(cmd.Context(), st, auditlog.KindCronAdd, args[0], map[string]any{"name": name, "messageLength": len(args[1])}); err != nil {
+					return err
+				}
 				j, err := cron.Add(cmd.Context(), st, args[0], args[1], name, "", cron.ByCLI, time.Now())
 				if err != nil {
 					return &UsageError{Err: err}
@@ -77,6 +81,9 @@ func (a *app) cronCmd() *cobra.Command {
 		Args:  exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return a.withStore(cmd.Context(), func(st *store.Store) error {
+				if err := a.intent(cmd.Context(), st, auditlog.KindCronRemove, args[0], nil); err != nil {
+					return err
+				}
 				if err := st.RemoveCronJob(cmd.Context(), args[0]); err != nil {
 					return err
 				}

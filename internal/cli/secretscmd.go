@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	"github.com/talonclaw/talon/internal/auditlog"
 	"github.com/talonclaw/talon/internal/config"
 	"github.com/talonclaw/talon/internal/secrets"
 )
@@ -74,6 +75,10 @@ func (a *app) secretsCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			// The name only: the value never reaches the log.
+			if err := a.intent(cmd.Context(), nil, auditlog.KindSecretSet, args[0], nil); err != nil {
+				return err
+			}
 			if err := st.Set(args[0], val); err != nil {
 				return err
 			}
@@ -110,6 +115,9 @@ func (a *app) secretsCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			st, err := open()
 			if err != nil {
+				return err
+			}
+			if err := a.intent(cmd.Context(), nil, auditlog.KindSecretRemove, args[0], nil); err != nil {
 				return err
 			}
 			if err := st.Remove(args[0]); err != nil {

@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/talonclaw/talon/internal/agent"
+	"github.com/talonclaw/talon/internal/auditlog"
 	"github.com/talonclaw/talon/internal/store"
 )
 
@@ -59,6 +60,13 @@ func (a *app) sessionsCmd() *cobra.Command {
 				return usagef("sessions purge: %q is not a session key", key)
 			}
 			return a.withStore(cmd.Context(), func(st *store.Store) error {
+				subject := key
+				if key == "" {
+					subject = fmt.Sprintf("older than %d days", olderThan)
+				}
+				if err := a.intent(cmd.Context(), st, auditlog.KindSessionPurge, subject, nil); err != nil {
+					return err
+				}
 				if key != "" {
 					if err := st.DeleteSession(cmd.Context(), key); err != nil {
 						return err
