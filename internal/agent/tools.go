@@ -10,9 +10,9 @@ import (
 	"github.com/talonclaw/talon/internal/llm"
 )
 
-// Tool is one capability the model may call. The tools issue registers exec,
-// read, write and the rest; every call reaches Run only after the policy
-// allowed it.
+// Tool is one capability the model may call (exec, read, write, web_fetch,
+// message, …, registered by the gateway's composition root); every call
+// reaches Run only after the policy allowed it and its intent was audited.
 type Tool interface {
 	Spec() llm.ToolSpec
 	Run(ctx context.Context, call ToolCall) (ToolResult, error)

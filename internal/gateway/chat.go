@@ -3,7 +3,6 @@ package gateway
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"sync"
 	"time"
 
@@ -340,8 +339,6 @@ func (i *idempotency) remember(k, runID string) {
 	}
 	i.keys[k] = idemEntry{runID, time.Now()}
 }
-
-var _ = errors.New
 
 // NotifyAlert broadcasts a turn's security alert (an injection pattern, a
 // prompt leak) to operators, whichever channel the turn came from.
