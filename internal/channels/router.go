@@ -89,6 +89,12 @@ type Router struct {
 	strangers, refusals limiters
 	patterns            []string
 	mention             []*regexp.Regexp
+	// doneIDs are replied journal rows waiting to be marked done together
+	// (queueDone, flushDone).
+	doneMu    sync.Mutex
+	doneIDs   []int64
+	doneTimer *time.Timer
+
 	// ending counts turns delivering their last reply; Stop waits for
 	// them, so a reply the platform accepted gets its mark.
 	ending atomic.Int64
@@ -214,6 +220,9 @@ func (r *Router) Stop(ctx context.Context) error {
 		case <-ctx.Done():
 		case <-time.After(5 * time.Millisecond):
 		}
+	}
+	if r.Journal != nil {
+		r.flushDone()
 	}
 	r.mu.Lock()
 	list := r.list()
@@ -644,6 +653,47 @@ func (r *Router) typing(ctx context.Context, a Adapter, t Target) {
 	}
 }
 
+// Replied rows are marked done in batches: at doneBatchMax rows, or
+// doneBatchWait after the first.
+const (
+	doneBatchMax  = 64
+	doneBatchWait = 10 * time.Millisecond
+)
+
+// queueDone adds replied row id to the next batch of done marks.
+func (r *Router) queueDone(id int64) {
+	r.doneMu.Lock()
+	r.doneIDs = append(r.doneIDs, id)
+	full := len(r.doneIDs) >= doneBatchMax
+	if !full && r.doneTimer == nil {
+		r.doneTimer = time.AfterFunc(doneBatchWait, r.flushDone)
+	}
+	r.doneMu.Unlock()
+	if full {
+		r.flushDone()
+	}
+}
+
+// flushDone marks the queued rows done in one write. A failure leaves them
+// pending; their replies are in the sent log, so the next start marks them
+// without sending anything again.
+func (r *Router) flushDone() {
+	r.doneMu.Lock()
+	ids := r.doneIDs
+	r.doneIDs = nil
+	if r.doneTimer != nil {
+		r.doneTimer.Stop()
+		r.doneTimer = nil
+	}
+	r.doneMu.Unlock()
+	if len(ids) == 0 {
+		return
+	}
+	if err := r.Journal.MarkInboundRepliedDone(context.Background(), ids, r.now()); err != nil {
+		r.log().Error("channels: marking replied messages done failed; the next start will", "messages", len(ids), "err", err)
+	}
+}
+
 // finalSendTimeout bounds sending a finished turn's reply once the gateway
 // is stopping.
 const finalSendTimeout = 30 * time.Second
@@ -660,10 +710,14 @@ func (r *Router) done(ctx context.Context, id int64, replied bool) {
 		return
 	}
 	if replied {
-		// At once, before the commit below: a kill -9 in between must not
-		// send the reply again (store.MarkInboundSent).
-		if err := r.Journal.MarkInboundSent(id); err != nil {
-			r.log().Warn("channels: recording a sent reply failed; the journal commit below still will", "id", id, "err", err)
+		// At once: a kill -9 from here on must not send the reply again
+		// (store.MarkInboundSent). The journal row is marked done with
+		// others a few milliseconds later, in one write.
+		if err := r.Journal.MarkInboundSent(id); err == nil {
+			r.queueDone(id)
+			return
+		} else {
+			r.log().Warn("channels: recording a sent reply failed; marking it in the journal now", "id", id, "err", err)
 		}
 	}
 	if err := r.Journal.MarkInboundDone(context.WithoutCancel(ctx), id, replied, r.now()); err != nil {

@@ -133,6 +133,33 @@ func (s *Store) MarkInboundDone(ctx context.Context, id int64, replied bool, at 
 	return nil
 }
 
+// MarkInboundRepliedDone is MarkInboundDone(replied) for many rows in one
+// write, at synchronous=NORMAL like it: the router gathers the rows whose
+// replies went out in the last few milliseconds (each already in the sent
+// log, which a restart folds in, so a crash before this write sends
+// nothing twice).
+func (s *Store) MarkInboundRepliedDone(ctx context.Context, ids []int64, at time.Time) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	err := s.writeFast(ctx, func(tx *sql.Tx) error {
+		for _, id := range ids {
+			if _, err := tx.ExecContext(ctx, `UPDATE inbound SET reply_sent_at = CASE WHEN reply_sent_at = 0 THEN ? ELSE reply_sent_at END,
+				state = 'done', done_at = ?, message = '{}' WHERE id = ? AND state = 'pending'`, at.UnixMilli(), at.UnixMilli(), id); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("store.MarkInboundRepliedDone: %w", err)
+	}
+	for _, id := range ids {
+		s.sent.done(id)
+	}
+	return nil
+}
+
 const inboundCols = `SELECT id, channel, account, COALESCE(message_id, ''), sender_id, chat_id, message, trust, received_at, state, reply_sent_at, done_at FROM inbound`
 
 func scanInbound(sc scanner) (Inbound, error) {
