@@ -623,8 +623,8 @@ func TestUnknownMethodFailsClosed(t *testing.T) {
 	for _, m := range []string{"exec.run", "config.set", "Health", "health ", "__proto__"} {
 		err := c.Call(ctxT(t), m, nil, nil)
 		var pe *protocol.Error
-		if !errors.As(err, &pe) || pe.Code != protocol.CodeUnknownMethod {
-			t.Fatalf("%q: %v", m, err)
+		if !errors.As(err, &pe) || pe.Code != protocol.CodeInvalidRequest || pe.Message != "unknown method: "+m {
+			t.Fatalf("%q: %v (want INVALID_REQUEST %q, as OpenClaw answers)", m, err, "unknown method: "+m)
 		}
 	}
 }

@@ -79,7 +79,9 @@ func (g *Gateway) methodNames() []string {
 func (g *Gateway) dispatch(ctx context.Context, c *conn, req *protocol.Request) protocol.Response {
 	m, ok := g.methods[req.Method]
 	if !ok {
-		return protocol.ErrorResponse(req.ID, protocol.Errorf(protocol.CodeUnknownMethod, "unknown method %q", req.Method))
+		// Exactly OpenClaw's answer: its clients fall back to older
+		// methods when they see this code and text.
+		return protocol.ErrorResponse(req.ID, protocol.Errorf(protocol.CodeInvalidRequest, "unknown method: %s", req.Method))
 	}
 	if !c.hasScope(m.scope) {
 		c.log.Warn("request refused: missing scope", "method", req.Method, "scope", m.scope)
