@@ -889,4 +889,23 @@ func TestDeviceSignature(t *testing.T) {
 	if r := try(func(p *protocol.ConnectParams, _ string) { p.Device.ID = strings.Repeat("a", 64) }); r.OK {
 		t.Fatal("wrong device id accepted")
 	}
+	// A v2 signature (openclaw-node's) is accepted, and binds the same
+	// fields: another nonce or changed scopes fail.
+	signV2 := func(p *protocol.ConnectParams, nonce string) {
+		payload := strings.Join([]string{"v2", p.Device.ID, p.Client.ID, p.Client.Mode, p.Role, strings.Join(p.Scopes, ","),
+			strconv.FormatInt(p.Device.SignedAt, 10), p.Auth.Token, nonce}, "|")
+		p.Device.Signature = base64.RawURLEncoding.EncodeToString(ed25519.Sign(priv, []byte(payload)))
+	}
+	if r := try(func(p *protocol.ConnectParams, nonce string) { signV2(p, nonce) }); !r.OK {
+		t.Fatalf("valid v2 device refused: %+v", r.Error)
+	}
+	if r := try(func(p *protocol.ConnectParams, nonce string) { signV2(p, "other-nonce") }); r.OK {
+		t.Fatal("v2 signature for another nonce accepted")
+	}
+	if r := try(func(p *protocol.ConnectParams, nonce string) {
+		signV2(p, nonce)
+		p.Scopes = []string{"operator.admin"}
+	}); r.OK {
+		t.Fatal("v2: tampered scopes accepted")
+	}
 }

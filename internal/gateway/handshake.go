@@ -227,9 +227,14 @@ func verifyDevice(p protocol.ConnectParams, nonce string, now time.Time) *protoc
 	if role == "" {
 		role = protocol.RoleOperator
 	}
-	payload := strings.Join([]string{"v3", d.ID, p.Client.ID, p.Client.Mode, role, strings.Join(p.Scopes, ","),
-		strconv.FormatInt(d.SignedAt, 10), token, nonce, asciiLower(p.Client.Platform), asciiLower(p.Client.DeviceFamily)}, "|")
-	if !ed25519.Verify(pub, []byte(payload), sig) {
+	// v3 binds the client's platform and device family too; v2, which
+	// openclaw-node and older clients sign, binds the rest. Both bind the
+	// key, client, role, scopes, time, token and this connection's nonce;
+	// Talon decides nothing on platform or device family.
+	common := []string{d.ID, p.Client.ID, p.Client.Mode, role, strings.Join(p.Scopes, ","), strconv.FormatInt(d.SignedAt, 10), token, nonce}
+	v3 := strings.Join(append(append([]string{"v3"}, common...), asciiLower(p.Client.Platform), asciiLower(p.Client.DeviceFamily)), "|")
+	v2 := strings.Join(append([]string{"v2"}, common...), "|")
+	if !ed25519.Verify(pub, []byte(v3), sig) && !ed25519.Verify(pub, []byte(v2), sig) {
 		return bad("signature does not verify")
 	}
 	return nil
