@@ -309,7 +309,12 @@ func (m *mapper) reportUnused(prefix string, v any) {
 	}
 	obj, isObj := v.(map[string]any)
 	list, isList := v.([]any)
-	if prefix != "" && (!(isObj || isList) || !m.usedUnder(prefix)) {
+	// Nothing used below: the key is reported whole, except a top-level
+	// section without a reason of its own, whose keys are reported one by
+	// one (agents.entries says more than agents).
+	_, reasoned := sectionReasons[prefix]
+	whole := reasoned || strings.Contains(prefix, ".") || len(obj)+len(list) == 0
+	if prefix != "" && (!(isObj || isList) || (!m.usedUnder(prefix) && whole)) {
 		m.rep.Unmapped = append(m.rep.Unmapped, Note{Key: prefix, Message: reasonFor(prefix)})
 		return
 	}
