@@ -215,10 +215,25 @@ func TestInvariant14_MigrateDryRunChangesNothing(t *testing.T) {
 	if _, err := os.Stat(state); err == nil {
 		t.Fatal("a dry run created the state directory")
 	}
-	if _, _, code := runTalonEnv(t, env, "migrate", "openclaw", "--from", src); code != 0 {
-		t.Fatal("migrate failed")
+	// A state directory that exists but has no secrets yet: the dry run
+	// must not create the secrets key while it looks names up.
+	if err := os.MkdirAll(state, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(state, "talon.json"), []byte("{}\n"), 0o600); err != nil {
+		t.Fatal(err)
 	}
 	before := snapshot(t, home)
+	if _, _, code := runTalonEnv(t, env, "migrate", "openclaw", "--from", src, "--dry-run", "--force"); code != 0 {
+		t.Fatal("dry run failed")
+	}
+	if after := snapshot(t, home); !mapsEqual(before, after) {
+		t.Errorf("a dry run over a state dir without secrets changed it: %v", after)
+	}
+	if _, _, code := runTalonEnv(t, env, "migrate", "openclaw", "--from", src, "--force"); code != 0 {
+		t.Fatal("migrate failed")
+	}
+	before = snapshot(t, home)
 	for _, args := range [][]string{{"--dry-run"}, {"--dry-run", "--force"}, {"--dry-run", "--force", "--keep-unsafe", "--json"}} {
 		out, errOut, code := runTalonEnv(t, env, append([]string{"migrate", "openclaw", "--from", src}, args...)...)
 		if code != 0 {
