@@ -473,3 +473,23 @@ func TestPlanFiles(t *testing.T) {
 		}
 	}
 }
+
+func TestMigrateAccessGroups(t *testing.T) {
+	res := mapJSON5(t, `{accessGroups: {
+		ops: {type: "message.senders", members: {"*": ["42"], telegram: ["987654321", "telegram:5"], discord: ["discord:123"]}},
+		room: {type: "discord.channelAudience", guildId: "1", channelId: "2"}},
+		channels: {telegram: {botToken: "${TG}", allowFrom: ["accessGroup:ops"]}}}`)
+	c := validated(t, res)
+	want := []string{"42", "discord:123", "telegram:5", "telegram:987654321"}
+	got := slices.Clone(c.AccessGroups["ops"])
+	slices.Sort(got)
+	if !slices.Equal(got, want) {
+		t.Errorf("ops = %q, want %q", got, want)
+	}
+	if !slices.Equal(c.Channels.Telegram.AllowFrom, []string{"@ops"}) {
+		t.Errorf("allowFrom %q", c.Channels.Telegram.AllowFrom)
+	}
+	if _, ok := c.AccessGroups["room"]; ok || !hasNote(res.Report.Unmapped, "accessGroups.room", "discord.channelAudience") {
+		t.Error("a discord audience group must be reported, not mapped")
+	}
+}

@@ -473,6 +473,10 @@ func (m *mapper) accessGroups() {
 						ids = append(ids, s)
 						continue
 					}
+					if ch == "*" || strings.HasPrefix(s, ch+":") {
+						ids = append(ids, s) // shared entries apply on every channel
+						continue
+					}
 					ids = append(ids, ch+":"+s)
 				}
 			}
