@@ -139,6 +139,11 @@ func Map(in Input) (*Result, error) {
 	if err := m.validate(); err != nil {
 		return nil, err
 	}
+	if m.ensureToken() {
+		if err := m.validate(); err != nil {
+			return nil, err
+		}
+	}
 	m.finish()
 	return &Result{Tree: m.out, Secrets: m.secrets, Cron: m.jobs, Workspace: m.workspace(), Report: m.rep}, nil
 }

@@ -493,3 +493,19 @@ func TestMigrateAccessGroups(t *testing.T) {
 		t.Error("a discord audience group must be reported, not mapped")
 	}
 }
+
+// TestInvariant1_MigrateLanWithoutAuth: an OpenClaw gateway on the LAN
+// without auth becomes token auth with a fresh token in the secrets store.
+func TestInvariant1_MigrateLanWithoutAuth(t *testing.T) {
+	res := mapJSON5(t, `{gateway: {bind: "lan", auth: {mode: "none"}}}`)
+	c := validated(t, res)
+	if c.Gateway.Bind != "lan" || c.Gateway.Auth.Mode != "token" || c.Gateway.Auth.Token.Reveal() != "generated-token-0123456789abcdefghijklmnop" {
+		t.Errorf("gateway %s/%s token %d chars", c.Gateway.Bind, c.Gateway.Auth.Mode, c.Gateway.Auth.Token.Len())
+	}
+	if !hasNote(res.Report.Unmapped, "gateway.auth.mode", "Talon refuses") || !hasWarning(res, "gateway.auth.token") {
+		t.Errorf("report: %+v %+v", res.Report.Unmapped, res.Report.Warnings)
+	}
+	if strings.Contains(string(config.Render(res.Tree)), "generated-token") {
+		t.Error("the generated token was written as a literal")
+	}
+}

@@ -26,11 +26,9 @@ func (m *mapper) gateway() {
 		}
 	}
 	m.copyScalar("gateway.customBindHost", "gateway.customBindHost")
-	mode := "token"
 	if v, ok := m.get("gateway.auth.mode"); ok {
 		switch s, _ := v.(string); s {
 		case "token", "password", "none":
-			mode = s
 			m.set("gateway.auth.mode", s, "gateway.auth.mode")
 		case "trusted-proxy":
 			m.set("gateway.auth.mode", "token", "gateway.auth.mode")
@@ -41,21 +39,11 @@ func (m *mapper) gateway() {
 		}
 	} else if _, hasPw := m.peek("gateway.auth.password"); hasPw {
 		if _, hasTok := m.peek("gateway.auth.token"); !hasTok {
-			mode = "password"
 			m.set("gateway.auth.mode", "password", "gateway.auth.password")
 		}
 	}
 	m.secretField("gateway.auth.token", "gateway.auth.token", "gateway", "token")
 	m.secretField("gateway.auth.password", "gateway.auth.password", "gateway", "password")
-	if mode == "token" {
-		if _, ok := lookupPath(m.out, "gateway.auth.token"); !ok && m.in.NewToken != nil {
-			if tok, err := m.in.NewToken(); err == nil {
-				n := m.planSecret("gateway.auth.token", "GATEWAY_TOKEN", tok)
-				m.set("gateway.auth.token", "${secret:"+n+"}", "")
-				m.warn("gateway.auth.token", "generated a new gateway token (stored as secret %s); clients need it: talon config get gateway.auth.token --reveal", n)
-			}
-		}
-	}
 	if v, ok := m.get("gateway.auth.rateLimit.maxAttempts"); ok {
 		m.setInt("gateway.auth.rateLimit.maxAttempts", v, 1, "gateway.auth.rateLimit.maxAttempts")
 	}
@@ -90,6 +78,28 @@ func (m *mapper) gateway() {
 	m.skip("gateway.tls", "Talon does not terminate TLS: put a reverse proxy in front and list it in gateway.trustedProxies")
 	m.skip("gateway.tailscale", "Talon does not manage Tailscale Serve or Funnel")
 	m.skip("gateway.roles", "Talon has no per-person roles; every client gets the scopes its token allows")
+}
+
+// ensureToken gives token auth without a token a fresh one, stored as a
+// secret: Talon would otherwise write a literal one on first run. It runs
+// after validation, which may have turned an auth mode Talon refuses into
+// the default, token.
+func (m *mapper) ensureToken() bool {
+	mode, _ := lookupPath(m.out, "gateway.auth.mode")
+	if (mode != nil && mode != "token") || m.in.NewToken == nil {
+		return false
+	}
+	if _, ok := lookupPath(m.out, "gateway.auth.token"); ok {
+		return false
+	}
+	tok, err := m.in.NewToken()
+	if err != nil {
+		return false
+	}
+	n := m.planSecret("gateway.auth.token", "GATEWAY_TOKEN", tok)
+	m.set("gateway.auth.token", "${secret:"+n+"}", "")
+	m.warn("gateway.auth.token", "generated a new gateway token (stored as secret %s); clients need it: talon config get gateway.auth.token --reveal", n)
+	return true
 }
 
 func (m *mapper) setInt(to string, v any, min float64, from string) {
