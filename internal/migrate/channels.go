@@ -341,7 +341,11 @@ func (m *mapper) discord() {
 				m.warn(from, "Talon admits guild channels by channel id: list the channels of this guild under channels.discord.groups (none admitted yet)")
 			}
 			for _, cid := range sortedKeys(chans) {
-				c, _ := chans[cid].(map[string]any)
+				c, ok := chans[cid].(map[string]any)
+				if !ok {
+					m.unmapped(from+".channels."+cid, "expected an object")
+					continue
+				}
 				if c["allow"] == false {
 					m.unmapped(from+".channels."+cid, "not allowed in OpenClaw")
 					continue

@@ -509,3 +509,28 @@ func TestInvariant1_MigrateLanWithoutAuth(t *testing.T) {
 		t.Error("the generated token was written as a literal")
 	}
 }
+
+// FuzzMap: whatever the files hold, Map does not panic, and a result it
+// returns passes Talon's validation and holds no literal it was given as
+// a credential.
+func FuzzMap(f *testing.F) {
+	// The fixture is exercised by TestMapFixture; as a fuzz seed its size
+	// stalls the mutator.
+	f.Add([]byte(`{channels: {discord: {token: "lit-x", guilds: {g: {channels: {c: 5, d: {allow: true}}}}}, slack: {channels: {a: 1}}}}`), []byte(`{"agents": {"main": {"allowlist": [5, "x", {"pattern": "/a/**"}]}}}`), []byte(`[{"schedule": 1}]`))
+	f.Add([]byte(`{models: {providers: {a: {models: [1, {id: 2}], apiKey: {source: "env"}}}}, agents: {defaults: {model: {primary: 5, fallbacks: [1, "a/b"]}}}}`), []byte(nil), []byte(nil))
+	f.Fuzz(func(t *testing.T, cfg, approvals, jobs []byte) {
+		in := Input{Config: cfg, ExecApprovals: approvals, CronJobs: jobs, Home: "/home/u",
+			NewToken: func() (string, error) { return "generated-token-0123456789abcdefghijklmnop", nil }}
+		if len(approvals) == 0 {
+			in.ExecApprovals = nil
+		}
+		if len(jobs) == 0 {
+			in.CronJobs = nil
+		}
+		res, err := Map(in)
+		if err != nil {
+			return
+		}
+		validated(t, res)
+	})
+}
