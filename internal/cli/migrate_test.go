@@ -2,11 +2,13 @@ package cli
 
 import (
 	"crypto/sha256"
+	"database/sql"
 	"encoding/hex"
 	"encoding/json"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -343,5 +345,80 @@ func TestMigrateKeepUnsafe(t *testing.T) {
 		if critical != (tc.security == "full") {
 			t.Errorf("%v: audit security_full finding %v", tc.args, critical)
 		}
+	}
+}
+
+// TestMigrateOpenClawDatabase: current OpenClaw keeps exec approvals and
+// cron jobs in state/openclaw.sqlite (shapes as OpenClaw 2026.9.6 writes
+// them, seen by running its doctor on the fixture). The migration reads
+// them from a copy: the database, its WAL and the open writer's state are
+// untouched; OpenClaw's own jobs (a declaration key) are left out.
+func TestMigrateOpenClawDatabase(t *testing.T) {
+	src := openClawFixture(t)
+	for _, f := range []string{"exec-approvals.json", "cron/jobs.json"} {
+		if err := os.Remove(filepath.Join(src, f)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.MkdirAll(filepath.Join(src, "state"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(src, "state", "openclaw.sqlite")+"?_pragma=journal_mode(WAL)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	db.SetMaxOpenConns(1)
+	for _, q := range []string{
+		`CREATE TABLE exec_approvals_config (config_key TEXT NOT NULL PRIMARY KEY, raw_json TEXT NOT NULL, socket_path TEXT, has_socket_token INTEGER NOT NULL,
+			default_security TEXT, default_ask TEXT, default_ask_fallback TEXT, auto_allow_skills INTEGER, agent_count INTEGER NOT NULL, allowlist_count INTEGER NOT NULL, updated_at_ms INTEGER NOT NULL) STRICT`,
+		`CREATE TABLE cron_jobs (store_key TEXT NOT NULL, job_id TEXT NOT NULL, declaration_key TEXT, owner_agent_id TEXT, name TEXT NOT NULL, description TEXT,
+			enabled INTEGER NOT NULL, agent_id TEXT, payload_kind TEXT NOT NULL, job_json TEXT NOT NULL, state_json TEXT NOT NULL DEFAULT '{}',
+			sort_order INTEGER NOT NULL DEFAULT 0, updated_at INTEGER NOT NULL, PRIMARY KEY (store_key, job_id)) STRICT`,
+		`INSERT INTO exec_approvals_config VALUES ('current', '{"version": 1, "socket": {"path": "/x.sock", "token": "sock-token"}, "defaults": {},
+			"agents": {"*": {"allowlist": [{"pattern": "/usr/bin/git", "lastUsedAt": 1796545414231, "id": "e9e180a7"}]}}}', '/x.sock', 1, NULL, NULL, NULL, NULL, 1, 1, 1796545414237)`,
+		`INSERT INTO cron_jobs (store_key, job_id, declaration_key, name, enabled, payload_kind, job_json, sort_order, updated_at) VALUES
+			('default', 'job-morning-brief', NULL, 'Morning brief', 1, 'agentTurn', '{"id":"job-morning-brief","name":"Morning brief","enabled":true,"schedule":{"kind":"cron","expr":"0 8 * * 1-5","tz":"Europe/Berlin"},"sessionTarget":"isolated","payload":{"kind":"agentTurn","message":"Summarise my calendar and open tasks for today."},"wakeMode":"now","createdAtMs":1796545549771,"state":{}}', 0, 1),
+			('default', 'job-hourly-check', NULL, 'Hourly inbox check', 1, 'agentTurn', '{"id":"job-hourly-check","name":"Hourly inbox check","enabled":true,"schedule":{"kind":"every","everyMs":3600000,"anchorMs":1796545549742},"payload":{"kind":"agentTurn","message":"Check the inbox folder."},"wakeMode":"now","sessionTarget":"isolated","createdAtMs":1796545549776,"state":{}}', 1, 1),
+			('default', 'job-paused', NULL, 'Paused', 0, 'agentTurn', '{"id":"job-paused","name":"Paused","enabled":true,"schedule":{"kind":"cron","expr":"0 9 * * *"},"payload":{"kind":"agentTurn","message":"paused"}}', 2, 1),
+			('default', 'skill-review', 'skills.workshop.review', 'Skill review', 1, 'agentTurn', '{"id":"skill-review","schedule":{"kind":"every","everyMs":604800000},"payload":{"kind":"agentTurn","message":"review skills"}}', 3, 1)`,
+	} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	home := t.TempDir()
+	state := filepath.Join(home, "state")
+	env := migrateEnv(home, state)
+	before := snapshot(t, src)
+	out, errOut, code := runTalonEnv(t, env, "migrate", "openclaw", "--from", src, "--json")
+	if code != 0 {
+		t.Fatalf("%d %s %s", code, out, errOut)
+	}
+	if !mapsEqual(before, snapshot(t, src)) {
+		t.Error("reading OpenClaw's database changed its files")
+	}
+	if strings.Contains(out, "sock-token") {
+		t.Error("the approvals socket token reached the report")
+	}
+	if !strings.Contains(out, `"cron_jobs:skill-review"`) {
+		t.Errorf("OpenClaw's own job not reported:\n%s", out)
+	}
+	got, _, _ := runTalonEnv(t, env, "config", "get", "tools.exec.allowlist", "--json")
+	if !strings.Contains(got, "/usr/bin/git") {
+		t.Errorf("allowlist from the database: %s", got)
+	}
+	cout, _, _ := runTalonEnv(t, env, "cron", "list", "--json")
+	var jobs struct {
+		Jobs []struct{ Name, Schedule string }
+	}
+	_ = json.Unmarshal([]byte(cout), &jobs)
+	var names []string
+	for _, j := range jobs.Jobs {
+		names = append(names, j.Name)
+	}
+	slices.Sort(names)
+	if !slices.Equal(names, []string{"Hourly inbox check", "Morning brief"}) {
+		t.Errorf("jobs %q (a disabled row and OpenClaw's own job must stay out)", names)
 	}
 }

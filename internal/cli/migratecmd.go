@@ -168,6 +168,19 @@ func (a *app) migrateOpenClaw(ctx context.Context, o migrateOpts) error {
 	if err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
+	// Current OpenClaw versions keep approvals and jobs in their state
+	// database; the JSON files are the legacy form (not yet imported by
+	// openclaw doctor) and win when present.
+	dbApprovals, dbJobs, dbNotes, err := openClawDB(ctx, filepath.Join(srcState, "state", "openclaw.sqlite"))
+	if err != nil {
+		return fmt.Errorf("migrate: %w (nothing was changed)", err)
+	}
+	if approvals == nil {
+		approvals = dbApprovals
+	}
+	if jobs == nil {
+		jobs = dbJobs
+	}
 	in := migrate.Input{Config: raw, ExecApprovals: approvals, CronJobs: jobs, Home: a.env.Home, KeepUnsafe: o.keepUnsafe, Lookup: a.migrateLookup(p)}
 	if a.env.get("TALON_GATEWAY_TOKEN") == "" {
 		in.NewToken = func() (string, error) {
@@ -179,12 +192,7 @@ func (a *app) migrateOpenClaw(ctx context.Context, o migrateOpts) error {
 	if err != nil {
 		return fmt.Errorf("%s (nothing was changed)", strings.TrimPrefix(err.Error(), "migrate: bad input: "))
 	}
-	if jobs == nil || approvals == nil {
-		if _, err := os.Stat(filepath.Join(srcState, "state", "openclaw.sqlite")); err == nil {
-			res.Report.Warnings = append(res.Report.Warnings, migrate.Note{Key: "state/openclaw.sqlite",
-				Message: "this OpenClaw keeps exec approvals and cron jobs in its SQLite database, which Talon does not read: export them to exec-approvals.json and cron/jobs.json in " + srcState + " and run the migration again"})
-		}
-	}
+	res.Report.Unmapped = append(res.Report.Unmapped, dbNotes...)
 	out := migrateOutput{DryRun: o.dryRun, Report: res.Report}
 	out.Source.Config, out.Source.StateDir = srcCfg, srcState
 	out.Source.Workspace = openClawWorkspace(res.Workspace, a.env.get("OPENCLAW_WORKSPACE_DIR"), srcState, &out.Report)
