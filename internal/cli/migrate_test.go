@@ -422,3 +422,36 @@ func TestMigrateOpenClawDatabase(t *testing.T) {
 		t.Errorf("jobs %q (a disabled row and OpenClaw's own job must stay out)", names)
 	}
 }
+
+// TestMigrateFindsOpenClawLikeOpenClaw: without --from the install is
+// found through $OPENCLAW_STATE_DIR and $OPENCLAW_CONFIG_PATH, else at
+// ~/.openclaw; --from also takes the config file itself.
+func TestMigrateFindsOpenClawLikeOpenClaw(t *testing.T) {
+	src := openClawFixture(t)
+	other := filepath.Join(t.TempDir(), "elsewhere.json")
+	if err := os.WriteFile(other, []byte(`{gateway: {port: 19999}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	home := t.TempDir()
+	if err := os.Rename(src, filepath.Join(home, ".openclaw")); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		env  []string
+		args []string
+		want string
+	}{
+		{nil, nil, filepath.Join(home, ".openclaw", "openclaw.json")},
+		{[]string{"OPENCLAW_STATE_DIR=" + filepath.Join(home, ".openclaw")}, nil, filepath.Join(home, ".openclaw", "openclaw.json")},
+		{[]string{"OPENCLAW_CONFIG_PATH=" + other}, nil, other},
+		{[]string{"OPENCLAW_CONFIG_PATH=" + other}, []string{"--from", filepath.Join(home, ".openclaw")}, filepath.Join(home, ".openclaw", "openclaw.json")},
+		{nil, []string{"--from", other}, other},
+	} {
+		env := append(migrateEnv(home, filepath.Join(home, "state")), tc.env...)
+		out, errOut, code := runTalonEnv(t, env, append([]string{"migrate", "openclaw", "--dry-run", "--json"}, tc.args...)...)
+		var rep struct{ Source struct{ Config string } }
+		if code != 0 || json.Unmarshal([]byte(out), &rep) != nil || rep.Source.Config != tc.want {
+			t.Errorf("%v %v: exit %d config %q, want %q %s", tc.env, tc.args, code, rep.Source.Config, tc.want, errOut)
+		}
+	}
+}
