@@ -175,11 +175,15 @@ func (a *app) migrateOpenClaw(ctx context.Context, o migrateOpts) error {
 	if err != nil {
 		return fmt.Errorf("migrate: %w (nothing was changed)", err)
 	}
+	where := map[string]string{"openclaw.json": srcCfg, "exec-approvals.json": filepath.Join(srcState, "exec-approvals.json"),
+		"cron/jobs.json": filepath.Join(srcState, "cron", "jobs.json")}
 	if approvals == nil {
 		approvals = dbApprovals
+		where["exec-approvals.json"] = "exec approvals in " + filepath.Join(srcState, "state", "openclaw.sqlite")
 	}
 	if jobs == nil {
 		jobs = dbJobs
+		where["cron/jobs.json"] = "cron jobs in " + filepath.Join(srcState, "state", "openclaw.sqlite")
 	}
 	in := migrate.Input{Config: raw, ExecApprovals: approvals, CronJobs: jobs, Home: a.env.Home, KeepUnsafe: o.keepUnsafe, Lookup: a.migrateLookup(p)}
 	if a.env.get("TALON_GATEWAY_TOKEN") == "" {
@@ -190,7 +194,13 @@ func (a *app) migrateOpenClaw(ctx context.Context, o migrateOpts) error {
 	}
 	res, err := migrate.Map(in)
 	if err != nil {
-		return fmt.Errorf("%s (nothing was changed)", strings.TrimPrefix(err.Error(), "migrate: bad input: "))
+		msg := strings.TrimPrefix(err.Error(), "migrate: bad input: ")
+		for label, path := range where {
+			if rest, ok := strings.CutPrefix(msg, label+": "); ok {
+				msg = path + ": " + rest
+			}
+		}
+		return fmt.Errorf("migrate: %s (nothing was changed)", msg)
 	}
 	res.Report.Unmapped = append(res.Report.Unmapped, dbNotes...)
 	out := migrateOutput{DryRun: o.dryRun, Report: res.Report}

@@ -5,10 +5,6 @@ import (
 	"strings"
 )
 
-// talonChannels are the channels Talon has; every other OpenClaw channel is
-// reported.
-var talonChannels = []string{"telegram", "discord", "slack", "signal", "whatsapp"}
-
 // accessKeys are OpenClaw's per-account access overrides. Talon applies the
 // channel's access settings to every account, so an account that overrides
 // one is not carried over (it could end up wider than it was).
