@@ -185,7 +185,14 @@ func (a *app) migrateOpenClaw(ctx context.Context, o migrateOpts) error {
 		jobs = dbJobs
 		where["cron/jobs.json"] = "cron jobs in " + filepath.Join(srcState, "state", "openclaw.sqlite")
 	}
+	dotEnv, err := readOptional(filepath.Join(srcState, ".env"))
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
 	in := migrate.Input{Config: raw, ExecApprovals: approvals, CronJobs: jobs, Home: a.env.Home, KeepUnsafe: o.keepUnsafe, Lookup: a.migrateLookup(p)}
+	if dotEnv != nil {
+		in.DotEnv = migrate.ParseDotEnv(dotEnv)
+	}
 	if a.env.get("TALON_GATEWAY_TOKEN") == "" {
 		in.NewToken = func() (string, error) {
 			t, err := newToken()

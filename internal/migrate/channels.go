@@ -300,6 +300,25 @@ func (m *mapper) telegram() {
 	account("channels.telegram", "channels.telegram", "")
 	m.groups("telegram", "channels.telegram.groups", "channels.telegram", "allowFrom")
 	m.accounts("telegram", account)
+	m.envToken("telegram", "botToken", "tokenFile", "TELEGRAM_BOT_TOKEN")
+}
+
+// envToken writes OpenClaw's environment fallback for the default
+// account's token when the config names none: OpenClaw reads the variable
+// itself, Talon needs the reference spelled out.
+func (m *mapper) envToken(ch, key, fileKey, env string) {
+	base := "channels." + ch
+	if v, _ := m.peek(base + ".enabled"); v == false {
+		return
+	}
+	if _, ok := lookupPath(m.out, base+"."+key); ok {
+		return
+	}
+	if _, ok := m.peek(base + "." + fileKey); ok && fileKey != "" {
+		return
+	}
+	m.set(base+"."+key, "${"+env+"}", "")
+	m.warn(base+"."+key, "OpenClaw reads the default account's token from %s when the config has none; Talon now says so: \"${%s}\"", env, env)
 }
 
 func (m *mapper) discord() {
@@ -371,6 +390,7 @@ func (m *mapper) discord() {
 		}
 	}
 	m.accounts("discord", account)
+	m.envToken("discord", "token", "", "DISCORD_BOT_TOKEN")
 }
 
 func (m *mapper) slack() {

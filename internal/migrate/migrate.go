@@ -37,6 +37,10 @@ type Input struct {
 	ExecApprovals []byte
 	// CronJobs is the content of cron/jobs.json; nil when absent.
 	CronJobs []byte
+	// DotEnv holds the variables of the .env file in OpenClaw's state
+	// directory, which OpenClaw loads into its environment; nil when
+	// absent.
+	DotEnv map[string]string
 	// Home expands "~" in OpenClaw paths.
 	Home string
 	// KeepUnsafe keeps settings Talon's audit calls critical (exec
@@ -136,6 +140,7 @@ func Map(in Input) (*Result, error) {
 		return nil, err
 	}
 	m.reportUnused("", tree)
+	m.envRefs()
 	if err := m.validate(); err != nil {
 		return nil, err
 	}
@@ -167,9 +172,12 @@ type mapper struct {
 	rep         Report
 	secrets     []PlannedSecret
 	secretNames map[string]string // name -> value planned in this run
-	envSecrets  map[string]bool   // names of env.vars moved into the store
-	jobs        []CronJob
-	missingEnv  []string
+	// envFiles are the values OpenClaw would put into its environment
+	// (env.vars, then the state dir's .env), by name, with where each came
+	// from.
+	envFiles   map[string]envValue
+	jobs       []CronJob
+	missingEnv []string
 	// approvalsErr is a bad exec-approvals.json, found while mapping tools.
 	approvalsErr error
 }
@@ -265,17 +273,11 @@ func (m *mapper) copyScalar(from, to string) {
 }
 
 // str carries an OpenClaw string into Talon: ${VAR} references keep their
-// form (Talon substitutes the same way); references to env.vars entries,
-// which are moved into the secrets store, become ${secret:VAR}.
+// form (Talon substitutes the same way; envRefs later moves the ones
+// OpenClaw resolved from its own files into the secrets store).
 func (m *mapper) str(from, s string) string {
-	if !strings.Contains(s, "${") {
-		return s
-	}
 	if strings.Contains(s, "$${") {
 		m.warn(from, "OpenClaw's $${...} escape has no Talon equivalent: the value is copied as written; check it")
-	}
-	for name := range m.envSecrets {
-		s = strings.ReplaceAll(s, "${"+name+"}", "${secret:"+name+"}")
 	}
 	return s
 }

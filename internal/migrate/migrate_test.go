@@ -534,3 +534,40 @@ func FuzzMap(f *testing.F) {
 		validated(t, res)
 	})
 }
+
+// TestInvariant10_MigrateEnvFilesBecomeSecrets: values OpenClaw loads from
+// its own files (env.vars, the state dir's .env) and the config refers to
+// go into the secrets store; process environment references stay; the
+// default-account token fallbacks are spelled out.
+func TestInvariant10_MigrateEnvFilesBecomeSecrets(t *testing.T) {
+	dot := ParseDotEnv([]byte("# tokens\nexport DISCORD_BOT_TOKEN=\"dot-discord-1\"\nTELEGRAM_BOT_TOKEN='123:dot-tg-2'\nUNUSED=dot-unused-3 # note\nbad line\n"))
+	if dot["UNUSED"] != "dot-unused-3" || dot["TELEGRAM_BOT_TOKEN"] != "123:dot-tg-2" || len(dot) != 3 {
+		t.Fatalf("ParseDotEnv: %v", dot)
+	}
+	res := mapJSON5(t, `{env: {vars: {A_KEY: "env-vars-4", IDLE: "env-vars-5"}},
+		models: {providers: {a: {baseUrl: "http://127.0.0.1:1/v1", apiKey: "${A_KEY}"}, b: {baseUrl: "http://127.0.0.1:2/v1", apiKey: "${FROM_PROCESS}"}}},
+		channels: {telegram: {dmPolicy: "pairing"}, discord: {dmPolicy: "pairing"}}}`, func(in *Input) { in.DotEnv = dot })
+	rendered := string(config.Render(res.Tree))
+	for _, lit := range []string{"dot-discord-1", "dot-tg-2", "dot-unused-3", "env-vars-4", "env-vars-5"} {
+		if strings.Contains(rendered, lit) {
+			t.Errorf("literal %q in the config", lit)
+		}
+	}
+	for _, ref := range []string{`"${secret:A_KEY}"`, `"${FROM_PROCESS}"`, `"${secret:TELEGRAM_BOT_TOKEN}"`, `"${secret:DISCORD_BOT_TOKEN}"`} {
+		if !strings.Contains(rendered, ref) {
+			t.Errorf("config lacks %s:\n%s", ref, rendered)
+		}
+	}
+	var names []string
+	for _, s := range res.Secrets {
+		names = append(names, s.Name)
+	}
+	slices.Sort(names)
+	if want := []string{"A_KEY", "DISCORD_BOT_TOKEN", "GATEWAY_TOKEN", "TELEGRAM_BOT_TOKEN"}; !slices.Equal(names, want) {
+		t.Errorf("secrets %q, want %q (unreferenced values stay out of the store)", names, want)
+	}
+	if !hasNote(res.Report.Unmapped, "env.vars.IDLE", "no migrated key refers to it") {
+		t.Errorf("unreferenced env.vars not reported: %+v", res.Report.Unmapped)
+	}
+	validated(t, res)
+}

@@ -123,12 +123,20 @@ func (m *mapper) lookupSecret(name string) (string, bool) {
 	return m.in.Lookup("secret:" + name)
 }
 
-// envVars moves OpenClaw's inline env.vars into the secrets store: they
-// are mostly API keys. References to them become ${secret:NAME}.
+type envValue struct{ value, from string }
+
+// envVars collects OpenClaw's inline env.vars. They are mostly API keys:
+// the ones a migrated key refers to go into the secrets store (envRefs).
 func (m *mapper) envVars() {
-	m.envSecrets = map[string]bool{}
+	m.envFiles = map[string]envValue{}
+	for k, v := range m.in.DotEnv {
+		if secretNameRe.MatchString(k) && v != "" {
+			m.envFiles[k] = envValue{v, ".env:" + k}
+		}
+	}
 	v, ok := m.get("env.vars")
 	if !ok {
+		m.skip("env.shellEnv", "Talon reads only its own process environment and secrets store")
 		return
 	}
 	vars, ok := v.(map[string]any)
@@ -142,11 +150,78 @@ func (m *mapper) envVars() {
 			m.unmapped("env.vars."+k, "not a NAME: \"value\" pair Talon can store")
 			continue
 		}
-		if n := m.planSecret("env.vars."+k, k, s); n != k {
-			m.unmapped("env.vars."+k, fmt.Sprintf("the secrets store already holds another value as %s; stored as %s, references left as ${%s}", k, n, k))
-			continue
-		}
-		m.envSecrets[k] = true
+		m.envFiles[k] = envValue{s, "env.vars." + k}
 	}
 	m.skip("env.shellEnv", "Talon reads only its own process environment and secrets store")
+}
+
+var envRefRe = regexp.MustCompile(`\$\{([A-Z_][A-Z0-9_]*)\}`)
+
+// envRefs moves the variables the result refers to, where OpenClaw took
+// them from its own files (env.vars, .env), into the secrets store:
+// ${NAME} becomes ${secret:NAME}. Variables OpenClaw read from the process
+// environment stay ${NAME}. env.vars nothing refers to are reported.
+func (m *mapper) envRefs() {
+	used := map[string]bool{}
+	var walk func(v any) any
+	walk = func(v any) any {
+		switch t := v.(type) {
+		case string:
+			return envRefRe.ReplaceAllStringFunc(t, func(ref string) string {
+				name := ref[2 : len(ref)-1]
+				ev, ok := m.envFiles[name]
+				if !ok {
+					return ref
+				}
+				used[name] = true
+				return "${secret:" + m.planSecret(ev.from, name, ev.value) + "}"
+			})
+		case map[string]any:
+			for k, e := range t {
+				t[k] = walk(e)
+			}
+		case []any:
+			for i, e := range t {
+				t[i] = walk(e)
+			}
+		}
+		return v
+	}
+	walk(m.out)
+	for _, name := range sortedKeys(m.envFiles) {
+		if ev := m.envFiles[name]; !used[name] && strings.HasPrefix(ev.from, "env.vars.") {
+			m.unmapped(ev.from, "no migrated key refers to it; Talon passes no environment to commands (store it with talon secrets set if a skill needs it)")
+		}
+	}
+}
+
+// ParseDotEnv reads a .env file as OpenClaw's loader does for plain
+// assignments: NAME=value lines, an optional "export ", values optionally
+// in single or double quotes, # comments and blank lines ignored. Other
+// lines are skipped.
+func ParseDotEnv(b []byte) map[string]string {
+	out := map[string]string{}
+	for _, line := range strings.Split(string(b), "\n") {
+		line = strings.TrimSpace(strings.TrimSuffix(line, "\r"))
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		line = strings.TrimPrefix(line, "export ")
+		k, v, ok := strings.Cut(line, "=")
+		k = strings.TrimSpace(k)
+		if !ok || !secretNameRe.MatchString(k) {
+			continue
+		}
+		v = strings.TrimSpace(v)
+		switch {
+		case len(v) >= 2 && (v[0] == '"' || v[0] == '\'') && v[len(v)-1] == v[0]:
+			v = v[1 : len(v)-1]
+		default:
+			if i := strings.Index(v, " #"); i >= 0 {
+				v = strings.TrimSpace(v[:i])
+			}
+		}
+		out[k] = v
+	}
+	return out
 }
