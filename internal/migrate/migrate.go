@@ -125,6 +125,7 @@ func Map(in Input) (*Result, error) {
 	}
 	m := &mapper{in: in, src: tree, out: map[string]any{}, used: map[string]bool{}, secretNames: map[string]string{}}
 	m.envVars()
+	m.entryOverlay()
 	m.gateway()
 	m.models()
 	m.agents()
@@ -178,6 +179,8 @@ type mapper struct {
 	envFiles   map[string]envValue
 	jobs       []CronJob
 	missingEnv []string
+	// defaultEntry is agents.entries.<id> of OpenClaw's default agent.
+	defaultEntry string
 	// approvalsErr is a bad exec-approvals.json, found while mapping tools.
 	approvalsErr error
 }
@@ -322,7 +325,11 @@ func (m *mapper) reportUnused(prefix string, v any) {
 	_, reasoned := sectionReasons[prefix]
 	whole := reasoned || strings.Contains(prefix, ".") || len(obj)+len(list) == 0
 	if prefix != "" && (!(isObj || isList) || (!m.usedUnder(prefix) && whole)) {
-		m.rep.Unmapped = append(m.rep.Unmapped, Note{Key: prefix, Message: reasonFor(prefix)})
+		reason := reasonFor(prefix)
+		if m.defaultEntry != "" && strings.HasPrefix(prefix, m.defaultEntry+".") {
+			reason = "no Talon equivalent"
+		}
+		m.rep.Unmapped = append(m.rep.Unmapped, Note{Key: prefix, Message: reason})
 		return
 	}
 	for i, e := range list {
@@ -392,7 +399,7 @@ var sectionReasons = map[string]string{
 	"plugins":              "Talon has no plugins",
 	"surfaces":             "no Talon equivalent",
 	"proxy":                "Talon sends every request through its own network guard; OpenClaw's proxy settings do not carry over",
-	"agents.entries":       "Talon runs one agent (main); per-agent entries are not carried over (agents.list in Talon can only narrow tools)",
+	"agents.entries":       "Talon runs one agent (main), OpenClaw's default agent; other agents are not carried over",
 	"worktreeAcceleration": "Talon has no managed worktrees",
 }
 

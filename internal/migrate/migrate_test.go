@@ -571,3 +571,28 @@ func TestInvariant10_MigrateEnvFilesBecomeSecrets(t *testing.T) {
 	}
 	validated(t, res)
 }
+
+// TestInvariant8_MigrateKeepsTheDefaultAgentsRestrictions: OpenClaw's
+// default agent is Talon's agent, so its own tool restrictions must come
+// along (dropping them would widen what the agent may do); other agents
+// are reported.
+func TestInvariant8_MigrateKeepsTheDefaultAgentsRestrictions(t *testing.T) {
+	res := mapJSON5(t, `{
+		tools: {profile: "full", exec: {security: "full"}},
+		agents: {defaults: {model: "a/m1"}, entries: {
+			helper: {default: true, model: "a/m2", sandbox: {mode: "all"},
+				tools: {profile: "messaging", deny: ["exec", "browser"], allow: ["group:messaging", "read"], exec: {security: "deny"}, fs: {workspaceOnly: true}}},
+			coder: {tools: {profile: "full"}}}},
+		models: {providers: {a: {baseUrl: "http://127.0.0.1:9/v1", models: [{id: "m1"}, {id: "m2"}]}}}}`)
+	c := validated(t, res)
+	if c.Tools.Profile != "messaging" || c.Tools.Exec.Security != "deny" || c.Agents.Defaults.Model != "a/m2" {
+		t.Errorf("profile %s exec %s model %s", c.Tools.Profile, c.Tools.Exec.Security, c.Agents.Defaults.Model)
+	}
+	if len(c.Agents.List) != 1 || c.Agents.List[0].ID != "main" || !slices.Equal(c.Agents.List[0].Tools.Deny, []string{"exec"}) ||
+		!slices.Equal(c.Agents.List[0].Tools.Allow, []string{"group:messaging", "read"}) {
+		t.Errorf("agents.list %+v", c.Agents.List)
+	}
+	if !hasNote(res.Report.Unmapped, "agents.entries.coder", "one agent") {
+		t.Errorf("another agent not reported: %+v", res.Report.Unmapped)
+	}
+}

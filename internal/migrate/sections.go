@@ -499,3 +499,78 @@ func (m *mapper) accessGroups() {
 		setSegs(m.out, []string{"accessGroups"}, out)
 	}
 }
+
+// defaultAgent returns the id of OpenClaw's default agent entry: the one
+// marked default, else "main"; "" when there is none. Talon's one agent
+// (main) is that agent.
+func (m *mapper) defaultAgent() string {
+	v, _ := m.peek("agents.entries")
+	entries, _ := v.(map[string]any)
+	for _, id := range sortedKeys(entries) {
+		if e, ok := entries[id].(map[string]any); ok && e["default"] == true {
+			return id
+		}
+	}
+	if _, ok := entries["main"].(map[string]any); ok {
+		return "main"
+	}
+	return ""
+}
+
+// entryOverlay applies the default agent's own settings, which override
+// the defaults for that agent in OpenClaw: they are moved over the
+// defaults before mapping (model, workspace, sandbox mode, tool profile,
+// exec policy, file tools), except the tool allow and deny lists, which
+// OpenClaw layers on top of the global ones and Talon expresses the same
+// way as agents.list. The entry's other keys are reported.
+func (m *mapper) entryOverlay() {
+	id := m.defaultAgent()
+	if id == "" {
+		return
+	}
+	base := "agents.entries." + id
+	moves := [][2]string{
+		{"model", "agents.defaults.model"},
+		{"workspace", "agents.defaults.workspace"},
+		{"sandbox.mode", "agents.defaults.sandbox.mode"},
+		{"bootstrapMaxChars", "agents.defaults.bootstrapMaxChars"},
+		{"tools.profile", "tools.profile"},
+		{"tools.exec.mode", "tools.exec.mode"},
+		{"tools.exec.security", "tools.exec.security"},
+		{"tools.exec.ask", "tools.exec.ask"},
+		{"tools.exec.safeBins", "tools.exec.safeBins"},
+		{"tools.fs.workspaceOnly", "tools.fs.workspaceOnly"},
+	}
+	for _, mv := range moves {
+		v, ok := m.get(base + "." + mv[0])
+		if !ok {
+			continue
+		}
+		if old, had := m.peek(mv[1]); had && mv[1] != "agents.defaults.workspace" {
+			_ = old
+			m.rep.Unmapped = append(m.rep.Unmapped, Note{Key: mv[1], Message: "the default agent (" + base + ") overrides it"})
+		}
+		setSegs(m.src, strings.Split(mv[1], "."), v)
+		m.warn(mv[1], "taken from %s.%s: OpenClaw's default agent is Talon's agent", base, mv[0])
+	}
+	tools := map[string]any{}
+	if l, ok := m.toolNames(base + ".tools.allow"); ok {
+		tools["allow"] = l
+	}
+	if l, ok := m.toolNames(base + ".tools.alsoAllow"); ok {
+		if prev, had := tools["allow"].([]any); had {
+			tools["allow"] = append(prev, l...)
+		} else {
+			m.rep.Unmapped = append(m.rep.Unmapped, Note{Key: base + ".tools.alsoAllow", Message: "adds to the global tool set, which Talon's per-agent lists cannot do; the global tools.* apply"})
+		}
+	}
+	if l, ok := m.toolNames(base + ".tools.deny"); ok {
+		tools["deny"] = l
+	}
+	if len(tools) > 0 {
+		setSegs(m.out, []string{"agents", "list"}, []any{map[string]any{"id": "main", "tools": tools}})
+		m.to = append(m.to, Mapping{From: base + ".tools", To: "agents.list.0.tools"})
+	}
+	m.used[base+".default"] = true
+	m.defaultEntry = base
+}
