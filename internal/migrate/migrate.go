@@ -131,9 +131,9 @@ func Map(in Input) (*Result, error) {
 	m.agents()
 	m.session()
 	m.tools()
-	m.commands()
 	m.accessGroups()
 	m.channels()
+	m.commands()
 	if err := m.execApprovals(); err != nil {
 		return nil, err
 	}

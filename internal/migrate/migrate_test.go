@@ -596,3 +596,14 @@ func TestInvariant8_MigrateKeepsTheDefaultAgentsRestrictions(t *testing.T) {
 		t.Errorf("another agent not reported: %+v", res.Report.Unmapped)
 	}
 }
+
+func TestMigrateOwnerIDs(t *testing.T) {
+	res := mapJSON5(t, `{commands: {ownerAllowFrom: ["*", 42, "telegram:7"]}, channels: {telegram: {botToken: "${T}"}}}`)
+	if c := validated(t, res); !slices.Equal(c.Commands.OwnerAllowFrom, []string{"telegram:42", "telegram:7"}) {
+		t.Errorf("owners %q", c.Commands.OwnerAllowFrom)
+	}
+	res = mapJSON5(t, `{commands: {ownerAllowFrom: ["42", "slack:U1"]}, channels: {telegram: {botToken: "${T}"}, slack: {botToken: "${S}", appToken: "${A}"}}}`)
+	if c := validated(t, res); !slices.Equal(c.Commands.OwnerAllowFrom, []string{"slack:U1"}) {
+		t.Errorf("a bare id with two channels must be left out: %q", c.Commands.OwnerAllowFrom)
+	}
+}

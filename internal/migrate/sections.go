@@ -440,8 +440,17 @@ func (m *mapper) commands() {
 			continue
 		}
 		if !strings.Contains(s, ":") {
-			m.warn("commands.ownerAllowFrom", "%q left out: Talon needs \"<channel>:<id>\" here", s)
-			continue
+			// OpenClaw takes bare channel-native ids; with one channel
+			// there is only one place the id can be from.
+			chv, _ := lookupPath(m.out, "channels")
+			chs, _ := chv.(map[string]any)
+			if len(chs) != 1 {
+				m.warn("commands.ownerAllowFrom", "%q left out: Talon needs \"<channel>:<id>\" here", s)
+				continue
+			}
+			ch := sortedKeys(chs)[0]
+			m.warn("commands.ownerAllowFrom", "%q became \"%s:%s\" (the only channel)", s, ch, s)
+			s = ch + ":" + s
 		}
 		out = append(out, s)
 	}
