@@ -607,3 +607,31 @@ func TestMigrateOwnerIDs(t *testing.T) {
 		t.Errorf("a bare id with two channels must be left out: %q", c.Commands.OwnerAllowFrom)
 	}
 }
+
+// TestMapOnboardedConfig: the file OpenClaw 2026.9.6's own onboarding
+// writes (openclaw onboard --non-interactive with a custom provider, run
+// offline; key and token replaced) migrates to a valid config with its
+// literals in the secrets store.
+func TestMapOnboardedConfig(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("testdata", "openclaw-onboarded", "openclaw.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := Map(Input{Config: b, Home: "/home/alex"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := validated(t, res)
+	if c.Agents.Defaults.Model != "custom-127-0-0-1-11434/qwen3" || c.Tools.Profile != "full" || c.Tools.Exec.Security != "allowlist" {
+		t.Errorf("model %s profile %s exec %s", c.Agents.Defaults.Model, c.Tools.Profile, c.Tools.Exec.Security)
+	}
+	rendered := string(config.Render(res.Tree))
+	for _, lit := range []string{"sk-onboarded-literal-key-0123456789", "onboarded-gateway-token-0123456789abcdef"} {
+		if strings.Contains(rendered, lit) {
+			t.Errorf("literal %q in the config", lit)
+		}
+	}
+	if res.Workspace != "/home/alex/.openclaw/workspace" {
+		t.Errorf("workspace %q", res.Workspace)
+	}
+}

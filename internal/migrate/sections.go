@@ -560,7 +560,9 @@ func (m *mapper) entryOverlay() {
 			m.rep.Unmapped = append(m.rep.Unmapped, Note{Key: mv[1], Message: "the default agent (" + base + ") overrides it"})
 		}
 		setSegs(m.src, strings.Split(mv[1], "."), v)
-		m.warn(mv[1], "taken from %s.%s: OpenClaw's default agent is Talon's agent", base, mv[0])
+		if mv[0] != "workspace" { // only says where the files are
+			m.warn(mv[1], "taken from %s.%s: OpenClaw's default agent is Talon's agent", base, mv[0])
+		}
 	}
 	tools := map[string]any{}
 	if l, ok := m.toolNames(base + ".tools.allow"); ok {
