@@ -2,6 +2,7 @@ package migrate
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -139,10 +140,25 @@ func (m *mapper) channelAccess(ch, defGroupPolicy string) {
 	m.copyScalar(base+".requireMention", to+".requireMention")
 	m.copyScalar(base+".dangerouslyAllowNameMatching", to+".dangerouslyAllowNameMatching")
 	if v, ok := m.get(base + ".direct"); ok {
-		if d, ok := v.(map[string]any); ok {
-			for _, id := range sortedKeys(d) {
-				m.warn(base+".direct."+id, "per-chat settings (tools, prompts) do not carry over: this chat gets the agent's tools as tools.* set them")
+		d, _ := v.(map[string]any)
+		for _, id := range sortedKeys(d) {
+			e, _ := d[id].(map[string]any)
+			_, t1 := e["tools"]
+			_, t2 := e["toolsBySender"]
+			if !t1 && !t2 {
+				m.unmapped(base+".direct."+id, "per-chat settings have no Talon equivalent")
+				continue
 			}
+			// The chat had fewer tools than the agent; Talon cannot say
+			// so per chat, so the sender is not admitted by allowFrom:
+			// the owner can approve them again (pairing) knowing that.
+			if l, ok := lookupPath(m.out, to+".allowFrom"); ok {
+				kept := slices.DeleteFunc(slices.Clone(l.([]any)), func(x any) bool { return x == id })
+				if len(kept) != len(l.([]any)) {
+					m.set(to+".allowFrom", kept, base+".allowFrom")
+				}
+			}
+			m.unmapped(base+".direct."+id, "this chat had its own tool restrictions, which Talon cannot express per chat; "+id+" was left out of allowFrom so it does not get more than it had")
 		}
 	}
 	m.skip(base+".mentionPatterns", "Talon's mention patterns are agents.defaults.mentionPatterns (regular expressions); not carried over")

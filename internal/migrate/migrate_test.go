@@ -635,3 +635,17 @@ func TestMapOnboardedConfig(t *testing.T) {
 		t.Errorf("workspace %q", res.Workspace)
 	}
 }
+
+// TestInvariant3_MigratePerChatToolLimitsNotWidened: a DM chat OpenClaw
+// gave fewer tools is not admitted with the agent's full set.
+func TestInvariant3_MigratePerChatToolLimitsNotWidened(t *testing.T) {
+	res := mapJSON5(t, `{channels: {telegram: {botToken: "${T}", dmPolicy: "allowlist", allowFrom: ["111", "222"],
+		direct: {"222": {tools: {deny: ["exec"]}}, "111": {systemPrompt: "hi"}}}}}`)
+	c := validated(t, res)
+	if !slices.Equal(c.Channels.Telegram.AllowFrom, []string{"111"}) {
+		t.Errorf("allowFrom %q: 222 had fewer tools and must not be admitted with all of them", c.Channels.Telegram.AllowFrom)
+	}
+	if !hasNote(res.Report.Unmapped, "channels.telegram.direct.222", "left out of allowFrom") {
+		t.Errorf("not reported: %+v", res.Report.Unmapped)
+	}
+}
