@@ -112,6 +112,7 @@ const (
 	KindCronRemove      = "cron.remove"
 	KindSecretSet       = "secret.set"
 	KindSecretRemove    = "secret.remove"
+	KindMigrate         = "migrate.openclaw"
 	KindUpdateInstalled = "update.installed"
 	KindUpdateRefused   = "update.refused"
 	KindUpdateRollback  = "update.rolled_back"
