@@ -37,7 +37,7 @@ func (instantModels) Models(*config.Config) ([]llm.Model, error) {
 
 // pipeline is the Telegram fake, the real adapter, the Router with real
 // access control, and a real agent on a real store.
-func pipeline(b *testing.B) (*faketelegram.Server, *store.Store) {
+func pipeline(b *testing.B, maxConcurrent int) (*faketelegram.Server, *store.Store) {
 	tg := faketelegram.New(b)
 	st, err := store.Open(context.Background(), filepath.Join(b.TempDir(), "talon.db"))
 	if err != nil {
@@ -45,7 +45,7 @@ func pipeline(b *testing.B) (*faketelegram.Server, *store.Store) {
 	}
 	b.Cleanup(func() { st.Close() })
 	cfg := config.Default()
-	cfg.Agents.Defaults.MaxConcurrent = 8
+	cfg.Agents.Defaults.MaxConcurrent = maxConcurrent
 	cfg.Channels.Telegram = &config.Telegram{Enabled: true}
 	cfg.Channels.Telegram.DMPolicy, cfg.Channels.Telegram.AllowFrom = "allowlist", []string{"*"}
 	cfg.Commands.OwnerAllowFrom = []string{"telegram:1"}
@@ -81,7 +81,7 @@ func pipeline(b *testing.B) (*faketelegram.Server, *store.Store) {
 // sendMessage arrives: the latency Talon adds to a message with an
 // instant model.
 func BenchmarkPipelineLatency(b *testing.B) {
-	tg, _ := pipeline(b)
+	tg, _ := pipeline(b, 8)
 	owner := faketelegram.User{ID: 1, FirstName: "Owner"}
 	var lat []time.Duration
 	n := 0
@@ -96,9 +96,17 @@ func BenchmarkPipelineLatency(b *testing.B) {
 }
 
 // BenchmarkPipelineThroughput pushes 200 DMs from 50 senders at once and
-// reports messages per second until every reply has been sent.
+// reports messages per second until every reply has been sent, with 8 and
+// with 32 turns at a time (agents.defaults.maxConcurrent; with an instant
+// model more turns at once overlap more commits and round trips).
 func BenchmarkPipelineThroughput(b *testing.B) {
-	tg, st := pipeline(b)
+	for _, n := range []int{8, 32} {
+		b.Run(fmt.Sprintf("maxConcurrent=%d", n), func(b *testing.B) { pipelineThroughput(b, n) })
+	}
+}
+
+func pipelineThroughput(b *testing.B, maxConcurrent int) {
+	tg, st := pipeline(b, maxConcurrent)
 	const batch, senders = 200, 50
 	c0, w0 := st.WriteStats()
 	total := 0
