@@ -139,7 +139,12 @@ type Options struct {
 
 // Gateway is the running server. Create it with New, run it with Run.
 type Gateway struct {
-	opts    Options
+	opts Options
+
+	summaryMu sync.Mutex
+	summary   map[string]any // sessionSummary's last answer, at summaryAt
+	summaryAt time.Time
+
 	log     *slog.Logger
 	cfg     atomic.Pointer[liveConfig]
 	limiter *authLimiter

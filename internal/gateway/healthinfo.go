@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"maps"
 	"sort"
 	"time"
 
@@ -49,8 +50,32 @@ func (g *Gateway) channelHealth() (map[string]any, []string, []channels.AccountS
 	return out, order, list
 }
 
-// sessionSummary is {"count": N, "recent": [{key, updatedAt, age}]}.
+// summaryTTL is how long health and status reuse the sessions summary:
+// health is a liveness probe called often, and the summary costs two
+// database reads.
+const summaryTTL = time.Second
+
+// sessionSummary is {"count": N, "recent": [{key, updatedAt, age}]}, at
+// most summaryTTL old.
 func (g *Gateway) sessionSummary(ctx context.Context) map[string]any {
+	now := g.opts.Now()
+	g.summaryMu.Lock()
+	if g.summary != nil && now.Sub(g.summaryAt) < summaryTTL {
+		out := maps.Clone(g.summary)
+		g.summaryMu.Unlock()
+		return out
+	}
+	g.summaryMu.Unlock()
+	out := g.readSessionSummary(ctx)
+	if _, failed := out["error"]; !failed {
+		g.summaryMu.Lock()
+		g.summary, g.summaryAt = maps.Clone(out), now
+		g.summaryMu.Unlock()
+	}
+	return out
+}
+
+func (g *Gateway) readSessionSummary(ctx context.Context) map[string]any {
 	out := map[string]any{"count": 0, "recent": []any{}}
 	st := g.opts.Store
 	if st == nil {
