@@ -99,10 +99,11 @@ func (c *historyCache) put(key, id string, lastSeq int64, msgs []Message) {
 		}
 		c.remove(e)
 	}
-	e := &histEntry{key: key, id: id, lastSeq: lastSeq, msgs: slices.Clone(msgs), bytes: msgBytes(msgs)}
-	if e.bytes > histMaxBytes/4 {
+	n := msgBytes(msgs)
+	if n > histMaxBytes/4 {
 		return // one huge session would evict everything else
 	}
+	e := &histEntry{key: key, id: id, lastSeq: lastSeq, msgs: slices.Clone(msgs), bytes: n}
 	e.elem = c.lru.PushFront(e)
 	c.m[key] = e
 	c.bytes += e.bytes

@@ -611,6 +611,43 @@ func BenchmarkAppendMessage(b *testing.B) {
 
 // BenchmarkHistory10k: one full History (the agent loads it before every
 // model call) of a session of 10,000 messages of ~300 bytes.
+// BenchmarkHistoryAfterAppend is what a turn pays per model call in a
+// session of 200–300 messages: one new message, then the whole context
+// (the cache reads only the new row). history-µs/op counts the History
+// call alone.
+func BenchmarkHistoryAfterAppend(b *testing.B) {
+	s := openTemp(b)
+	ctx := b.Context()
+	batch := make([]Message, 200)
+	for j := range batch {
+		batch[j] = Message{Role: []string{"user", "assistant"}[j%2], Content: fmt.Sprintf("message %d %s", j, strings.Repeat("y", 280)), Provenance: "owner"}
+	}
+	var inHistory time.Duration
+	i := 0
+	for b.Loop() {
+		key := fmt.Sprintf("agent:main:s%d", i/100)
+		if i%100 == 0 {
+			ensure(b, s, key)
+			if _, err := s.AppendMessages(ctx, key, batch...); err != nil {
+				b.Fatal(err)
+			}
+			if _, err := s.History(ctx, key, HistoryOptions{}); err != nil {
+				b.Fatal(err)
+			}
+		}
+		i++
+		if _, err := s.AppendMessages(ctx, key, Message{Role: "user", Content: "one more", Provenance: "owner"}); err != nil {
+			b.Fatal(err)
+		}
+		t0 := time.Now()
+		if _, err := s.History(ctx, key, HistoryOptions{}); err != nil {
+			b.Fatal(err)
+		}
+		inHistory += time.Since(t0)
+	}
+	b.ReportMetric(float64(inHistory.Microseconds())/float64(i), "history-µs/op")
+}
+
 func BenchmarkHistory10k(b *testing.B) {
 	s := openTemp(b)
 	ctx := b.Context()
