@@ -2,7 +2,9 @@ package gateway
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -10,6 +12,7 @@ import (
 
 	"github.com/talonclaw/talon/internal/auditlog"
 	"github.com/talonclaw/talon/internal/config"
+	"github.com/talonclaw/talon/internal/secret"
 	"github.com/talonclaw/talon/internal/store"
 	"github.com/talonclaw/talon/internal/testutil/fakellm"
 )
@@ -83,5 +86,45 @@ func TestInvariant12_MethodSideEffectsAreAuditedFirst(t *testing.T) {
 		if !strings.Contains(got, want) {
 			t.Errorf("audit records %q lack %q", got, want)
 		}
+	}
+}
+
+// TestModelsListPublishesCatalogWithoutSecrets: hello-ok announces the
+// published model catalog, and models.list (operator.read) lists the
+// configured models in OpenClaw's row shape without a key or an endpoint
+// (invariant 10).
+func TestModelsListPublishesCatalogWithoutSecrets(t *testing.T) {
+	const key = "sk-test-0123456789abcdefghijklmnop"
+	tg := startGW(t, func(c *config.Config, o *Options) {
+		c.Models.Providers = map[string]config.Provider{"local": {API: "openai-completions", BaseURL: "http://127.0.0.1:11434/v1",
+			APIKey: secret.New(key), Models: []config.ModelDef{{ID: "qwen3", ContextWindow: 32768, MaxTokens: 512}}}}
+		c.Agents.Defaults.Model = "local/qwen3"
+	})
+	c, err := Dial(ctxT(t), tg.url, DialOptions{Token: testToken, Scopes: []string{"operator.read"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if !slices.Contains(c.Hello.Features.Capabilities, CapPublishedModelCatalog) {
+		t.Fatalf("hello-ok capabilities %v", c.Hello.Features.Capabilities)
+	}
+	var raw json.RawMessage
+	if err := c.Call(ctxT(t), "models.list", map[string]any{"view": "all", "includeDetails": true}, &raw); err != nil {
+		t.Fatal(err)
+	}
+	var out struct {
+		Models []struct {
+			ID, Provider  string
+			ContextWindow int  `json:"contextWindow"`
+			Local         bool `json:"local"`
+			Tags          []string
+		}
+	}
+	if err := json.Unmarshal(raw, &out); err != nil || len(out.Models) != 1 || out.Models[0].ID != "qwen3" || out.Models[0].Provider != "local" ||
+		out.Models[0].ContextWindow != 32768 || !out.Models[0].Local || !slices.Contains(out.Models[0].Tags, "default") {
+		t.Fatalf("models.list = %s (%v)", raw, err)
+	}
+	if strings.Contains(string(raw), key) || strings.Contains(string(raw), "11434") {
+		t.Fatalf("models.list leaks the key or the endpoint: %s", raw)
 	}
 }

@@ -41,7 +41,8 @@ func (g *Gateway) methodTable() map[string]method {
 		"system-presence": {protocol.ScopeRead, g.mSystemPresence},
 		"config.get":      {protocol.ScopeAdmin, g.mConfigGet},
 		"config.patch":    {protocol.ScopeAdmin, g.mConfigPatch},
-		"logs.tail":       {protocol.ScopeAdmin, g.mLogsTail},
+		"logs.tail":       {protocol.ScopeRead, g.mLogsTail}, // redacted; read, as OpenClaw's clients ask for it
+		"models.list":     {protocol.ScopeRead, g.mModelsList},
 		"audit.tail":      {protocol.ScopeAdmin, g.mAuditTail},
 		"chat.send":       {protocol.ScopeWrite, g.mChatSend},
 		"chat.history":    {protocol.ScopeRead, g.mChatHistory},

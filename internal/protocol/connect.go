@@ -97,8 +97,9 @@ type ServerInfo struct {
 
 // Features lists the methods and events this gateway offers.
 type Features struct {
-	Methods []string `json:"methods"`
-	Events  []string `json:"events"`
+	Methods      []string `json:"methods"`
+	Events       []string `json:"events"`
+	Capabilities []string `json:"capabilities,omitempty"` // e.g. "published-model-catalog"
 }
 
 // HelloAuth is what the connection was granted.

@@ -114,6 +114,10 @@ port=$("$node_bin" -e '
 const s = require("net").createServer();
 s.listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close(); });')
 
+# A model, so that models.list has something to publish.
+"$talon" config set models.providers.local '{api: "openai-completions", baseUrl: "http://127.0.0.1:11434/v1", models: [{id: "qwen3", contextWindow: 32768}]}' >/dev/null
+"$talon" config set agents.defaults.model local/qwen3 >/dev/null
+
 "$talon" gateway run --port "$port" >"$work/gateway.out" 2>"$work/gateway.err" &
 gw_pid=$!
 
@@ -251,7 +255,24 @@ if check "$name" 0 oc_env status --json --timeout 10000; then
 	fi
 fi
 
-# 5.7 wrong token must be rejected (last: failures may start a lockout).
+# 5.7 `openclaw models list --json`: needs the published-model-catalog
+# capability in hello-ok, then models.list.
+name="models list --json (env url/token)"
+if check "$name" 0 oc_env models list --json; then
+	if json_check "$work/out.txt" 'Array.isArray(j.models) && j.models.some((m) => m.key === "local/qwen3" && m.contextWindow === 32768 && m.local === true)'; then
+		pass "$name"
+	else
+		fail "$name" "local/qwen3 not listed"
+	fi
+fi
+
+# 5.8 `openclaw logs --json`: logs.tail at operator.read, redacted.
+name="logs --json (env url/token)"
+if check "$name" 0 oc_env logs --json --limit 5; then
+	if has '"type":"meta"' && ! grep -q -- "$token" "$work/out.txt"; then pass "$name"; else fail "$name" "no log lines, or the token in them"; fi
+fi
+
+# 5.9 wrong token must be rejected (last: failures may start a lockout).
 name="wrong token rejected"
 if check "$name" nonzero oc gateway call health --json --url "$url" --token "wrong-$token"; then
 	if json_check "$work/out.txt" 'j.ok === false && j.error && j.error.kind !== "timeout"'; then
