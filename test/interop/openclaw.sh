@@ -272,7 +272,28 @@ if check "$name" 0 oc_env logs --json --limit 5; then
 	if has '"type":"meta"' && ! grep -q -- "$token" "$work/out.txt"; then pass "$name"; else fail "$name" "no log lines, or the token in them"; fi
 fi
 
-# 5.9 wrong token must be rejected (last: failures may start a lockout).
+# 5.9 `openclaw cron status --json`: cron.status in OpenClaw's shape.
+name="cron status --json (env url/token)"
+if check "$name" 0 oc_env cron status --json; then
+	if json_check "$work/out.txt" 'j.enabled === true && j.storage === "sqlite" && typeof j.jobs === "number"'; then pass "$name"; else fail "$name" "not a cron status"; fi
+fi
+
+# 5.10 devices and nodes: Talon pairs chat senders, not devices; both
+# lists are empty, and the commands work.
+for what in devices nodes; do
+	name="$what list --json (env url/token)"
+	if check "$name" 0 oc_env "$what" list --json; then
+		if json_check "$work/out.txt" 'Array.isArray(j.pending) && Array.isArray(j.paired)'; then pass "$name"; else fail "$name" "not a pairing list"; fi
+	fi
+done
+
+# 5.11 `openclaw system heartbeat last --json`: none (null).
+name="system heartbeat last --json (env url/token)"
+if check "$name" 0 oc_env system heartbeat last --json; then
+	if [[ "$(tr -d '[:space:]' <"$work/out.txt")" == "null" ]]; then pass "$name"; else fail "$name" "want null"; fi
+fi
+
+# 5.12 wrong token must be rejected (last: failures may start a lockout).
 name="wrong token rejected"
 if check "$name" nonzero oc gateway call health --json --url "$url" --token "wrong-$token"; then
 	if json_check "$work/out.txt" 'j.ok === false && j.error && j.error.kind !== "timeout"'; then
