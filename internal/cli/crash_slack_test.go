@@ -4,11 +4,6 @@ package cli
 
 import (
 	"fmt"
-	"math/rand/v2"
-	"os"
-	"strconv"
-	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -35,14 +30,6 @@ import (
 //
 // TALON_CRASH_KILLS sets the number of kills (default 5).
 func TestInvariant14_KillDuringSlackBursts(t *testing.T) {
-	kills := 5
-	if v := os.Getenv("TALON_CRASH_KILLS"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			t.Fatalf("TALON_CRASH_KILLS=%q", v)
-		}
-		kills = n
-	}
 	llm := fakellm.New(t)
 	llm.Default = fakellm.Reply{Echo: "re: "}
 	sl := fakeslack.New(t)
@@ -51,38 +38,32 @@ func TestInvariant14_KillDuringSlackBursts(t *testing.T) {
 	state := agentState(t, llm, `channels: { slack: { mode: "socket", botToken: "`+sl.BotToken+`", appToken: "`+sl.AppToken+`",
     apiBaseUrl: "`+sl.URL+`", allowFrom: ["`+friend.id+`"], rateLimit: { perSenderPerMinute: 0, perChannelPerMinute: 0 } } },
   commands: { ownerAllowFrom: ["slack:`+owner.id+`"] },`)
-	t.Setenv("FAKE_KEY", "k")
-	seed := uint64(time.Now().UnixNano())
-	t.Logf("seed %d", seed)
-	rng := rand.New(rand.NewPCG(seed, 17))
+	c := newCrashRun(t, state, 17)
 
-	var texts []string            // every message sent, in order
-	chatOf := map[string]string{} // text -> DM channel
 	textOf := map[string]string{} // event id -> text
-	var lastBeforeKill []int      // index into sl.Posts() of the last reply per channel before each kill
 	ackedAtKill := map[string]bool{}
 	unackedAtKill := 0
 	ts := time.Now().Unix()
 	seq := 0
-	push := func(round, n int) {
-		for i := range n {
-			u := owner
-			if rng.IntN(3) == 0 {
-				u = friend
-			}
-			text := fmt.Sprintf("r%d-m%d-%d", round, i, rng.IntN(1000))
-			seq++
-			env := sl.Deliver(fakeslack.Event{Type: "message", User: u.id, Text: text,
-				TS: fmt.Sprintf("%d.%06d", ts, seq), Channel: u.dm, ChannelType: "im"})
-			texts = append(texts, text)
-			chatOf[text] = u.dm
-			textOf[env.Payload.EventID] = text
-			if rng.IntN(4) == 0 {
-				time.Sleep(time.Duration(rng.IntN(20)) * time.Millisecond)
-			}
+	send := func(text string, toFriend bool) string {
+		u := owner
+		if toFriend {
+			u = friend
 		}
+		seq++
+		env := sl.Deliver(fakeslack.Event{Type: "message", User: u.id, Text: text,
+			TS: fmt.Sprintf("%d.%06d", ts, seq), Channel: u.dm, ChannelType: "im"})
+		textOf[env.Payload.EventID] = text
+		return u.dm
 	}
-	for round := range kills {
+	postChannels := func() []string {
+		var out []string
+		for _, p := range sl.Posts() {
+			out = append(out, p.Channel)
+		}
+		return out
+	}
+	for r := range c.kills {
 		p, err := startGatewayProc(t, state, "--port", "0")
 		if err != nil {
 			t.Fatal(err)
@@ -96,34 +77,23 @@ func TestInvariant14_KillDuringSlackBursts(t *testing.T) {
 		// the reply). The first round always kills right after bursts
 		// sent on an open connection, so that some run hits the
 		// redelivery of unacknowledged envelopes.
-		inFlight := round == 0 || rng.IntN(3) == 0
-		if round == 0 || rng.IntN(2) == 0 {
-			opened := round + 1
+		inFlight := r == 0 || c.rng.IntN(3) == 0
+		if r == 0 || c.rng.IntN(2) == 0 {
+			opened := r + 1
 			waitFor(func() bool { return sl.Opened() >= opened && sl.Connections() > 0 })
 		}
 		before := len(sl.Posts())
-		push(round*2, 4+rng.IntN(8))
-		time.Sleep(time.Duration(rng.IntN(30)) * time.Millisecond)
-		push(round*2+1, 4+rng.IntN(8))
+		c.burst("r", r*2, 4+c.rng.IntN(8), send)
+		time.Sleep(time.Duration(c.rng.IntN(30)) * time.Millisecond)
+		c.burst("r", r*2+1, 4+c.rng.IntN(8), send)
 		if inFlight {
-			time.Sleep(time.Duration(rng.IntN(3000)) * time.Microsecond)
+			time.Sleep(time.Duration(c.rng.IntN(3000)) * time.Microsecond)
 		} else {
-			want := before + rng.IntN(10)
+			want := before + c.rng.IntN(10)
 			waitFor(func() bool { return len(sl.Posts()) >= want })
-			time.Sleep(time.Duration(rng.IntN(40)) * time.Millisecond)
+			time.Sleep(time.Duration(c.rng.IntN(40)) * time.Millisecond)
 		}
-		p.cmd.Process.Signal(syscall.SIGKILL)
-		p.cmd.Wait()
-		if ws, ok := p.cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || ws.Signal() != syscall.SIGKILL {
-			t.Fatalf("gateway not killed: %v\n%s", p.cmd.ProcessState, p.stderr.String())
-		}
-		last := map[string]int{}
-		for i, s := range sl.Posts() {
-			last[s.Channel] = i
-		}
-		for _, i := range last {
-			lastBeforeKill = append(lastBeforeKill, i)
-		}
+		c.kill(p, postChannels)
 		for _, d := range sl.Deliveries() {
 			if d.Acked {
 				ackedAtKill[d.EventID] = true
@@ -132,34 +102,13 @@ func TestInvariant14_KillDuringSlackBursts(t *testing.T) {
 			}
 		}
 	}
-	// A last run, not killed, drains everything.
-	p, err := startGatewayProc(t, state, "--port", "0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ok := waitForLong(func() bool {
-		if sl.Unacked() != 0 {
-			return false
+	c.drain(func() bool { return sl.Unacked() == 0 }, func() []string {
+		var out []string
+		for _, p := range sl.Posts() {
+			out = append(out, p.Text)
 		}
-		if !journalSettled(t, state) {
-			return false
-		}
-		got := map[string]bool{}
-		for _, s := range sl.Posts() {
-			got[strings.TrimPrefix(s.Text, "re: ")] = true
-		}
-		for _, text := range texts {
-			if !got[text] {
-				return false
-			}
-		}
-		return true
+		return out
 	})
-	p.cmd.Process.Signal(syscall.SIGTERM)
-	p.cmd.Wait()
-	if !ok {
-		t.Errorf("not every message was answered in time; %d unacknowledged at the fake\n%s", sl.Unacked(), p.stderr.String())
-	}
 
 	// Every event was acknowledged in the end (the ones unacknowledged at
 	// a kill after a redelivery).
@@ -177,8 +126,7 @@ func TestInvariant14_KillDuringSlackBursts(t *testing.T) {
 	for i, m := range posts {
 		replies[i] = crashReply{m.Channel, m.Text}
 	}
-	o := checkCrashOutcome(t, state, "slack", []string{owner.id, friend.id}, texts, chatOf, replies, lastBeforeKill, kills)
-	window, twice := o.window, o.twice
+	o := checkCrashOutcome(t, state, "slack", []string{owner.id, friend.id}, c.texts, c.chatOf, replies, c.lastBeforeKill, c.kills)
 	// In particular every event acknowledged before some kill was stored
 	// before its ack.
 	for id := range ackedAtKill {
@@ -187,5 +135,5 @@ func TestInvariant14_KillDuringSlackBursts(t *testing.T) {
 		}
 	}
 	t.Logf("kills %d, messages %d, unacknowledged at a kill (summed over kills) %d, redelivered %d (envelopes resent %d), replies %d, residual-window duplicates %d, answered twice in the transcript %d",
-		kills, len(texts), unackedAtKill, redelivered, sl.Redelivered(), len(posts), window, twice)
+		c.kills, len(c.texts), unackedAtKill, redelivered, sl.Redelivered(), len(posts), o.window, o.twice)
 }

@@ -4,9 +4,6 @@ package cli
 
 import (
 	"context"
-	"fmt"
-	"math/rand/v2"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -38,14 +35,6 @@ import (
 // TALON_CRASH_KILLS sets the number of kills (default 5; the issue's
 // acceptance run uses 30).
 func TestInvariant14_KillDuringTelegramBursts(t *testing.T) {
-	kills := 5
-	if v := os.Getenv("TALON_CRASH_KILLS"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			t.Fatalf("TALON_CRASH_KILLS=%q", v)
-		}
-		kills = n
-	}
 	llm := fakellm.New(t)
 	llm.Default = fakellm.Reply{Echo: "re: "}
 	tg := faketelegram.New(t)
@@ -54,86 +43,34 @@ func TestInvariant14_KillDuringTelegramBursts(t *testing.T) {
 	state := agentState(t, llm, `channels: { telegram: { botToken: "`+tg.Token+`", apiBaseUrl: "`+tg.URL+`",
     allowFrom: ["4343"], rateLimit: { perSenderPerMinute: 0, perChannelPerMinute: 0 } } },
   commands: { ownerAllowFrom: ["telegram:4242"] },`)
-	t.Setenv("FAKE_KEY", "k")
-	seed := uint64(time.Now().UnixNano())
-	t.Logf("seed %d", seed)
-	rng := rand.New(rand.NewPCG(seed, 17))
-
-	var texts []string            // every message pushed, in order
-	chatOf := map[string]string{} // text -> chat id
-	var lastBeforeKill []int      // index into tg.Sent() of the last reply per chat before each kill
-	push := func(round, n int) {
-		for i := range n {
-			u, chat := owner, "4242"
-			if rng.IntN(3) == 0 {
-				u, chat = friend, "4343"
-			}
-			text := fmt.Sprintf("r%d-m%d-%d", round, i, rng.IntN(1000))
-			texts = append(texts, text)
-			chatOf[text] = chat
-			tg.Push(tg.DM(u, text))
-			if rng.IntN(4) == 0 {
-				time.Sleep(time.Duration(rng.IntN(20)) * time.Millisecond)
-			}
+	c := newCrashRun(t, state, 17)
+	send := func(text string, toFriend bool) string {
+		if toFriend {
+			tg.Push(tg.DM(friend, text))
+			return "4343"
 		}
+		tg.Push(tg.DM(owner, text))
+		return "4242"
 	}
-	for round := range kills {
-		p, err := startGatewayProc(t, state, "--port", "0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		// Two bursts, then a kill at a random point: after some replies
-		// went out, plus a random delay, so kills land in every phase of
-		// the pipeline (polling, journaling, the turn, the reply).
-		before := len(tg.Sent())
-		push(round*2, 4+rng.IntN(8))
-		time.Sleep(time.Duration(rng.IntN(30)) * time.Millisecond)
-		push(round*2+1, 4+rng.IntN(8))
-		want := before + rng.IntN(10)
-		waitFor(func() bool { return len(tg.Sent()) >= want })
-		time.Sleep(time.Duration(rng.IntN(40)) * time.Millisecond)
-		p.cmd.Process.Signal(syscall.SIGKILL)
-		p.cmd.Wait()
-		if ws, ok := p.cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || ws.Signal() != syscall.SIGKILL {
-			t.Fatalf("gateway not killed: %v\n%s", p.cmd.ProcessState, p.stderr.String())
-		}
-		sent := tg.Sent()
-		last := map[string]int{}
-		for i, s := range sent {
-			last[s.ChatID] = i
-		}
-		for _, i := range last {
-			lastBeforeKill = append(lastBeforeKill, i)
-		}
-	}
-	// A last run, not killed, drains everything.
-	p, err := startGatewayProc(t, state, "--port", "0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ok := waitForLong(func() bool {
-		if tg.Pending() != 0 {
-			return false
-		}
-		if !journalSettled(t, state) {
-			return false
-		}
-		got := map[string]bool{}
+	sentChats := func() []string {
+		var out []string
 		for _, s := range tg.Sent() {
-			got[strings.TrimPrefix(s.Text, "re: ")] = true
+			out = append(out, s.ChatID)
 		}
-		for _, text := range texts {
-			if !got[text] {
-				return false
-			}
-		}
-		return true
-	})
-	p.cmd.Process.Signal(syscall.SIGTERM)
-	p.cmd.Wait()
-	if !ok {
-		t.Errorf("not every message was answered in time; %d pending at the fake\n%s", tg.Pending(), p.stderr.String())
+		return out
 	}
+	c.rounds(func(r int) {
+		c.burst("r", r*2, 4+c.rng.IntN(8), send)
+		time.Sleep(time.Duration(c.rng.IntN(30)) * time.Millisecond)
+		c.burst("r", r*2+1, 4+c.rng.IntN(8), send)
+	}, sentChats)
+	c.drain(func() bool { return tg.Pending() == 0 }, func() []string {
+		var out []string
+		for _, s := range tg.Sent() {
+			out = append(out, s.Text)
+		}
+		return out
+	})
 
 	// Every pushed update was confirmed: the fake has deleted them all.
 	var maxOffset int64
@@ -147,10 +84,9 @@ func TestInvariant14_KillDuringTelegramBursts(t *testing.T) {
 	for i, m := range sent {
 		replies[i] = crashReply{m.ChatID, m.Text}
 	}
-	o := checkCrashOutcome(t, state, "telegram", []string{"4242", "4343"}, texts, chatOf, replies, lastBeforeKill, kills)
-	window, twice := o.window, o.twice
+	o := checkCrashOutcome(t, state, "telegram", []string{"4242", "4343"}, c.texts, c.chatOf, replies, c.lastBeforeKill, c.kills)
 	t.Logf("kills %d, messages %d, confirmed below offset %d, replies %d, residual-window duplicates %d, answered twice in the transcript %d",
-		kills, len(texts), maxOffset, len(sent), window, twice)
+		c.kills, len(c.texts), maxOffset, len(sent), o.window, o.twice)
 }
 
 func containsInt(s []int, v int) bool {
