@@ -281,21 +281,7 @@ func (a *app) agentRemote(ctx context.Context, f agentFlags) error {
 			if ev.Event != "chat" {
 				continue
 			}
-			var p struct {
-				RunID        string       `json:"runId"`
-				State        string       `json:"state"`
-				DeltaText    string       `json:"deltaText"`
-				ErrorMessage string       `json:"errorMessage"`
-				StopReason   string       `json:"stopReason"`
-				Usage        *agent.Usage `json:"usage"`
-				Message      struct {
-					Content []struct {
-						Text string `json:"text"`
-					} `json:"content"`
-					ToolCalls []agent.ToolCallRecord `json:"toolCalls"`
-					Model     string                 `json:"model"`
-				} `json:"message"`
-			}
+			var p gatewayChatEvent
 			if json.Unmarshal(b, &p) != nil || p.RunID != started.RunID {
 				continue
 			}
@@ -307,9 +293,7 @@ func (a *app) agentRemote(ctx context.Context, f agentFlags) error {
 					printed = true
 				}
 			case "final":
-				for _, part := range p.Message.Content {
-					res.Reply += part.Text
-				}
+				res.Reply += p.reply()
 				if p.Message.ToolCalls != nil {
 					res.ToolCalls = p.Message.ToolCalls
 				}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -243,22 +244,7 @@ func (r *remoteChat) pump() {
 		b, _ := json.Marshal(e.Payload)
 		switch e.Event {
 		case "chat":
-			var p struct {
-				RunID        string       `json:"runId"`
-				State        string       `json:"state"`
-				DeltaText    string       `json:"deltaText"`
-				ErrorMessage string       `json:"errorMessage"`
-				StopReason   string       `json:"stopReason"`
-				Usage        *agent.Usage `json:"usage"`
-				Message      struct {
-					Content []struct {
-						Text string `json:"text"`
-					} `json:"content"`
-					ToolCalls  []agent.ToolCallRecord `json:"toolCalls"`
-					Model      string                 `json:"model"`
-					SessionKey string                 `json:"sessionKey"`
-				} `json:"message"`
-			}
+			var p gatewayChatEvent
 			if json.Unmarshal(b, &p) != nil {
 				continue
 			}
@@ -266,10 +252,8 @@ func (r *remoteChat) pump() {
 			case "delta":
 				r.ev <- chatEvent{kind: "delta", runID: p.RunID, text: p.DeltaText}
 			case "final":
-				res := &agent.TurnResult{RunID: p.RunID, SessionKey: p.Message.SessionKey, ToolCalls: p.Message.ToolCalls, Model: p.Message.Model, StopReason: p.StopReason}
-				for _, c := range p.Message.Content {
-					res.Reply += c.Text
-				}
+				res := &agent.TurnResult{RunID: p.RunID, SessionKey: p.Message.SessionKey, ToolCalls: p.Message.ToolCalls, Model: p.Message.Model, StopReason: p.StopReason,
+					Reply: p.reply()}
 				if p.Usage != nil {
 					res.Usage = *p.Usage
 				}
@@ -389,3 +373,31 @@ func (r *remoteChat) reset(ctx context.Context, key string) error {
 }
 
 func (r *remoteChat) close() { r.c.Close() }
+
+// gatewayChatEvent is the payload of the gateway's "chat" event as the
+// CLI reads it (talon agent and talon chat through the gateway).
+type gatewayChatEvent struct {
+	RunID        string       `json:"runId"`
+	State        string       `json:"state"` // delta | final | aborted | error
+	DeltaText    string       `json:"deltaText"`
+	ErrorMessage string       `json:"errorMessage"`
+	StopReason   string       `json:"stopReason"`
+	Usage        *agent.Usage `json:"usage"`
+	Message      struct {
+		Content []struct {
+			Text string `json:"text"`
+		} `json:"content"`
+		ToolCalls  []agent.ToolCallRecord `json:"toolCalls"`
+		Model      string                 `json:"model"`
+		SessionKey string                 `json:"sessionKey"`
+	} `json:"message"`
+}
+
+// reply is the final message's text.
+func (e *gatewayChatEvent) reply() string {
+	var b strings.Builder
+	for _, c := range e.Message.Content {
+		b.WriteString(c.Text)
+	}
+	return b.String()
+}

@@ -90,24 +90,8 @@ func (a *Adapter) SendButtons(ctx context.Context, target channels.Target, text 
 		postMessage: postMessage{Channel: target.ChatID, Text: escapeText(last), ThreadTS: target.ThreadID},
 		Blocks:      []block{{Type: "section", Text: &textObject{"plain_text", last}}, actions},
 	}
-	var r struct {
-		Channel string `json:"channel"`
-		TS      string `json:"ts"`
-	}
-	err := channels.Retry(ctx, a.retry, func(ctx context.Context) error {
-		return a.call(ctx, "chat.postMessage", a.cfg.BotToken, body, &r)
-	})
-	if err != nil {
-		a.tracker.SendFailed(err)
-		return d, err
-	}
-	a.tracker.Sent()
-	ch := r.Channel
-	if ch == "" {
-		ch = target.ChatID
-	}
-	d.MessageIDs = append(d.MessageIDs, ch+":"+r.TS)
-	return d, nil
+	err := a.post(ctx, body, target.ChatID, &d)
+	return d, err
 }
 
 // blockActions is the part of a block_actions payload the adapter reads.

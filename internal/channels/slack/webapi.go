@@ -228,25 +228,33 @@ func (a *Adapter) Send(ctx context.Context, target channels.Target, text string)
 	size := func(s string) int { return channels.Runes(escapeText(s)) }
 	for _, chunk := range channels.Chunk(text, channels.SlackMaxLen, size) {
 		body := postMessage{Channel: target.ChatID, Text: escapeText(chunk), ThreadTS: thread}
-		var r struct {
-			Channel string `json:"channel"`
-			TS      string `json:"ts"`
-		}
-		err := channels.Retry(ctx, a.retry, func(ctx context.Context) error {
-			return a.call(ctx, "chat.postMessage", a.cfg.BotToken, body, &r)
-		})
-		if err != nil {
-			a.tracker.SendFailed(err)
+		if err := a.post(ctx, body, target.ChatID, &d); err != nil {
 			return d, err
 		}
-		a.tracker.Sent()
-		ch := r.Channel
-		if ch == "" {
-			ch = target.ChatID
-		}
-		d.MessageIDs = append(d.MessageIDs, ch+":"+r.TS)
 	}
 	return d, nil
+}
+
+// post sends one chat.postMessage body (with retries), counts it, and adds
+// the posted message's "channel:ts" to d.
+func (a *Adapter) post(ctx context.Context, body any, channel string, d *channels.Delivery) error {
+	var r struct {
+		Channel string `json:"channel"`
+		TS      string `json:"ts"`
+	}
+	err := channels.Retry(ctx, a.retry, func(ctx context.Context) error {
+		return a.call(ctx, "chat.postMessage", a.cfg.BotToken, body, &r)
+	})
+	if err != nil {
+		a.tracker.SendFailed(err)
+		return err
+	}
+	a.tracker.Sent()
+	if r.Channel != "" {
+		channel = r.Channel
+	}
+	d.MessageIDs = append(d.MessageIDs, channel+":"+r.TS)
+	return nil
 }
 
 // escapeText escapes the three characters Slack reads as markup in any
