@@ -71,10 +71,12 @@ type Agent struct {
 	o   Options
 	log *slog.Logger
 
-	mu    sync.Mutex
-	lanes map[string]*lane
-	runs  map[string]*run // by run id
-	slots chan struct{}
+	mu      sync.Mutex
+	lanes   map[string]*lane
+	runs    map[string]*run // by run id
+	slots   chan struct{}
+	closing bool           // Shutdown began: no new turns
+	active  sync.WaitGroup // turns started and not yet returned
 
 	bootstrap bootstrapCache // the workspace files of the system prompt
 
@@ -216,6 +218,59 @@ func (a *Agent) track(id, key string, cancel context.CancelCauseFunc) func() {
 	}
 }
 
+// ErrShuttingDown is returned by Start and Run once Shutdown has begun.
+var ErrShuttingDown = errors.New("agent: the gateway is shutting down; no new turns")
+
+// admit counts a new turn in, unless Shutdown has begun.
+func (a *Agent) admit() error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.closing {
+		return ErrShuttingDown
+	}
+	a.active.Add(1)
+	return nil
+}
+
+// Shutdown is the agent's half of a two-phase stop: it takes no new turns,
+// waits for the running and queued ones to end (each delivers its reply
+// as it does) until ctx is done, then cancels the rest (cause
+// ErrShuttingDown) and waits for them to return. After it returns no turn
+// touches the store, which the caller may then close. A channel message
+// cut short this way stays in the inbound journal and is resumed at the
+// next start.
+func (a *Agent) Shutdown(ctx context.Context) error {
+	a.mu.Lock()
+	a.closing = true
+	a.mu.Unlock()
+	done := make(chan struct{})
+	go func() {
+		a.active.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+	}
+	a.mu.Lock()
+	n := len(a.runs)
+	for _, r := range a.runs {
+		r.cancel(ErrShuttingDown)
+	}
+	a.mu.Unlock()
+	a.log.Warn("shutdown: turns still running at the deadline were cancelled", "turns", n)
+	select {
+	case <-done:
+		return fmt.Errorf("agent.Shutdown: %d turns cancelled at the deadline: %w", n, ctx.Err())
+	case <-time.After(shutdownGrace):
+		return fmt.Errorf("agent.Shutdown: turns still running %s after they were cancelled", shutdownGrace)
+	}
+}
+
+// shutdownGrace bounds how long Shutdown waits for cancelled turns.
+const shutdownGrace = 10 * time.Second
+
 // Start queues a turn and runs it in the background; the result and every
 // event go to req.OnEvent. It returns the run id at once. The turn's place
 // in its session's lane is taken before Start returns.
@@ -227,8 +282,12 @@ func (a *Agent) Start(ctx context.Context, req TurnRequest) (string, error) {
 	if req.RunID == "" {
 		req.RunID = newRunID()
 	}
+	if err := a.admit(); err != nil {
+		return "", err
+	}
 	wait, freeSlot, release := a.enqueue(key)
 	go func() {
+		defer a.active.Done()
 		_, _ = a.run(ctx, req, wait, freeSlot, release)
 	}()
 	return req.RunID, nil
@@ -243,6 +302,10 @@ func (a *Agent) Run(ctx context.Context, req TurnRequest) (*TurnResult, error) {
 	if req.RunID == "" {
 		req.RunID = newRunID()
 	}
+	if err := a.admit(); err != nil {
+		return nil, err
+	}
+	defer a.active.Done()
 	wait, freeSlot, release := a.enqueue(key)
 	return a.run(ctx, req, wait, freeSlot, release)
 }

@@ -196,6 +196,16 @@ func (a *app) runGateway(ctx context.Context, portSet bool, port int, bind strin
 		defer cancel()
 		_ = rt.router.Stop(sctx)
 	}()
+	// Two-phase stop (deferred calls run last first): no new turns, the
+	// running ones drain and deliver (cancelled at the deadline), then the
+	// channels stop, then the store closes. No turn writes after that.
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 20*time.Second)
+		defer cancel()
+		if err := rt.agent.Shutdown(sctx); err != nil {
+			logger.Warn("gateway: stopping turns", "err", err)
+		}
+	}()
 	if len(orphans) > 0 {
 		go rt.router.NotifyOwner(ctx, orphanNote(orphans), "approval-note")
 	}
