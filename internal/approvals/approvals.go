@@ -289,7 +289,10 @@ func (m *Manager) offer(ctx context.Context, reach []Reach, p Pending) []Reach {
 	if d <= 0 {
 		d = DefaultOfferTimeout
 	}
-	octx, cancel := context.WithTimeout(ctx, d)
+	// Not cancelled with the turn: a request the platform accepted while
+	// the turn was being cut short (the gateway stopping) must count as
+	// shown, so that whoever saw it is told it is void.
+	octx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d)
 	defer cancel()
 	ok := make([]bool, len(reach))
 	var wg sync.WaitGroup
