@@ -293,7 +293,18 @@ if check "$name" 0 oc_env system heartbeat last --json; then
 	if [[ "$(tr -d '[:space:]' <"$work/out.txt")" == "null" ]]; then pass "$name"; else fail "$name" "want null"; fi
 fi
 
-# 5.12 wrong token must be rejected (last: failures may start a lockout).
+# 5.12 commands that read the gateway with no further checks on shape:
+# cron list (cron.list), channels status (channels.status), system
+# presence (system-presence).
+for cmdline in "cron list --json" "channels status --json" "system presence --json"; do
+	name="$cmdline (env url/token)"
+	# shellcheck disable=SC2086
+	if check "$name" 0 oc_env $cmdline; then
+		if json_check "$work/out.txt" 'j !== null && typeof j === "object"'; then pass "$name"; else fail "$name" "not JSON"; fi
+	fi
+done
+
+# 5.13 wrong token must be rejected (last: failures may start a lockout).
 name="wrong token rejected"
 if check "$name" nonzero oc gateway call health --json --url "$url" --token "wrong-$token"; then
 	if json_check "$work/out.txt" 'j.ok === false && j.error && j.error.kind !== "timeout"'; then
