@@ -117,11 +117,21 @@ func TestInvariant4_VisibilityRuleBindsTheOwnerToo(t *testing.T) {
 				t.Fatalf("%s: the policy, not the visibility rule, refused %s: %s", vis, c.ID, c.Reason)
 			}
 		}
+		// The tool results are in this turn's last model request (with
+		// "all", the turn sessions_send starts in the work session may
+		// call the model after it: find the request by its results).
 		out := map[string]string{}
 		reqs := e.fake.Requests()
-		for _, m := range reqs[len(reqs)-1].Messages {
-			if m.Role == "tool" {
-				out[m.ToolCallID] = m.Content
+		for i := len(reqs) - 1; i >= 0 && len(out) == 0; i-- {
+			for _, m := range reqs[i].Messages {
+				if m.Role == "tool" && m.ToolCallID == "list" {
+					for _, m := range reqs[i].Messages {
+						if m.Role == "tool" {
+							out[m.ToolCallID] = m.Content
+						}
+					}
+					break
+				}
 			}
 		}
 		if vis == "all" {
