@@ -17,13 +17,14 @@ import (
 	"github.com/talonclaw/talon/internal/auditlog"
 	"github.com/talonclaw/talon/internal/channels"
 	"github.com/talonclaw/talon/internal/config"
-	"github.com/talonclaw/talon/internal/cron"
 	"github.com/talonclaw/talon/internal/policy"
 	"github.com/talonclaw/talon/internal/policy/execplan"
 	"github.com/talonclaw/talon/internal/sandbox"
 	"github.com/talonclaw/talon/internal/store"
+	"github.com/talonclaw/talon/internal/tools"
 	"github.com/talonclaw/talon/internal/tools/exectool"
 	"github.com/talonclaw/talon/internal/tools/fstools"
+	"github.com/talonclaw/talon/internal/tools/sessiontools"
 	"github.com/talonclaw/talon/internal/tools/web"
 )
 
@@ -92,31 +93,17 @@ func (a *app) newRuntime(ctx context.Context, p paths, cfg *config.Config, st *s
 	// sets HasApprover); agent --local falls back to tools.exec.askFallback.
 	rt.approvals = &approvals.Manager{Store: st, HasApprover: func() bool { return false },
 		OnAllowAlways: func(_ context.Context, ap store.Approval) error { return rt.allowAlways(p, ws, ap) }}
-	reg := agent.NewRegistry()
-	for _, t := range fstools.Tools(fstools.Options{Workspace: ws, WorkspaceOnly: func() bool { return rt.cfg.Load().Tools.FS.WorkspaceOnly }}) {
-		if err := reg.Register(t); err != nil {
-			return nil, err
-		}
-	}
 	rt.procs = &exectool.Processes{}
 	self, _ := os.Executable()
 	guard := sandbox.ExecGuardAvailable()
 	gitID := sync.OnceValues(func() (string, string) { return exectool.ReadGitIdentity("git") })
-	execOpts := exectool.Options{Config: rt.cfg.Load, Workspace: ws, Processes: rt.procs, Self: self,
-		ExecGuard: func() bool { return guard }, GitIdentity: gitID,
-		Sandbox: func(sessionKey string) *sandbox.Spec { return rt.sandboxSpec(p, ws, sessionKey) }}
-	for _, t := range []agent.Tool{web.NewFetch(web.FetchOptions{Config: rt.cfg.Load}), web.NewSearch(web.SearchOptions{Config: rt.cfg.Load}),
-		exectool.New(execOpts), exectool.ProcessTool(execOpts)} {
-		if err := reg.Register(t); err != nil {
-			return nil, err
-		}
-	}
+	reg := agent.NewRegistry()
 	ag, err := agent.New(agent.Options{
 		Config:      rt.cfg.Load,
 		Store:       st,
 		Models:      &agent.ConfigModels{},
 		Tools:       reg,
-		Policy:      &policy.Rules{Config: rt.cfg.Load, Exec: execOpts.Decide, MessageTarget: agent.IsCurrentConversation},
+		Policy:      &policy.Rules{Config: rt.cfg.Load},
 		Scrub:       sec.live.Scrub,
 		ScrubStream: sec.live.Stream,
 		Audit:       rt.audit,
@@ -129,10 +116,21 @@ func (a *app) newRuntime(ctx context.Context, p paths, cfg *config.Config, st *s
 	}
 	rt.agent = ag
 	rt.router.Agent = ag
-	for _, t := range append(ag.SessionTools(), cron.Tool(st, nil), ag.MessageTool(rt.router)) {
-		if err := reg.Register(t); err != nil {
-			return nil, err
-		}
+	// The tools: built once the agent exists, as sessions_send starts
+	// turns through it.
+	err = reg.Register(tools.Builtin(tools.Deps{
+		FS: fstools.Options{Workspace: ws, WorkspaceOnly: func() bool { return rt.cfg.Load().Tools.FS.WorkspaceOnly }},
+		Exec: exectool.Options{Config: rt.cfg.Load, Workspace: ws, Processes: rt.procs, Self: self,
+			ExecGuard: func() bool { return guard }, GitIdentity: gitID,
+			Sandbox: func(sessionKey string) *sandbox.Spec { return rt.sandboxSpec(p, ws, sessionKey) }},
+		Fetch:    web.FetchOptions{Config: rt.cfg.Load},
+		Search:   web.SearchOptions{Config: rt.cfg.Load},
+		Sessions: sessiontools.Options{Config: rt.cfg.Load, Store: st, Sender: ag, ValidKey: agent.ValidSessionKey},
+		Outbound: rt.router,
+		Store:    st,
+	})...)
+	if err != nil {
+		return nil, err
 	}
 	return rt, nil
 }

@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/talonclaw/talon/internal/core"
 	"github.com/talonclaw/talon/internal/secret"
 	"github.com/talonclaw/talon/internal/security"
 )
@@ -54,12 +55,8 @@ type ToolCall struct {
 	Args json.RawMessage `json:"args"`
 }
 
-// ToolSpec describes a tool to the model.
-type ToolSpec struct {
-	Name        string          `json:"name"`
-	Description string          `json:"description"`
-	Parameters  json.RawMessage `json:"parameters"` // JSON Schema (object)
-}
+// ToolSpec describes a tool to the model (its Group is not sent).
+type ToolSpec = core.Spec
 
 // Request is one model call.
 type Request struct {
