@@ -28,7 +28,7 @@ import (
 	"github.com/talonclaw/talon/internal/core"
 	"github.com/talonclaw/talon/internal/llm"
 	"github.com/talonclaw/talon/internal/policy"
-	"github.com/talonclaw/talon/internal/security"
+	"github.com/talonclaw/talon/internal/redact"
 	"github.com/talonclaw/talon/internal/store"
 )
 
@@ -50,9 +50,9 @@ type Options struct {
 	// transcript or the reply see it (invariant 10). Nil scrubs nothing.
 	Scrub func(string) string
 	// ScrubStream makes a scrubber for one streamed reply that finds a
-	// secret cut across deltas (security.LiveScrubber.Stream); nil scrubs
+	// secret cut across deltas (redact.LiveScrubber.Stream); nil scrubs
 	// each delta alone with Scrub.
-	ScrubStream func() *security.Stream
+	ScrubStream func() *redact.Stream
 	// Approvals, when set, asks a person about calls the policy escalates;
 	// nil (or nobody connected) applies tools.exec.askFallback.
 	Approvals *approvals.Manager

@@ -17,7 +17,8 @@ import (
 	"github.com/talonclaw/talon/internal/core"
 	"github.com/talonclaw/talon/internal/llm"
 	"github.com/talonclaw/talon/internal/policy"
-	"github.com/talonclaw/talon/internal/security"
+	"github.com/talonclaw/talon/internal/provenance"
+	"github.com/talonclaw/talon/internal/redact"
 	"github.com/talonclaw/talon/internal/store"
 )
 
@@ -490,7 +491,7 @@ func (t *turn) tool(ctx context.Context, call llm.ToolCall, actor core.Actor) er
 	}
 	// Credentials nobody told Talon about (a key in a file the agent
 	// read) are removed by their format (invariant 10).
-	result.Content = security.RedactFormats(result.Content)
+	result.Content = redact.RedactFormats(result.Content)
 	stored := store.Message{Role: "tool", Content: capResult(result.Content), ToolCallID: call.ID, ToolName: call.Name, IsError: result.IsError,
 		Provenance: prov, Decision: decision, RunID: t.req.RunID}
 	if _, err := t.a.o.Store.AppendMessages(ctx, t.req.SessionKey, stored); err != nil {
@@ -584,7 +585,7 @@ func (t *turn) leak(ctx context.Context, where string) {
 // scan looks for injection patterns in untrusted text. A hit raises an
 // alert event and a log record; it blocks nothing (policy and taint do).
 func (t *turn) scan(source, text string) {
-	alerts := security.DetectInjection(text)
+	alerts := provenance.DetectInjection(text)
 	if len(alerts) == 0 {
 		return
 	}
@@ -616,7 +617,7 @@ func (t *turn) auditOutcome(ctx context.Context, act *auditlog.Action, call llm.
 	if len(detail) > 0 {
 		raw, err := json.Marshal(detail)
 		if err == nil {
-			text := security.Redact(string(raw))
+			text := redact.Redact(string(raw))
 			if t.a.o.Scrub != nil {
 				text = t.a.o.Scrub(text)
 			}

@@ -22,7 +22,7 @@ import (
 	"github.com/talonclaw/talon/internal/config"
 	"github.com/talonclaw/talon/internal/core"
 	"github.com/talonclaw/talon/internal/netguard"
-	"github.com/talonclaw/talon/internal/security"
+	"github.com/talonclaw/talon/internal/provenance"
 )
 
 // Limits of one fetch.
@@ -141,7 +141,7 @@ func (t fetchTool) Run(ctx context.Context, c core.Call, plan *core.Plan) (core.
 		text = string(r[:max]) + fmt.Sprintf("\n[… truncated at %d characters; maxChars]", max)
 	}
 	final := resp.Request.URL.String()
-	return core.Result{Content: security.WrapUntrusted("web_fetch "+final, text), Untrusted: true}, nil
+	return core.Result{Content: provenance.WrapUntrusted("web_fetch "+final, text), Untrusted: true}, nil
 }
 
 func looksHTML(b []byte) bool {

@@ -14,7 +14,7 @@ import (
 	"github.com/talonclaw/talon/internal/config"
 	"github.com/talonclaw/talon/internal/core"
 	"github.com/talonclaw/talon/internal/netguard"
-	"github.com/talonclaw/talon/internal/security"
+	"github.com/talonclaw/talon/internal/provenance"
 )
 
 const (
@@ -117,7 +117,7 @@ func (t *searchTool) Run(ctx context.Context, c core.Call, p *core.Plan) (core.R
 	if b.Len() == 0 {
 		b.WriteString("no results")
 	}
-	text := security.WrapUntrusted("web_search "+ws.Provider+": "+a.Query, b.String())
+	text := provenance.WrapUntrusted("web_search "+ws.Provider+": "+a.Query, b.String())
 	t.mu.Lock()
 	if len(t.cache) > 500 {
 		t.cache = map[string]cached{}
