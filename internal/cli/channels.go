@@ -22,6 +22,7 @@ import (
 	"github.com/talonclaw/talon/internal/channels/telegram"
 	"github.com/talonclaw/talon/internal/config"
 	"github.com/talonclaw/talon/internal/protocol"
+	"github.com/talonclaw/talon/internal/router"
 	"github.com/talonclaw/talon/internal/store"
 )
 
@@ -375,14 +376,14 @@ func (a *app) channelsCmd() *cobra.Command {
 			}
 			defer c.Close()
 			var out struct {
-				Channels []channels.AccountStatus `json:"channels"`
+				Channels []router.AccountStatus `json:"channels"`
 			}
 			if err := c.Call(ctx, "channels.status", nil, &out); err != nil {
 				return fmt.Errorf("channels.status: %w", err)
 			}
 			if a.json {
 				if out.Channels == nil {
-					out.Channels = []channels.AccountStatus{}
+					out.Channels = []router.AccountStatus{}
 				}
 				return a.printJSON(out)
 			}

@@ -15,10 +15,10 @@ import (
 	"github.com/talonclaw/talon/internal/agent"
 	"github.com/talonclaw/talon/internal/approvals"
 	"github.com/talonclaw/talon/internal/auditlog"
-	"github.com/talonclaw/talon/internal/channels"
 	"github.com/talonclaw/talon/internal/config"
 	"github.com/talonclaw/talon/internal/policy"
 	"github.com/talonclaw/talon/internal/policy/execplan"
+	"github.com/talonclaw/talon/internal/router"
 	"github.com/talonclaw/talon/internal/sandbox"
 	"github.com/talonclaw/talon/internal/store"
 	"github.com/talonclaw/talon/internal/tools"
@@ -56,7 +56,7 @@ type runtime struct {
 	app       *app
 	// router connects the chat channels (gateway run starts them); it is
 	// the message tool's way to other conversations.
-	router *channels.Router
+	router *router.Router
 	// secrets feeds the one scrubber everything shares (invariant 10).
 	secrets *secretSet
 	log     *slog.Logger
@@ -129,7 +129,7 @@ func (a *app) newRuntime(ctx context.Context, p paths, cfg *config.Config, st *s
 		return nil, fmt.Errorf("starting the agent: %w", err)
 	}
 	rt.agent = ag
-	rt.router = &channels.Router{Config: rt.cfg.Load, Access: &access.Checker{Store: st, Config: rt.cfg.Load}, Agent: ag,
+	rt.router = &router.Router{Config: rt.cfg.Load, Access: &access.Checker{Store: st, Config: rt.cfg.Load}, Agent: ag,
 		Scrub: sec.live.Scrub, Audit: rt.audit, Logger: log, Journal: st, OnPairing: hooks.OnPairing, OnAlert: hooks.OnAlert}
 	if hooks.ChatApprovers {
 		// The owner's chats are approvers too, and answers typed or

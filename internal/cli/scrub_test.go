@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/talonclaw/talon/internal/channels"
 	"github.com/talonclaw/talon/internal/config"
+	"github.com/talonclaw/talon/internal/router"
 	"github.com/talonclaw/talon/internal/secret"
 	"github.com/talonclaw/talon/internal/secrets"
 	"github.com/talonclaw/talon/internal/testutil/fakellm"
@@ -64,7 +64,7 @@ func TestInvariant10_EncodedChannelTokenNeverInStatusOrLog(t *testing.T) {
 	for _, want := range []string{"Bad Request: wrong URL", "Bad Gateway: upstream said"} {
 		ok := waitFor(func() bool {
 			out, _, rc := runTalon(t, state, "channels", "status", "--url", p.url, "--json")
-			var st struct{ Channels []channels.AccountStatus }
+			var st struct{ Channels []router.AccountStatus }
 			if rc == 0 && json.Unmarshal([]byte(out), &st) == nil && len(st.Channels) == 1 && strings.Contains(st.Channels[0].LastError, want) {
 				outs = append(outs, out)
 				return true

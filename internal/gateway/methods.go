@@ -15,10 +15,10 @@ import (
 	"time"
 
 	"github.com/talonclaw/talon/internal/auditlog"
-	"github.com/talonclaw/talon/internal/channels"
 	"github.com/talonclaw/talon/internal/config"
 	"github.com/talonclaw/talon/internal/logging"
 	"github.com/talonclaw/talon/internal/protocol"
+	"github.com/talonclaw/talon/internal/router"
 	"github.com/talonclaw/talon/internal/secret"
 )
 
@@ -190,7 +190,7 @@ func (g *Gateway) mSystemPresence(ctx context.Context, c *conn, _ json.RawMessag
 }
 
 func (g *Gateway) mChannelsStatus(ctx context.Context, c *conn, _ json.RawMessage) (any, *protocol.Error) {
-	list := []channels.AccountStatus{}
+	list := []router.AccountStatus{}
 	if g.opts.Channels != nil {
 		list = g.opts.Channels.Status()
 	}

@@ -8,8 +8,8 @@ import (
 
 	"github.com/talonclaw/talon/internal/access"
 	"github.com/talonclaw/talon/internal/auditlog"
-	"github.com/talonclaw/talon/internal/channels"
 	"github.com/talonclaw/talon/internal/protocol"
+	"github.com/talonclaw/talon/internal/router"
 	"github.com/talonclaw/talon/internal/store"
 )
 
@@ -21,7 +21,7 @@ const (
 
 // Channels is what the gateway needs of the channel layer.
 type Channels interface {
-	Status() []channels.AccountStatus
+	Status() []router.AccountStatus
 	// Notify sends text to a chat of a channel account (pairing --notify).
 	Notify(ctx context.Context, channel, account, chatID, text string) error
 }

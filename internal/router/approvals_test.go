@@ -1,8 +1,9 @@
-package channels
+package router
 
 import (
 	"context"
 	"encoding/json"
+	"github.com/talonclaw/talon/internal/channels"
 	"strings"
 	"sync"
 	"testing"
@@ -21,14 +22,14 @@ type buttons struct {
 	withBtn []sentMsg
 }
 
-func (b *buttons) SendButtons(ctx context.Context, t Target, text string, bs []Button) (Delivery, error) {
+func (b *buttons) SendButtons(ctx context.Context, t channels.Target, text string, bs []channels.Button) (channels.Delivery, error) {
 	b.bmu.Lock()
 	b.withBtn = append(b.withBtn, sentMsg{t, text})
 	b.bmu.Unlock()
 	return b.Send(ctx, t, text)
 }
 
-func (b *buttons) AnswerAction(_ context.Context, a Action, text string) error {
+func (b *buttons) AnswerAction(_ context.Context, a channels.Action, text string) error {
 	b.bmu.Lock()
 	defer b.bmu.Unlock()
 	b.pressed = append(b.pressed, a.ID+": "+text)
@@ -92,9 +93,9 @@ func (h *approvalHarness) status(t *testing.T) string {
 	return a.Status
 }
 
-func (h *approvalHarness) press(sender, data string) Message {
+func (h *approvalHarness) press(sender, data string) channels.Message {
 	m := dmFrom(sender, "")
-	m.Action = &Action{ID: "cb" + m.ID, Data: data}
+	m.Action = &channels.Action{ID: "cb" + m.ID, Data: data}
 	return m
 }
 
@@ -117,7 +118,7 @@ func TestInvariant8_OwnerApprovesOutOfBand(t *testing.T) {
 	for _, via := range []string{"command", "button"} {
 		t.Run(via, func(t *testing.T) {
 			h := newApprovalHarness(t, time.Hour)
-			var m Message
+			var m channels.Message
 			if via == "command" {
 				m = dmFrom("1", "/approve "+strings.ToUpper(h.id)+" allow-once")
 			} else {
@@ -166,7 +167,7 @@ func TestInvariant8_NonOwnerCannotApprove(t *testing.T) {
 	before := len(h.bt.messages())
 	bot := dmFrom("1", "/approve "+h.id+" allow-once")
 	bot.SenderIsBot, bot.SenderID = true, "999"
-	for _, m := range []Message{
+	for _, m := range []channels.Message{
 		dmFrom("7", "/approve "+h.id+" allow-once"),
 		h.press("7", "approve:"+h.id+":allow-always"),
 		dmFrom("666", "/approve "+h.id+" allow-once"),
@@ -278,7 +279,7 @@ func TestParseAnswer(t *testing.T) {
 		{"/approve abcdefghjk maybe", true, true, "", ""},
 		{"/approve", true, true, "", ""},
 	} {
-		a, ok := parseAnswer(Message{Text: tc.text})
+		a, ok := parseAnswer(channels.Message{Text: tc.text})
 		if ok != tc.ok || a.usage != tc.usage || a.id != tc.id || a.decision != tc.choice {
 			t.Errorf("%q: %+v %v", tc.text, a, ok)
 		}
@@ -286,7 +287,7 @@ func TestParseAnswer(t *testing.T) {
 }
 
 func BenchmarkParseAnswerOrdinaryMessage(b *testing.B) {
-	m := Message{Text: "could you look at the build logs and tell me what failed?"}
+	m := channels.Message{Text: "could you look at the build logs and tell me what failed?"}
 	b.ReportAllocs()
 	for b.Loop() {
 		parseAnswer(m)

@@ -1,9 +1,10 @@
-package channels
+package router
 
 import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/talonclaw/talon/internal/channels"
 	"time"
 
 	"github.com/talonclaw/talon/internal/access"
@@ -47,7 +48,7 @@ func (r *Router) Resume(ctx context.Context, maxAge time.Duration) (turns, notes
 	now := r.now()
 	cfg := r.Config()
 	for _, in := range pending {
-		var m Message
+		var m channels.Message
 		if err := json.Unmarshal(in.Message, &m); err != nil {
 			r.log().Error("channels: a journaled message does not decode; dropped", "id", in.ID, "err", err)
 			r.done(ctx, in.ID, false)
@@ -65,7 +66,7 @@ func (r *Router) Resume(ctx context.Context, maxAge time.Duration) (turns, notes
 			continue
 		case now.Sub(in.ReceivedAt) > maxAge:
 			text := fmt.Sprintf(ResumeNote, in.ReceivedAt.Local().Format("15:04"))
-			if err := r.deliverThen(ctx, m.Channel, m.Account, TargetOf(m), text, "resume-note", func() { r.done(ctx, in.ID, true) }); err != nil {
+			if err := r.deliverThen(ctx, m.Channel, m.Account, channels.TargetOf(m), text, "resume-note", func() { r.done(ctx, in.ID, true) }); err != nil {
 				// Left pending: the next start tries again.
 				r.log().Warn("channels: sending the restart note failed", "id", in.ID, "err", err)
 				continue

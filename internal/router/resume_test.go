@@ -1,8 +1,9 @@
-package channels
+package router
 
 import (
 	"context"
 	"database/sql"
+	"github.com/talonclaw/talon/internal/channels"
 	"strings"
 	"testing"
 	"time"
@@ -53,7 +54,7 @@ func TestInvariant14_ResumeAnswersOnce(t *testing.T) {
 		}
 	}
 	h.r.Now = func() time.Time { return start }
-	var first Message
+	var first channels.Message
 	for _, text := range []string{"replied", "first", "second"} {
 		m := dmFrom("1", text)
 		if text == "first" {

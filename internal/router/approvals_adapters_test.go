@@ -1,4 +1,4 @@
-package channels_test
+package router_test
 
 import (
 	"context"
@@ -16,6 +16,7 @@ import (
 	"github.com/talonclaw/talon/internal/channels/signal"
 	"github.com/talonclaw/talon/internal/channels/slack"
 	"github.com/talonclaw/talon/internal/config"
+	"github.com/talonclaw/talon/internal/router"
 	"github.com/talonclaw/talon/internal/secret"
 	"github.com/talonclaw/talon/internal/store"
 	"github.com/talonclaw/talon/internal/testutil/chantest"
@@ -28,14 +29,14 @@ import (
 // Router's handler), an approvals Manager whose only approver is the
 // Router (no operator client), and a request from a hijacked session
 // pending; it returns where the request's outcome arrives.
-func routerWith(t *testing.T, cfg *config.Config, mk func(channels.Handler) channels.Adapter) (*channels.Router, <-chan store.Approval) {
+func routerWith(t *testing.T, cfg *config.Config, mk func(channels.Handler) channels.Adapter) (*router.Router, <-chan store.Approval) {
 	t.Helper()
 	st, err := store.Open(t.Context(), filepath.Join(t.TempDir(), "talon.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	r := &channels.Router{Config: func() *config.Config { return cfg }, Access: &access.Checker{Store: st, Config: func() *config.Config { return cfg }}}
+	r := &router.Router{Config: func() *config.Config { return cfg }, Access: &access.Checker{Store: st, Config: func() *config.Config { return cfg }}}
 	m := &approvals.Manager{Store: st, HasApprover: func() bool { return false }}
 	m.AddReach(r.ApprovalReach())
 	r.Approvals = m

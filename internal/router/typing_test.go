@@ -1,7 +1,8 @@
-package channels
+package router
 
 import (
 	"context"
+	"github.com/talonclaw/talon/internal/channels"
 	"sync"
 	"testing"
 	"time"
@@ -50,7 +51,7 @@ func TestTypingShownWhenTurnStarts(t *testing.T) {
 		time.Sleep(time.Millisecond)
 	}
 	h.tg.mu.Lock()
-	typing := append([]Target(nil), h.tg.typing...)
+	typing := append([]channels.Target(nil), h.tg.typing...)
 	h.tg.mu.Unlock()
 	if len(typing) != 1 || typing[0].ChatID != "1" {
 		t.Fatalf("typing after the turn started: %+v", typing)

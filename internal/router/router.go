@@ -1,4 +1,4 @@
-package channels
+package router
 
 import (
 	"container/list"
@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/talonclaw/talon/internal/channels"
 	"log/slog"
 	"regexp"
 	"slices"
@@ -79,10 +80,10 @@ type Router struct {
 
 	mu       sync.Mutex
 	ctx      context.Context // the gateway's; turns run under it
-	adapters map[string]Adapter
+	adapters map[string]channels.Adapter
 	order    []string
 	counters map[string]*Counters
-	dedupe   Dedupe
+	dedupe   channels.Dedupe
 	// Allowed senders' and refused senders' limiters, per sender and per
 	// channel account.
 	senders, accounts   limiters
@@ -102,7 +103,7 @@ type Router struct {
 	reach reachState
 }
 
-// Counters are the Router's per-account counts, shown in channels.status.
+// Counters are the Router's per-account counts, shown in status.
 type Counters struct {
 	Accepted         int64            `json:"accepted"`
 	Duplicates       int64            `json:"duplicates"`
@@ -170,18 +171,18 @@ func (ls *limiters) Len() int { return len(ls.byKey) }
 
 // AccountStatus is one adapter's Status with the Router's counters.
 type AccountStatus struct {
-	Status
+	channels.Status
 	Access Counters `json:"access"`
 }
 
 func key(channel, account string) string { return channel + "/" + account }
 
 // Add registers an adapter; call it before Start.
-func (r *Router) Add(a Adapter) {
+func (r *Router) Add(a channels.Adapter) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.adapters == nil {
-		r.adapters = map[string]Adapter{}
+		r.adapters = map[string]channels.Adapter{}
 		r.counters = map[string]*Counters{}
 	}
 	k := key(a.Channel(), a.Account())
@@ -236,8 +237,8 @@ func (r *Router) Stop(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-func (r *Router) list() []Adapter {
-	out := make([]Adapter, 0, len(r.order))
+func (r *Router) list() []channels.Adapter {
+	out := make([]channels.Adapter, 0, len(r.order))
 	for _, k := range r.order {
 		out = append(out, r.adapters[k])
 	}
@@ -260,7 +261,7 @@ func (r *Router) Status() []AccountStatus {
 	return out
 }
 
-func (r *Router) count(m Message, f func(*Counters)) {
+func (r *Router) count(m channels.Message, f func(*Counters)) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	c := r.counters[key(m.Channel, m.Account)]
@@ -296,8 +297,8 @@ func (r *Router) log() *slog.Logger {
 // means the message was not stored (the journal write or the access check
 // failed): the adapter must not acknowledge it, and it is handled afresh
 // when the platform delivers it again.
-func (r *Router) Handle(ctx context.Context, m Message) error {
-	return r.HandleBatch(ctx, []Message{m})[0]
+func (r *Router) Handle(ctx context.Context, m channels.Message) error {
+	return r.HandleBatch(ctx, []channels.Message{m})[0]
 }
 
 // HandleBatch handles ms in order exactly as Handle handles each, but
@@ -306,7 +307,7 @@ func (r *Router) Handle(ctx context.Context, m Message) error {
 // that receives messages in batches (Telegram's getUpdates) acknowledges
 // the prefix of ms whose errors are nil. Per-sender order is kept: the
 // turns are dispatched in ms's order after the commit.
-func (r *Router) HandleBatch(ctx context.Context, ms []Message) []error {
+func (r *Router) HandleBatch(ctx context.Context, ms []channels.Message) []error {
 	errs := make([]error, len(ms))
 	type admitted struct {
 		i     int
@@ -367,7 +368,7 @@ func (r *Router) HandleBatch(ctx context.Context, ms []Message) []error {
 
 // safeDispatch dispatches one stored message; a panic drops it (it is in
 // the journal, so the next start resumes it) instead of the gateway.
-func (r *Router) safeDispatch(m Message, trust string, id int64) {
+func (r *Router) safeDispatch(m channels.Message, trust string, id int64) {
 	defer func() {
 		if p := recover(); p != nil {
 			r.log().Error("channels: panic while dispatching a message; dropped", "channel", m.Channel, "account", m.Account, "panic", fmt.Sprint(p))
@@ -381,7 +382,7 @@ func (r *Router) safeDispatch(m Message, trust string, id int64) {
 // rate limits. ok means the message is to be stored and dispatched with
 // trust; otherwise it was dropped (err nil) or could not be checked (err:
 // not acknowledged, so the platform offers it again).
-func (r *Router) admit(ctx context.Context, m Message) (ok bool, trust string, row store.Inbound, err error) {
+func (r *Router) admit(ctx context.Context, m channels.Message) (ok bool, trust string, row store.Inbound, err error) {
 	dkey := key(m.Channel, m.Account) + "/" + m.ID
 	defer func() {
 		// One malformed message must not take the gateway and every other
@@ -412,7 +413,7 @@ func (r *Router) admit(ctx context.Context, m Message) (ok bool, trust string, r
 	// Access first, without side effects; limits after, in separate
 	// buckets for allowed and refused senders (invariant 3).
 	d, err := r.Access.Lookup(ctx, req)
-	if err == nil && !d.Allow && m.ChatType != ChatGroup && m.ChatType != ChatChannel {
+	if err == nil && !d.Allow && m.ChatType != channels.ChatGroup && m.ChatType != channels.ChatChannel {
 		if !r.allowStranger(cfg, m, now) {
 			r.count(m, func(c *Counters) { c.StrangersLimited++ })
 			return false, "", row, nil
@@ -445,7 +446,7 @@ func (r *Router) admit(ctx context.Context, m Message) (ok bool, trust string, r
 
 // denied handles a refused message: only a new pairing request gets an
 // answer (its code), everything else is counted and dropped.
-func (r *Router) denied(ctx context.Context, m Message, d access.Decision) {
+func (r *Router) denied(ctx context.Context, m channels.Message, d access.Decision) {
 	switch d.Reason {
 	case access.ReasonPairingFull:
 		r.count(m, func(c *Counters) { c.PairingDropped++ })
@@ -466,7 +467,7 @@ func (r *Router) denied(ctx context.Context, m Message, d access.Decision) {
 	if r.OnPairing != nil {
 		r.OnPairing(p)
 	}
-	if err := r.deliver(ctx, m.Channel, m.Account, TargetOf(m), access.PairingMessage(m.Channel, p.Code), "pairing"); err != nil {
+	if err := r.deliver(ctx, m.Channel, m.Account, channels.TargetOf(m), access.PairingMessage(m.Channel, p.Code), "pairing"); err != nil {
 		r.log().Warn("channels: sending the pairing code failed", "channel", m.Channel, "account", m.Account, "err", err)
 	}
 }
@@ -481,7 +482,7 @@ const (
 // allowStranger applies the refused senders' limits to a direct message
 // from a sender the access rules refuse: per sender, then per channel
 // account. Over them the message is dropped without an answer.
-func (r *Router) allowStranger(cfg *config.Config, m Message, now time.Time) bool {
+func (r *Router) allowStranger(cfg *config.Config, m channels.Message, now time.Time) bool {
 	ca, _ := access.ChannelAccess(cfg, m.Channel)
 	perSender, perChannel := ca.RateLimit.StrangersPerSenderPerMinute, ca.RateLimit.StrangersPerChannelPerMinute
 	if perSender <= 0 {
@@ -500,7 +501,7 @@ func (r *Router) allowStranger(cfg *config.Config, m Message, now time.Time) boo
 // channel account, which the owner's messages spend but are never refused
 // by. The first refused message of a streak gets RateNotice in a DM; the
 // rest are dropped silently.
-func (r *Router) allowRate(ctx context.Context, cfg *config.Config, m Message, now time.Time, owner bool) bool {
+func (r *Router) allowRate(ctx context.Context, cfg *config.Config, m channels.Message, now time.Time, owner bool) bool {
 	ca, _ := access.ChannelAccess(cfg, m.Channel)
 	rl := ca.RateLimit
 	acct := key(m.Channel, m.Account)
@@ -514,7 +515,7 @@ func (r *Router) allowRate(ctx context.Context, cfg *config.Config, m Message, n
 	if ok {
 		l.noticed = false
 	} else if !l.noticed {
-		l.noticed, notice = true, m.ChatType == ChatDirect
+		l.noticed, notice = true, m.ChatType == channels.ChatDirect
 	}
 	r.mu.Unlock()
 	if ok {
@@ -522,7 +523,7 @@ func (r *Router) allowRate(ctx context.Context, cfg *config.Config, m Message, n
 	}
 	r.count(m, func(c *Counters) { c.RateLimited++ })
 	if notice {
-		_ = r.deliver(ctx, m.Channel, m.Account, TargetOf(m), RateNotice, "rate-notice")
+		_ = r.deliver(ctx, m.Channel, m.Account, channels.TargetOf(m), RateNotice, "rate-notice")
 	}
 	return false
 }
@@ -568,7 +569,7 @@ func (r *Router) mentioned(cfg *config.Config, text string) bool {
 // dispatch starts the agent turn for an admitted message and sends what
 // it says back to the conversation. id is the message's journal row (0:
 // none); resume says the turn may have started before a restart.
-func (r *Router) dispatch(m Message, trust string, id int64, resume bool) {
+func (r *Router) dispatch(m channels.Message, trust string, id int64, resume bool) {
 	cfg := r.Config()
 	r.mu.Lock()
 	ctx := r.ctx
@@ -578,7 +579,7 @@ func (r *Router) dispatch(m Message, trust string, id int64, resume bool) {
 	}
 	in := agent.Inbound{Channel: m.Channel, AccountID: m.Account, PeerID: peerID(cfg, m.Channel, m.SenderID), ChatType: m.ChatType}
 	switch m.ChatType {
-	case ChatGroup, ChatChannel:
+	case channels.ChatGroup, channels.ChatChannel:
 		in.GroupID, in.ThreadID, in.TopicID = m.ChatID, m.ThreadID, m.TopicID
 	default:
 		in.ChatType = "direct"
@@ -588,7 +589,7 @@ func (r *Router) dispatch(m Message, trust string, id int64, resume bool) {
 		// content is untrusted and taints the session.
 		trust = policy.TrustUntrusted
 	}
-	target := TargetOf(m)
+	target := channels.TargetOf(m)
 	typingCtx, stopTyping := context.WithCancel(ctx)
 	req := agent.TurnRequest{Inbound: in, Text: envelope(m), SenderID: m.Channel + ":" + m.SenderID, Trust: trust, Resume: resume,
 		OnEvent: func(ev agent.Event) {
@@ -628,7 +629,7 @@ const (
 // typing shows "typing" in t's chat from typingDelay after the turn starts
 // until ctx ends (the turn's last event). A request already sent is let
 // finish, not cancelled: cancelling it would cost the connection.
-func (r *Router) typing(ctx context.Context, a Adapter, t Target) {
+func (r *Router) typing(ctx context.Context, a channels.Adapter, t channels.Target) {
 	delay := time.NewTimer(typingDelay)
 	defer delay.Stop()
 	select {
@@ -725,7 +726,7 @@ func (r *Router) done(ctx context.Context, id int64, replied bool) {
 	}
 }
 
-func (r *Router) onEvent(ctx context.Context, m Message, target Target, trust string, id int64, ev agent.Event) {
+func (r *Router) onEvent(ctx context.Context, m channels.Message, target channels.Target, trust string, id int64, ev agent.Event) {
 	var text string
 	end := false
 	switch ev.Type {
@@ -793,9 +794,9 @@ func (r *Router) onEvent(ctx context.Context, m Message, target Target, trust st
 
 // envelope is the text the agent sees. In groups it names the speaker, so
 // the model can tell members apart; quotes and forwards are labelled.
-func envelope(m Message) string {
+func envelope(m channels.Message) string {
 	var b strings.Builder
-	if m.ChatType != ChatDirect && m.ChatType != "" {
+	if m.ChatType != channels.ChatDirect && m.ChatType != "" {
 		name := m.SenderName
 		if m.SenderUsername != "" {
 			name = strings.TrimSpace(name + " @" + m.SenderUsername)
@@ -840,7 +841,7 @@ func peerID(cfg *config.Config, channel, sender string) string {
 	return sender
 }
 
-func (r *Router) adapter(channel, account string) Adapter {
+func (r *Router) adapter(channel, account string) channels.Adapter {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.adapters[key(channel, account)]
@@ -848,13 +849,13 @@ func (r *Router) adapter(channel, account string) Adapter {
 
 // deliver sends text (scrubbed) and records it: the audit log keeps the
 // target, the length and a hash, never the text.
-func (r *Router) deliver(ctx context.Context, channel, account string, t Target, text, kind string) error {
+func (r *Router) deliver(ctx context.Context, channel, account string, t channels.Target, text, kind string) error {
 	return r.deliverThen(ctx, channel, account, t, text, kind, nil)
 }
 
 // deliverThen is deliver that calls sent (when not nil) as soon as the
 // platform accepted the text, before the text is counted and audited.
-func (r *Router) deliverThen(ctx context.Context, channel, account string, t Target, text, kind string, sent func()) error {
+func (r *Router) deliverThen(ctx context.Context, channel, account string, t channels.Target, text, kind string, sent func()) error {
 	a := r.adapter(channel, account)
 	if a == nil {
 		return fmt.Errorf("channels: %s account %q is not connected", channel, account)
@@ -867,7 +868,7 @@ func (r *Router) deliverThen(ctx context.Context, channel, account string, t Tar
 	if err == nil && sent != nil {
 		sent()
 	}
-	m := Message{Channel: channel, Account: account}
+	m := channels.Message{Channel: channel, Account: account}
 	if err != nil {
 		r.count(m, func(c *Counters) { c.ReplyErrors++ })
 	} else {
@@ -892,9 +893,9 @@ func (r *Router) Send(ctx context.Context, channel, target, text string) error {
 	if !ok {
 		account = "default"
 	}
-	t := Target{ChatID: target, ChatType: ChatDirect}
+	t := channels.Target{ChatID: target, ChatType: channels.ChatDirect}
 	if id, ok := strings.CutPrefix(target, "group:"); ok {
-		t = Target{ChatID: id, ChatType: ChatGroup}
+		t = channels.Target{ChatID: id, ChatType: channels.ChatGroup}
 	}
 	if t.ChatID == "" {
 		return errors.New("message: target is empty (hint: a chat id of the channel)")
@@ -905,5 +906,5 @@ func (r *Router) Send(ctx context.Context, channel, target, text string) error {
 // Notify sends text to a direct chat of a channel account (the pairing
 // approval notice).
 func (r *Router) Notify(ctx context.Context, channel, account, chatID, text string) error {
-	return r.deliver(ctx, channel, account, Target{ChatID: chatID, ChatType: ChatDirect}, text, "notify")
+	return r.deliver(ctx, channel, account, channels.Target{ChatID: chatID, ChatType: channels.ChatDirect}, text, "notify")
 }
