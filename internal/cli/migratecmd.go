@@ -20,7 +20,7 @@ import (
 	"github.com/talonclaw/talon/internal/config"
 	"github.com/talonclaw/talon/internal/cron"
 	"github.com/talonclaw/talon/internal/migrate"
-	"github.com/talonclaw/talon/internal/secrets"
+	"github.com/talonclaw/talon/internal/secretstore"
 	"github.com/talonclaw/talon/internal/store"
 )
 
@@ -121,7 +121,7 @@ func readOptional(path string) ([]byte, error) {
 // from the secrets store without creating anything: a dry run must not
 // even create the store's key.
 func (a *app) migrateLookup(p paths) config.LookupEnv {
-	var st *secrets.Store
+	var st *secretstore.Store
 	opened := false
 	return func(name string) (string, bool) {
 		n, ok := strings.CutPrefix(name, "secret:")
@@ -132,8 +132,8 @@ func (a *app) migrateLookup(p paths) config.LookupEnv {
 			opened = true
 			envKey := a.env.get("TALON_SECRETS_KEY")
 			_, keyErr := os.Stat(filepath.Join(p.StateDir, "secrets.key"))
-			if _, err := os.Stat(secrets.FilePath(p.StateDir)); err == nil && (envKey != "" || keyErr == nil) {
-				st, _ = secrets.Open(p.StateDir, envKey)
+			if _, err := os.Stat(secretstore.FilePath(p.StateDir)); err == nil && (envKey != "" || keyErr == nil) {
+				st, _ = secretstore.Open(p.StateDir, envKey)
 			}
 		}
 		if st == nil {
@@ -281,7 +281,7 @@ func (a *app) applyMigration(ctx context.Context, p paths, res *migrate.Result, 
 		return err
 	}
 	if len(res.Secrets) > 0 {
-		st, err := secrets.Open(p.StateDir, a.env.get("TALON_SECRETS_KEY"))
+		st, err := secretstore.Open(p.StateDir, a.env.get("TALON_SECRETS_KEY"))
 		if err != nil {
 			return fmt.Errorf("migrate: opening the secrets store: %w", err)
 		}

@@ -21,7 +21,7 @@ import (
 	"github.com/talonclaw/talon/internal/netguard"
 	"github.com/talonclaw/talon/internal/protocol"
 	"github.com/talonclaw/talon/internal/sandbox"
-	"github.com/talonclaw/talon/internal/secrets"
+	"github.com/talonclaw/talon/internal/secretstore"
 	"github.com/talonclaw/talon/internal/security"
 	"github.com/talonclaw/talon/internal/store"
 )
@@ -258,7 +258,7 @@ func (a *app) applyFixes(p paths, in security.AuditInput, findings []security.Fi
 // name_3, ….
 func (a *app) storeFixedSecret(p paths) func(name, value string) (string, error) {
 	return func(name, value string) (string, error) {
-		st, err := secrets.Open(p.StateDir, a.env.get("TALON_SECRETS_KEY"))
+		st, err := secretstore.Open(p.StateDir, a.env.get("TALON_SECRETS_KEY"))
 		if err != nil {
 			return "", err
 		}

@@ -1,13 +1,13 @@
-// Package secrets keeps named secrets encrypted at rest.
+// Package secretstore keeps named secrets encrypted at rest.
 //
 // Invariant 10: secret values are stored only as AES-256-GCM ciphertext in
 // $TALON_STATE_DIR/secrets.json (0600), under a key in secrets.key (0600,
 // 32 random bytes, created on first use) or TALON_SECRETS_KEY (64 hex or
 // base64 characters); config refers to them by name as ${secret:NAME}; and
-// All hands every value to the process's one scrubber (security.Scrubber,
+// All hands every value to the process's one scrubber (redact.Scrubber,
 // built by the cli), which removes them from text that goes to the model,
 // the transcript, logs or an outbound message.
-package secrets
+package secretstore
 
 import (
 	"crypto/aes"
