@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/talonclaw/talon/internal/core"
 	"log/slog"
 	"maps"
 	"os"
@@ -277,7 +278,7 @@ func (a *app) resolvePairing(ctx context.Context, channel, code string, approve,
 			return fmt.Errorf("pairing: %w (hint: talon pairing list)", errors.Unwrap(err))
 		}
 		r := res.Request
-		a.auditCLI(ctx, p, st, auditlog.KindPairingResolve, r.Channel+":"+r.SenderID, map[string]any{"code": r.Code, "status": r.Status, "account": r.Account, "ownerSet": res.OwnerSet})
+		a.auditCLI(ctx, p, st, core.KindPairingResolve, r.Channel+":"+r.SenderID, map[string]any{"code": r.Code, "status": r.Status, "account": r.Account, "ownerSet": res.OwnerSet})
 		out := map[string]any{"ok": true, "request": r, "ownerSet": res.OwnerSet}
 		if approve && notify {
 			if err := a.notifyPaired(ctx, p, r); err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/talonclaw/talon/internal/core"
 	"io"
 	"io/fs"
 	"os"
@@ -412,7 +413,7 @@ func (a *app) auditMigration(ctx context.Context, p paths, out *migrateOutput) {
 	for _, s := range out.Secrets {
 		names = append(names, s.Name)
 	}
-	_, _ = l.Append(ctx, auditlog.KindMigrate, "cli", "talon migrate openclaw", map[string]any{
+	_, _ = l.Append(ctx, core.KindMigrate, "cli", "talon migrate openclaw", map[string]any{
 		"from": out.Source.Config, "config": out.Target.Config, "secrets": names,
 		"warnings": len(out.Warnings), "unmapped": len(out.Unmapped), "cronJobs": len(out.CronJobs),
 	})

@@ -2,10 +2,10 @@ package cli
 
 import (
 	"bufio"
+	"github.com/talonclaw/talon/internal/core"
 	"strings"
 
 	"github.com/spf13/cobra"
-	"github.com/talonclaw/talon/internal/auditlog"
 	"github.com/talonclaw/talon/internal/config"
 	"github.com/talonclaw/talon/internal/secretstore"
 )
@@ -76,7 +76,7 @@ func (a *app) secretsCmd() *cobra.Command {
 				return err
 			}
 			// The name only: the value never reaches the log.
-			done, err := a.intent(cmd.Context(), nil, auditlog.KindSecretSet, args[0], nil)
+			done, err := a.intent(cmd.Context(), nil, core.KindSecretSet, args[0], nil)
 			if err != nil {
 				return err
 			}
@@ -120,7 +120,7 @@ func (a *app) secretsCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			done, err := a.intent(cmd.Context(), nil, auditlog.KindSecretRemove, args[0], nil)
+			done, err := a.intent(cmd.Context(), nil, core.KindSecretRemove, args[0], nil)
 			if err != nil {
 				return err
 			}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/talonclaw/talon/internal/core"
 	"io/fs"
 	"net"
 	"net/http"
@@ -376,6 +377,6 @@ func (a *app) auditFixes(ctx context.Context, p paths, fixed []string) {
 		return
 	}
 	for _, f := range fixed {
-		_, _ = l.Append(ctx, auditlog.KindAuditFix, "cli", "security audit --fix", map[string]any{"change": f})
+		_, _ = l.Append(ctx, core.KindAuditFix, "cli", "security audit --fix", map[string]any{"change": f})
 	}
 }

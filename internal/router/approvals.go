@@ -24,13 +24,13 @@ import (
 	"errors"
 	"fmt"
 	"github.com/talonclaw/talon/internal/channels"
+	"github.com/talonclaw/talon/internal/core"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/talonclaw/talon/internal/access"
 	"github.com/talonclaw/talon/internal/approvals"
-	"github.com/talonclaw/talon/internal/auditlog"
 	"github.com/talonclaw/talon/internal/redact"
 	"github.com/talonclaw/talon/internal/store"
 )
@@ -198,7 +198,7 @@ func (r *Router) sendButtons(ctx context.Context, a channels.Adapter, t channels
 		if err != nil {
 			data["error"] = err.Error()
 		}
-		r.Audit(context.WithoutCancel(ctx), auditlog.KindMessageOut, "talon", a.Channel()+":"+t.ChatID, data)
+		r.Audit(context.WithoutCancel(ctx), core.KindMessageOut, "talon", a.Channel()+":"+t.ChatID, data)
 	}
 	return msgID, text, err
 }
@@ -321,7 +321,7 @@ func (r *Router) outOfBand(ctx context.Context, m channels.Message) (handled boo
 		return true, fmt.Errorf("channels: approval answer: %w", rerr)
 	}
 	if r.Audit != nil {
-		r.Audit(context.WithoutCancel(ctx), auditlog.KindApprovalResolve, by, a.Tool,
+		r.Audit(context.WithoutCancel(ctx), core.KindApprovalResolve, by, a.Tool,
 			map[string]any{"id": a.ID, "decision": a.Decision, "planHash": a.PlanHash, "session": a.SessionKey, "via": ans.via})
 	}
 	r.log().Info("approval resolved in chat", "channel", m.Channel, "id", a.ID, "decision", a.Decision, "tool", a.Tool)
@@ -365,7 +365,7 @@ func (r *Router) refuseAnswer(ctx context.Context, m channels.Message, ans appro
 	r.count(m, func(c *Counters) { c.Denied["not-owner-approval"]++ })
 	r.log().Warn("channels: approval answer from someone who is not the owner refused", "channel", m.Channel, "account", m.Account, "via", ans.via)
 	if r.Audit != nil {
-		r.Audit(context.WithoutCancel(ctx), auditlog.KindApprovalRefused, m.Channel+":"+m.SenderID, ans.id,
+		r.Audit(context.WithoutCancel(ctx), core.KindApprovalRefused, m.Channel+":"+m.SenderID, ans.id,
 			map[string]any{"decision": ans.decision, "via": ans.via, "chat": m.ChatID, "admitted": admitted})
 	}
 	const refusal = "Only the owner can answer approval requests; nothing changed."

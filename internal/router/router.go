@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/talonclaw/talon/internal/channels"
+	"github.com/talonclaw/talon/internal/core"
 	"log/slog"
 	"regexp"
 	"slices"
@@ -461,7 +462,7 @@ func (r *Router) denied(ctx context.Context, m channels.Message, d access.Decisi
 	p := *d.Pairing
 	if r.Audit != nil {
 		// Who asked and the code; never their name or text.
-		r.Audit(ctx, auditlog.KindPairingRequest, m.Channel+":"+m.SenderID, p.Code,
+		r.Audit(ctx, core.KindPairingRequest, m.Channel+":"+m.SenderID, p.Code,
 			map[string]any{"channel": p.Channel, "account": p.Account, "expiresAt": p.ExpiresAt})
 	}
 	if r.OnPairing != nil {
@@ -880,7 +881,7 @@ func (r *Router) deliverThen(ctx context.Context, channel, account string, t cha
 		if err != nil {
 			data["error"] = err.Error()
 		}
-		r.Audit(context.WithoutCancel(ctx), auditlog.KindMessageOut, "talon", channel+":"+t.ChatID, data)
+		r.Audit(context.WithoutCancel(ctx), core.KindMessageOut, "talon", channel+":"+t.ChatID, data)
 	}
 	return err
 }
