@@ -484,4 +484,3 @@ func (a *app) editConfig(p paths, path string, value any) (*config.Config, error
 	cfg, _, err := a.loadConfig(p)
 	return cfg, err
 }
-
