@@ -103,9 +103,9 @@ func TestInvariant13_TamperedBundleRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	cases := map[string]func(b *Bundle){
-		"file changed":     func(b *Bundle) { b.Files["ref/a.md"] = []byte("evil") },
-		"file added":       func(b *Bundle) { b.Files["x.sh"] = []byte("x") },
-		"mode changed":     func(b *Bundle) { b.Mode["ref/a.md"] = 0o755 },
+		"file changed": func(b *Bundle) { b.Files["ref/a.md"] = []byte("evil") },
+		"file added":   func(b *Bundle) { b.Files["x.sh"] = []byte("x") },
+		"mode changed": func(b *Bundle) { b.Mode["ref/a.md"] = 0o755 },
 		"manifest rewritten to match": func(b *Bundle) {
 			b.Files["ref/a.md"] = []byte("evil")
 			b.Meta.Files = ManifestOf(b.Files, b.Mode)

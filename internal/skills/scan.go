@@ -62,7 +62,7 @@ type lineRule struct {
 }
 
 var (
-	fetchRe = `(curl|wget|iwr|irm|invoke-webrequest|invoke-restmethod|fetch)\b`
+	fetchRe   = `(curl|wget|iwr|irm|invoke-webrequest|invoke-restmethod|fetch)\b`
 	lineRules = []lineRule{
 		{"skills.scan.download_exec", SevCritical, regexp.MustCompile(`(?i)\b(curl|wget)\b[^\n|]*\|\s*(sudo\s+)?(ba|z|da|k)?sh\b|\b(curl|wget)\b[^\n|]*\|\s*(sudo\s+)?(python[0-9.]*|perl|ruby|node|php)\b`), "a download is piped into a shell or interpreter"},
 		{"skills.scan.download_exec", SevCritical, regexp.MustCompile(`(?i)(ba|z)?sh\s+(-c\s+)?["']?\$\(\s*(curl|wget)\b|(ba|z)?sh\s+<\(\s*(curl|wget)\b|source\s+<\(\s*(curl|wget)`), "a shell runs a downloaded script"},
