@@ -1,0 +1,395 @@
+package hub
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	_ "modernc.org/sqlite" // the "sqlite" database/sql driver
+
+	"github.com/talonclaw/talon/internal/config"
+	"github.com/talonclaw/talon/internal/skills"
+)
+
+const schema = `
+CREATE TABLE IF NOT EXISTS publishers (
+	handle TEXT PRIMARY KEY,
+	token_hash TEXT NOT NULL UNIQUE,
+	created_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS skills (
+	name TEXT PRIMARY KEY,
+	owner TEXT NOT NULL,
+	publisher_key TEXT NOT NULL,
+	description TEXT NOT NULL,
+	created_at INTEGER NOT NULL,
+	updated_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS versions (
+	name TEXT NOT NULL,
+	version TEXT NOT NULL,
+	fingerprint TEXT NOT NULL,
+	log_index INTEGER NOT NULL,
+	bundle BLOB NOT NULL,
+	findings TEXT NOT NULL,
+	yanked INTEGER NOT NULL DEFAULT 0,
+	created_at INTEGER NOT NULL,
+	PRIMARY KEY (name, version)
+);
+CREATE TABLE IF NOT EXISTS log (
+	idx INTEGER PRIMARY KEY,
+	name TEXT NOT NULL,
+	version TEXT NOT NULL,
+	fingerprint TEXT NOT NULL,
+	publisher_key TEXT NOT NULL,
+	prev TEXT NOT NULL,
+	hash TEXT NOT NULL
+);
+CREATE TRIGGER IF NOT EXISTS log_append_only_u BEFORE UPDATE ON log BEGIN SELECT RAISE(ABORT, 'the publication log is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS log_append_only_d BEFORE DELETE ON log BEGIN SELECT RAISE(ABORT, 'the publication log is append-only'); END;
+`
+
+// Store is the hub's data directory: hub.db (SQLite) and hub.key (the
+// registry's ed25519 key, 0600).
+type Store struct {
+	db  *sql.DB
+	key ed25519.PrivateKey
+	now func() time.Time
+}
+
+// OpenStore opens (creating) the hub's data directory.
+func OpenStore(dir string) (*Store, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("hub.OpenStore: %w", err)
+	}
+	key, err := loadOrCreateKey(filepath.Join(dir, "hub.key"))
+	if err != nil {
+		return nil, err
+	}
+	dbPath := filepath.Join(dir, "hub.db")
+	if f, err := os.OpenFile(dbPath, os.O_CREATE|os.O_RDWR, 0o600); err == nil {
+		f.Close()
+	}
+	db, err := sql.Open("sqlite", "file:"+dbPath+"?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)")
+	if err != nil {
+		return nil, fmt.Errorf("hub.OpenStore: %w", err)
+	}
+	db.SetMaxOpenConns(1)
+	if _, err := db.Exec(schema); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("hub.OpenStore: %w", err)
+	}
+	return &Store{db: db, key: key, now: time.Now}, nil
+}
+
+// Close closes the database.
+func (s *Store) Close() error { return s.db.Close() }
+
+// PublicKey is the registry's public key (what clients pin in
+// skills.registry.publicKey).
+func (s *Store) PublicKey() string { return skills.PublicKeyOf(s.key) }
+
+func loadOrCreateKey(p string) (ed25519.PrivateKey, error) {
+	data, err := os.ReadFile(p)
+	if err == nil {
+		k, err := skills.DecodeSecretKey(string(data))
+		if err != nil {
+			return nil, fmt.Errorf("hub: %s: %v", p, err)
+		}
+		return k, nil
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("hub: %w", err)
+	}
+	k, err := skills.GenerateKey()
+	if err != nil {
+		return nil, err
+	}
+	if err := config.WriteFileAtomic(p, []byte(skills.EncodeSecretKey(k)), 0o600); err != nil {
+		return nil, fmt.Errorf("hub: %w", err)
+	}
+	return k, nil
+}
+
+// TokenPrefix starts every publisher token.
+const TokenPrefix = "thub_"
+
+func hashToken(tok string) string {
+	h := sha256.Sum256([]byte(tok))
+	return hex.EncodeToString(h[:])
+}
+
+// CreateToken makes (or replaces) the publisher token of handle. Only its
+// hash is stored.
+func (s *Store) CreateToken(ctx context.Context, handle string) (string, error) {
+	if !skills.ValidName(handle) {
+		return "", fmt.Errorf("handle %q must be lowercase letters, digits and hyphens", handle)
+	}
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	tok := TokenPrefix + base64.RawURLEncoding.EncodeToString(b)
+	_, err := s.db.ExecContext(ctx, `INSERT INTO publishers(handle, token_hash, created_at) VALUES(?,?,?)
+		ON CONFLICT(handle) DO UPDATE SET token_hash=excluded.token_hash`, handle, hashToken(tok), s.now().Unix())
+	if err != nil {
+		return "", fmt.Errorf("hub.CreateToken: %w", err)
+	}
+	return tok, nil
+}
+
+// Publisher returns the handle a token belongs to, or "".
+func (s *Store) Publisher(ctx context.Context, tok string) string {
+	if !strings.HasPrefix(tok, TokenPrefix) {
+		return ""
+	}
+	var h string
+	if err := s.db.QueryRowContext(ctx, `SELECT handle FROM publishers WHERE token_hash=?`, hashToken(tok)).Scan(&h); err != nil {
+		return ""
+	}
+	return h
+}
+
+// PublishError is a publication refused for a reason the publisher can fix.
+type PublishError struct {
+	Status int
+	Msg    string
+}
+
+func (e *PublishError) Error() string { return e.Msg }
+
+// Published is the result of a publication.
+type Published struct {
+	Name        string           `json:"name"`
+	Version     string           `json:"version"`
+	Fingerprint string           `json:"fingerprint"`
+	LogIndex    int64            `json:"logIndex"`
+	Findings    []skills.Finding `json:"findings"`
+}
+
+// Publish verifies, scans, countersigns, logs and stores a bundle from
+// handle. registryURL names the registry in the countersignature.
+func (s *Store) Publish(ctx context.Context, handle string, data []byte, registryURL string) (*Published, error) {
+	b, err := skills.DecodeBundle(data, skills.DefaultLimits)
+	if err != nil {
+		return nil, &PublishError{400, err.Error()}
+	}
+	sk, err := b.Verify()
+	if err != nil {
+		return nil, &PublishError{400, err.Error()}
+	}
+	if !b.Signed() {
+		return nil, &PublishError{400, "the bundle is unsigned (sign it: talon skills pack DIR --key FILE --out BUNDLE)"}
+	}
+	findings := skills.Scan(b.Files)
+	if skills.Worst(findings) == skills.SevCritical {
+		var ids []string
+		for _, f := range findings {
+			if f.Severity == skills.SevCritical {
+				ids = append(ids, f.CheckID+" ("+f.File+")")
+			}
+		}
+		return nil, &PublishError{422, "the scanner found critical problems: " + strings.Join(ids, ", ")}
+	}
+	b.Counter = nil
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback()
+	var owner, pubKey string
+	err = tx.QueryRowContext(ctx, `SELECT owner, publisher_key FROM skills WHERE name=?`, b.Meta.Name).Scan(&owner, &pubKey)
+	now := s.now().Unix()
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		if _, err := tx.ExecContext(ctx, `INSERT INTO skills(name, owner, publisher_key, description, created_at, updated_at) VALUES(?,?,?,?,?,?)`,
+			b.Meta.Name, handle, b.Meta.Publisher.Key, sk.Description, now, now); err != nil {
+			return nil, err
+		}
+	case err != nil:
+		return nil, err
+	case owner != handle:
+		return nil, &PublishError{403, fmt.Sprintf("%s belongs to publisher %s", b.Meta.Name, owner)}
+	case pubKey != b.Meta.Publisher.Key:
+		return nil, &PublishError{403, fmt.Sprintf("%s is signed with %s; this bundle is signed with another key", b.Meta.Name, pubKey)}
+	default:
+		if _, err := tx.ExecContext(ctx, `UPDATE skills SET description=?, updated_at=? WHERE name=?`, sk.Description, now, b.Meta.Name); err != nil {
+			return nil, err
+		}
+	}
+	var n int
+	tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM versions WHERE name=? AND version=?`, b.Meta.Name, b.Meta.Version).Scan(&n)
+	if n > 0 {
+		return nil, &PublishError{409, fmt.Sprintf("%s@%s is already published; versions never change (publish a new version)", b.Meta.Name, b.Meta.Version)}
+	}
+	var size int64
+	head := ZeroHead
+	tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM log`).Scan(&size)
+	if size > 0 {
+		if err := tx.QueryRowContext(ctx, `SELECT hash FROM log WHERE idx=?`, size-1).Scan(&head); err != nil {
+			return nil, err
+		}
+	}
+	hash := EntryHash(head, size, b.Meta.Name, b.Meta.Version, b.Meta.Fingerprint, b.Meta.Publisher.Key)
+	if _, err := tx.ExecContext(ctx, `INSERT INTO log(idx, name, version, fingerprint, publisher_key, prev, hash) VALUES(?,?,?,?,?,?,?)`,
+		size, b.Meta.Name, b.Meta.Version, b.Meta.Fingerprint, b.Meta.Publisher.Key, head, hash); err != nil {
+		return nil, err
+	}
+	b.Countersign(s.key, registryURL, size)
+	enc, err := b.Encode()
+	if err != nil {
+		return nil, err
+	}
+	fj := findingsJSON(findings)
+	if _, err := tx.ExecContext(ctx, `INSERT INTO versions(name, version, fingerprint, log_index, bundle, findings, created_at) VALUES(?,?,?,?,?,?,?)`,
+		b.Meta.Name, b.Meta.Version, b.Meta.Fingerprint, size, enc, fj, now); err != nil {
+		return nil, err
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("hub.Publish: %w", err)
+	}
+	return &Published{Name: b.Meta.Name, Version: b.Meta.Version, Fingerprint: b.Meta.Fingerprint, LogIndex: size, Findings: findings}, nil
+}
+
+// Yank hides a version from resolution (it stays downloadable by exact
+// version and stays in the log).
+func (s *Store) Yank(ctx context.Context, handle, name, version string) error {
+	var owner string
+	if err := s.db.QueryRowContext(ctx, `SELECT owner FROM skills WHERE name=?`, name).Scan(&owner); err != nil {
+		return &PublishError{404, "no such skill"}
+	}
+	if owner != handle {
+		return &PublishError{403, fmt.Sprintf("%s belongs to publisher %s", name, owner)}
+	}
+	r, err := s.db.ExecContext(ctx, `UPDATE versions SET yanked=1 WHERE name=? AND version=?`, name, version)
+	if err != nil {
+		return err
+	}
+	if n, _ := r.RowsAffected(); n == 0 {
+		return &PublishError{404, "no such version"}
+	}
+	return nil
+}
+
+// Log returns the whole publication log and a fresh signed checkpoint.
+func (s *Store) Log(ctx context.Context) (*LogView, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT idx, name, version, fingerprint, publisher_key, prev, hash FROM log ORDER BY idx`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	v := &LogView{Entries: []LogEntry{}}
+	head := ZeroHead
+	for rows.Next() {
+		var e LogEntry
+		if err := rows.Scan(&e.Index, &e.Name, &e.Version, &e.Fingerprint, &e.PublisherKey, &e.Prev, &e.Hash); err != nil {
+			return nil, err
+		}
+		v.Entries = append(v.Entries, e)
+		head = e.Hash
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	v.Checkpoint = SignCheckpoint(s.key, int64(len(v.Entries)), head)
+	return v, nil
+}
+
+// VersionInfo describes one published version.
+type VersionInfo struct {
+	Version     string `json:"version"`
+	Fingerprint string `json:"fingerprint"`
+	LogIndex    int64  `json:"logIndex"`
+	Yanked      bool   `json:"yanked"`
+	CreatedAt   int64  `json:"createdAt"`
+}
+
+// SkillInfo describes one skill.
+type SkillInfo struct {
+	Name         string        `json:"name"`
+	Description  string        `json:"description"`
+	Owner        string        `json:"owner"`
+	PublisherKey string        `json:"publisherKey"`
+	CreatedAt    int64         `json:"createdAt"`
+	UpdatedAt    int64         `json:"updatedAt"`
+	Versions     []VersionInfo `json:"versions"`
+	Latest       string        `json:"latest,omitempty"`
+}
+
+// Skill returns a skill with its versions (newest first), or nil.
+func (s *Store) Skill(ctx context.Context, name string) (*SkillInfo, error) {
+	si := &SkillInfo{Name: name}
+	err := s.db.QueryRowContext(ctx, `SELECT owner, publisher_key, description, created_at, updated_at FROM skills WHERE name=?`, name).
+		Scan(&si.Owner, &si.PublisherKey, &si.Description, &si.CreatedAt, &si.UpdatedAt)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT version, fingerprint, log_index, yanked, created_at FROM versions WHERE name=? ORDER BY log_index DESC`, name)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var v VersionInfo
+		if err := rows.Scan(&v.Version, &v.Fingerprint, &v.LogIndex, &v.Yanked, &v.CreatedAt); err != nil {
+			return nil, err
+		}
+		si.Versions = append(si.Versions, v)
+		if si.Latest == "" && !v.Yanked {
+			si.Latest = v.Version
+		}
+	}
+	return si, rows.Err()
+}
+
+// Search finds skills whose name or description contains q (all when q
+// is empty), newest first.
+func (s *Store) Search(ctx context.Context, q string, limit int) ([]SkillInfo, error) {
+	like := "%" + strings.NewReplacer("%", `\%`, "_", `\_`).Replace(strings.ToLower(q)) + "%"
+	rows, err := s.db.QueryContext(ctx, `SELECT name FROM skills WHERE lower(name) LIKE ? ESCAPE '\' OR lower(description) LIKE ? ESCAPE '\'
+		ORDER BY (lower(name) LIKE ? ESCAPE '\') DESC, updated_at DESC LIMIT ?`, like, like, like, limit)
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for rows.Next() {
+		var n string
+		rows.Scan(&n)
+		names = append(names, n)
+	}
+	rows.Close()
+	var out []SkillInfo
+	for _, n := range names {
+		si, err := s.Skill(ctx, n)
+		if err != nil {
+			return nil, err
+		}
+		if si != nil && si.Latest != "" {
+			out = append(out, *si)
+		}
+	}
+	return out, nil
+}
+
+// Bundle returns the stored (countersigned) bundle of name@version.
+func (s *Store) Bundle(ctx context.Context, name, version string) ([]byte, error) {
+	var b []byte
+	err := s.db.QueryRowContext(ctx, `SELECT bundle FROM versions WHERE name=? AND version=?`, name, version).Scan(&b)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	return b, err
+}
