@@ -21,9 +21,11 @@ import (
 	"github.com/talonclaw/talon/internal/policy"
 	"github.com/talonclaw/talon/internal/policy/execplan"
 	"github.com/talonclaw/talon/internal/sandbox"
+	"github.com/talonclaw/talon/internal/skills"
 	"github.com/talonclaw/talon/internal/store"
 	"github.com/talonclaw/talon/internal/tools/exectool"
 	"github.com/talonclaw/talon/internal/tools/fstools"
+	"github.com/talonclaw/talon/internal/tools/skilltool"
 	"github.com/talonclaw/talon/internal/tools/web"
 )
 
@@ -111,6 +113,11 @@ func (a *app) newRuntime(ctx context.Context, p paths, cfg *config.Config, st *s
 			return nil, err
 		}
 	}
+	// Skills (issue 15): the prompt's list and skill_read.
+	lib := &skilltool.Library{Manager: skills.NewManager(p.StateDir), Workspace: ws, Config: rt.cfg.Load}
+	if err := reg.Register(lib.Tool()); err != nil {
+		return nil, err
+	}
 	ag, err := agent.New(agent.Options{
 		Config:      rt.cfg.Load,
 		Store:       st,
@@ -123,6 +130,7 @@ func (a *app) newRuntime(ctx context.Context, p paths, cfg *config.Config, st *s
 		Approvals:   rt.approvals,
 		Logger:      log,
 		Workspace:   ws,
+		Skills:      lib,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("starting the agent: %w", err)

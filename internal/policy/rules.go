@@ -53,6 +53,7 @@ var Tools = map[string]ToolInfo{
 	"sessions_list":    {"group:sessions", ReadOnly | ReadsPrivate},
 	"sessions_history": {"group:sessions", ReadOnly | ReadsPrivate},
 	"sessions_send":    {"group:sessions", Egress},
+	"skill_read":       {"group:fs", ReadOnly}, // its untrusted results taint (issue 15)
 }
 
 // profiles are the base tool sets of tools.profile.
