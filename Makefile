@@ -43,6 +43,9 @@ fuzz:
 	$(GO) test ./internal/netguard -run '^$$' -fuzz FuzzHostEntry -fuzztime 30s
 	$(GO) test ./internal/approvals -run '^$$' -fuzz FuzzRender -fuzztime 30s
 	$(GO) test ./internal/release -run '^$$' -fuzz FuzzVerify -fuzztime 30s
+	$(GO) test ./internal/skills -run '^$$' -fuzz 'FuzzParse$$' -fuzztime 30s
+	$(GO) test ./internal/skills -run '^$$' -fuzz FuzzDecodeBundle -fuzztime 30s
+	$(GO) test ./internal/skills -run '^$$' -fuzz FuzzParseNetTarget -fuzztime 30s
 
 # Regenerate docs/configuration.md from the config types.
 docs:
