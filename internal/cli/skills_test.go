@@ -133,6 +133,10 @@ func TestInvariant13_SkillsEndToEnd(t *testing.T) {
 	if s := listSkills(t, state)["tides"]; s.Status != "modified" {
 		t.Fatalf("list after tampering: %+v", s)
 	}
+	auditOut := mustRun(t, state, "security", "audit", "--json")
+	if !regexp.MustCompile(`"checkId": "skills.modified",\s*"severity": "critical"`).MatchString(auditOut) {
+		t.Fatalf("security audit does not report the modified skill:\n%s", auditOut)
+	}
 	n := len(fake.Requests())
 	mustRun(t, state, "agent", "--local", "--message", "hi again")
 	if r := fake.Requests(); len(r) == n || strings.Contains(r[len(r)-1].Messages[0].Content, desc) {

@@ -14,6 +14,7 @@ import (
 	"github.com/talonclaw/talon/internal/hub"
 	"github.com/talonclaw/talon/internal/policy"
 	"github.com/talonclaw/talon/internal/secrets"
+	"github.com/talonclaw/talon/internal/security"
 	"github.com/talonclaw/talon/internal/skills"
 )
 
@@ -668,4 +669,45 @@ func (a *app) skillsPublish() *cobra.Command {
 	c.Flags().StringVar(&registry, "registry", "", "registry base URL")
 	c.Flags().StringVar(&token, "token", "", "publisher token (talon hub token create)")
 	return c
+}
+
+// skillsAudit is the skills part of `talon security audit`: every
+// installed skill verified, scanned and compared with the main agent's
+// policy.
+func (a *app) skillsAudit(p paths, cfg *config.Config) *security.SkillsAudit {
+	m := skills.NewManager(p.StateDir)
+	lock, err := m.ReadLock()
+	if err != nil {
+		return &security.SkillsAudit{LockError: err.Error()}
+	}
+	sa := &security.SkillsAudit{}
+	ap := a.skillsAgentPolicy(p, cfg, "main")
+	for _, e := range lock.Entries() {
+		st := security.SkillState{Name: e.Name, Version: e.Version, Source: e.Source, Signed: e.Signed, Trusted: e.Trusted()}
+		v, err := m.Verify(e)
+		if err != nil {
+			st.VerifyError = err.Error()
+			sa.Skills = append(sa.Skills, st)
+			continue
+		}
+		files, _, _ := skills.ReadDir(v.Dir, skills.DefaultLimits)
+		for _, f := range skills.Scan(files) {
+			s := fmt.Sprintf("%s %s:%d", f.CheckID, f.File, f.Line)
+			switch f.Severity {
+			case skills.SevCritical:
+				st.Critical = append(st.Critical, s)
+			case skills.SevWarn:
+				st.Warn = append(st.Warn, s)
+			}
+		}
+		caps := e.Capabilities
+		if e.Restricted() {
+			caps = caps.Restricted()
+		}
+		for _, x := range caps.Exceeds(ap) {
+			st.Exceeds = append(st.Exceeds, x.String())
+		}
+		sa.Skills = append(sa.Skills, st)
+	}
+	return sa
 }
