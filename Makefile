@@ -21,9 +21,10 @@ unit:
 	$(GO) vet -tags whatsapp ./internal/channels/whatsapp ./internal/cli
 	$(GO) test $(RACE) -count=1 -tags whatsapp ./internal/channels/whatsapp
 
-# The official OpenClaw CLI against a running Talon (needs npm; see test/interop).
+# The official OpenClaw and ClawHub CLIs against a running Talon (needs npm; see test/interop).
 interop:
 	bash test/interop/openclaw.sh
+	bash test/interop/clawhub.sh
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags="-s -w" -o bin/talon ./cmd/talon

@@ -15,11 +15,15 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"golang.org/x/text/collate"
+	"golang.org/x/text/language"
 )
 
 // FileEntry is one file of a skill's manifest.
@@ -34,16 +38,22 @@ type FileEntry struct {
 type Manifest []FileEntry
 
 // Fingerprint is ClawHub's skill fingerprint: the SHA-256 (hex) of the
-// sorted "path:sha256" lines joined by "\n". (ClawHub sorts with
-// localeCompare; for the paths bundles admit — see CheckPath — that is
-// the byte order except when paths differ only in case or punctuation,
-// which CheckPath's uniqueness rule keeps rare.)
+// "path:sha256" lines joined by "\n", sorted by path the way ClawHub's
+// JavaScript sorts them (String.prototype.localeCompare: the Unicode root
+// collation, where "scripts/x" sorts before "SKILL.md"), ties by bytes.
 func (m Manifest) Fingerprint() string {
-	lines := make([]string, len(m))
-	for i, f := range m {
+	sorted := slices.Clone(m)
+	col := collate.New(language.Und)
+	slices.SortStableFunc(sorted, func(a, b FileEntry) int {
+		if c := col.CompareString(a.Path, b.Path); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Path, b.Path)
+	})
+	lines := make([]string, len(sorted))
+	for i, f := range sorted {
 		lines[i] = f.Path + ":" + f.SHA256
 	}
-	sort.Strings(lines)
 	sum := sha256.Sum256([]byte(strings.Join(lines, "\n")))
 	return hex.EncodeToString(sum[:])
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -75,9 +76,9 @@ func TestPackDeterministicAndRoundTrip(t *testing.T) {
 	if s.Name != "notes-digest" || got.Meta.Version != "1.0.0" || got.Mode["scripts/run.sh"] != 0o755 {
 		t.Fatalf("round trip lost data: %+v %v", got.Meta, got.Mode)
 	}
-	// The fingerprint is ClawHub's: sha256 over sorted "path:sha256" lines.
-	want := Manifest{{Path: "SKILL.md", SHA256: hashFile(got.Files["SKILL.md"])}, {Path: "ref/a.md", SHA256: hashFile([]byte("A"))},
-		{Path: "scripts/run.sh", SHA256: hashFile([]byte("echo hi\n"))}}.Fingerprint()
+	// The fingerprint is ClawHub's: sha256 over "path:sha256" lines in
+	// localeCompare order (ref/ and scripts/ before SKILL.md).
+	want := hashFile([]byte("ref/a.md:" + hashFile([]byte("A")) + "\nscripts/run.sh:" + hashFile([]byte("echo hi\n")) + "\nSKILL.md:" + hashFile(got.Files["SKILL.md"])))
 	if got.Meta.Fingerprint != want {
 		t.Fatalf("fingerprint %s, want %s", got.Meta.Fingerprint, want)
 	}
@@ -88,7 +89,7 @@ func TestPackDeterministicAndRoundTrip(t *testing.T) {
 func TestFingerprintKnownAnswer(t *testing.T) {
 	m := Manifest{{Path: "b.txt", SHA256: strings.Repeat("b", 64)}, {Path: "SKILL.md", SHA256: strings.Repeat("a", 64)}}
 	// printf 'SKILL.md:aaaa…\nb.txt:bbbb…' | sha256sum
-	lines := "SKILL.md:" + strings.Repeat("a", 64) + "\nb.txt:" + strings.Repeat("b", 64)
+	lines := "b.txt:" + strings.Repeat("b", 64) + "\nSKILL.md:" + strings.Repeat("a", 64)
 	if got, want := m.Fingerprint(), hashFile([]byte(lines)); got != want {
 		t.Fatalf("fingerprint %s, want %s", got, want)
 	}
@@ -188,3 +189,17 @@ func TestCheckPath(t *testing.T) {
 }
 
 var fixedTime = time.Date(2020, 1, 2, 3, 4, 5, 0, time.UTC)
+
+// A fingerprint computed by the clawhub CLI's own buildSkillFingerprint
+// (0.23.3, Node 26) for paths whose localeCompare order differs from byte
+// order.
+func TestFingerprintMatchesClawHub(t *testing.T) {
+	paths := []string{"SKILL.md", "scripts/run.sh", "a-b.md", "ab.md", "B.md", "a.md", "_x.md", "Z/1.txt", "z/2.txt", "ref/ä.md", "10.md", "9.md"}
+	var m Manifest
+	for i, p := range paths {
+		m = append(m, FileEntry{Path: p, SHA256: strings.Repeat(fmt.Sprintf("%02d", i), 32)})
+	}
+	if got, want := m.Fingerprint(), "c8145b8d30d25551f3590564d75c682bedc7372bdb224ab034fc8bd9b4ab7934"; got != want {
+		t.Fatalf("fingerprint %s, clawhub computes %s", got, want)
+	}
+}
