@@ -267,8 +267,10 @@ func (m *Manager) Verify(e *LockEntry) (*Verified, error) {
 		return nil, fmt.Errorf("%s: its signed manifest is damaged: %v", e.Name, err)
 	}
 	meta := &in.Meta
-	if meta.Name != e.Name || meta.Version != e.Version || meta.Fingerprint != e.Fingerprint || meta.Files.Digest() != e.Manifest ||
-		meta.Files.Fingerprint() != e.Fingerprint {
+	// The fingerprint's agreement with the manifest was checked at install
+	// (Bundle.Verify); here the signed statement binds both, and the
+	// manifest must be the one the lockfile recorded.
+	if meta.Name != e.Name || meta.Version != e.Version || meta.Fingerprint != e.Fingerprint || meta.Files.Digest() != e.Manifest {
 		return nil, fmt.Errorf("%s: its manifest does not match skills.lock", e.Name)
 	}
 	if e.Signed {
