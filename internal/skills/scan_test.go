@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"testing"
 )
 
@@ -128,4 +129,17 @@ func BenchmarkScannerCorpus(b *testing.B) {
 	b.ReportMetric(r.precision(), "precision")
 	b.ReportMetric(r.recall(), "recall")
 	b.ReportMetric(100*r.fpRate(), "benign-FP-%")
+}
+
+// docs/skills.md lists every scanner check.
+func TestScanChecksDocumented(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join("..", "..", "docs", "skills.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range ScanChecks() {
+		if !strings.Contains(string(doc), "| `"+c.ID+"` | "+c.Severity+" | "+c.Meaning+" |") {
+			t.Errorf("docs/skills.md does not list %s as in ScanChecks", c.ID)
+		}
+	}
 }
