@@ -203,3 +203,30 @@ func TestFingerprintMatchesClawHub(t *testing.T) {
 		t.Fatalf("fingerprint %s, clawhub computes %s", got, want)
 	}
 }
+
+// An OpenClaw-style SKILL.md (metadata as one JSON object, fields Talon
+// does not use) parses; a typo in Talon's own capabilities is an error.
+func TestParseOpenClawStyle(t *testing.T) {
+	md := "---\nname: gh-issues\ndescription: \"Work with GitHub issues via gh.\"\nhomepage: https://example.com\nuser-invocable: true\nversion: 2.1.0\n" +
+		"metadata: {\"openclaw\": {\"emoji\": \"x\", \"user-invocable\": true, \"requires\": {\"bins\": [\"gh\"], \"config\": [\"skills.entries.gh\"]}, \"os\": [\"linux\"]," +
+		" \"install\": [{\"id\": \"dl\", \"kind\": \"download\", \"url\": \"https://x.invalid/gh.tgz\", \"targetDir\": \"/tmp\", \"extract\": true}]}}\n---\nBody\n"
+	s, err := Parse([]byte(md))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Version != "2.1.0" || s.OpenClaw == nil || s.OpenClaw.Requires.Bins[0] != "gh" || s.OpenClaw.Install[0].Kind != "download" {
+		t.Fatalf("%+v %+v", s, s.OpenClaw)
+	}
+	if ps := s.Validate("gh-issues"); len(ps) != 0 {
+		t.Fatal(ps)
+	}
+	if _, err := Parse([]byte(skillMD("x", "1", "  talon:\n    capabilities:\n      netwrok: [a.example]\n"))); err == nil {
+		t.Fatal("a misspelt capability key was accepted")
+	}
+	if _, err := Parse([]byte(skillMD("x", "1", "  talon:\n    capabilities:\n      network: [\"*.com\"]\n"))); err == nil {
+		t.Fatal("a wildcard over a TLD was accepted")
+	}
+	if _, err := Parse([]byte(skillMD("x", "1", "  talon:\n    capabilities:\n      files: {write: [\"../outside/*\"]}\n"))); err == nil {
+		t.Fatal("a glob leaving the workspace was accepted")
+	}
+}

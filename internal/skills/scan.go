@@ -186,7 +186,7 @@ func scanFile(p string, data []byte) []Finding {
 	}
 	text := string(data)
 	lines := strings.Split(text, "\n")
-	downloaded := map[string]int{}
+	downloaded := map[string]*regexp.Regexp{} // downloaded file -> "it is run" pattern
 	seen := map[string]bool{}
 	for i, line := range lines {
 		n := i + 1
@@ -209,14 +209,13 @@ func scanFile(p string, data []byte) []Finding {
 				once(r.id, sev, r.detail)
 			}
 		}
-		if m := downloadToRe.FindStringSubmatch(line); m != nil {
-			downloaded[path.Base(strings.Trim(m[3], `"'`))] = n
-		}
-		for f := range downloaded {
-			if f == "" || f == "-" || f == "/dev/null" {
-				continue
+		if m := downloadToRe.FindStringSubmatch(line); m != nil && len(downloaded) < 32 {
+			if f := path.Base(strings.Trim(m[3], `"'`)); f != "" && f != "-" && f != "null" && f != "." && downloaded[f] == nil {
+				downloaded[f] = regexp.MustCompile(`(chmod\s+\+?[0-7]*x\s+\S*|(ba)?sh\s+\S*|\./|source\s+\S*|python[0-9.]*\s+\S*)` + regexp.QuoteMeta(f) + `\b`)
 			}
-			if regexp.MustCompile(`(chmod\s+\+?[0-7]*x\s+\S*|(ba)?sh\s+\S*|\./|source\s+\S*|python[0-9.]*\s+\S*)` + regexp.QuoteMeta(f) + `\b`).MatchString(line) {
+		}
+		for f, re := range downloaded {
+			if re.MatchString(line) {
 				once("skills.scan.download_exec", SevCritical, "a downloaded file ("+f+") is made executable or run")
 			}
 		}

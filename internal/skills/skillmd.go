@@ -206,6 +206,9 @@ func Parse(data []byte) (*Skill, error) {
 	if err := s.parseMetadata(raw["metadata"]); err != nil {
 		return nil, err
 	}
+	if v, ok := raw["version"].(string); ok && s.Version == "" {
+		s.Version = v // a top-level version, as many ClawHub skills write it
+	}
 	return s, nil
 }
 
@@ -252,8 +255,10 @@ func (s *Skill) parseMetadata(v any) error {
 		oc = s.Metadata["clawdbot"]
 	}
 	if oc != nil {
+		// Lenient: OpenClaw's metadata grows fields (user-invocable, an
+		// install spec's targetDir/extract/os …) that Talon does not use.
 		var m OpenClawMeta
-		if err := remarshal(oc, &m); err != nil {
+		if err := remarshalLenient(oc, &m); err != nil {
 			return fmt.Errorf("SKILL.md: metadata.openclaw: %v", err)
 		}
 		s.OpenClaw = &m
@@ -291,6 +296,14 @@ func remarshal(v any, dst any) error {
 		return err
 	}
 	return nil
+}
+
+func remarshalLenient(v any, dst any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(b, dst)
 }
 
 // Problem is one thing wrong with a skill folder.
