@@ -10,6 +10,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -54,6 +55,15 @@ CREATE TABLE IF NOT EXISTS log (
 	publisher_key TEXT NOT NULL,
 	prev TEXT NOT NULL,
 	hash TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS uploads (
+	id TEXT PRIMARY KEY,
+	handle TEXT NOT NULL,
+	path TEXT NOT NULL,
+	sha256 TEXT NOT NULL,
+	size INTEGER NOT NULL,
+	data BLOB,
+	created_at INTEGER NOT NULL
 );
 CREATE TRIGGER IF NOT EXISTS log_append_only_u BEFORE UPDATE ON log BEGIN SELECT RAISE(ABORT, 'the publication log is append-only'); END;
 CREATE TRIGGER IF NOT EXISTS log_append_only_d BEFORE DELETE ON log BEGIN SELECT RAISE(ABORT, 'the publication log is append-only'); END;
@@ -184,12 +194,22 @@ func (s *Store) Publish(ctx context.Context, handle string, data []byte, registr
 	if err != nil {
 		return nil, &PublishError{400, err.Error()}
 	}
+	if !b.Signed() {
+		return nil, &PublishError{400, "the bundle is unsigned (sign it: talon skills pack DIR --key FILE --out BUNDLE)"}
+	}
+	return s.publish(ctx, handle, b, registryURL)
+}
+
+// publish is Publish for a decoded bundle; an unsigned one comes only from
+// the clawhub CLI's flow (PublishFiles).
+func (s *Store) publish(ctx context.Context, handle string, b *skills.Bundle, registryURL string) (*Published, error) {
 	sk, err := b.Verify()
 	if err != nil {
 		return nil, &PublishError{400, err.Error()}
 	}
-	if !b.Signed() {
-		return nil, &PublishError{400, "the bundle is unsigned (sign it: talon skills pack DIR --key FILE --out BUNDLE)"}
+	pub := ""
+	if b.Signed() {
+		pub = b.Meta.Publisher.Key
 	}
 	findings := skills.Scan(b.Files)
 	if skills.Worst(findings) == skills.SevCritical {
@@ -213,17 +233,20 @@ func (s *Store) Publish(ctx context.Context, handle string, data []byte, registr
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		if _, err := tx.ExecContext(ctx, `INSERT INTO skills(name, owner, publisher_key, description, created_at, updated_at) VALUES(?,?,?,?,?,?)`,
-			b.Meta.Name, handle, b.Meta.Publisher.Key, sk.Description, now, now); err != nil {
+			b.Meta.Name, handle, pub, sk.Description, now, now); err != nil {
 			return nil, err
 		}
 	case err != nil:
 		return nil, err
 	case owner != handle:
 		return nil, &PublishError{403, fmt.Sprintf("%s belongs to publisher %s", b.Meta.Name, owner)}
-	case pubKey != b.Meta.Publisher.Key:
+	case pubKey != "" && pub == "":
+		return nil, &PublishError{403, fmt.Sprintf("%s is signed (key %s); it cannot be published unsigned (use talon skills publish)", b.Meta.Name, pubKey)}
+	case pubKey != "" && pubKey != pub:
 		return nil, &PublishError{403, fmt.Sprintf("%s is signed with %s; this bundle is signed with another key", b.Meta.Name, pubKey)}
 	default:
-		if _, err := tx.ExecContext(ctx, `UPDATE skills SET description=?, updated_at=? WHERE name=?`, sk.Description, now, b.Meta.Name); err != nil {
+		// The first signed version of a skill published unsigned binds its key.
+		if _, err := tx.ExecContext(ctx, `UPDATE skills SET description=?, updated_at=?, publisher_key=? WHERE name=?`, sk.Description, now, pub, b.Meta.Name); err != nil {
 			return nil, err
 		}
 	}
@@ -240,9 +263,9 @@ func (s *Store) Publish(ctx context.Context, handle string, data []byte, registr
 			return nil, err
 		}
 	}
-	hash := EntryHash(head, size, b.Meta.Name, b.Meta.Version, b.Meta.Fingerprint, b.Meta.Publisher.Key)
+	hash := EntryHash(head, size, b.Meta.Name, b.Meta.Version, b.Meta.Fingerprint, pub)
 	if _, err := tx.ExecContext(ctx, `INSERT INTO log(idx, name, version, fingerprint, publisher_key, prev, hash) VALUES(?,?,?,?,?,?,?)`,
-		size, b.Meta.Name, b.Meta.Version, b.Meta.Fingerprint, b.Meta.Publisher.Key, head, hash); err != nil {
+		size, b.Meta.Name, b.Meta.Version, b.Meta.Fingerprint, pub, head, hash); err != nil {
 		return nil, err
 	}
 	b.Countersign(s.key, registryURL, size)
@@ -392,4 +415,83 @@ func (s *Store) Bundle(ctx context.Context, name, version string) ([]byte, error
 		return nil, nil
 	}
 	return b, err
+}
+
+// UploadTicket registers one file the clawhub CLI is about to upload.
+func (s *Store) UploadTicket(ctx context.Context, handle, path, sha256hex string, size int64) (string, error) {
+	if err := skills.CheckPath(path); err != nil {
+		return "", &PublishError{400, err.Error()}
+	}
+	if size < 0 || size > skills.DefaultLimits.MaxFileBytes {
+		return "", &PublishError{413, fmt.Sprintf("%s is over %d bytes", path, skills.DefaultLimits.MaxFileBytes)}
+	}
+	b := make([]byte, 18)
+	rand.Read(b)
+	id := "up_" + base64.RawURLEncoding.EncodeToString(b)
+	_, err := s.db.ExecContext(ctx, `INSERT INTO uploads(id, handle, path, sha256, size, created_at) VALUES(?,?,?,?,?,?)`,
+		id, handle, path, strings.ToLower(sha256hex), size, s.now().Unix())
+	return id, err
+}
+
+// Upload stores the bytes of a ticket; they must match its size and hash.
+func (s *Store) Upload(ctx context.Context, handle, id string, data []byte) error {
+	var sum string
+	var size int64
+	if err := s.db.QueryRowContext(ctx, `SELECT sha256, size FROM uploads WHERE id=? AND handle=? AND data IS NULL`, id, handle).Scan(&sum, &size); err != nil {
+		return &PublishError{404, "no such upload ticket"}
+	}
+	h := sha256.Sum256(data)
+	if int64(len(data)) != size || hex.EncodeToString(h[:]) != sum {
+		return &PublishError{400, "the upload does not match the size and sha256 announced"}
+	}
+	_, err := s.db.ExecContext(ctx, `UPDATE uploads SET data=? WHERE id=?`, data, id)
+	return err
+}
+
+// UploadedFile names one uploaded file of a clawhub publication.
+type UploadedFile struct {
+	Path      string `json:"path"`
+	StorageID string `json:"storageId"`
+	SHA256    string `json:"sha256"`
+}
+
+// PublishFiles publishes uploaded files as an unsigned version (the
+// clawhub CLI's publish flow): the same checks as Publish except the
+// publisher signature, so Talon clients install it only with
+// --allow-unsigned, restricted.
+func (s *Store) PublishFiles(ctx context.Context, handle, name, version string, files []UploadedFile, registryURL string) (*Published, error) {
+	if !skills.ValidName(name) || !skills.ValidVersion(version) {
+		return nil, &PublishError{400, fmt.Sprintf("%q@%q is not a valid skill name and version", name, version)}
+	}
+	if len(files) == 0 || len(files) > skills.DefaultLimits.MaxFiles {
+		return nil, &PublishError{400, "a publication needs 1 to 512 files"}
+	}
+	b := &skills.Bundle{Files: map[string][]byte{}, Mode: map[string]fs.FileMode{}}
+	var total int64
+	for _, f := range files {
+		var path string
+		var data []byte
+		err := s.db.QueryRowContext(ctx, `SELECT path, data FROM uploads WHERE id=? AND handle=? AND data IS NOT NULL`, f.StorageID, handle).Scan(&path, &data)
+		if err != nil || path != f.Path {
+			return nil, &PublishError{400, fmt.Sprintf("%s was not uploaded", f.Path)}
+		}
+		if _, dup := b.Files[path]; dup {
+			return nil, &PublishError{400, path + " appears twice"}
+		}
+		total += int64(len(data))
+		if total > skills.DefaultLimits.MaxTotal {
+			return nil, &PublishError{413, "the files are over the size limit"}
+		}
+		b.Files[path] = data
+		b.Mode[path] = 0o644
+	}
+	b.Meta = skills.Meta{Format: skills.BundleFormat, Name: name, Version: version, Files: skills.ManifestOf(b.Files, b.Mode)}
+	b.Meta.Fingerprint = b.Meta.Files.Fingerprint()
+	p, err := s.publish(ctx, handle, b, registryURL)
+	if err == nil {
+		for _, f := range files {
+			s.db.ExecContext(ctx, `DELETE FROM uploads WHERE id=?`, f.StorageID)
+		}
+	}
+	return p, err
 }

@@ -2,6 +2,8 @@ package hub
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"crypto/ed25519"
 	"encoding/json"
 	"errors"
@@ -278,5 +280,61 @@ func TestYank(t *testing.T) {
 	}
 	if _, err := c.Fetch(ctx, "weather", "1.1.0", nil); err != nil {
 		t.Fatalf("a yanked version by exact version: %v", err)
+	}
+}
+
+// The clawhub CLI's publish flow makes unsigned versions: Talon clients
+// install them only with --allow-unsigned; a signed skill cannot be
+// continued unsigned; the first signed version binds the key.
+func TestInvariant13_ClawHubPublishIsUnsigned(t *testing.T) {
+	f := newFixture(t, nil)
+	ctx := context.Background()
+	md := []byte("---\nname: tide-tables\ndescription: Tides for a harbour.\n---\nBody\n")
+	up := func(handle, path string, data []byte) UploadedFile {
+		h := sha256.Sum256(data)
+		id, err := f.store.UploadTicket(ctx, handle, path, hex.EncodeToString(h[:]), int64(len(data)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := f.store.Upload(ctx, handle, id, data); err != nil {
+			t.Fatal(err)
+		}
+		return UploadedFile{Path: path, StorageID: id}
+	}
+	// A wrong hash is refused at upload.
+	h := sha256.Sum256([]byte("other"))
+	id, _ := f.store.UploadTicket(ctx, "alice", "SKILL.md", hex.EncodeToString(h[:]), int64(len(md)))
+	if err := f.store.Upload(ctx, "alice", id, md); err == nil {
+		t.Fatal("an upload that does not match its hash was accepted")
+	}
+	if _, err := f.store.PublishFiles(ctx, "alice", "tide-tables", "1.0.0", []UploadedFile{up("alice", "SKILL.md", md)}, f.srv.URL); err != nil {
+		t.Fatal(err)
+	}
+	c := f.client(t)
+	got, err := c.Fetch(ctx, "tide-tables", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := skills.NewManager(t.TempDir())
+	if _, err := m.Install(got.Bundle, skills.InstallOptions{Source: "registry", RegistryKey: f.store.PublicKey(), Log: got.Log}); !errors.Is(err, skills.ErrUnsigned) {
+		t.Fatalf("unsigned registry skill without --allow-unsigned: %v", err)
+	}
+	res, err := m.Install(got.Bundle, skills.InstallOptions{Source: "registry", AllowUnsigned: true, RegistryKey: f.store.PublicKey(), Log: got.Log})
+	if err != nil || !res.Entry.Restricted() {
+		t.Fatalf("install: %v %+v", err, res)
+	}
+	// Bob cannot upload into alice's skill.
+	if _, err := f.store.PublishFiles(ctx, "bob", "tide-tables", "1.0.1", []UploadedFile{up("bob", "SKILL.md", md)}, f.srv.URL); err == nil {
+		t.Fatal("bob published into alice's skill")
+	}
+	// Alice signs 1.1.0: the key binds; unsigned 1.2.0 is then refused.
+	d := filepath.Join(t.TempDir(), "tide-tables")
+	os.MkdirAll(d, 0o755)
+	os.WriteFile(filepath.Join(d, "SKILL.md"), []byte("---\nname: tide-tables\ndescription: Tides for a harbour.\nmetadata: {version: \"1.1.0\"}\n---\nBody\n"), 0o644)
+	if _, err := c.Publish(ctx, bundleBytes(t, d, f.key), f.token); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.store.PublishFiles(ctx, "alice", "tide-tables", "1.2.0", []UploadedFile{up("alice", "SKILL.md", md)}, f.srv.URL); err == nil || !strings.Contains(err.Error(), "cannot be published unsigned") {
+		t.Fatalf("unsigned after signed: %v", err)
 	}
 }

@@ -49,6 +49,9 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /api/v1/download", s.chDownload)
 	mux.HandleFunc("GET /api/v1/resolve", s.chResolve)
 	mux.HandleFunc("GET /api/v1/whoami", s.chWhoami)
+	mux.HandleFunc("POST /api/v1/skills/-/upload-url", s.chUploadURL)
+	mux.HandleFunc("POST /api/v1/uploads/{id}", s.chUpload)
+	mux.HandleFunc("POST /api/v1/skills", s.chPublish)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, http.StatusNotFound, "not found")
 	})
@@ -395,4 +398,87 @@ func Serve(ctx context.Context, srv *http.Server, serve func() error) error {
 		<-errc
 		return nil
 	}
+}
+
+// ---- ClawHub publish flow (unsigned publications) ----
+
+func (s *Server) authed(w http.ResponseWriter, r *http.Request) string {
+	handle := s.Store.Publisher(r.Context(), bearer(r))
+	if handle == "" {
+		writeErr(w, http.StatusUnauthorized, "Unauthorized")
+	}
+	return handle
+}
+
+func (s *Server) fail(w http.ResponseWriter, err error) {
+	var pe *PublishError
+	if errors.As(err, &pe) {
+		writeErr(w, pe.Status, pe.Msg)
+		return
+	}
+	s.internal(w, err)
+}
+
+func (s *Server) chUploadURL(w http.ResponseWriter, r *http.Request) {
+	handle := s.authed(w, r)
+	if handle == "" {
+		return
+	}
+	var req struct {
+		Path   string `json:"path"`
+		Size   int64  `json:"size"`
+		SHA256 string `json:"sha256"`
+	}
+	if err := json.NewDecoder(io.LimitReader(r.Body, 8192)).Decode(&req); err != nil {
+		writeErr(w, http.StatusBadRequest, "want {path, size, sha256}")
+		return
+	}
+	id, err := s.Store.UploadTicket(r.Context(), handle, req.Path, req.SHA256, req.Size)
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"uploadUrl": s.base(r) + "/api/v1/uploads/" + id, "uploadTicket": id})
+}
+
+func (s *Server) chUpload(w http.ResponseWriter, r *http.Request) {
+	handle := s.authed(w, r)
+	if handle == "" {
+		return
+	}
+	data, err := io.ReadAll(io.LimitReader(r.Body, skills.DefaultLimits.MaxFileBytes+1))
+	if err != nil {
+		writeErr(w, http.StatusBadRequest, "could not read the upload")
+		return
+	}
+	id := r.PathValue("id")
+	if err := s.Store.Upload(r.Context(), handle, id, data); err != nil {
+		s.fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"storageId": id})
+}
+
+func (s *Server) chPublish(w http.ResponseWriter, r *http.Request) {
+	handle := s.authed(w, r)
+	if handle == "" {
+		return
+	}
+	var req struct {
+		Slug    string         `json:"slug"`
+		Version string         `json:"version"`
+		Files   []UploadedFile `json:"files"`
+	}
+	if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&req); err != nil {
+		writeErr(w, http.StatusBadRequest, "want {slug, version, files}")
+		return
+	}
+	p, err := s.Store.PublishFiles(r.Context(), handle, req.Slug, req.Version, req.Files, s.base(r))
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	id := p.Name + "@" + p.Version
+	writeJSON(w, http.StatusOK, map[string]any{"ok": true, "skillId": p.Name, "versionId": id, "status": "published",
+		"publicationStatus": "published", "slug": p.Name, "version": p.Version})
 }

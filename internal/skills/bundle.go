@@ -412,7 +412,9 @@ func (b *Bundle) Verify() (*Skill, error) {
 	if err != nil {
 		return nil, err
 	}
-	if s.Name != m.Name || s.Version != m.Version {
+	// A SKILL.md without a version takes the bundle's (ClawHub versions
+	// skills outside the file); one with a version must agree.
+	if s.Name != m.Name || (s.Version != "" && s.Version != m.Version) {
 		return nil, fmt.Errorf("bundle says %s@%s but its SKILL.md says %s@%s", m.Name, m.Version, s.Name, s.Version)
 	}
 	if ps := s.Validate(""); len(ps) > 0 {

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Interop test: the official ClawHub CLI (npm package "clawhub") searches
-# and installs skills from `talon hub serve` through ClawHub's HTTP API
-# (/.well-known/clawhub.json, /api/v1/search, /api/v1/skills/{slug},
-# /api/v1/download, /api/v1/whoami).
+# Interop test: the official ClawHub CLI (npm package "clawhub") searches,
+# installs and publishes skills with `talon hub serve` through ClawHub's
+# HTTP API (/.well-known/clawhub.json, /api/v1/search, /api/v1/skills/...,
+# /api/v1/download, /api/v1/resolve, /api/v1/whoami, the upload flow).
 #
 # Usage: test/interop/clawhub.sh [path-to-talon-binary]
 #   Without a path, builds ./cmd/talon from the repo root into a temp dir.
@@ -79,7 +79,7 @@ if [[ ! -f "$install_dir/.complete" || ! -x "$node_bin" || ! -f "$clawhub_js" ]]
 	rm -rf "$install_dir"
 	mv "$staging" "$install_dir"
 fi
-log "using clawhub $("$node_bin" "$clawhub_js" --version 2>/dev/null | head -n1) on node $("$node_bin" --version)"
+log "using clawhub $("$node_bin" -p 'require(process.argv[1]).version' "$install_dir/node_modules/clawhub/package.json") on node $("$node_bin" --version)"
 
 # --- 2. Talon binary -----------------------------------------------------------
 if [[ $# -ge 1 && -n "$1" ]]; then
@@ -182,6 +182,25 @@ name="login --token and whoami"
 if run ch login --token "$token" && run ch whoami; then
 	if grep -q 'alice' "$work/out.txt" "$work/err.txt"; then pass "$name"; else fail "$name" "handle not shown"; fi
 else fail "$name" "exit $?"; fi
+
+# clawhub publish: accepted as an unsigned version (Talon clients install
+# it only with --allow-unsigned, restricted).
+name="publish (unsigned)"
+pub_skill="$work/src/harbour-notes"
+mkdir -p "$pub_skill"
+printf -- '---\nname: harbour-notes\ndescription: Keep notes about harbour visits in the workspace.\n---\n# Harbour notes\n\nAppend a dated line to notes/harbours.md.\n' >"$pub_skill/SKILL.md"
+if run ch publish "$pub_skill" --version 0.3.0 --changelog "first"; then
+	if run ch search harbour && grep -q 'harbour-notes' "$work/out.txt"; then pass "$name"; else fail "$name" "not searchable after publish"; fi
+else fail "$name" "exit $?"; fi
+
+name="talon installs clawhub-published only with --allow-unsigned"
+key=$("$talon" hub key --data "$hub_data")
+"$talon" config set skills.registry "{url: \"$url\", publicKey: \"$key\"}" >/dev/null 2>&1 || true
+if run "$talon" skills install harbour-notes; then
+	fail "$name" "installed without --allow-unsigned"
+elif run "$talon" skills install harbour-notes --allow-unsigned && run "$talon" skills list --json && grep -q '"restricted"' "$work/out.txt"; then
+	pass "$name"
+else fail "$name" "install with --allow-unsigned failed or not restricted"; fi
 
 name="wrong token refused"
 if run ch login --token "thub_wrong"; then fail "$name" "accepted"; else pass "$name"; fi
