@@ -417,6 +417,8 @@ func (s *Store) Bundle(ctx context.Context, name, version string) ([]byte, error
 	return b, err
 }
 
+const maxPendingUploads = 2048
+
 // UploadTicket registers one file the clawhub CLI is about to upload.
 func (s *Store) UploadTicket(ctx context.Context, handle, path, sha256hex string, size int64) (string, error) {
 	if err := skills.CheckPath(path); err != nil {
@@ -424,6 +426,14 @@ func (s *Store) UploadTicket(ctx context.Context, handle, path, sha256hex string
 	}
 	if size < 0 || size > skills.DefaultLimits.MaxFileBytes {
 		return "", &PublishError{413, fmt.Sprintf("%s is over %d bytes", path, skills.DefaultLimits.MaxFileBytes)}
+	}
+	// Abandoned uploads expire after a day; a publisher holds at most
+	// maxPendingUploads at once.
+	s.db.ExecContext(ctx, `DELETE FROM uploads WHERE created_at < ?`, s.now().Add(-24*time.Hour).Unix())
+	var pending int
+	s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM uploads WHERE handle=?`, handle).Scan(&pending)
+	if pending >= maxPendingUploads {
+		return "", &PublishError{429, "too many pending uploads; publish or wait a day"}
 	}
 	b := make([]byte, 18)
 	rand.Read(b)
