@@ -188,6 +188,16 @@ func hashFile(b []byte) string {
 // anything over lim. Dot-directories named .git, .clawhub and .clawdhub
 // are left out (they are not part of a skill).
 func ReadDir(dir string, lim Limits) (map[string][]byte, map[string]fs.FileMode, error) {
+	return readDir(dir, lim, true)
+}
+
+// readInstalled reads an installed skill's folder: everything in it, so a
+// file added anywhere (a .git or .clawhub folder too) is a modification.
+func readInstalled(dir string, lim Limits) (map[string][]byte, map[string]fs.FileMode, error) {
+	return readDir(dir, lim, false)
+}
+
+func readDir(dir string, lim Limits, skipMeta bool) (map[string][]byte, map[string]fs.FileMode, error) {
 	root, err := os.OpenRoot(dir)
 	if err != nil {
 		return nil, nil, fmt.Errorf("skills.ReadDir: %w", err)
@@ -201,7 +211,7 @@ func ReadDir(dir string, lim Limits) (map[string][]byte, map[string]fs.FileMode,
 			return err
 		}
 		if d.IsDir() {
-			if p != "." && (d.Name() == ".git" || d.Name() == ".clawhub" || d.Name() == ".clawdhub") {
+			if skipMeta && p != "." && (d.Name() == ".git" || d.Name() == ".clawhub" || d.Name() == ".clawdhub") {
 				return fs.SkipDir
 			}
 			return nil

@@ -287,7 +287,7 @@ func (m *Manager) Verify(e *LockEntry) (*Verified, error) {
 		}
 	}
 	dir := filepath.Join(m.Dir(), e.Name)
-	files, modes, err := ReadDir(dir, m.Limits)
+	files, modes, err := readInstalled(dir, m.Limits)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", e.Name, err)
 	}

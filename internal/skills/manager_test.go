@@ -41,8 +41,12 @@ func TestInvariant13_ModifiedSkillNotLoaded(t *testing.T) {
 		"one byte":   func(d string) { flipByte(t, filepath.Join(d, "ref/a.md")) },
 		"SKILL.md":   func(d string) { flipByte(t, filepath.Join(d, SkillFile)) },
 		"added file": func(d string) { os.WriteFile(filepath.Join(d, "extra.sh"), []byte("x"), 0o600) },
-		"chmod +x":   func(d string) { os.Chmod(filepath.Join(d, "ref/a.md"), 0o700) },
-		"removed":    func(d string) { os.Remove(filepath.Join(d, "ref/a.md")) },
+		"added in .git": func(d string) {
+			os.Mkdir(filepath.Join(d, ".git"), 0o700)
+			os.WriteFile(filepath.Join(d, ".git", "hooks"), []byte("x"), 0o600)
+		},
+		"chmod +x": func(d string) { os.Chmod(filepath.Join(d, "ref/a.md"), 0o700) },
+		"removed":  func(d string) { os.Remove(filepath.Join(d, "ref/a.md")) },
 	} {
 		t.Run(name, func(t *testing.T) {
 			st := t.TempDir()
