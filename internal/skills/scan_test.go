@@ -143,3 +143,58 @@ func TestScanChecksDocumented(t *testing.T) {
 		}
 	}
 }
+
+// TestScannerOnOpenClawBundledSkills measures false positives on the real
+// skills bundled with OpenClaw, when test/interop/openclaw.sh has cached
+// its npm package (or TALON_OPENCLAW_SKILLS names a skills folder). The
+// skills are read in place, never copied into this repository.
+func TestScannerOnOpenClawBundledSkills(t *testing.T) {
+	root := os.Getenv("TALON_OPENCLAW_SKILLS")
+	if root == "" {
+		home, _ := os.UserHomeDir()
+		m, _ := filepath.Glob(filepath.Join(home, ".cache", "talon-interop", "openclaw-*", "node_modules", "openclaw", "skills"))
+		if len(m) == 0 {
+			t.Skip("OpenClaw's bundled skills are not cached (run test/interop/openclaw.sh, or set TALON_OPENCLAW_SKILLS)")
+		}
+		root = m[len(m)-1]
+	}
+	ents, err := os.ReadDir(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, flagged := 0, 0
+	for _, e := range ents {
+		if !e.IsDir() {
+			continue
+		}
+		files, _, err := ReadDir(filepath.Join(root, e.Name()), DefaultLimits)
+		if err != nil {
+			t.Errorf("%s: %v", e.Name(), err)
+			continue
+		}
+		md, ok := files[SkillFile]
+		if !ok {
+			continue
+		}
+		n++
+		if _, err := Parse(md); err != nil {
+			t.Errorf("%s: SKILL.md does not parse: %v", e.Name(), err)
+		}
+		fs := Scan(files)
+		if w := Worst(fs); w == SevWarn || w == SevCritical {
+			flagged++
+			for _, f := range fs {
+				if f.Severity != SevInfo {
+					t.Logf("%s: %s %s %s:%d %s", e.Name(), f.Severity, f.CheckID, f.File, f.Line, f.Detail)
+				}
+			}
+			if w == SevCritical {
+				t.Errorf("%s: a critical finding on a bundled OpenClaw skill", e.Name())
+			}
+		}
+	}
+	t.Logf("OpenClaw bundled skills: %d, flagged (warn or critical) %d (%.1f%%)", n, flagged, 100*float64(flagged)/float64(max(n, 1)))
+	if n > 0 && float64(flagged)/float64(n) > 0.05 {
+		t.Errorf("flagged %d of %d bundled OpenClaw skills (> 5%%)", flagged, n)
+	}
+}
