@@ -191,7 +191,7 @@ func (a *app) printFindings(fs []skills.Finding) {
 }
 
 func (a *app) skillsInstall() *cobra.Command {
-	var allowUnsigned, accept bool
+	var allowUnsigned, accept, downgrade bool
 	c := &cobra.Command{
 		Use:   "install SOURCE",
 		Short: "Install a skill from a bundle file, a folder, or NAME[@VERSION] from the configured registry",
@@ -205,7 +205,7 @@ func (a *app) skillsInstall() *cobra.Command {
 				return err
 			}
 			src := args[0]
-			opts := skills.InstallOptions{AllowUnsigned: allowUnsigned, AcceptCapabilities: accept}
+			opts := skills.InstallOptions{AllowUnsigned: allowUnsigned, AcceptCapabilities: accept, AllowDowngrade: downgrade}
 			var b *skills.Bundle
 			if fi, err := os.Stat(src); err == nil && fi.IsDir() {
 				files, modes, err := skills.ReadDir(src, skills.DefaultLimits)
@@ -294,6 +294,7 @@ func (a *app) skillsInstall() *cobra.Command {
 	}
 	c.Flags().BoolVar(&allowUnsigned, "allow-unsigned", false, "install a bundle or folder without a publisher signature (restricted until trusted)")
 	c.Flags().BoolVar(&accept, "accept-capabilities", false, "accept an update that adds capabilities (they are listed first)")
+	c.Flags().BoolVar(&downgrade, "allow-downgrade", false, "install a version older than the one installed")
 	return c
 }
 

@@ -2,9 +2,9 @@ package hub
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/hex"
-	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"net/http"

@@ -1,6 +1,7 @@
 package skills
 
 import (
+	"errors"
 	"net/url"
 	"testing"
 )
@@ -127,5 +128,35 @@ func TestDiffLines(t *testing.T) {
 	}
 	if Diff(b, a).Widens() != true || Diff(a, a).Widens() {
 		t.Fatal("Widens")
+	}
+}
+
+func TestCompareVersions(t *testing.T) {
+	for _, tc := range []struct {
+		a, b string
+		want int
+	}{
+		{"1.0.0", "1.0.0", 0}, {"1.0.0", "1.0.1", -1}, {"1.10.0", "1.9.0", 1}, {"2", "1.9.9", 1},
+		{"1.0.0-rc.1", "1.0.0", -1}, {"1.0.0-rc.2", "1.0.0-rc.10", -1}, {"1.0", "1.0.0", -1}, {"1.0.0+b1", "1.0.0", 0},
+	} {
+		if got := CompareVersions(tc.a, tc.b); got != tc.want {
+			t.Errorf("CompareVersions(%s, %s) = %d, want %d", tc.a, tc.b, got, tc.want)
+		}
+	}
+}
+
+func TestInvariant13_DowngradeRefused(t *testing.T) {
+	m := NewManager(t.TempDir())
+	key := mustKey(t)
+	v2 := packed(t, t.TempDir(), "notes-digest", skillMD("notes-digest", "2.0.0", ""), nil, key)
+	v1 := packed(t, t.TempDir(), "notes-digest", skillMD("notes-digest", "1.0.0", ""), nil, key)
+	if _, err := m.Install(v2, InstallOptions{Source: "bundle"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Install(v1, InstallOptions{Source: "bundle"}); !errors.Is(err, ErrDowngrade) {
+		t.Fatalf("downgrade: %v", err)
+	}
+	if _, err := m.Install(v1, InstallOptions{Source: "bundle", AllowDowngrade: true}); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -56,6 +56,9 @@ type InstallOptions struct {
 	// AcceptCapabilities is the owner's consent to an update that adds
 	// capabilities (shown to them as a diff first).
 	AcceptCapabilities bool
+	// AllowDowngrade admits a version older than the one installed (a
+	// registry showing an old "latest" is a rollback attack).
+	AllowDowngrade bool
 	// Registry and RegistryKey are set for bundles from a registry: the
 	// countersignature must verify with RegistryKey.
 	Registry    string
@@ -69,6 +72,7 @@ type InstallOptions struct {
 var (
 	ErrEquivocation = errors.New("a different bundle for a version already installed")
 	ErrKeyChanged   = errors.New("the publisher key changed")
+	ErrDowngrade    = errors.New("older than the installed version")
 )
 
 // ConsentError is returned when an update adds capabilities the owner has
@@ -125,6 +129,9 @@ func (m *Manager) Install(b *Bundle, o InstallOptions) (*InstallResult, error) {
 		if prev.Signed && b.Signed() && prev.PublisherKey != b.Meta.Publisher.Key {
 			return nil, fmt.Errorf("skills.Install: %s: %w from %s to %s (hint: if you expect the new publisher, talon skills remove %s first)",
 				name, ErrKeyChanged, short(prev.PublisherKey), short(b.Meta.Publisher.Key), name)
+		}
+		if CompareVersions(b.Meta.Version, prev.Version) < 0 && !o.AllowDowngrade {
+			return nil, fmt.Errorf("skills.Install: %s@%s is %w %s (hint: --allow-downgrade if you mean it)", name, b.Meta.Version, ErrDowngrade, prev.Version)
 		}
 		d := Diff(prev.Capabilities, s.Capabilities)
 		res.Diff = &d
