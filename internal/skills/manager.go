@@ -113,6 +113,11 @@ func (m *Manager) Install(b *Bundle, o InstallOptions) (*InstallResult, error) {
 			return nil, fmt.Errorf("skills.Install: %w", err)
 		}
 	}
+	unlock, err := m.exclusive()
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	lock, err := m.ReadLock()
 	if err != nil {
 		return nil, err
@@ -311,6 +316,11 @@ func (m *Manager) Verify(e *LockEntry) (*Verified, error) {
 // Trust records the owner's trust in name at exactly version (and the
 // fingerprint installed now).
 func (m *Manager) Trust(name, version string) (*LockEntry, error) {
+	unlock, err := m.exclusive()
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	lock, err := m.ReadLock()
 	if err != nil {
 		return nil, err
@@ -334,6 +344,11 @@ func (m *Manager) Trust(name, version string) (*LockEntry, error) {
 
 // Remove uninstalls a managed skill: lockfile entry first, then files.
 func (m *Manager) Remove(name string) error {
+	unlock, err := m.exclusive()
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	lock, err := m.ReadLock()
 	if err != nil {
 		return err

@@ -200,3 +200,27 @@ func TestLoadPrecedenceAndPrompt(t *testing.T) {
 		t.Fatal("read outside the skill")
 	}
 }
+
+// Concurrent installs of different skills keep every entry.
+func TestConcurrentInstallsKeepEveryEntry(t *testing.T) {
+	m := NewManager(t.TempDir())
+	key := mustKey(t)
+	names := []string{"a-one", "b-two", "c-three", "d-four", "e-five", "f-six"}
+	bs := make([]*Bundle, len(names))
+	for i, n := range names {
+		bs[i] = packed(t, t.TempDir(), n, skillMD(n, "1.0.0", ""), nil, key)
+	}
+	errs := make(chan error, len(names))
+	for _, b := range bs {
+		go func() { _, err := m.Install(b, InstallOptions{Source: "bundle"}); errs <- err }()
+	}
+	for range names {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	lock, _ := m.ReadLock()
+	if len(lock.Skills) != len(names) {
+		t.Fatalf("%d entries after %d concurrent installs", len(lock.Skills), len(names))
+	}
+}
