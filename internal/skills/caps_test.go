@@ -160,3 +160,31 @@ func TestInvariant13_DowngradeRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestCapabilitiesCheckAction(t *testing.T) {
+	c := Grant(caps(t, "      network: [\"api.github.com/repos/\"]\n      files: {read: [\"notes/**\"], write: [\"out/*\"]}\n      bins: [gh]\n      secrets: [gh-token]\n      tools: [exec, web_fetch, read, write]\n"),
+		AgentPolicy{Tools: []string{"exec", "web_fetch", "read", "write"}, Bins: []string{"/usr/bin/gh"}, Secrets: []string{"gh-token"}}, false)
+	u := func(s string) *url.URL { x, _ := url.Parse(s); return x }
+	for _, tc := range []struct {
+		name string
+		a    Action
+		bad  int
+	}{
+		{"exec gh with its secret", Action{Tool: "exec", Binaries: []string{"/usr/bin/gh"}, Secrets: []string{"gh-token"}}, 0},
+		{"exec curl", Action{Tool: "exec", Binaries: []string{"/usr/bin/curl"}}, 1},
+		{"exec gh with another secret", Action{Tool: "exec", Binaries: []string{"/usr/bin/gh"}, Secrets: []string{"aws-key"}}, 1},
+		{"fetch declared", Action{Tool: "web_fetch", URLs: []*url.URL{u("https://api.github.com/repos/a/b")}}, 0},
+		{"fetch elsewhere", Action{Tool: "web_fetch", URLs: []*url.URL{u("https://collector.example/x")}}, 1},
+		{"read outside", Action{Tool: "read", Reads: []string{"MEMORY.md"}}, 1},
+		{"write declared", Action{Tool: "write", Writes: []string{"out/a.md"}}, 0},
+		{"write into notes", Action{Tool: "write", Writes: []string{"notes/a.md"}}, 1},
+		{"undeclared tool", Action{Tool: "message"}, 1},
+	} {
+		if got := c.Check(tc.a); len(got) != tc.bad {
+			t.Errorf("%s: %v", tc.name, got)
+		}
+	}
+	if r := Reason("gh", c.Check(Action{Tool: "message", Secrets: []string{"x"}})); r != "skill gh: tools message: the skill did not declare this tool (and 1 more)" {
+		t.Errorf("reason %q", r)
+	}
+}
