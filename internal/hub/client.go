@@ -113,8 +113,8 @@ type Fetched struct {
 	Log    *skills.RegistryState
 }
 
-// Fetch downloads name@version (version "" is the latest not yanked) and
-// checks it: the countersignature with the pinned key, the publication log
+// Fetch downloads name@version (version "" is the newest the signed log
+// shows published and not yanked) and checks it: the countersignature with the pinned key, the publication log
 // against its signed checkpoint and against prev (what this client saw
 // before), and that the log records exactly this bundle for the version.
 // It writes nothing.
@@ -122,15 +122,19 @@ func (c *Client) Fetch(ctx context.Context, name, version string, prev *skills.R
 	if c.Key == "" {
 		return nil, fmt.Errorf("no registry public key is configured (set skills.registry.publicKey to the output of talon hub key)")
 	}
+	// The log first: "latest" is read from it, not from the registry's say.
+	var lv LogView
+	if _, err := c.do(ctx, http.MethodGet, "/api/talon/v1/log", nil, "", &lv); err != nil {
+		return nil, err
+	}
+	st, err := VerifyLog(&lv, c.Key, prev)
+	if err != nil {
+		return nil, err
+	}
 	if version == "" {
-		si, err := c.Info(ctx, name)
-		if err != nil {
-			return nil, err
+		if version = lv.Latest(name); version == "" {
+			return nil, fmt.Errorf("the registry's log has no version of %s that is not yanked", name)
 		}
-		if si.Latest == "" {
-			return nil, fmt.Errorf("%s has no version that is not yanked", name)
-		}
-		version = si.Latest
 	}
 	data, err := c.do(ctx, http.MethodGet, "/api/talon/v1/bundle?name="+url.QueryEscape(name)+"&version="+url.QueryEscape(version), nil, "", nil)
 	if err != nil {
@@ -147,14 +151,6 @@ func (c *Client) Fetch(ctx context.Context, name, version string, prev *skills.R
 		return nil, err
 	}
 	if err := b.Meta.VerifyCounter(b.Counter, c.Key); err != nil {
-		return nil, err
-	}
-	var lv LogView
-	if _, err := c.do(ctx, http.MethodGet, "/api/talon/v1/log", nil, "", &lv); err != nil {
-		return nil, err
-	}
-	st, err := VerifyLog(&lv, c.Key, prev)
-	if err != nil {
 		return nil, err
 	}
 	if err := CheckBundleInLog(&lv, b); err != nil {

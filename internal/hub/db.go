@@ -49,6 +49,7 @@ CREATE TABLE IF NOT EXISTS versions (
 );
 CREATE TABLE IF NOT EXISTS log (
 	idx INTEGER PRIMARY KEY,
+	kind TEXT NOT NULL,
 	name TEXT NOT NULL,
 	version TEXT NOT NULL,
 	fingerprint TEXT NOT NULL,
@@ -255,17 +256,8 @@ func (s *Store) publish(ctx context.Context, handle string, b *skills.Bundle, re
 	if n > 0 {
 		return nil, &PublishError{409, fmt.Sprintf("%s@%s is already published; versions never change (publish a new version)", b.Meta.Name, b.Meta.Version)}
 	}
-	var size int64
-	head := ZeroHead
-	tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM log`).Scan(&size)
-	if size > 0 {
-		if err := tx.QueryRowContext(ctx, `SELECT hash FROM log WHERE idx=?`, size-1).Scan(&head); err != nil {
-			return nil, err
-		}
-	}
-	hash := EntryHash(head, size, b.Meta.Name, b.Meta.Version, b.Meta.Fingerprint, pub)
-	if _, err := tx.ExecContext(ctx, `INSERT INTO log(idx, name, version, fingerprint, publisher_key, prev, hash) VALUES(?,?,?,?,?,?,?)`,
-		size, b.Meta.Name, b.Meta.Version, b.Meta.Fingerprint, pub, head, hash); err != nil {
+	size, err := appendLog(ctx, tx, LogEntry{Kind: KindPublish, Name: b.Meta.Name, Version: b.Meta.Version, Fingerprint: b.Meta.Fingerprint, PublisherKey: pub})
+	if err != nil {
 		return nil, err
 	}
 	b.Countersign(s.key, registryURL, size)
@@ -294,19 +286,50 @@ func (s *Store) Yank(ctx context.Context, handle, name, version string) error {
 	if owner != handle {
 		return &PublishError{403, fmt.Sprintf("%s belongs to publisher %s", name, owner)}
 	}
-	r, err := s.db.ExecContext(ctx, `UPDATE versions SET yanked=1 WHERE name=? AND version=?`, name, version)
+	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
-	if n, _ := r.RowsAffected(); n == 0 {
+	defer tx.Rollback()
+	var fp string
+	var yanked bool
+	if err := tx.QueryRowContext(ctx, `SELECT fingerprint, yanked FROM versions WHERE name=? AND version=?`, name, version).Scan(&fp, &yanked); err != nil {
 		return &PublishError{404, "no such version"}
 	}
-	return nil
+	if yanked {
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE versions SET yanked=1 WHERE name=? AND version=?`, name, version); err != nil {
+		return err
+	}
+	if _, err := appendLog(ctx, tx, LogEntry{Kind: KindYank, Name: name, Version: version, Fingerprint: fp}); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// appendLog adds e at the end of the log inside tx and returns its index.
+func appendLog(ctx context.Context, tx *sql.Tx, e LogEntry) (int64, error) {
+	var size int64
+	head := ZeroHead
+	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM log`).Scan(&size); err != nil {
+		return 0, err
+	}
+	if size > 0 {
+		if err := tx.QueryRowContext(ctx, `SELECT hash FROM log WHERE idx=?`, size-1).Scan(&head); err != nil {
+			return 0, err
+		}
+	}
+	e.Index = size
+	e = e.Hashed(head)
+	_, err := tx.ExecContext(ctx, `INSERT INTO log(idx, kind, name, version, fingerprint, publisher_key, prev, hash) VALUES(?,?,?,?,?,?,?,?)`,
+		e.Index, e.Kind, e.Name, e.Version, e.Fingerprint, e.PublisherKey, e.Prev, e.Hash)
+	return size, err
 }
 
 // Log returns the whole publication log and a fresh signed checkpoint.
 func (s *Store) Log(ctx context.Context) (*LogView, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT idx, name, version, fingerprint, publisher_key, prev, hash FROM log ORDER BY idx`)
+	rows, err := s.db.QueryContext(ctx, `SELECT idx, kind, name, version, fingerprint, publisher_key, prev, hash FROM log ORDER BY idx`)
 	if err != nil {
 		return nil, err
 	}
@@ -315,7 +338,7 @@ func (s *Store) Log(ctx context.Context) (*LogView, error) {
 	head := ZeroHead
 	for rows.Next() {
 		var e LogEntry
-		if err := rows.Scan(&e.Index, &e.Name, &e.Version, &e.Fingerprint, &e.PublisherKey, &e.Prev, &e.Hash); err != nil {
+		if err := rows.Scan(&e.Index, &e.Kind, &e.Name, &e.Version, &e.Fingerprint, &e.PublisherKey, &e.Prev, &e.Hash); err != nil {
 			return nil, err
 		}
 		v.Entries = append(v.Entries, e)

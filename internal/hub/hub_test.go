@@ -207,7 +207,7 @@ func TestInvariant13_MaliciousHubDetected(t *testing.T) {
 	rewritten := func() *LogView {
 		e := honest.Entries[0]
 		e.Fingerprint = evil.Meta.Fingerprint
-		e.Hash = EntryHash(e.Prev, 0, e.Name, e.Version, e.Fingerprint, e.PublisherKey)
+		e = e.Hashed(e.Prev)
 		return &LogView{Entries: []LogEntry{e}, Checkpoint: SignCheckpoint(f.store.key, 1, e.Hash)}
 	}()
 	t.Run("log rewritten to match", func(t *testing.T) {
@@ -239,8 +239,7 @@ func TestInvariant13_MaliciousHubDetected(t *testing.T) {
 	})
 	t.Run("two entries for one version", func(t *testing.T) {
 		e0 := honest.Entries[0]
-		e1 := LogEntry{Index: 1, Name: "weather", Version: "1.0.0", Fingerprint: evil.Meta.Fingerprint, PublisherKey: e0.PublisherKey, Prev: e0.Hash}
-		e1.Hash = EntryHash(e1.Prev, 1, e1.Name, e1.Version, e1.Fingerprint, e1.PublisherKey)
+		e1 := LogEntry{Index: 1, Kind: KindPublish, Name: "weather", Version: "1.0.0", Fingerprint: evil.Meta.Fingerprint, PublisherKey: e0.PublisherKey}.Hashed(e0.Hash)
 		lv := &LogView{Entries: []LogEntry{e0, e1}, Checkpoint: SignCheckpoint(f.store.key, 2, e1.Hash)}
 		if _, err := VerifyLog(lv, f.store.PublicKey(), nil); !errors.Is(err, ErrEquivocated) {
 			t.Fatalf("a log with two bundles for one version: %v", err)
@@ -336,5 +335,49 @@ func TestInvariant13_ClawHubPublishIsUnsigned(t *testing.T) {
 	}
 	if _, err := f.store.PublishFiles(ctx, "alice", "tide-tables", "1.2.0", []UploadedFile{up("alice", "SKILL.md", md)}, f.srv.URL); err == nil || !strings.Contains(err.Error(), "cannot be published unsigned") {
 		t.Fatalf("unsigned after signed: %v", err)
+	}
+}
+
+// "Latest" comes from the signed log: yanks are logged, and what the
+// registry's skill record claims is not believed.
+func TestLatestFromSignedLog(t *testing.T) {
+	ctx := context.Background()
+	var lie bool
+	f := newFixture(t, func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if lie && strings.HasPrefix(r.URL.Path, "/api/talon/v1/skills/") {
+				json.NewEncoder(w).Encode(SkillInfo{Name: "weather", Latest: "1.0.0"})
+				return
+			}
+			h.ServeHTTP(w, r)
+		})
+	})
+	c := f.client(t)
+	for _, v := range []string{"1.0.0", "1.2.0", "1.10.0"} {
+		if _, err := c.Publish(ctx, bundleBytes(t, skillDir(t, "weather", v, "v"+v), f.key), f.token); err != nil {
+			t.Fatal(err)
+		}
+	}
+	lie = true
+	got, err := c.Fetch(ctx, "weather", "", nil)
+	if err != nil || got.Bundle.Meta.Version != "1.10.0" {
+		t.Fatalf("latest: %v %+v", err, got)
+	}
+	if err := f.store.Yank(ctx, "alice", "weather", "1.10.0"); err != nil {
+		t.Fatal(err)
+	}
+	lv, _ := f.store.Log(ctx)
+	if last := lv.Entries[len(lv.Entries)-1]; last.Kind != KindYank || last.Version != "1.10.0" {
+		t.Fatalf("the yank is not in the log: %+v", last)
+	}
+	if got, err := c.Fetch(ctx, "weather", "", got.Log); err != nil || got.Bundle.Meta.Version != "1.2.0" {
+		t.Fatalf("latest after yank: %v", err)
+	}
+	// A yank of something never published makes the log invalid.
+	bad := *lv
+	bad.Entries = append(append([]LogEntry{}, lv.Entries...), LogEntry{Index: int64(len(lv.Entries)), Kind: KindYank, Name: "weather", Version: "9.9.9", Fingerprint: "x"}.Hashed(lv.Checkpoint.Head))
+	bad.Checkpoint = SignCheckpoint(f.store.key, int64(len(bad.Entries)), bad.Entries[len(bad.Entries)-1].Hash)
+	if _, err := VerifyLog(&bad, f.store.PublicKey(), nil); !errors.Is(err, ErrBadLog) {
+		t.Fatalf("a yank of an unpublished version: %v", err)
 	}
 }

@@ -29,9 +29,17 @@ import (
 	"github.com/talonclaw/talon/internal/skills"
 )
 
-// LogEntry is one publication in the log.
+// Log entry kinds.
+const (
+	KindPublish = "publish"
+	KindYank    = "yank"
+)
+
+// LogEntry is one event in the log: a publication, or a yank of an
+// earlier one (same name, version and fingerprint).
 type LogEntry struct {
 	Index        int64  `json:"index"`
+	Kind         string `json:"kind"`
 	Name         string `json:"name"`
 	Version      string `json:"version"`
 	Fingerprint  string `json:"fingerprint"`
@@ -44,10 +52,17 @@ type LogEntry struct {
 var ZeroHead = strings.Repeat("0", 64)
 
 // EntryHash is the chained hash of an entry.
-func EntryHash(prev string, index int64, name, version, fingerprint, publisherKey string) string {
-	h := sha256.Sum256([]byte("talon-hub-log-v1\n" + prev + "\n" + strconv.FormatInt(index, 10) + "\n" + name + "\n" + version + "\n" +
+func EntryHash(prev string, index int64, kind, name, version, fingerprint, publisherKey string) string {
+	h := sha256.Sum256([]byte("talon-hub-log-v1\n" + prev + "\n" + strconv.FormatInt(index, 10) + "\n" + kind + "\n" + name + "\n" + version + "\n" +
 		fingerprint + "\n" + publisherKey + "\n"))
 	return hex.EncodeToString(h[:])
+}
+
+// Hashed returns e with its Prev and Hash set after prev.
+func (e LogEntry) Hashed(prev string) LogEntry {
+	e.Prev = prev
+	e.Hash = EntryHash(prev, e.Index, e.Kind, e.Name, e.Version, e.Fingerprint, e.PublisherKey)
+	return e
 }
 
 // Checkpoint is the registry's signature over the log's size and head.
@@ -105,14 +120,23 @@ func VerifyLog(v *LogView, registryKey string, prev *skills.RegistryState) (*ski
 	head := ZeroHead
 	seen := map[string]string{}
 	for i, e := range v.Entries {
-		if e.Index != int64(i) || e.Prev != head || EntryHash(head, e.Index, e.Name, e.Version, e.Fingerprint, e.PublisherKey) != e.Hash {
+		if e.Index != int64(i) || e.Prev != head || EntryHash(head, e.Index, e.Kind, e.Name, e.Version, e.Fingerprint, e.PublisherKey) != e.Hash {
 			return nil, fmt.Errorf("%w at entry %d", ErrBadLog, i)
 		}
 		k := e.Name + "@" + e.Version
-		if fp, dup := seen[k]; dup && fp != e.Fingerprint {
-			return nil, fmt.Errorf("%w: %s", ErrEquivocated, k)
+		switch e.Kind {
+		case KindPublish:
+			if _, dup := seen[k]; dup {
+				return nil, fmt.Errorf("%w: %s", ErrEquivocated, k)
+			}
+			seen[k] = e.Fingerprint
+		case KindYank:
+			if fp, ok := seen[k]; !ok || fp != e.Fingerprint {
+				return nil, fmt.Errorf("%w: entry %d yanks %s, which was not published with that fingerprint", ErrBadLog, i, k)
+			}
+		default:
+			return nil, fmt.Errorf("%w: entry %d has kind %q", ErrBadLog, i, e.Kind)
 		}
-		seen[k] = e.Fingerprint
 		head = e.Hash
 		if prev != nil && int64(i)+1 == prev.LogSize && head != prev.LogHead {
 			return nil, ErrLogForked
@@ -138,6 +162,9 @@ func CheckBundleInLog(v *LogView, b *skills.Bundle) error {
 		return fmt.Errorf("%w: log index %d is not in the log", ErrNotInLog, idx)
 	}
 	e := v.Entries[idx]
+	if e.Kind != KindPublish {
+		return fmt.Errorf("%w: log entry %d is not a publication", ErrNotInLog, idx)
+	}
 	pub := ""
 	if b.Meta.Publisher != nil {
 		pub = b.Meta.Publisher.Key
@@ -146,6 +173,26 @@ func CheckBundleInLog(v *LogView, b *skills.Bundle) error {
 		return fmt.Errorf("%w: %s@%s is logged with fingerprint %s, the bundle has %s", ErrNotInLog, e.Name, e.Version, short(e.Fingerprint), short(b.Meta.Fingerprint))
 	}
 	return nil
+}
+
+// Latest is the newest version of name that the log shows published and
+// not yanked ("" when none). Clients take "latest" from the signed log,
+// not from what the registry says, so it cannot hold back an update or
+// hand out a version it yanked.
+func (v *LogView) Latest(name string) string {
+	yanked := map[string]bool{}
+	for _, e := range v.Entries {
+		if e.Name == name && e.Kind == KindYank {
+			yanked[e.Version] = true
+		}
+	}
+	best := ""
+	for _, e := range v.Entries {
+		if e.Name == name && e.Kind == KindPublish && !yanked[e.Version] && (best == "" || skills.CompareVersions(e.Version, best) > 0) {
+			best = e.Version
+		}
+	}
+	return best
 }
 
 func short(s string) string {
