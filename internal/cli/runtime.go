@@ -114,7 +114,8 @@ func (a *app) newRuntime(ctx context.Context, p paths, cfg *config.Config, st *s
 		}
 	}
 	// Skills (issue 15): the prompt's list and skill_read.
-	lib := &skilltool.Library{Manager: skills.NewManager(p.StateDir), Workspace: ws, Config: rt.cfg.Load}
+	lib := &skilltool.Library{Manager: skills.NewManager(p.StateDir), Workspace: ws, Config: rt.cfg.Load,
+		HasEnv: func(name string) bool { _, ok := a.env.Lookup("secret:" + name); return ok }}
 	if err := reg.Register(lib.Tool()); err != nil {
 		return nil, err
 	}

@@ -36,6 +36,10 @@ type Library struct {
 	Config    func() *config.Config
 	// HasBin answers OpenClaw's requires.bins gating; nil uses PATH.
 	HasBin func(string) bool
+	// HasEnv answers requires.env: Talon passes no environment to
+	// commands, so the caller answers whether a secret of that name is
+	// stored (nil: none is).
+	HasEnv func(string) bool
 }
 
 var _ agent.SkillPrompter = (*Library)(nil)
@@ -46,7 +50,7 @@ func (l *Library) Catalog() *skills.Catalog {
 	if hasBin == nil {
 		hasBin = func(b string) bool { _, err := exec.LookPath(b); return err == nil }
 	}
-	return skills.Load(skills.LoadOptions{Workspace: l.Workspace, Manager: l.Manager, Bundled: l.Bundled, HasBin: hasBin})
+	return skills.Load(skills.LoadOptions{Workspace: l.Workspace, Manager: l.Manager, Bundled: l.Bundled, HasBin: hasBin, HasEnv: l.HasEnv})
 }
 
 // allow is agentID's skill allowlist (nil: every skill).

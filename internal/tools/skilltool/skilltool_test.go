@@ -88,3 +88,27 @@ func TestSkillAllowlistPerAgent(t *testing.T) {
 		t.Fatal("an agent read a skill outside its allowlist")
 	}
 }
+
+// OpenClaw's requires.env is answered by the secrets the owner stored.
+func TestRequiresEnvGating(t *testing.T) {
+	m := skills.NewManager(t.TempDir())
+	d := filepath.Join(t.TempDir(), "notion")
+	os.MkdirAll(d, 0o755)
+	os.WriteFile(filepath.Join(d, "SKILL.md"), []byte("---\nname: notion\ndescription: Notion pages.\nmetadata: {version: \"1.0.0\", openclaw: {requires: {env: [NOTION_API_KEY]}}}\n---\nBody\n"), 0o644)
+	k, _ := skills.GenerateKey()
+	b, _, err := skills.PackDir(d, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Install(b, skills.InstallOptions{Source: "bundle"}); err != nil {
+		t.Fatal(err)
+	}
+	l := &Library{Manager: m}
+	if p := l.PromptSection("main"); strings.Contains(p, "notion") {
+		t.Fatal("a skill whose required secret is missing was offered")
+	}
+	l.HasEnv = func(n string) bool { return n == "NOTION_API_KEY" }
+	if p := l.PromptSection("main"); !strings.Contains(p, "notion") {
+		t.Fatal("a skill whose required secret is stored was not offered")
+	}
+}
