@@ -47,6 +47,7 @@ fuzz:
 	$(GO) test ./internal/skills -run '^$$' -fuzz 'FuzzParse$$' -fuzztime 30s
 	$(GO) test ./internal/skills -run '^$$' -fuzz FuzzDecodeBundle -fuzztime 30s
 	$(GO) test ./internal/skills -run '^$$' -fuzz FuzzParseNetTarget -fuzztime 30s
+	$(GO) test ./internal/hub -run '^$$' -fuzz FuzzPublish -fuzztime 30s
 
 # Regenerate docs/configuration.md from the config types.
 docs:
