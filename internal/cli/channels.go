@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/talonclaw/talon/internal/core"
 	"log/slog"
 	"maps"
 	"os"
@@ -22,6 +23,7 @@ import (
 	"github.com/talonclaw/talon/internal/channels/telegram"
 	"github.com/talonclaw/talon/internal/config"
 	"github.com/talonclaw/talon/internal/protocol"
+	"github.com/talonclaw/talon/internal/router"
 	"github.com/talonclaw/talon/internal/store"
 )
 
@@ -134,7 +136,6 @@ const journalKeep = 7 * 24 * time.Hour
 // (and the other channels) down.
 func (a *app) startChannels(ctx context.Context, p paths, rt *runtime, log *slog.Logger) {
 	cfg := rt.cfg.Load()
-	rt.router.Journal = rt.store
 	for _, ca := range channelAccounts(cfg) {
 		if !ca.Enabled || !ca.Credential {
 			if ca.Enabled {
@@ -277,7 +278,7 @@ func (a *app) resolvePairing(ctx context.Context, channel, code string, approve,
 			return fmt.Errorf("pairing: %w (hint: talon pairing list)", errors.Unwrap(err))
 		}
 		r := res.Request
-		a.auditCLI(ctx, p, st, auditlog.KindPairingResolve, r.Channel+":"+r.SenderID, map[string]any{"code": r.Code, "status": r.Status, "account": r.Account, "ownerSet": res.OwnerSet})
+		a.auditCLI(ctx, p, st, core.KindPairingResolve, r.Channel+":"+r.SenderID, map[string]any{"code": r.Code, "status": r.Status, "account": r.Account, "ownerSet": res.OwnerSet})
 		out := map[string]any{"ok": true, "request": r, "ownerSet": res.OwnerSet}
 		if approve && notify {
 			if err := a.notifyPaired(ctx, p, r); err != nil {
@@ -376,14 +377,14 @@ func (a *app) channelsCmd() *cobra.Command {
 			}
 			defer c.Close()
 			var out struct {
-				Channels []channels.AccountStatus `json:"channels"`
+				Channels []router.AccountStatus `json:"channels"`
 			}
 			if err := c.Call(ctx, "channels.status", nil, &out); err != nil {
 				return fmt.Errorf("channels.status: %w", err)
 			}
 			if a.json {
 				if out.Channels == nil {
-					out.Channels = []channels.AccountStatus{}
+					out.Channels = []router.AccountStatus{}
 				}
 				return a.printJSON(out)
 			}

@@ -11,18 +11,13 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/talonclaw/talon/internal/config"
+	"github.com/talonclaw/talon/internal/core"
 	"github.com/talonclaw/talon/internal/hub"
 	"github.com/talonclaw/talon/internal/policy"
-	"github.com/talonclaw/talon/internal/secrets"
+	"github.com/talonclaw/talon/internal/secretstore"
 	"github.com/talonclaw/talon/internal/security"
 	"github.com/talonclaw/talon/internal/skills"
-)
-
-// Audit record kinds of the skills commands (written before the change).
-const (
-	kindSkillInstall = "skill.install"
-	kindSkillTrust   = "skill.trust"
-	kindSkillRemove  = "skill.remove"
+	"github.com/talonclaw/talon/internal/tools"
 )
 
 // skillRow is one line of `skills list --json` (docs/skills.md).
@@ -250,11 +245,13 @@ func (a *app) skillsInstall() *cobra.Command {
 				b = got.Bundle
 				opts.Source, opts.Registry, opts.RegistryKey, opts.Log = "registry", reg.URL, reg.PublicKey, got.Log
 			}
-			if err := a.intent(cmd.Context(), nil, kindSkillInstall, b.Meta.Name+"@"+b.Meta.Version,
-				map[string]any{"fingerprint": b.Meta.Fingerprint, "source": opts.Source, "signed": b.Signed()}); err != nil {
+			done, err := a.intent(cmd.Context(), nil, core.KindSkillInstall, b.Meta.Name+"@"+b.Meta.Version,
+				map[string]any{"fingerprint": b.Meta.Fingerprint, "source": opts.Source, "signed": b.Signed()})
+			if err != nil {
 				return err
 			}
 			res, err := m.Install(b, opts)
+			done(err)
 			var ce *skills.ConsentError
 			if errors.As(err, &ce) {
 				a.errf("%s@%s would add capabilities:\n", b.Meta.Name, b.Meta.Version)
@@ -359,24 +356,23 @@ func (a *app) skillRows() ([]skillRow, error) {
 // skill capabilities are compared in.
 func (a *app) skillsAgentPolicy(p paths, cfg *config.Config, agentID string) skills.AgentPolicy {
 	ap := skills.AgentPolicy{WorkspaceOnly: cfg.Tools.FS.WorkspaceOnly}
-	for name := range policy.Tools {
-		if policy.Enabled(cfg.Tools, name) && agentAllows(cfg, agentID, name) {
-			ap.Tools = append(ap.Tools, name)
+	for _, spec := range tools.Catalog() {
+		if policy.Enabled(cfg.Tools, spec.Name, spec.Group) && agentAllows(cfg, agentID, spec.Name, spec.Group) {
+			ap.Tools = append(ap.Tools, spec.Name)
 		}
 	}
 	sort.Strings(ap.Tools)
 	ap.Bins = append(slices.Clone(cfg.Tools.Exec.Allowlist), cfg.Tools.Exec.SafeBins...)
 	ap.Hosts = slices.Clone(cfg.Tools.Web.Fetch.AllowedHostnames)
-	if st, err := secrets.Open(p.StateDir, a.env.get("TALON_SECRETS_KEY")); err == nil {
+	if st, err := secretstore.Open(p.StateDir, a.env.get("TALON_SECRETS_KEY")); err == nil {
 		ap.Secrets, _ = st.List()
 	}
 	return ap
 }
 
 // agentAllows applies agents.list[].tools (allow, then deny) by name or
-// group.
-func agentAllows(cfg *config.Config, agentID, tool string) bool {
-	group := policy.Tools[tool].Group
+// group, as the policy's agent-tools rule does.
+func agentAllows(cfg *config.Config, agentID, tool, group string) bool {
 	in := func(l []string) bool {
 		return slices.Contains(l, tool) || slices.Contains(l, group) || slices.Contains(l, "*")
 	}
@@ -599,10 +595,12 @@ func (a *app) skillsTrust() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if err := a.intent(cmd.Context(), nil, kindSkillTrust, args[0], nil); err != nil {
+			done, err := a.intent(cmd.Context(), nil, core.KindSkillTrust, args[0], nil)
+			if err != nil {
 				return err
 			}
 			e, err := m.Trust(name, version)
+			done(err)
 			if err != nil {
 				return fmt.Errorf("skills trust: %v", err)
 			}
@@ -625,10 +623,13 @@ func (a *app) skillsRemove() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if err := a.intent(cmd.Context(), nil, kindSkillRemove, args[0], nil); err != nil {
+			done, err := a.intent(cmd.Context(), nil, core.KindSkillRemove, args[0], nil)
+			if err != nil {
 				return err
 			}
-			if err := m.Remove(args[0]); err != nil {
+			err = m.Remove(args[0])
+			done(err)
+			if err != nil {
 				return fmt.Errorf("skills remove: %v", err)
 			}
 			a.outf("removed %s\n", args[0])

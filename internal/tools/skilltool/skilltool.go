@@ -18,10 +18,9 @@ import (
 	"slices"
 	"unicode/utf8"
 
-	"github.com/talonclaw/talon/internal/agent"
 	"github.com/talonclaw/talon/internal/config"
-	"github.com/talonclaw/talon/internal/llm"
-	"github.com/talonclaw/talon/internal/security"
+	"github.com/talonclaw/talon/internal/core"
+	"github.com/talonclaw/talon/internal/provenance"
 	"github.com/talonclaw/talon/internal/skills"
 )
 
@@ -41,8 +40,6 @@ type Library struct {
 	// stored (nil: none is).
 	HasEnv func(string) bool
 }
-
-var _ agent.SkillPrompter = (*Library)(nil)
 
 // Catalog loads (and verifies) the skills now.
 func (l *Library) Catalog() *skills.Catalog {
@@ -74,51 +71,91 @@ func (l *Library) PromptSection(agentID string) string {
 	return skills.PromptSection(l.Catalog().Allowed(l.allow(agentID)))
 }
 
-// Tool returns skill_read.
-func (l *Library) Tool() agent.Tool { return readTool{l} }
+// Tool returns skill_read. A nil Library gives a tool whose Spec works
+// (tools.Catalog) and whose plans are refused.
+func Tool(l *Library) core.Tool { return readTool{l} }
+
+// Tool returns skill_read for this library.
+func (l *Library) Tool() core.Tool { return readTool{l} }
 
 type readTool struct{ l *Library }
 
-func (readTool) Spec() llm.ToolSpec {
-	return llm.ToolSpec{
+func (readTool) Spec() core.Spec {
+	return core.Spec{
 		Name:        "skill_read",
 		Description: "Read a skill listed under Skills in the system prompt: its SKILL.md instructions, or a file the skill mentions (path relative to the skill's folder).",
 		Parameters: json.RawMessage(`{"type":"object","properties":{"name":{"type":"string","description":"the skill's name"},` +
 			`"path":{"type":"string","description":"a file inside the skill; omit for SKILL.md"}},"required":["name"],"additionalProperties":false}`),
+		Group: "group:fs",
 	}
 }
 
-func (t readTool) Run(ctx context.Context, c agent.ToolCall) (agent.ToolResult, error) {
+// readPlan is skill_read's canonical form: the skill as loaded (and
+// verified) at planning, and the file.
+type readPlan struct {
+	skill skills.Loaded
+	path  string
+}
+
+// Plan finds the skill among those this agent may use. Reading a skill the
+// owner has not trusted ingests untrusted content: its result taints the
+// session whatever Run says.
+func (t readTool) Plan(ctx context.Context, c core.Call) (*core.Plan, error) {
 	var args struct {
 		Name string `json:"name"`
 		Path string `json:"path"`
 	}
 	if err := json.Unmarshal(c.Args, &args); err != nil || args.Name == "" {
-		return agent.ToolResult{}, fmt.Errorf("invalid arguments: want {name, path?}")
+		return nil, fmt.Errorf("invalid arguments: want {name, path?}")
+	}
+	if t.l == nil {
+		return nil, fmt.Errorf("skills are not available here")
 	}
 	cat := t.l.Catalog()
-	allow := t.l.allow(c.AgentID)
+	allow := t.l.allow(c.Actor.AgentID)
 	sk, ok := cat.Get(args.Name)
 	if !ok || (allow != nil && !slices.Contains(allow, args.Name) && !slices.Contains(allow, "*")) {
-		return agent.ToolResult{}, fmt.Errorf("no skill %q is available to this agent", args.Name)
+		return nil, fmt.Errorf("no skill %q is available to this agent", args.Name)
 	}
-	data, err := sk.ReadFile(args.Path)
+	if args.Path != "" {
+		if err := skills.CheckPath(args.Path); err != nil {
+			return nil, fmt.Errorf("skill %s: %v", args.Name, err)
+		}
+	}
+	var eff core.Effect
+	trust := "trusted"
+	if !sk.Trusted {
+		eff, trust = core.Ingests, "not trusted"
+	}
+	canon, _ := json.Marshal(map[string]string{"name": sk.Name, "path": args.Path})
+	return (&core.Plan{Tool: "skill_read", Effects: eff, Args: canon,
+		Summary: fmt.Sprintf("read %s of skill %s@%s (%s, %s)", orSkillMD(args.Path), sk.Name, orStr(sk.Version, "unversioned"), sk.Source, trust),
+		Canon:   readPlan{skill: sk, path: args.Path}}).Seal(), nil
+}
+
+func (t readTool) Run(ctx context.Context, c core.Call, plan *core.Plan) (core.Result, error) {
+	rp, ok := plan.Canon.(readPlan)
+	if !ok {
+		return core.Result{}, fmt.Errorf("skill_read: not a skill_read plan")
+	}
+	sk := rp.skill
+	data, err := sk.ReadFile(rp.path)
 	if err != nil {
-		return agent.ToolResult{}, fmt.Errorf("skill %s: %v", args.Name, err)
+		return core.Result{}, fmt.Errorf("skill %s: %v", sk.Name, err)
 	}
 	if !utf8.Valid(data) {
-		return agent.ToolResult{}, fmt.Errorf("skill %s: %s is not text", args.Name, orSkillMD(args.Path))
+		return core.Result{}, fmt.Errorf("skill %s: %s is not text", sk.Name, orSkillMD(rp.path))
 	}
 	text := string(data)
 	if len(text) > MaxReadChars {
 		text = text[:MaxReadChars] + "\n[… truncated]"
 	}
-	detail := map[string]any{"skill": sk.Name, "version": sk.Version, "source": sk.Source, "path": orSkillMD(args.Path), "trusted": sk.Trusted}
+	detail := map[string]any{"skill": sk.Name, "version": sk.Version, "source": sk.Source, "path": orSkillMD(rp.path), "trusted": sk.Trusted}
 	if sk.Trusted {
-		return agent.ToolResult{Content: text, Detail: detail}, nil
+		return core.Result{Content: text, Detail: detail}, nil
 	}
-	src := fmt.Sprintf("skill %s@%s (%s, not trusted) %s", sk.Name, sk.Version, sk.Source, orSkillMD(args.Path))
-	return agent.ToolResult{Content: security.WrapUntrusted(src, text), Untrusted: true, Detail: detail}, nil
+	src := fmt.Sprintf("skill %s@%s (%s, not trusted) %s", sk.Name, sk.Version, sk.Source, orSkillMD(rp.path))
+	return core.Result{Content: provenance.WrapUntrusted(src, text), Untrusted: true, Detail: detail}, nil
 }
 
 func orSkillMD(p string) string {
@@ -126,4 +163,11 @@ func orSkillMD(p string) string {
 		return skills.SkillFile
 	}
 	return p
+}
+
+func orStr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
 }

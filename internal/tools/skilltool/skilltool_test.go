@@ -8,8 +8,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/talonclaw/talon/internal/agent"
 	"github.com/talonclaw/talon/internal/config"
+	"github.com/talonclaw/talon/internal/core"
 	"github.com/talonclaw/talon/internal/skills"
 )
 
@@ -30,8 +30,19 @@ func install(t *testing.T, m *skills.Manager, name, body string) {
 	}
 }
 
-func run(t *testing.T, l *Library, agentID, args string) (agent.ToolResult, error) {
-	return l.Tool().Run(context.Background(), agent.ToolCall{Args: json.RawMessage(args), AgentID: agentID})
+// run plans and runs one call, as the agent does (the policy's decision
+// in between is not this package's).
+func run(t *testing.T, l *Library, agentID, args string) (core.Result, error) {
+	c := core.Call{Args: json.RawMessage(args), Actor: core.Actor{AgentID: agentID, Trust: core.TrustOwner}}
+	p, err := l.Tool().Plan(context.Background(), c)
+	if err != nil {
+		return core.Result{}, err
+	}
+	r, err := l.Tool().Run(context.Background(), c, p)
+	if err == nil && p.Has(core.Ingests) != r.Untrusted {
+		t.Fatalf("the plan says ingests=%v, the result untrusted=%v", p.Has(core.Ingests), r.Untrusted)
+	}
+	return r, err
 }
 
 // Skill text reaches the model as untrusted content (markers, taint)
