@@ -60,6 +60,15 @@ type Options struct {
 	// Workspace is the resolved workspace directory.
 	Workspace string
 	Now       func() time.Time
+	// Skills adds the skills section (names and descriptions only) to the
+	// system prompt; nil adds none.
+	Skills SkillPrompter
+}
+
+// SkillPrompter gives the system prompt's skills section for an agent
+// (internal/skills: only names and descriptions, never bodies).
+type SkillPrompter interface {
+	PromptSection(agentID string) string
 }
 
 // ModelSource resolves the configured model chain (primary, then fallbacks)

@@ -282,6 +282,11 @@ func (t *turn) do(ctx context.Context) (err error) {
 			t.canary = newCanary()
 		}
 		base := systemPrompt(&a.bootstrap, a.o.Workspace, t.cfg.Agents.Defaults.BootstrapMaxChars, trust == policy.TrustOwner, req.Inbound.Channel, a.o.Now())
+		if a.o.Skills != nil {
+			if sec := a.o.Skills.PromptSection(t.sess.AgentID); sec != "" {
+				base += "\n\n" + sec
+			}
+		}
 		system := withCanary(base, t.canary)
 		t.guard = a.promptGuard(base, t.canary)
 		t.state.Prompt = t.guard

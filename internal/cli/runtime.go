@@ -20,11 +20,13 @@ import (
 	"github.com/talonclaw/talon/internal/policy/execplan"
 	"github.com/talonclaw/talon/internal/router"
 	"github.com/talonclaw/talon/internal/sandbox"
+	"github.com/talonclaw/talon/internal/skills"
 	"github.com/talonclaw/talon/internal/store"
 	"github.com/talonclaw/talon/internal/tools"
 	"github.com/talonclaw/talon/internal/tools/exectool"
 	"github.com/talonclaw/talon/internal/tools/fstools"
 	"github.com/talonclaw/talon/internal/tools/sessiontools"
+	"github.com/talonclaw/talon/internal/tools/skilltool"
 	"github.com/talonclaw/talon/internal/tools/web"
 )
 
@@ -112,6 +114,9 @@ func (a *app) newRuntime(ctx context.Context, p paths, cfg *config.Config, st *s
 	guard := sandbox.ExecGuardAvailable()
 	gitID := sync.OnceValues(func() (string, string) { return exectool.ReadGitIdentity("git") })
 	reg := agent.NewRegistry()
+	// Skills (issue 15): the prompt's list, and skill_read below.
+	lib := &skilltool.Library{Manager: skills.NewManager(p.StateDir), Workspace: ws, Config: rt.cfg.Load,
+		HasEnv: func(name string) bool { _, ok := a.env.Lookup("secret:" + name); return ok }}
 	ag, err := agent.New(agent.Options{
 		Config:      rt.cfg.Load,
 		Store:       st,
@@ -124,6 +129,7 @@ func (a *app) newRuntime(ctx context.Context, p paths, cfg *config.Config, st *s
 		Approvals:   rt.approvals,
 		Logger:      log,
 		Workspace:   ws,
+		Skills:      lib,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("starting the agent: %w", err)
@@ -149,6 +155,7 @@ func (a *app) newRuntime(ctx context.Context, p paths, cfg *config.Config, st *s
 		Sessions: sessiontools.Options{Config: rt.cfg.Load, Store: st, Sender: ag, ValidKey: agent.ValidSessionKey},
 		Outbound: rt.router,
 		Store:    st,
+		Skills:   lib,
 	})...)
 	if err != nil {
 		return nil, err

@@ -102,6 +102,7 @@ func (a *app) auditInput(p paths) (security.AuditInput, error) {
 	default:
 		in.Config, in.Tree = cfg, f.Tree
 	}
+	in.Skills = a.skillsAudit(p, in.Config)
 	return in, nil
 }
 

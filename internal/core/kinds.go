@@ -30,6 +30,9 @@ const (
 	KindUpdateInstalled = "update.installed"
 	KindUpdateRefused   = "update.refused"
 	KindUpdateRollback  = "update.rolled_back"
+	KindSkillInstall    = "skill.install"
+	KindSkillTrust      = "skill.trust"
+	KindSkillRemove     = "skill.remove"
 	KindOutcome         = "action.outcome" // how an action whose intent was recorded ended (Recorder)
 	KindCheckpoint      = "checkpoint"     // written by auditlog's Checkpoint only
 	KindTruncate        = "truncate"       // written by auditlog's Truncate only
