@@ -278,6 +278,7 @@ func (t *turn) do(ctx context.Context) (err error) {
 		for _, m := range hist {
 			observe(&t.state, m)
 		}
+		t.skills()
 		if t.canary == "" {
 			t.canary = newCanary()
 		}
@@ -503,12 +504,25 @@ func (t *turn) tool(ctx context.Context, call llm.ToolCall, actor core.Actor) er
 		return err
 	}
 	observe(&t.state, stored)
+	t.skills()
 	if result.Untrusted {
 		t.scan(call.Name+" result", result.Content)
 	}
 	t.res.ToolCalls = append(t.res.ToolCalls, rec)
 	t.emit(Event{Type: "tool_result", ToolCall: &rec, Text: capResult(result.Content)})
 	return nil
+}
+
+// skills fills in what each skill the session activated may do (nil Check
+// where no skill library is configured: the policy then treats the skill
+// as restricted).
+func (t *turn) skills() {
+	for i, sk := range t.state.Skills {
+		if sk.Check == nil && t.a.o.Skills != nil {
+			t.state.Skills[i] = t.a.o.Skills.Active(t.sess.AgentID, sk.Name)
+			t.state.Skills[i].Name = sk.Name
+		}
+	}
 }
 
 // plan asks the tool for the call's plan. Arguments that are not a JSON

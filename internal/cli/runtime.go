@@ -116,6 +116,7 @@ func (a *app) newRuntime(ctx context.Context, p paths, cfg *config.Config, st *s
 	reg := agent.NewRegistry()
 	// Skills (issue 15): the prompt's list, and skill_read below.
 	lib := &skilltool.Library{Manager: skills.NewManager(p.StateDir), Workspace: ws, Config: rt.cfg.Load,
+		Policy: func(agentID string) skills.AgentPolicy { return a.skillsAgentPolicy(p, rt.cfg.Load(), agentID) },
 		HasEnv: func(name string) bool { _, ok := a.env.Lookup("secret:" + name); return ok }}
 	ag, err := agent.New(agent.Options{
 		Config:      rt.cfg.Load,

@@ -357,7 +357,7 @@ func (a *app) skillRows() ([]skillRow, error) {
 func (a *app) skillsAgentPolicy(p paths, cfg *config.Config, agentID string) skills.AgentPolicy {
 	ap := skills.AgentPolicy{WorkspaceOnly: cfg.Tools.FS.WorkspaceOnly}
 	for _, spec := range tools.Catalog() {
-		if policy.Enabled(cfg.Tools, spec.Name, spec.Group) && agentAllows(cfg, agentID, spec.Name, spec.Group) {
+		if policy.Enabled(cfg.Tools, spec.Name, spec.Group) && policy.AgentEnables(cfg, agentID, spec.Name, spec.Group) {
 			ap.Tools = append(ap.Tools, spec.Name)
 		}
 	}
@@ -368,26 +368,6 @@ func (a *app) skillsAgentPolicy(p paths, cfg *config.Config, agentID string) ski
 		ap.Secrets, _ = st.List()
 	}
 	return ap
-}
-
-// agentAllows applies agents.list[].tools (allow, then deny) by name or
-// group, as the policy's agent-tools rule does.
-func agentAllows(cfg *config.Config, agentID, tool, group string) bool {
-	in := func(l []string) bool {
-		return slices.Contains(l, tool) || slices.Contains(l, group) || slices.Contains(l, "*")
-	}
-	for _, o := range cfg.Agents.List {
-		if o.ID != agentID {
-			continue
-		}
-		if in(o.Tools.Deny) {
-			return false
-		}
-		if len(o.Tools.Allow) > 0 && !in(o.Tools.Allow) {
-			return false
-		}
-	}
-	return true
 }
 
 func (a *app) skillsInfo() *cobra.Command {

@@ -14,12 +14,16 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"os/exec"
+	"path"
 	"slices"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/talonclaw/talon/internal/config"
 	"github.com/talonclaw/talon/internal/core"
+	"github.com/talonclaw/talon/internal/policy"
 	"github.com/talonclaw/talon/internal/provenance"
 	"github.com/talonclaw/talon/internal/skills"
 )
@@ -39,6 +43,65 @@ type Library struct {
 	// commands, so the caller answers whether a secret of that name is
 	// stored (nil: none is).
 	HasEnv func(string) bool
+	// Policy is what the owner's config lets an agent do, in the terms
+	// skill capabilities are compared in; a skill is granted at most
+	// that (skills.Grant). Nil grants nothing beyond the declaration's
+	// intersection with an empty policy.
+	Policy func(agentID string) skills.AgentPolicy
+}
+
+// Active describes an activated skill for the policy's skill-capability
+// rule: its grant (declared capabilities, restricted unless trusted,
+// intersected with the agent's policy) and whether it is restricted. A
+// skill that is no longer available to the agent — removed, modified,
+// refused on load — is restricted and may do nothing.
+func (l *Library) Active(agentID, name string) policy.ActiveSkill {
+	sk, ok := l.Catalog().Get(name)
+	allow := l.allow(agentID)
+	if !ok || (allow != nil && !slices.Contains(allow, name) && !slices.Contains(allow, "*")) {
+		return policy.ActiveSkill{Name: name, Restricted: true, Check: func(*core.Plan) string {
+			return "skill " + name + " was activated in this session but is no longer available (removed, modified or not allowed)"
+		}}
+	}
+	var view skills.AgentPolicy
+	if l.Policy != nil {
+		view = l.Policy(agentID)
+	}
+	grant := skills.Grant(sk.Capabilities, view, sk.Restricted)
+	return policy.ActiveSkill{Name: name, Restricted: sk.Restricted, Check: func(p *core.Plan) string {
+		return skills.Reason(name, grant.Check(ActionOf(p)))
+	}}
+}
+
+// ActionOf is a plan in skill-capability terms: its tool, the binaries it
+// executes, the URLs it fetches, and the paths it reads or (when it writes
+// the host) writes.
+func ActionOf(p *core.Plan) skills.Action {
+	a := skills.Action{Tool: p.Tool}
+	for _, t := range p.Targets {
+		switch t.Kind {
+		case core.TargetBinary:
+			a.Binaries = append(a.Binaries, t.Value)
+		case core.TargetURL:
+			rest := t.Rest
+			if i := strings.Index(rest, "@"); i >= 0 && !strings.ContainsAny(rest[:i], "/?#") {
+				rest = rest[i+1:] // user info carries no path
+			}
+			u, err := url.Parse("https://" + t.Value + rest)
+			if err != nil {
+				u = &url.URL{Scheme: "https", Host: t.Value, Path: "/\x00unparsable"}
+			}
+			a.URLs = append(a.URLs, u)
+		case core.TargetPath:
+			rel := strings.TrimPrefix(path.Clean(t.Value), "./")
+			if p.Any(core.WritesHost) {
+				a.Writes = append(a.Writes, rel)
+			} else {
+				a.Reads = append(a.Reads, rel)
+			}
+		}
+	}
+	return a
 }
 
 // Catalog loads (and verifies) the skills now.
@@ -128,7 +191,7 @@ func (t readTool) Plan(ctx context.Context, c core.Call) (*core.Plan, error) {
 		eff, trust = core.Ingests, "not trusted"
 	}
 	canon, _ := json.Marshal(map[string]string{"name": sk.Name, "path": args.Path})
-	return (&core.Plan{Tool: "skill_read", Effects: eff, Args: canon,
+	return (&core.Plan{Tool: "skill_read", Effects: eff, Args: canon, Targets: []core.Target{{Kind: core.TargetSkill, Value: sk.Name}},
 		Summary: fmt.Sprintf("read %s of skill %s@%s (%s, %s)", orSkillMD(args.Path), sk.Name, orStr(sk.Version, "unversioned"), sk.Source, trust),
 		Canon:   readPlan{skill: sk, path: args.Path}}).Seal(), nil
 }
@@ -151,6 +214,18 @@ func (t readTool) Run(ctx context.Context, c core.Call, plan *core.Plan) (core.R
 		text = text[:MaxReadChars] + "\n[… truncated]"
 	}
 	detail := map[string]any{"skill": sk.Name, "version": sk.Version, "source": sk.Source, "path": orSkillMD(rp.path), "trusted": sk.Trusted}
+	// Activating a skill that declares more than the agent's policy allows
+	// is reported (the audit log's tool.exec record), never granted: the
+	// policy checks every later call against the grant only.
+	if t.l.Policy != nil {
+		if ex := sk.Capabilities.Exceeds(t.l.Policy(c.Actor.AgentID)); len(ex) > 0 {
+			lines := make([]string, len(ex))
+			for i, e := range ex {
+				lines[i] = e.String()
+			}
+			detail["exceedsPolicy"] = lines
+		}
+	}
 	if sk.Trusted {
 		return core.Result{Content: text, Detail: detail}, nil
 	}

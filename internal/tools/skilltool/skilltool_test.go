@@ -123,3 +123,40 @@ func TestRequiresEnvGating(t *testing.T) {
 		t.Fatal("a skill whose required secret is stored was not offered")
 	}
 }
+
+// TestInvariant13_ActiveSkillGrantsOnlyWhatItDeclared: an activated skill's
+// grant is its declaration intersected with the agent's policy; a skill
+// that is gone may do nothing; activating one that declares more than the
+// policy allows is reported in the call's audit detail.
+func TestInvariant13_ActiveSkillGrantsOnlyWhatItDeclared(t *testing.T) {
+	m := skills.NewManager(t.TempDir())
+	install(t, m, "tides", "Fetch the tide table.")
+	cfg := &config.Config{}
+	view := skills.AgentPolicy{Tools: []string{"web_fetch", "write"}, Hosts: []string{"api.tides.example"}}
+	l := &Library{Manager: m, Workspace: t.TempDir(), Config: func() *config.Config { return cfg },
+		Policy: func(string) skills.AgentPolicy { return view }}
+	if _, err := m.Trust("tides", "1.0.0"); err != nil {
+		t.Fatal(err)
+	}
+	a := l.Active("main", "tides")
+	if a.Restricted || a.Check == nil {
+		t.Fatalf("a trusted skill: %+v", a)
+	}
+	fetch := (&core.Plan{Tool: "web_fetch", Effects: core.Egress | core.Ingests,
+		Targets: []core.Target{{Kind: core.TargetURL, Value: "evil.example", Rest: "/x"}}}).Seal()
+	if why := a.Check(fetch); why == "" {
+		t.Fatal("a skill that declared nothing may fetch")
+	}
+	gone := l.Active("main", "nosuch")
+	if !gone.Restricted || gone.Check(fetch) == "" {
+		t.Fatalf("a skill no longer installed: %+v", gone)
+	}
+	// ActionOf reads the plan's targets the way the capability check
+	// needs them.
+	act := ActionOf((&core.Plan{Tool: "write", Effects: core.WritesHost, Targets: []core.Target{{Kind: core.TargetPath, Value: "./notes/a.md"},
+		{Kind: core.TargetURL, Value: "h.example:8443", Rest: "u@/p?q=1"}, {Kind: core.TargetBinary, Value: "/usr/bin/curl"}}}).Seal())
+	if len(act.Writes) != 1 || act.Writes[0] != "notes/a.md" || len(act.URLs) != 1 || act.URLs[0].Host != "h.example:8443" || act.URLs[0].Path != "/p" ||
+		len(act.Binaries) != 1 || act.Tool != "write" {
+		t.Fatalf("ActionOf: %+v", act)
+	}
+}
