@@ -59,21 +59,35 @@ func (g *Gateway) mApprovalResolve(ctx context.Context, c *conn, params json.Raw
 	if e := protocol.DecodeParams(params, &p); e != nil {
 		return nil, e
 	}
-	switch p.Decision {
+	a, e := g.resolveApproval(ctx, c, p.ID, p.Decision)
+	if e != nil {
+		return nil, e
+	}
+	return map[string]any{"ok": true, "approval": a}, nil
+}
+
+// resolveApproval is the one path by which an operator connection answers
+// an approval (exec.approval.resolve, approval.resolve): the same decision
+// check, manager, log line and audit record, whichever method asked.
+func (g *Gateway) resolveApproval(ctx context.Context, c *conn, id, decision string) (store.Approval, *protocol.Error) {
+	if g.opts.Approvals == nil {
+		return store.Approval{}, protocol.Errorf(protocol.CodeUnavailable, "approvals are not running in this gateway")
+	}
+	switch decision {
 	case approvals.AllowOnce, approvals.AllowAlways, approvals.Deny:
 	default:
-		return nil, protocol.Errorf(protocol.CodeInvalidRequest, "decision must be one of allow-once|allow-always|deny")
+		return store.Approval{}, protocol.Errorf(protocol.CodeInvalidRequest, "decision must be one of allow-once|allow-always|deny")
 	}
-	a, err := g.opts.Approvals.Resolve(ctx, p.ID, p.Decision, "operator:"+c.client.ID)
+	a, err := g.opts.Approvals.Resolve(ctx, id, decision, "operator:"+c.client.ID)
 	switch {
 	case errors.Is(err, store.ErrNoApproval):
-		return nil, protocol.Errorf(protocol.CodeInvalidRequest, "no approval %q", p.ID)
+		return store.Approval{}, protocol.Errorf(protocol.CodeInvalidRequest, "no approval %q", id)
 	case errors.Is(err, store.ErrApprovalResolved):
-		return nil, protocol.Errorf(protocol.CodeConflict, "approval %s was already resolved or has expired", p.ID)
+		return store.Approval{}, protocol.Errorf(protocol.CodeConflict, "approval %s was already resolved or has expired", id)
 	case err != nil:
-		return nil, protocol.Errorf(protocol.CodeUnavailable, "%v", err)
+		return store.Approval{}, protocol.Errorf(protocol.CodeUnavailable, "%v", err)
 	}
 	c.log.Info("approval resolved", "id", a.ID, "decision", a.Decision, "tool", a.Tool)
 	g.audit(auditlog.KindApprovalResolve, "operator:"+c.client.ID, a.Tool, map[string]any{"id": a.ID, "decision": a.Decision, "planHash": a.PlanHash, "session": a.SessionKey})
-	return map[string]any{"ok": true, "approval": a}, nil
+	return a, nil
 }

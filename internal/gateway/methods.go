@@ -57,7 +57,7 @@ func (g *Gateway) methodTable() map[string]method {
 		"usage.status":     {protocol.ScopeRead, g.mUsageStatus},
 
 		"cron.list":   {protocol.ScopeRead, g.mCronList},
-		"cron.add":    {protocol.ScopeAdmin, g.mCronAdd},
+		"cron.add":    {protocol.ScopeAdmin, g.mCronAddCompat}, // Talon's or OpenClaw's shape
 		"cron.remove": {protocol.ScopeAdmin, g.mCronRemove},
 		"cron.runs":   {protocol.ScopeRead, g.mCronRuns},
 
@@ -67,6 +67,32 @@ func (g *Gateway) methodTable() map[string]method {
 
 		"exec.approval.list":    {protocol.ScopeApprovals, g.mApprovalList},
 		"exec.approval.resolve": {protocol.ScopeApprovals, g.mApprovalResolve},
+
+		// OpenClaw's clients (openclaw*.go; docs/openclaw-compat.md).
+		"sessions.subscribe":            {protocol.ScopeRead, g.mSessionsSubscribe},
+		"sessions.unsubscribe":          {protocol.ScopeRead, g.mSessionsUnsubscribe},
+		"sessions.messages.subscribe":   {protocol.ScopeRead, g.mSessionsMessagesSubscribe},
+		"sessions.messages.unsubscribe": {protocol.ScopeRead, g.mSessionsMessagesUnsubscribe},
+		"sessions.describe":             {protocol.ScopeRead, g.mSessionsDescribe},
+		"sessions.compact":              {protocol.ScopeAdmin, g.mSessionsCompact},
+		"commands.list":                 {protocol.ScopeRead, g.mCommandsList},
+		"agents.list":                   {protocol.ScopeRead, g.mAgentsList},
+		"agent":                         {protocol.ScopeWrite, g.mAgent},
+		"agent.wait":                    {protocol.ScopeWrite, g.mAgentWait},
+		"wake":                          {protocol.ScopeWrite, g.mWake},
+		"approval.get":                  {protocol.ScopeApprovals, g.mApprovalGet},
+		"approval.resolve":              {protocol.ScopeApprovals, g.mApprovalResolveCompat},
+		"plugin.approval.list":          {protocol.ScopeApprovals, g.mPluginApprovalList},
+		"openclaw.approval.list":        {protocol.ScopeApprovals, g.mOpenclawApprovalList},
+		"device.pair.approve":           {protocol.ScopePairing, g.mDevicePairResolve},
+		"device.pair.reject":            {protocol.ScopePairing, g.mDevicePairResolve},
+		"node.list":                     {protocol.ScopeRead, g.mNodeList},
+		"cron.get":                      {protocol.ScopeRead, g.mCronGet},
+		"message.action":                {protocol.ScopeWrite, g.mMessageAction},
+		"usage.cost":                    {protocol.ScopeRead, g.mUsageCost},
+		"diagnostics.stability":         {protocol.ScopeRead, g.mDiagnosticsStability},
+		"question.list":                 {protocol.ScopeRead, g.mQuestionList},
+		"taskSuggestions.list":          {protocol.ScopeRead, g.mTaskSuggestionsList},
 	}
 }
 
@@ -93,7 +119,7 @@ func (g *Gateway) dispatch(ctx context.Context, c *conn, req *protocol.Request) 
 		return protocol.ErrorResponse(req.ID, protocol.Errorf(protocol.CodeForbidden, "method %s needs scope %s", req.Method, m.scope).
 			WithDetails(map[string]any{"code": protocol.DetailMissingScope, "scope": m.scope}))
 	}
-	payload, perr := m.fn(ctx, c, req.Params)
+	payload, perr := m.fn(context.WithValue(ctx, reqIDKey{}, req.ID), c, req.Params)
 	if perr != nil {
 		return protocol.ErrorResponse(req.ID, perr)
 	}
@@ -182,7 +208,13 @@ func (g *Gateway) mChannelsStatus(ctx context.Context, c *conn, _ json.RawMessag
 	if g.opts.Channels != nil {
 		list = g.opts.Channels.Status()
 	}
-	return map[string]any{"ts": g.opts.Now().UnixMilli(), "channels": list}, nil
+	out := map[string]any{"ts": g.opts.Now().UnixMilli(), "channels": list}
+	accts := make([]statusAccount, 0, len(list))
+	for _, a := range list {
+		accts = append(accts, statusAccount{Channel: a.Channel, Account: a.Account, State: a.State, LastError: a.LastError})
+	}
+	channelsStatusOC(out, accts)
+	return out, nil
 }
 
 // mConfigGet returns the running config with every secret as "***", and the

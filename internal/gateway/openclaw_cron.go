@@ -1,0 +1,166 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/talonclaw/talon/internal/auditlog"
+	"github.com/talonclaw/talon/internal/cron"
+	"github.com/talonclaw/talon/internal/protocol"
+	"github.com/talonclaw/talon/internal/store"
+)
+
+// Cron jobs in OpenClaw's shape. A job added this way is exactly a cron.add
+// job (operator.admin, created by "operator:<client>", so it runs with the
+// trust cron.add gives and no more); OpenClaw's fields Talon cannot honour
+// (time zones, one-shot times, command payloads, delivery routes, tool
+// allowlists) are refused with the reason, never silently dropped into a
+// job that would do something else.
+
+// ocSchedule is OpenClaw's schedule object.
+type ocSchedule struct {
+	Kind    string `json:"kind"` // cron | every | at
+	Expr    string `json:"expr"`
+	TZ      string `json:"tz"`
+	EveryMs int64  `json:"everyMs"`
+	At      any    `json:"at"`
+}
+
+// ocPayload is OpenClaw's payload object.
+type ocPayload struct {
+	Kind    string `json:"kind"` // agentTurn | systemEvent | ...
+	Message string `json:"message"`
+	Text    string `json:"text"`
+	Model   string `json:"model"`
+}
+
+type ocCronAdd struct {
+	Name     string          `json:"name"`
+	Enabled  *bool           `json:"enabled"`
+	AgentID  string          `json:"agentId"`
+	Schedule json.RawMessage `json:"schedule"`
+	Payload  *ocPayload      `json:"payload"`
+	Delivery *struct {
+		Mode string `json:"mode"`
+	} `json:"delivery"`
+	Message string `json:"message"` // Talon's shape
+}
+
+// cronExpr maps an OpenClaw schedule onto a cron expression.
+func cronExpr(s ocSchedule) (string, error) {
+	switch s.Kind {
+	case "cron":
+		if s.TZ != "" && s.TZ != "UTC" && s.TZ != "Etc/UTC" {
+			return "", fmt.Errorf("schedule.tz %q is not supported: Talon runs cron expressions in the gateway's time zone (hint: leave --tz out)", s.TZ)
+		}
+		return s.Expr, nil
+	case "every":
+		ms := s.EveryMs
+		switch {
+		case ms <= 0:
+		case ms%(24*3600_000) == 0 && ms/(24*3600_000) == 1:
+			return "0 0 * * *", nil
+		case ms%3600_000 == 0 && 24%(ms/3600_000) == 0:
+			return fmt.Sprintf("0 */%d * * *", ms/3600_000), nil
+		case ms%60_000 == 0 && 60%(ms/60_000) == 0:
+			return fmt.Sprintf("*/%d * * * *", ms/60_000), nil
+		}
+		return "", fmt.Errorf("schedule every %dms cannot be a cron expression (hint: use a number of minutes dividing 60, of hours dividing 24, or one day; or --cron)", ms)
+	case "at":
+		return "", fmt.Errorf("one-shot schedules (--at) are not supported by Talon's cron (hint: use --cron)")
+	default:
+		return "", fmt.Errorf("unknown schedule kind %q (cron, every)", s.Kind)
+	}
+}
+
+// mCronAddCompat is cron.add in either shape: Talon's (schedule a string)
+// or OpenClaw's (schedule and payload objects). Both end in mCronAdd's
+// path: the same scope, intent record, validation and creator.
+func (g *Gateway) mCronAddCompat(ctx context.Context, c *conn, params json.RawMessage) (any, *protocol.Error) {
+	var p ocCronAdd
+	if e := protocol.DecodeParams(params, &p); e != nil {
+		return nil, e
+	}
+	if len(p.Schedule) == 0 || p.Schedule[0] != '{' {
+		return g.mCronAdd(ctx, c, params)
+	}
+	if g.opts.Store == nil {
+		return nil, protocol.Errorf(protocol.CodeUnavailable, "no store")
+	}
+	var s ocSchedule
+	if err := json.Unmarshal(p.Schedule, &s); err != nil {
+		return nil, protocol.Errorf(protocol.CodeInvalidRequest, "invalid schedule: %v", err)
+	}
+	expr, err := cronExpr(s)
+	if err != nil {
+		return nil, protocol.Errorf(protocol.CodeInvalidRequest, "%v", err)
+	}
+	msg := p.Message
+	if p.Payload != nil {
+		switch p.Payload.Kind {
+		case "agentTurn":
+			msg = p.Payload.Message
+		case "systemEvent":
+			msg = p.Payload.Text
+		default:
+			return nil, protocol.Errorf(protocol.CodeInvalidRequest, "payload kind %q is not supported: Talon's jobs are agent turns (agentTurn, systemEvent)", p.Payload.Kind)
+		}
+		if p.Payload.Model != "" {
+			return nil, protocol.Errorf(protocol.CodeInvalidRequest, "payload.model is not supported: jobs use the agent's model (hint: leave --model out)")
+		}
+	}
+	if p.Enabled != nil && !*p.Enabled {
+		return nil, protocol.Errorf(protocol.CodeInvalidRequest, "disabled jobs are not supported: a Talon job is enabled while it exists (hint: leave --disabled out)")
+	}
+	if e := g.intent(c, auditlog.KindCronAdd, expr, map[string]any{"name": p.Name, "agentId": p.AgentID, "messageLength": len(msg), "shape": "openclaw"}); e != nil {
+		return nil, e
+	}
+	j, err := cron.Add(ctx, g.opts.Store, expr, msg, p.Name, p.AgentID, cron.ByOperator+c.client.ID, time.Now())
+	if err != nil {
+		return nil, protocol.Errorf(protocol.CodeInvalidRequest, "%v", err)
+	}
+	return ocCronJob(j), nil
+}
+
+// ocCronJob is a Talon job in OpenClaw's shape, with Talon's fields kept.
+func ocCronJob(j store.CronJob) map[string]any {
+	out := map[string]any{
+		"id": j.ID, "name": j.Name, "agentId": orMain(j.AgentID), "enabled": j.Enabled,
+		"createdAtMs": j.CreatedAt.UnixMilli(), "updatedAtMs": j.CreatedAt.UnixMilli(),
+		"schedule":      map[string]any{"kind": "cron", "expr": j.Schedule},
+		"sessionTarget": "isolated", "wakeMode": "now",
+		"payload":   map[string]any{"kind": "agentTurn", "message": j.Message},
+		"state":     map[string]any{},
+		"createdBy": j.CreatedBy, "trust": cron.JobTrust(j.CreatedBy),
+		"message": j.Message, "createdAt": j.CreatedAt, "nextRunAt": j.NextRunAt,
+	}
+	st := out["state"].(map[string]any)
+	if !j.NextRunAt.IsZero() {
+		out["nextRunAtMs"] = j.NextRunAt.UnixMilli()
+		st["nextRunAtMs"] = j.NextRunAt.UnixMilli()
+	}
+	if !j.LastRunAt.IsZero() {
+		st["lastRunAtMs"] = j.LastRunAt.UnixMilli()
+	}
+	return out
+}
+
+func (g *Gateway) mCronGet(ctx context.Context, c *conn, params json.RawMessage) (any, *protocol.Error) {
+	p, e := g.cronParams(params)
+	if e != nil {
+		return nil, e
+	}
+	jobs, err := g.opts.Store.CronJobs(ctx, time.Time{})
+	if err != nil {
+		return nil, protocol.Errorf(protocol.CodeUnavailable, "%v", err)
+	}
+	for _, j := range jobs {
+		if j.ID == p.ID || (p.ID == "" && strings.EqualFold(j.Name, p.Name)) {
+			return ocCronJob(j), nil
+		}
+	}
+	return nil, protocol.Errorf(protocol.CodeInvalidRequest, "no cron job %q", p.ID)
+}

@@ -1,0 +1,53 @@
+// A fake OpenAI-compatible chat-completions server for the interop suite:
+// it answers every request with "echo: " followed by the last user message,
+// streamed as SSE chat.completion.chunk objects (or one chat.completion
+// object when stream is false), with usage. Listens on 127.0.0.1 only and
+// prints "fakemodel listening on PORT" once ready.
+import http from "node:http";
+
+function lastUser(messages) {
+  for (let i = (messages || []).length - 1; i >= 0; i--) {
+    const m = messages[i];
+    if (m.role !== "user") continue;
+    if (typeof m.content === "string") return m.content;
+    if (Array.isArray(m.content)) return m.content.map((p) => p.text || "").join("");
+  }
+  return "";
+}
+
+const server = http.createServer((req, res) => {
+  let body = "";
+  req.on("data", (c) => { body += c; });
+  req.on("end", () => {
+    if (req.method === "GET" && req.url.endsWith("/models")) {
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end(JSON.stringify({ object: "list", data: [{ id: "qwen3", object: "model" }] }));
+      return;
+    }
+    let r = {};
+    try { r = JSON.parse(body || "{}"); } catch { /* garbage in: answer anyway */ }
+    const text = "echo: " + lastUser(r.messages).split("\n").pop();
+    const usage = { prompt_tokens: 10, completion_tokens: 5, total_tokens: 15 };
+    const id = "chatcmpl-fake", created = Math.floor(Date.now() / 1000), model = r.model || "qwen3";
+    if (!r.stream) {
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end(JSON.stringify({ id, object: "chat.completion", created, model,
+        choices: [{ index: 0, message: { role: "assistant", content: text }, finish_reason: "stop" }], usage }));
+      return;
+    }
+    res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache" });
+    const chunk = (delta, finish) => "data: " + JSON.stringify({ id, object: "chat.completion.chunk", created, model,
+      choices: [{ index: 0, delta, finish_reason: finish }] }) + "\n\n";
+    res.write(chunk({ role: "assistant", content: "" }, null));
+    const half = Math.ceil(text.length / 2);
+    res.write(chunk({ content: text.slice(0, half) }, null));
+    res.write(chunk({ content: text.slice(half) }, null));
+    res.write(chunk({}, "stop"));
+    res.write("data: " + JSON.stringify({ id, object: "chat.completion.chunk", created, model, choices: [], usage }) + "\n\n");
+    res.end("data: [DONE]\n\n");
+  });
+});
+server.listen(0, "127.0.0.1", () => {
+  console.log("fakemodel listening on " + server.address().port);
+});
+process.on("SIGTERM", () => server.close(() => process.exit(0)));
