@@ -65,7 +65,7 @@ func (g *Gateway) methodTable() map[string]method {
 		"pairing.approve": {protocol.ScopePairing, g.mPairingApprove},
 		"pairing.reject":  {protocol.ScopePairing, g.mPairingReject},
 
-		"exec.approval.list":    {protocol.ScopeApprovals, g.mApprovalList},
+		"exec.approval.list":    {protocol.ScopeApprovals, g.mApprovalListCompat}, // Talon's shape, or OpenClaw's for its clients
 		"exec.approval.resolve": {protocol.ScopeApprovals, g.mApprovalResolve},
 
 		// OpenClaw's clients (openclaw*.go; docs/openclaw-compat.md).

@@ -306,30 +306,45 @@ func (g *Gateway) mAgentsList(context.Context, *conn, json.RawMessage) (any, *pr
 		"selectionRequired": false, "agents": agents}, nil
 }
 
-// ocApproval is a Talon approval in the shape OpenClaw's clients read.
+// ocApproval is a Talon approval in the shape OpenClaw's clients read:
+// exec approvals as "exec" (the command is the rendered plan), every other
+// tool's as "system-agent" (title the tool, description the reason).
 func ocApproval(a store.Approval) map[string]any {
-	kind := "tool"
+	kind := "system-agent"
+	plan := approvals.Render(a.Tool, json.RawMessage(a.Args))
+	req := map[string]any{"tool": a.Tool, "agentId": orMain(a.AgentID), "sessionKey": a.SessionKey, "planHash": a.PlanHash,
+		"title": a.Tool, "description": a.Reason}
 	if a.Tool == "exec" {
 		kind = "exec"
+		req["command"] = plan
+	} else {
+		req["description"] = plan + " (" + a.Reason + ")"
 	}
 	out := map[string]any{
 		"id": a.ID, "kind": kind, "status": a.Status, "tool": a.Tool, "sessionKey": a.SessionKey, "agentId": orMain(a.AgentID),
 		"createdAtMs": a.CreatedAt.UnixMilli(), "expiresAtMs": a.ExpiresAt.UnixMilli(), "urlPath": "/approvals/" + a.ID,
-		"request": map[string]any{"tool": a.Tool, "plan": approvals.Render(a.Tool, json.RawMessage(a.Args)), "reason": a.Reason,
-			"planHash": a.PlanHash, "sessionKey": a.SessionKey},
+		"request":      req,
+		"presentation": map[string]any{"kind": kind, "allowedDecisions": []string{approvals.AllowOnce, approvals.AllowAlways, approvals.Deny}},
 	}
 	if a.Decision != "" {
 		out["decision"] = a.Decision
 	}
 	if !a.ResolvedAt.IsZero() {
 		out["resolvedAtMs"], out["resolvedBy"] = a.ResolvedAt.UnixMilli(), a.ResolvedBy
+		kind, id, _ := strings.Cut(a.ResolvedBy, ":")
+		out["resolver"] = map[string]any{"kind": kind, "id": id}
 	}
 	return out
 }
 
-// mOpenclawApprovalList lists the pending approvals of Talon's one store
-// (every tool's, exec included) as an array.
-func (g *Gateway) mOpenclawApprovalList(ctx context.Context, c *conn, params json.RawMessage) (any, *protocol.Error) {
+// isOpenClawClient tells OpenClaw's clients from Talon's own (whose client
+// ids start with "talon-"): where the two expect different shapes of the
+// same answer, each gets its own. Nothing about access depends on it.
+func isOpenClawClient(c *conn) bool { return !strings.HasPrefix(c.client.ID, "talon-") }
+
+// pendingApprovals lists the pending approvals of Talon's one store in
+// OpenClaw's shape, exec ones or all others.
+func (g *Gateway) pendingApprovals(ctx context.Context, exec bool) (any, *protocol.Error) {
 	if g.opts.Store == nil {
 		return nil, protocol.Errorf(protocol.CodeUnavailable, "no store")
 	}
@@ -339,9 +354,26 @@ func (g *Gateway) mOpenclawApprovalList(ctx context.Context, c *conn, params jso
 	}
 	out := make([]map[string]any, 0, len(list))
 	for _, a := range list {
-		out = append(out, ocApproval(a))
+		if a.Status == "pending" && (a.Tool == "exec") == exec {
+			out = append(out, ocApproval(a))
+		}
 	}
 	return out, nil
+}
+
+// mOpenclawApprovalList lists the pending approvals of every tool but
+// exec (OpenClaw's exec.approval.list has those) as an array.
+func (g *Gateway) mOpenclawApprovalList(ctx context.Context, c *conn, params json.RawMessage) (any, *protocol.Error) {
+	return g.pendingApprovals(ctx, false)
+}
+
+// mApprovalListCompat is exec.approval.list: Talon's shape for Talon's
+// clients, OpenClaw's array of pending exec approvals for OpenClaw's.
+func (g *Gateway) mApprovalListCompat(ctx context.Context, c *conn, params json.RawMessage) (any, *protocol.Error) {
+	if isOpenClawClient(c) {
+		return g.pendingApprovals(ctx, true)
+	}
+	return g.mApprovalList(ctx, c, params)
 }
 
 // mPluginApprovalList: Talon has no plugins, so no plugin approvals; every
@@ -367,7 +399,7 @@ func (g *Gateway) mApprovalGet(ctx context.Context, c *conn, params json.RawMess
 	if !ok {
 		return nil, approvalNotFound()
 	}
-	return ocApproval(a), nil
+	return map[string]any{"approval": ocApproval(a)}, nil
 }
 
 func approvalNotFound() *protocol.Error {
@@ -375,7 +407,9 @@ func approvalNotFound() *protocol.Error {
 }
 
 // mApprovalResolveCompat is approval.resolve: the same resolveApproval as
-// exec.approval.resolve (the same scope, manager, audit record).
+// exec.approval.resolve (the same scope, manager, audit record). An
+// approval already settled is answered with its recorded result and
+// applied false, as OpenClaw answers; nothing changes then.
 func (g *Gateway) mApprovalResolveCompat(ctx context.Context, c *conn, params json.RawMessage) (any, *protocol.Error) {
 	var p struct {
 		ID       string `json:"id"`
@@ -386,15 +420,17 @@ func (g *Gateway) mApprovalResolveCompat(ctx context.Context, c *conn, params js
 		return nil, e
 	}
 	a, e := g.resolveApproval(ctx, c, p.ID, p.Decision)
-	if e != nil {
-		if e.Message == fmt.Sprintf("no approval %q", p.ID) {
-			return nil, approvalNotFound()
+	switch {
+	case e == nil:
+		return map[string]any{"ok": true, "applied": true, "approval": ocApproval(a)}, nil
+	case e.Code == protocol.CodeConflict && g.opts.Store != nil:
+		if cur, ok, err := g.opts.Store.Approval(ctx, p.ID); err == nil && ok {
+			return map[string]any{"ok": true, "applied": false, "approval": ocApproval(cur)}, nil
 		}
-		return nil, e
+	case e.Message == fmt.Sprintf("no approval %q", p.ID):
+		return nil, approvalNotFound()
 	}
-	v := ocApproval(a)
-	v["ok"] = true
-	return v, nil
+	return nil, e
 }
 
 // mDevicePairResolve is device.pair.approve/reject: Talon keeps no device
@@ -489,7 +525,10 @@ func (g *Gateway) mDiagnosticsStability(context.Context, *conn, json.RawMessage)
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	return map[string]any{"generatedAt": g.opts.Now().UTC().Format(time.RFC3339Nano), "capacity": 0, "count": 0, "dropped": 0,
-		"events": []any{}, "runtime": map[string]any{"goroutines": runtime.NumGoroutine(), "heapBytes": ms.HeapAlloc,
+		"firstSeq": 0, "lastSeq": 0, "events": []any{},
+		"summary": map[string]any{"byType": map[string]int{}, "memory": map[string]any{
+			"latest": map[string]any{"rssBytes": ms.Sys, "heapUsedBytes": ms.HeapAlloc}, "maxRssBytes": ms.Sys, "pressureCount": 0}},
+		"runtime": map[string]any{"goroutines": runtime.NumGoroutine(), "heapBytes": ms.HeapAlloc,
 			"connections": g.ConnCount(), "uptimeMs": g.opts.Now().Sub(g.started).Milliseconds()}}, nil
 }
 

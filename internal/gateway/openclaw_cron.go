@@ -2,6 +2,8 @@ package gateway
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -162,5 +164,56 @@ func (g *Gateway) mCronGet(ctx context.Context, c *conn, params json.RawMessage)
 			return ocCronJob(j), nil
 		}
 	}
-	return nil, protocol.Errorf(protocol.CodeInvalidRequest, "no cron job %q", p.ID)
+	return nil, protocol.Errorf(protocol.CodeInvalidRequest, "cron job not found: %s", p.ID)
+}
+
+// cronPage cuts one page out of items with OpenClaw's page metadata; limit
+// 0 means all.
+func cronPage[T any](items []T, offset, limit int, revision string) ([]T, map[string]any) {
+	total := len(items)
+	offset = max(0, min(offset, total))
+	if limit <= 0 {
+		limit = max(1, total-offset)
+	}
+	end := min(total, offset+limit)
+	page := items[offset:end]
+	var next any
+	if end < total {
+		next = end
+	}
+	meta := map[string]any{"total": total, "offset": offset, "limit": limit, "hasMore": end < total, "nextOffset": next}
+	if revision != "" {
+		meta["snapshotRevision"] = revision
+	}
+	return page, meta
+}
+
+// cronRevision names one state of the job list, so a client paging
+// through it notices a change between pages.
+func cronRevision(jobs []store.CronJob) string {
+	h := sha256.New()
+	for _, j := range jobs {
+		fmt.Fprintf(h, "%s\x00%s\x00%s\x00%t\x00%d\n", j.ID, j.Schedule, j.Message, j.Enabled, j.NextRunAt.UnixNano())
+	}
+	return "sha256:" + hex.EncodeToString(h.Sum(nil))[:32]
+}
+
+// ocCronRuns is cron.runs' entries in OpenClaw's run-log shape.
+func ocCronRuns(runs []store.CronRun) []map[string]any {
+	out := make([]map[string]any, 0, len(runs))
+	for _, r := range runs {
+		status := r.Status
+		if status == "done" || status == "finished" {
+			status = "ok"
+		}
+		e := map[string]any{"ts": r.StartedAt.UnixMilli(), "runAtMs": r.StartedAt.UnixMilli(), "jobId": r.JobID, "status": status, "action": "finished"}
+		if r.RunID != "" {
+			e["runId"] = r.RunID
+		}
+		if r.Error != "" {
+			e["error"] = r.Error
+		}
+		out = append(out, e)
+	}
+	return out
 }
