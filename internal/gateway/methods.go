@@ -88,6 +88,8 @@ func (g *Gateway) methodTable() map[string]method {
 		"device.pair.reject":            {protocol.ScopePairing, g.mDevicePairResolve},
 		"node.list":                     {protocol.ScopeRead, g.mNodeList},
 		"cron.get":                      {protocol.ScopeRead, g.mCronGet},
+		"cron.update":                   {protocol.ScopeAdmin, g.mCronUpdate},
+		"cron.run":                      {protocol.ScopeAdmin, g.mCronRun},
 		"message.action":                {protocol.ScopeWrite, g.mMessageAction},
 		"usage.cost":                    {protocol.ScopeRead, g.mUsageCost},
 		"diagnostics.stability":         {protocol.ScopeRead, g.mDiagnosticsStability},

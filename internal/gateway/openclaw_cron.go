@@ -6,8 +6,11 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"sort"
 	"strings"
 	"time"
+
+	"github.com/adhocore/gronx"
 
 	"github.com/talonclaw/talon/internal/auditlog"
 	"github.com/talonclaw/talon/internal/cron"
@@ -216,4 +219,126 @@ func ocCronRuns(runs []store.CronRun) []map[string]any {
 		out = append(out, e)
 	}
 	return out
+}
+
+// kindCronUpdate is the audit kind of a change to an existing job
+// (cron.update, cron.run); cron.add and cron.remove have theirs in auditlog.
+const kindCronUpdate = "cron.update"
+
+// findCronJob returns the job with id.
+func (g *Gateway) findCronJob(ctx context.Context, id string) (store.CronJob, *protocol.Error) {
+	jobs, err := g.opts.Store.CronJobs(ctx, time.Time{})
+	if err != nil {
+		return store.CronJob{}, protocol.Errorf(protocol.CodeUnavailable, "%v", err)
+	}
+	for _, j := range jobs {
+		if j.ID == id {
+			return j, nil
+		}
+	}
+	return store.CronJob{}, protocol.Errorf(protocol.CodeInvalidRequest, "cron job not found: %s", id)
+}
+
+// mCronUpdate is cron.update (enable, disable, edit): name, schedule,
+// message and enabled may change; the job's id, agent and creator — so
+// its trust — never do. Other patch fields are refused with the reason.
+func (g *Gateway) mCronUpdate(ctx context.Context, c *conn, params json.RawMessage) (any, *protocol.Error) {
+	if g.opts.Store == nil {
+		return nil, protocol.Errorf(protocol.CodeUnavailable, "no store")
+	}
+	var p struct {
+		ID    string                     `json:"id"`
+		Patch map[string]json.RawMessage `json:"patch"`
+	}
+	if e := protocol.DecodeParams(params, &p); e != nil {
+		return nil, e
+	}
+	j, e := g.findCronJob(ctx, p.ID)
+	if e != nil {
+		return nil, e
+	}
+	keys := make([]string, 0, len(p.Patch))
+	for k, raw := range p.Patch {
+		keys = append(keys, k)
+		var err error
+		switch k {
+		case "enabled":
+			err = json.Unmarshal(raw, &j.Enabled)
+		case "name":
+			err = json.Unmarshal(raw, &j.Name)
+		case "schedule":
+			var s ocSchedule
+			if err = json.Unmarshal(raw, &s); err == nil {
+				j.Schedule, err = cronExpr(s)
+			}
+		case "payload":
+			var pl ocPayload
+			if err = json.Unmarshal(raw, &pl); err == nil {
+				switch {
+				case pl.Model != "":
+					err = fmt.Errorf("payload.model is not supported: jobs use the agent's model")
+				case pl.Kind != "" && pl.Kind != "agentTurn" && pl.Kind != "systemEvent":
+					err = fmt.Errorf("payload kind %q is not supported: Talon's jobs are agent turns", pl.Kind)
+				case pl.Message != "":
+					j.Message = pl.Message
+				case pl.Text != "":
+					j.Message = pl.Text
+				}
+			}
+		default:
+			err = fmt.Errorf("cannot be changed in Talon (name, schedule, payload.message and enabled can)")
+		}
+		if err != nil {
+			return nil, protocol.Errorf(protocol.CodeInvalidRequest, "patch.%s: %v", k, err)
+		}
+	}
+	now := time.Now()
+	if !gronx.IsValid(j.Schedule) {
+		return nil, protocol.Errorf(protocol.CodeInvalidRequest, "schedule %q is not a cron expression", j.Schedule)
+	}
+	if strings.TrimSpace(j.Message) == "" || len(j.Message) > 8000 {
+		return nil, protocol.Errorf(protocol.CodeInvalidRequest, "message must be 1 to 8000 characters")
+	}
+	next, err := gronx.NextTickAfter(j.Schedule, now, false)
+	if err != nil {
+		return nil, protocol.Errorf(protocol.CodeInvalidRequest, "schedule %q: %v", j.Schedule, err)
+	}
+	j.NextRunAt = next
+	sort.Strings(keys)
+	if e := g.intent(c, kindCronUpdate, j.ID, map[string]any{"fields": keys, "enabled": j.Enabled, "schedule": j.Schedule, "messageLength": len(j.Message)}); e != nil {
+		return nil, e
+	}
+	if err := g.opts.Store.UpdateCronJob(ctx, j); err != nil {
+		return nil, protocol.Errorf(protocol.CodeUnavailable, "%v", err)
+	}
+	return ocCronJob(j), nil
+}
+
+// mCronRun is cron.run: the job becomes due now, and the scheduler runs it
+// at its next tick exactly as a scheduled run (its claim, its trust).
+func (g *Gateway) mCronRun(ctx context.Context, c *conn, params json.RawMessage) (any, *protocol.Error) {
+	if g.opts.Store == nil {
+		return nil, protocol.Errorf(protocol.CodeUnavailable, "no store")
+	}
+	var p struct {
+		ID string `json:"id"`
+	}
+	if e := protocol.DecodeParams(params, &p); e != nil {
+		return nil, e
+	}
+	j, e := g.findCronJob(ctx, p.ID)
+	if e != nil {
+		return nil, e
+	}
+	if !j.Enabled {
+		return map[string]any{"ok": true, "enqueued": false, "reason": "disabled"}, nil
+	}
+	j.NextRunAt = time.Now()
+	if e := g.intent(c, kindCronUpdate, j.ID, map[string]any{"runNow": true}); e != nil {
+		return nil, e
+	}
+	if err := g.opts.Store.UpdateCronJob(ctx, j); err != nil {
+		return nil, protocol.Errorf(protocol.CodeUnavailable, "%v", err)
+	}
+	return map[string]any{"ok": true, "enqueued": true, "jobId": j.ID}, nil
 }
