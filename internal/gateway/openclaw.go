@@ -123,8 +123,14 @@ func (g *Gateway) notifySession(key, reason string, msg map[string]any) {
 	}
 	for _, c := range list {
 		if c.ready.Load() && c.hasScope(protocol.ScopeRead) {
-			c.sendEvent("sessions.changed", map[string]any{"sessionKey": key, "agentId": row["agentId"], "reason": reason,
-				"ts": time.Now().UnixMilli(), "session": row})
+			// activeRunIds at the top is authoritative for OpenClaw's
+			// clients: an empty list tells them the session is idle.
+			ev := map[string]any{"sessionKey": key, "agentId": row["agentId"], "reason": reason,
+				"ts": time.Now().UnixMilli(), "session": row, "activeRunIds": row["activeRunIds"], "hasActiveRun": row["hasActiveRun"]}
+			if id, _ := row["sessionId"].(string); id != "" {
+				ev["sessionId"] = id
+			}
+			c.sendEvent("sessions.changed", ev)
 		}
 	}
 	if msg == nil {

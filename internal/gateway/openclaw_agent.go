@@ -94,30 +94,58 @@ type turnStream struct {
 	agentID string
 	run     *runState // nil until Start returned; events before it wait
 
-	mu        sync.Mutex
-	seq       int64 // chat event seq (Talon's, unchanged)
-	agentSeq  int64 // agent event seq
+	mu sync.Mutex
+	// seq numbers the run's chat and agent events in one sequence:
+	// OpenClaw's clients order a run's events across both by it (a chat
+	// final numbered below the lifecycle end would be dropped as stale).
+	seq       int64
+	sessionID string // the session's current id, read once
 	text      strings.Builder
 	started   bool
 	onEndOnce sync.Once
 	onEnd     func(*runState)
 }
 
-func (t *turnStream) chat(payload map[string]any) {
+// sessionIDOf returns the session's current id (OpenClaw's clients match
+// a run's events to the transcript they show by it); "" if unknown yet.
+func (t *turnStream) sessionIDOf(key string) string {
 	t.mu.Lock()
-	payload["seq"] = t.seq
+	id := t.sessionID
+	t.mu.Unlock()
+	if id != "" || t.g.opts.Store == nil {
+		return id
+	}
+	if s, ok, err := t.g.opts.Store.Session(context.Background(), key); err == nil && ok {
+		id = s.ID
+		t.mu.Lock()
+		t.sessionID = id
+		t.mu.Unlock()
+	}
+	return id
+}
+
+func (t *turnStream) chat(payload map[string]any) {
+	if id := t.sessionIDOf(payload["sessionKey"].(string)); id != "" {
+		payload["sessionId"] = id
+	}
+	t.mu.Lock()
 	t.seq++
+	payload["seq"] = t.seq
 	t.mu.Unlock()
 	t.g.broadcastScoped(protocol.ScopeRead, eventChat, payload)
 }
 
 func (t *turnStream) agentEvent(ev agent.Event, stream string, data map[string]any) {
+	payload := map[string]any{"runId": ev.RunID, "sessionKey": ev.SessionKey, "agentId": t.agentID, "stream": stream,
+		"ts": time.Now().UnixMilli(), "data": data}
+	if id := t.sessionIDOf(ev.SessionKey); id != "" {
+		payload["sessionId"] = id
+	}
 	t.mu.Lock()
-	t.agentSeq++
-	seq := t.agentSeq
+	t.seq++
+	payload["seq"] = t.seq
 	t.mu.Unlock()
-	t.g.broadcastScoped(protocol.ScopeRead, eventAgent, map[string]any{"runId": ev.RunID, "sessionKey": ev.SessionKey,
-		"agentId": t.agentID, "stream": stream, "ts": time.Now().UnixMilli(), "seq": seq, "data": data})
+	t.g.broadcastScoped(protocol.ScopeRead, eventAgent, payload)
 }
 
 // lifecycleStart sends OpenClaw's lifecycle start once per turn.
@@ -166,33 +194,37 @@ func (t *turnStream) on(ev agent.Event) {
 		u := ev.Result.Usage
 		t.agentEvent(ev, "usage", map[string]any{"input": u.InputTokens, "output": u.OutputTokens,
 			"total": u.InputTokens + u.OutputTokens, "cost": map[string]any{"total": u.CostUSD}})
-		// OpenClaw's clients see the lifecycle end while the run is still
-		// theirs, then the final message.
-		t.end(ev, "ok", "", ev.Result)
-		base["state"] = "final"
-		msg := finalMessage(ev.Result)
-		msg["timestamp"] = time.Now().UnixMilli()
-		base["message"] = msg
-		base["usage"] = ev.Result.Usage
-		base["stopReason"] = ev.Result.StopReason
-		t.chat(base)
+		t.end(ev, "ok", "", ev.Result, func() {
+			base["state"] = "final"
+			msg := finalMessage(ev.Result)
+			msg["timestamp"] = time.Now().UnixMilli()
+			base["message"] = msg
+			base["usage"] = ev.Result.Usage
+			base["stopReason"] = ev.Result.StopReason
+			t.chat(base)
+		})
 	case "aborted":
-		t.end(ev, "aborted", "aborted", ev.Result)
-		base["state"], base["stopReason"] = "aborted", "aborted"
-		t.chat(base)
+		t.end(ev, "aborted", "aborted", ev.Result, func() {
+			base["state"], base["stopReason"] = "aborted", "aborted"
+			t.chat(base)
+		})
 	case "refused":
-		t.end(ev, "error", ev.Text, ev.Result)
-		base["state"], base["errorMessage"], base["stopReason"] = "error", ev.Text, "budget"
-		t.chat(base)
+		t.end(ev, "error", ev.Text, ev.Result, func() {
+			base["state"], base["errorMessage"], base["stopReason"] = "error", ev.Text, "budget"
+			t.chat(base)
+		})
 	case "error":
-		t.end(ev, "error", ev.Text, ev.Result)
-		base["state"], base["errorMessage"] = "error", ev.Text
-		t.chat(base)
+		t.end(ev, "error", ev.Text, ev.Result, func() {
+			base["state"], base["errorMessage"] = "error", ev.Text
+			t.chat(base)
+		})
 	}
 }
 
-// end sends the lifecycle end (or error) and settles the run once.
-func (t *turnStream) end(ev agent.Event, status, errMsg string, res *agent.TurnResult) {
+// end settles the run once, in the order OpenClaw's clients follow: the
+// lifecycle "finishing" and end (or error) while the run is still theirs,
+// the terminal chat event (terminal), then the run's waiters.
+func (t *turnStream) end(ev agent.Event, status, errMsg string, res *agent.TurnResult, terminal func()) {
 	t.onEndOnce.Do(func() {
 		now := time.Now()
 		data := map[string]any{"phase": "end", "endedAt": now.UnixMilli(), "aborted": status == "aborted"}
@@ -202,7 +234,13 @@ func (t *turnStream) end(ev agent.Event, status, errMsg string, res *agent.TurnR
 		if status == "error" {
 			data["phase"], data["error"] = "error", errMsg
 		}
+		fin := map[string]any{"phase": "finishing", "aborted": status == "aborted", "endedAt": now.UnixMilli()}
+		if s, ok := data["stopReason"]; ok {
+			fin["stopReason"] = s
+		}
+		t.agentEvent(ev, "lifecycle", fin)
 		t.agentEvent(ev, "lifecycle", data)
+		terminal()
 		if t.onEnd != nil {
 			t.onEnd(&runState{runID: ev.RunID, sessionKey: ev.SessionKey, endedAt: now, status: status, errMsg: errMsg, result: res})
 		}

@@ -5,7 +5,10 @@
 // is answered with an exec tool call of CMD instead (the scripted, possibly
 // hijacked model), and the turn after the tool result with "tool said: "
 // and the result. Listens on 127.0.0.1 only and prints
-// "fakemodel listening on PORT" once ready.
+// "fakemodel listening on PORT" once ready. Like a real model it takes a
+// moment: 300 ms before the first chunk (FAKEMODEL_DELAY_MS), 50 ms
+// between chunks. (OpenClaw's TUI, 2026.9.6, loses track of a run whose
+// events all arrive before it has handled the chat.send response.)
 import http from "node:http";
 
 function lastUser(messages) {
@@ -18,10 +21,13 @@ function lastUser(messages) {
   return "";
 }
 
+const delayMs = Number(process.env.FAKEMODEL_DELAY_MS ?? 300);
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
 const server = http.createServer((req, res) => {
   let body = "";
   req.on("data", (c) => { body += c; });
-  req.on("end", () => {
+  req.on("end", async () => {
     if (req.method === "GET" && req.url.endsWith("/models")) {
       res.writeHead(200, { "content-type": "application/json" });
       res.end(JSON.stringify({ object: "list", data: [{ id: "qwen3", object: "model" }] }));
@@ -48,6 +54,7 @@ const server = http.createServer((req, res) => {
           finish_reason: call ? "tool_calls" : "stop" }], usage }));
       return;
     }
+    await sleep(delayMs);
     res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache" });
     const chunk = (delta, finish) => "data: " + JSON.stringify({ id, object: "chat.completion.chunk", created, model,
       choices: [{ index: 0, delta, finish_reason: finish }] }) + "\n\n";
@@ -61,6 +68,7 @@ const server = http.createServer((req, res) => {
     }
     const half = Math.ceil(text.length / 2);
     res.write(chunk({ content: text.slice(0, half) }, null));
+    await sleep(50);
     res.write(chunk({ content: text.slice(half) }, null));
     res.write(chunk({}, "stop"));
     res.write("data: " + JSON.stringify({ id, object: "chat.completion.chunk", created, model, choices: [], usage }) + "\n\n");
