@@ -303,13 +303,16 @@ func (s *runState) finished() bool {
 	}
 }
 
-// validRunToken accepts 8 to 128 characters of [A-Za-z0-9._:-].
+// validRunToken accepts 8 to 128 characters of [A-Za-z0-9.:-]. No "_":
+// the run ids Talon makes itself ("run_…", "cron_…") all have one, so a
+// client's key can never name a run the agent or the scheduler started
+// (two runs under one id would confuse abort and the run registry).
 func validRunToken(s string) bool {
 	if len(s) < 8 || len(s) > 128 {
 		return false
 	}
 	for _, r := range s {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == ':' || r == '-') {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == ':' || r == '-') {
 			return false
 		}
 	}

@@ -535,3 +535,31 @@ func TestOpenClawSubscriptionEvents(t *testing.T) {
 		}
 	}
 }
+
+// TestOpenClawRunIDs: a client's idempotency key names its run (OpenClaw's
+// clients match events by it) only when it cannot be a run id Talon made
+// itself, and never while a run by that id is going.
+func TestOpenClawRunIDs(t *testing.T) {
+	for key, ok := range map[string]bool{
+		"3d8f751a-5d5d-4e49-8821-fbb22e690a3d": true, "run_d3078cb248aee974ac2b1dee": false, "cron_f518ef3e55a0a75f": false,
+		"short": false, "has space here": false, strings.Repeat("a", 129): false,
+	} {
+		if validRunToken(key) != ok {
+			t.Errorf("validRunToken(%q) = %v", key, !ok)
+		}
+	}
+	fake := fakellm.New(t)
+	hold := make(chan struct{})
+	fake.Script(fakellm.Reply{Text: "slow", Hold: hold}, fakellm.Reply{Text: "second"})
+	tg := startGW(t, withAgent(t, fake))
+	c := dialScopes(t, tg, "cli", "operator.write")
+	var a, b struct{ RunID string }
+	if err := c.Call(ctxT(t), "chat.send", map[string]any{"message": "one", "idempotencyKey": "key-0001-abcd", "sessionKey": "agent:main:a"}, &a); err != nil {
+		t.Fatal(err)
+	}
+	// The same key is an idempotent retry of the same run.
+	if err := c.Call(ctxT(t), "chat.send", map[string]any{"message": "one", "idempotencyKey": "key-0001-abcd", "sessionKey": "agent:main:a"}, &b); err != nil || b.RunID != a.RunID || a.RunID != "key-0001-abcd" {
+		t.Fatalf("retry %+v %+v %v", a, b, err)
+	}
+	close(hold)
+}
