@@ -216,6 +216,11 @@ func (g *Gateway) mChannelsStatus(ctx context.Context, c *conn, _ json.RawMessag
 		accts = append(accts, statusAccount{Channel: a.Channel, Account: a.Account, State: a.State, LastError: a.LastError})
 	}
 	channelsStatusOC(out, accts)
+	if isOpenClawClient(c) {
+		// OpenClaw's result is a closed object whose channels is a map.
+		out["channels"] = out["channelSummaries"]
+		delete(out, "channelSummaries")
+	}
 	return out, nil
 }
 

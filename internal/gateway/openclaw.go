@@ -566,7 +566,9 @@ func (g *Gateway) mWake(ctx context.Context, c *conn, params json.RawMessage) (a
 	return map[string]any{"ok": true, "runId": rs.runID, "sessionKey": rs.sessionKey}, nil
 }
 
-// channelsStatusOC adds OpenClaw's per-channel maps to channels.status.
+// channelsStatusOC adds OpenClaw's per-channel maps to channels.status
+// (channelSummaries is OpenClaw's channels map; its clients get it under
+// that name instead of Talon's list).
 func channelsStatusOC(out map[string]any, accts []statusAccount) {
 	order := []string{}
 	seen := map[string]bool{}
@@ -584,10 +586,12 @@ func channelsStatusOC(out map[string]any, accts []statusAccount) {
 		}
 		running := a.State == "running" || a.State == "connected" || a.State == "ok"
 		snap := map[string]any{"accountId": a.Account, "enabled": true, "configured": true, "running": running,
-			"connected": running, "state": a.State}
+			"connected": running, "state": a.State, "healthState": a.State}
 		if a.LastError != "" {
 			snap["lastError"] = a.LastError
-			issues = append(issues, map[string]any{"channel": a.Channel, "accountId": a.Account, "kind": "runtime", "message": a.LastError})
+			if len(issues) < 50 {
+				issues = append(issues, map[string]any{"channel": a.Channel, "accountId": a.Account, "kind": "runtime", "message": a.LastError})
+			}
 		}
 		accounts[a.Channel] = append(accounts[a.Channel], snap)
 	}

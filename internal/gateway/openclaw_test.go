@@ -484,12 +484,18 @@ func TestOpenClawShapes(t *testing.T) {
 	if err := talon.Call(ctx, "exec.approval.list", nil, &obj); err != nil || obj.Approvals == nil {
 		t.Fatalf("Talon exec.approval.list %v %v", obj, err)
 	}
-	var cs map[string]any
+	var cs, tcs map[string]any
 	if err := oc.Call(ctx, "channels.status", nil, &cs); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := cs["channels"].([]any); !ok { // Talon's list stays
-		t.Fatalf("channels %v", cs["channels"])
+	if err := talon.Call(ctx, "channels.status", nil, &tcs); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := tcs["channels"].([]any); !ok { // Talon's list stays for Talon's clients
+		t.Fatalf("talon channels %v", tcs["channels"])
+	}
+	if m, ok := cs["channels"].(map[string]any); !ok || m["telegram"] == nil { // OpenClaw's map for its clients
+		t.Fatalf("openclaw channels %v", cs["channels"])
 	}
 	accts := cs["channelAccounts"].(map[string]any)["telegram"].([]any)
 	if order := cs["channelOrder"].([]any); len(order) != 1 || order[0] != "telegram" || len(accts) != 1 {
