@@ -495,6 +495,14 @@ check_json "cron rm --json" 'j.ok === true' oc_env cron rm "$cron_id" --json
 check_json "gateway call chat.history (wake turn ran)" 'j.messages.some((m) => JSON.stringify(m.content).includes("echo: wake text"))' \
 	oc_env gateway call chat.history --params '{"sessionKey":"agent:main:main","limit":100}' --json
 
+# 5.21 doctor and the deep security audit probe the gateway (status,
+# health, channels, presence, config.get) and finish.
+if check "doctor --non-interactive" 0 oc_env doctor --non-interactive; then
+	if has "doctor"; then pass "doctor --non-interactive"; else fail "doctor --non-interactive" "no report"; fi
+fi
+check_json "security audit --deep --json" 'j.summary && typeof j.summary.critical === "number" && Array.isArray(j.findings)' \
+	oc_env security audit --deep --json
+
 # 5.13 wrong token must be rejected (last: failures may start a lockout).
 name="wrong token rejected"
 if check "$name" nonzero oc gateway call health --json --url "$url" --token "wrong-$token"; then
