@@ -24,6 +24,7 @@ const (
 	KindSessionPurge    = "session.purge"
 	KindCronAdd         = "cron.add"
 	KindCronRemove      = "cron.remove"
+	KindCronUpdate      = "cron.update" // a change to an existing job (enable, edit) or a run on demand
 	KindSecretSet       = "secret.set"
 	KindSecretRemove    = "secret.remove"
 	KindMigrate         = "migrate.openclaw"

@@ -59,24 +59,37 @@ func (g *Gateway) mApprovalResolve(ctx context.Context, c *conn, params json.Raw
 	if e := protocol.DecodeParams(params, &p); e != nil {
 		return nil, e
 	}
-	switch p.Decision {
-	case approvals.AllowOnce, approvals.AllowAlways, approvals.Deny:
-	default:
-		return nil, protocol.Errorf(protocol.CodeInvalidRequest, "decision must be one of allow-once|allow-always|deny")
-	}
-	if e := g.begin(ctx, c, core.KindApprovalResolve, p.ID, map[string]any{"id": p.ID, "decision": p.Decision}); e != nil {
+	a, e := g.resolveApproval(ctx, c, p.ID, p.Decision)
+	if e != nil {
 		return nil, e
 	}
-	a, err := g.opts.Approvals.Resolve(ctx, p.ID, p.Decision, "operator:"+c.client.ID)
+	return map[string]any{"ok": true, "approval": a}, nil
+}
+
+// resolveApproval is the one path by which an operator connection answers
+// an approval (exec.approval.resolve, approval.resolve): the same decision
+// check, manager, log line and audit record, whichever method asked.
+func (g *Gateway) resolveApproval(ctx context.Context, c *conn, id, decision string) (store.Approval, *protocol.Error) {
+	if g.opts.Approvals == nil {
+		return store.Approval{}, protocol.Errorf(protocol.CodeUnavailable, "approvals are not running in this gateway")
+	}
+	switch decision {
+	case approvals.AllowOnce, approvals.AllowAlways, approvals.Deny:
+	default:
+		return store.Approval{}, protocol.Errorf(protocol.CodeInvalidRequest, "decision must be one of allow-once|allow-always|deny")
+	}
+	if e := g.begin(ctx, c, core.KindApprovalResolve, id, map[string]any{"id": id, "decision": decision}); e != nil {
+		return store.Approval{}, e
+	}
+	a, err := g.opts.Approvals.Resolve(ctx, id, decision, "operator:"+c.client.ID)
 	switch {
 	case errors.Is(err, store.ErrNoApproval):
-		return nil, protocol.Errorf(protocol.CodeInvalidRequest, "no approval %q", p.ID)
+		return store.Approval{}, protocol.Errorf(protocol.CodeInvalidRequest, "no approval %q", id)
 	case errors.Is(err, store.ErrApprovalResolved):
-		return nil, protocol.Errorf(protocol.CodeConflict, "approval %s was already resolved or has expired", p.ID)
+		return store.Approval{}, protocol.Errorf(protocol.CodeConflict, "approval %s was already resolved or has expired", id)
 	case err != nil:
-		return nil, protocol.Errorf(protocol.CodeUnavailable, "%v", err)
+		return store.Approval{}, protocol.Errorf(protocol.CodeUnavailable, "%v", err)
 	}
 	c.log.Info("approval resolved", "id", a.ID, "decision", a.Decision, "tool", a.Tool)
-	g.audit(core.KindApprovalResolve, "operator:"+c.client.ID, a.Tool, map[string]any{"id": a.ID, "decision": a.Decision, "planHash": a.PlanHash, "session": a.SessionKey})
-	return map[string]any{"ok": true, "approval": a}, nil
+	return a, nil
 }

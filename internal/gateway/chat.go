@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/talonclaw/talon/internal/agent"
-	"github.com/talonclaw/talon/internal/policy"
 	"github.com/talonclaw/talon/internal/protocol"
 	"github.com/talonclaw/talon/internal/store"
 )
@@ -65,60 +64,14 @@ func (g *Gateway) mChatSend(ctx context.Context, c *conn, params json.RawMessage
 			return map[string]any{"runId": runID, "status": "in_flight"}, nil
 		}
 	}
-	var seq int64
-	var mu sync.Mutex
-	send := func(payload map[string]any) {
-		mu.Lock()
-		payload["seq"] = seq
-		seq++
-		mu.Unlock()
-		g.broadcastScoped(protocol.ScopeRead, eventChat, payload)
-	}
-	runID, err := g.opts.Agent.Start(context.WithoutCancel(ctx), agent.TurnRequest{
-		SessionKey: p.SessionKey,
-		Inbound:    agent.Inbound{AgentID: p.AgentID, Channel: "webchat", PeerID: "operator", ChatType: "direct"},
-		Text:       p.Message,
-		SenderID:   "operator:" + c.client.ID,
-		Trust:      policy.TrustOwner,
-		OnEvent: func(ev agent.Event) {
-			base := map[string]any{"runId": ev.RunID, "sessionKey": ev.SessionKey}
-			switch ev.Type {
-			case "delta":
-				base["state"], base["deltaText"] = "delta", ev.Text
-				send(base)
-			case "alert":
-				g.NotifyAlert(ev)
-			case "message":
-				g.broadcastScoped(protocol.ScopeRead, eventAgent, map[string]any{"runId": ev.RunID, "sessionKey": ev.SessionKey,
-					"stream": "message", "ts": time.Now().UnixMilli(), "data": map[string]any{"text": ev.Text}})
-			case "tool_call", "tool_result":
-				g.broadcastScoped(protocol.ScopeRead, eventAgent, map[string]any{"runId": ev.RunID, "sessionKey": ev.SessionKey,
-					"stream": "tool", "ts": time.Now().UnixMilli(), "data": map[string]any{"phase": ev.Type, "call": ev.ToolCall}})
-			case "final":
-				base["state"] = "final"
-				base["message"] = finalMessage(ev.Result)
-				base["usage"] = ev.Result.Usage
-				base["stopReason"] = ev.Result.StopReason
-				send(base)
-			case "aborted":
-				base["state"] = "aborted"
-				send(base)
-			case "refused":
-				base["state"], base["errorMessage"], base["stopReason"] = "error", ev.Text, "budget"
-				send(base)
-			case "error":
-				base["state"], base["errorMessage"] = "error", ev.Text
-				send(base)
-			}
-		},
-	})
+	rs, err := g.startTurn(ctx, c, p.SessionKey, p.AgentID, p.Message, p.IdempotencyKey, nil)
 	if err != nil {
 		return nil, protocol.Errorf(protocol.CodeInvalidRequest, "%v", err)
 	}
 	if p.IdempotencyKey != "" {
-		g.idem.remember(p.IdempotencyKey, runID)
+		g.idem.remember(p.IdempotencyKey, rs.runID)
 	}
-	return map[string]any{"runId": runID, "status": "started", "sessionKey": p.SessionKey}, nil
+	return map[string]any{"runId": rs.runID, "status": "started", "sessionKey": p.SessionKey}, nil
 }
 
 // finalMessage is the assistant message of a final chat event. OpenClaw

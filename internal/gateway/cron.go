@@ -19,6 +19,7 @@ type cronParams struct {
 	Name     string `json:"name"`
 	AgentID  string `json:"agentId"`
 	Limit    int    `json:"limit"`
+	Offset   int    `json:"offset"`
 }
 
 func (g *Gateway) cronParams(params json.RawMessage) (cronParams, *protocol.Error) {
@@ -30,7 +31,8 @@ func (g *Gateway) cronParams(params json.RawMessage) (cronParams, *protocol.Erro
 }
 
 func (g *Gateway) mCronList(ctx context.Context, c *conn, params json.RawMessage) (any, *protocol.Error) {
-	if _, e := g.cronParams(params); e != nil {
+	p, e := g.cronParams(params)
+	if e != nil {
 		return nil, e
 	}
 	jobs, err := g.opts.Store.CronJobs(ctx, time.Time{})
@@ -40,7 +42,21 @@ func (g *Gateway) mCronList(ctx context.Context, c *conn, params json.RawMessage
 	if jobs == nil {
 		jobs = []store.CronJob{}
 	}
-	return map[string]any{"jobs": jobs}, nil
+	out := map[string]any{"jobs": jobs}
+	// OpenClaw's page metadata (its CLI pages with offset and limit).
+	page, meta := cronPage(jobs, p.Offset, p.Limit, cronRevision(jobs))
+	out["jobs"] = page
+	if isOpenClawClient(c) {
+		oc := make([]map[string]any, 0, len(page))
+		for _, j := range page {
+			oc = append(oc, ocCronJob(j))
+		}
+		out["jobs"] = oc
+	}
+	for k, v := range meta {
+		out[k] = v
+	}
+	return out, nil
 }
 
 func (g *Gateway) mCronAdd(ctx context.Context, c *conn, params json.RawMessage) (any, *protocol.Error) {
@@ -86,5 +102,13 @@ func (g *Gateway) mCronRuns(ctx context.Context, c *conn, params json.RawMessage
 	if runs == nil {
 		runs = []store.CronRun{}
 	}
-	return map[string]any{"runs": runs}, nil
+	out := map[string]any{"runs": runs}
+	entries, meta := cronPage(ocCronRuns(runs), 0, 0, "")
+	out["entries"] = entries
+	for k, v := range meta {
+		if k != "snapshotRevision" {
+			out[k] = v
+		}
+	}
+	return out, nil
 }

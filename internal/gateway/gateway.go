@@ -165,6 +165,8 @@ type Gateway struct {
 
 	configMu sync.Mutex // serialises config.patch writes
 	idem     idempotency
+	runs     runRegistry   // operator-started turns, for agent.wait
+	subs     subscriptions // OpenClaw session subscriptions per connection
 }
 
 // liveConfig is the config plus what is derived from it, swapped atomically on
@@ -439,6 +441,7 @@ func (g *Gateway) removeConn(c *conn) {
 	g.mu.Lock()
 	delete(g.conns, c)
 	g.mu.Unlock()
+	g.subs.drop(c)
 }
 
 func (g *Gateway) snapshotConns() []*conn {

