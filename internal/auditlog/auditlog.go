@@ -110,6 +110,9 @@ const (
 	KindSessionPurge    = "session.purge"
 	KindCronAdd         = "cron.add"
 	KindCronRemove      = "cron.remove"
+	KindDeviceEnroll    = "device.enroll" // a browser enrolled in the Control UI
+	KindDeviceRevoke    = "device.revoke"
+	KindAllowlistRevoke = "allowlist.revoke" // a standing exec grant removed
 	KindSecretSet       = "secret.set"
 	KindSecretRemove    = "secret.remove"
 	KindMigrate         = "migrate.openclaw"

@@ -105,6 +105,10 @@ type Options struct {
 	// Audit records security events in the audit log; nil records nothing.
 	Audit     auditlog.Func
 	AuditTail AuditTail
+	// AuditVerify and SecurityAudit serve the Control UI's audit and
+	// security pages (console.go); nil answers UNAVAILABLE.
+	AuditVerify   AuditVerify
+	SecurityAudit SecurityAudit
 	// OnConfig is told of every config applied by hot reload or config.patch
 	// (the agent runtime reads budgets, models and tools from it).
 	OnConfig func(*config.Config)
@@ -161,6 +165,7 @@ type Gateway struct {
 	closing atomic.Bool
 
 	configMu sync.Mutex // serialises config.patch writes
+	devices  deviceRegistry
 	idem     idempotency
 }
 
@@ -221,7 +226,7 @@ func New(opts Options) (*Gateway, error) {
 		l := g.limits()
 		return l.MaxPreAuth, l.MaxPreAuthPerAddr
 	})
-	g.methods = g.methodTable()
+	g.methods = g.withConsoleMethods(g.methodTable())
 	return g, nil
 }
 

@@ -96,6 +96,15 @@ func (c *conn) handshake(data []byte) bool {
 			why, detail = "gateway token missing", protocol.DetailAuthTokenMissing
 		}
 	}
+	// A browser enrolled in the Control UI signs in with its device key
+	// alone (console_devices.go); the signature is checked below.
+	var enrolled *ConsoleDevice
+	if !ok && ga.Mode != "none" && p.Device != nil && auth == (protocol.ConnectAuth{}) {
+		why, detail = "browser credential unknown or revoked", DetailDeviceNotEnrolled
+		if d, found := c.g.consoleDevice(p.Device.ID); found && d.PublicKey == p.Device.PublicKey {
+			ok, enrolled = true, &d
+		}
+	}
 	if !ok {
 		locked := false
 		if len(keys) > 0 {
@@ -129,6 +138,11 @@ func (c *conn) handshake(data []byte) bool {
 	c.role = role
 	c.client = p.Client
 	c.scopes = grantScopes(p.Scopes)
+	c.device = p.Device
+	if enrolled != nil {
+		c.viaDevice = true
+		c.scopes = deviceScopes(c.scopes, *enrolled)
+	}
 	granted := make([]string, 0, len(c.scopes))
 	for _, s := range protocol.OperatorScopes {
 		if c.scopes[s] {
