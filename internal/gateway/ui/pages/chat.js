@@ -123,7 +123,7 @@ function decisionOf(raw) {
 }
 
 export function messageView(m) {
-  const prov = m.provenance && m.provenance !== "owner" ? h("span", { class: "tag " + m.provenance }, m.provenance === "untrusted" ? "untrusted content" : m.provenance) : null;
+  const prov = m.provenance === "untrusted" ? h("span", { class: "tag untrusted", title: "Came from outside (a fetched page, a stranger, a tool): the agent treats it as data, not instructions" }, "untrusted content") : null;
   const who = h("div", { class: "who" }, m.role === "tool" ? "tool result: " + (m.toolName || "") : m.role, " ", prov, m.summary ? h("span", { class: "tag" }, "summary") : null, " ", h("time", {}, ago(m.ts)));
   const kids = [who];
   if (m.content) kids.push(h("div", { class: "text" }, m.content.length > 4000 ? m.content.slice(0, 4000) + "…" : m.content));

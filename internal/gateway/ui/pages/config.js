@@ -56,7 +56,7 @@ export async function render(root, app) {
       input = h("textarea", { id, rows: Math.min(6, Math.max(2, (v || []).length + 1)), value: (v || []).join("\n") });
       input.addEventListener("change", () => changed(path, input.value.split("\n").map((x) => x.trim()).filter(Boolean)));
     } else if (t === "array" || t === "object") {
-      input = h("textarea", { id, rows: 3, value: v === undefined ? "" : JSON.stringify(v) });
+      input = h("textarea", { id, rows: 3, value: v === undefined || v === null ? "" : JSON.stringify(v) });
       input.addEventListener("change", () => { try { changed(path, input.value.trim() ? JSON.parse(input.value) : null); mark(path, ""); } catch (e) { mark(path, "not valid JSON: " + e.message); } });
     } else {
       input = h("input", { id, type: "text", value: v ?? "", placeholder: s.default !== undefined ? String(s.default) : "", pattern: s.pattern, spellcheck: "false" });
@@ -75,7 +75,7 @@ export async function render(root, app) {
   function node(path, key, s, v, depth) {
     const t = typeOf(s);
     if (t === "object" && s.properties) {
-      const kids = Object.keys(s.properties).sort().map((k) => node(path ? path + "." + k : k, k, s.properties[k], v ? v[k] : undefined, depth + 1));
+      const kids = Object.keys(s.properties).filter((k) => k !== "$schema").sort().map((k) => node(path ? path + "." + k : k, k, s.properties[k], v ? v[k] : undefined, depth + 1));
       if (!path) return kids;
       return h("details", { open: depth <= 1 && false, "data-path": path }, h("summary", {}, key), s.description ? h("p", { class: "note" }, s.description) : null, kids);
     }

@@ -15,7 +15,7 @@ export async function render(root, app) {
     h("label", { for: "cron-name" }, "Name (optional)"), name,
     h("label", { for: "cron-schedule" }, "Schedule"), sched,
     h("label", { for: "cron-message" }, "Message to the agent"), msg,
-    h("div", { class: "row" }, h("button", { type: "submit", class: "primary" }, "Add job")));
+    h("div", { class: "row" }, h("button", { type: "submit", class: "primary", id: "cron-add" }, "Add job")));
   root.append(section("Jobs", jobs), admin ? section("Add a job", form) : null, section("Runs", runs));
 
   async function load() {
