@@ -112,6 +112,7 @@ const (
 	KindCronRemove      = "cron.remove"
 	KindDeviceEnroll    = "device.enroll" // a browser enrolled in the Control UI
 	KindDeviceRevoke    = "device.revoke"
+	KindDeviceInvite    = "device.invite"    // a one-time link for another browser
 	KindAllowlistRevoke = "allowlist.revoke" // a standing exec grant removed
 	KindSecretSet       = "secret.set"
 	KindSecretRemove    = "secret.remove"

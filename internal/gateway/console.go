@@ -40,6 +40,7 @@ func (g *Gateway) consoleMethods() map[string]method {
 		"console.device.enroll": {protocol.ScopeRead, g.mDeviceEnroll},
 		"console.device.list":   {protocol.ScopeAdmin, g.mDeviceList},
 		"console.device.revoke": {protocol.ScopeAdmin, g.mDeviceRevoke},
+		"console.device.invite": {protocol.ScopeAdmin, g.mDeviceInvite},
 	}
 }
 

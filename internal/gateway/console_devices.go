@@ -2,6 +2,10 @@ package gateway
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"slices"
@@ -54,12 +58,27 @@ type ConsoleDevice struct {
 	Origin    string    `json:"origin,omitempty"`
 }
 
-// deviceRegistry caches the store's list of enrolled browsers.
+// deviceRegistry caches the store's list of enrolled browsers, and holds
+// the open invitations (in memory only: they live minutes, and a restart
+// cancelling them is safe).
 type deviceRegistry struct {
-	mu     sync.Mutex
-	loaded bool
-	list   []ConsoleDevice
+	mu      sync.Mutex
+	loaded  bool
+	list    []ConsoleDevice
+	invites map[string]invite // by SHA-256 hex of the code
 }
+
+// invite lets one browser enrol with the given scopes without ever seeing
+// the gateway token (a viewer's phone, say). It is used once and expires.
+type invite struct {
+	scopes  []string
+	label   string
+	by      string
+	expires time.Time
+}
+
+// inviteTTL is how long an invitation link works.
+const inviteTTL = 15 * time.Minute
 
 func (g *Gateway) loadDevicesLocked(ctx context.Context) error {
 	r := &g.devices
@@ -228,3 +247,104 @@ func (g *Gateway) mDeviceRevoke(ctx context.Context, c *conn, params json.RawMes
 // DetailDeviceNotEnrolled is the error detail code of a device-only connect
 // whose browser is not (or no longer) enrolled.
 const DetailDeviceNotEnrolled = "DEVICE_NOT_ENROLLED"
+
+func inviteKey(code string) string {
+	sum := sha256.Sum256([]byte(code))
+	return hex.EncodeToString(sum[:])
+}
+
+// mDeviceInvite makes a one-time link for another browser, with at most
+// the caller's own scopes. Only the code's hash is kept.
+func (g *Gateway) mDeviceInvite(ctx context.Context, c *conn, params json.RawMessage) (any, *protocol.Error) {
+	var p struct {
+		Scopes []string `json:"scopes"`
+		Label  string   `json:"label"`
+	}
+	if e := protocol.DecodeParams(params, &p); e != nil {
+		return nil, e
+	}
+	if len(p.Scopes) == 0 {
+		p.Scopes = []string{protocol.ScopeRead}
+	}
+	var scopes []string
+	for _, s := range protocol.OperatorScopes {
+		if !slices.Contains(p.Scopes, s) {
+			continue
+		}
+		if !c.hasScope(s) {
+			return nil, protocol.Errorf(protocol.CodeForbidden, "cannot invite with scope %s, which this connection does not hold", s)
+		}
+		scopes = append(scopes, s)
+	}
+	for _, s := range p.Scopes {
+		if !slices.Contains(protocol.OperatorScopes, s) {
+			return nil, protocol.Errorf(protocol.CodeInvalidRequest, "unknown scope %q (one of %s)", s, strings.Join(protocol.OperatorScopes, ", "))
+		}
+	}
+	var b [32]byte
+	_, _ = rand.Read(b[:])
+	code := base64.RawURLEncoding.EncodeToString(b[:])
+	label := strings.TrimSpace(p.Label)
+	if len(label) > 80 {
+		label = label[:80]
+	}
+	if e := g.intent(c, auditlog.KindDeviceInvite, label, map[string]any{"scopes": scopes, "expiresInSec": int(inviteTTL.Seconds())}); e != nil {
+		return nil, e
+	}
+	now := g.opts.Now()
+	g.devices.mu.Lock()
+	defer g.devices.mu.Unlock()
+	if g.devices.invites == nil {
+		g.devices.invites = map[string]invite{}
+	}
+	for k, v := range g.devices.invites {
+		if now.After(v.expires) {
+			delete(g.devices.invites, k)
+		}
+	}
+	if len(g.devices.invites) >= maxDevices {
+		return nil, protocol.Errorf(protocol.CodeInvalidRequest, "too many open invitations; wait for them to expire")
+	}
+	g.devices.invites[inviteKey(code)] = invite{scopes: scopes, label: label, by: c.client.ID, expires: now.Add(inviteTTL)}
+	return map[string]any{"code": code, "scopes": scopes, "expiresAt": now.Add(inviteTTL).UnixMilli(), "fragment": "#invite=" + code}, nil
+}
+
+// hasInvite reports whether code is an open invitation (not consumed).
+func (g *Gateway) hasInvite(code string) bool {
+	g.devices.mu.Lock()
+	defer g.devices.mu.Unlock()
+	v, ok := g.devices.invites[inviteKey(code)]
+	return ok && !g.opts.Now().After(v.expires)
+}
+
+// redeemInvite consumes an invitation and enrols the device that signed
+// with it, returning the enrolled device. Exactly one browser can redeem a
+// code.
+func (g *Gateway) redeemInvite(ctx context.Context, code string, d *protocol.Device, origin string) (ConsoleDevice, error) {
+	g.devices.mu.Lock()
+	defer g.devices.mu.Unlock()
+	k := inviteKey(code)
+	v, ok := g.devices.invites[k]
+	if !ok || g.opts.Now().After(v.expires) {
+		return ConsoleDevice{}, errors.New("invitation unknown, used or expired")
+	}
+	delete(g.devices.invites, k)
+	if err := g.loadDevicesLocked(ctx); err != nil {
+		return ConsoleDevice{}, err
+	}
+	nd := ConsoleDevice{ID: strings.ToLower(d.ID), PublicKey: d.PublicKey, Label: v.label, Scopes: v.scopes,
+		CreatedAt: g.opts.Now().UTC(), CreatedBy: "invite:" + v.by, Origin: origin}
+	list := slices.DeleteFunc(slices.Clone(g.devices.list), func(x ConsoleDevice) bool { return x.ID == nd.ID })
+	if len(list) >= maxDevices {
+		return ConsoleDevice{}, errors.New("too many enrolled browsers")
+	}
+	if g.opts.Audit != nil {
+		if err := g.opts.Audit(ctx, auditlog.KindDeviceEnroll, "invite:"+v.by, nd.ID, map[string]any{"label": nd.Label, "scopes": nd.Scopes, "origin": origin}); err != nil {
+			return ConsoleDevice{}, err
+		}
+	}
+	if err := g.saveDevicesLocked(ctx, append(list, nd)); err != nil {
+		return ConsoleDevice{}, err
+	}
+	return nd, nil
+}

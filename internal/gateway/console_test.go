@@ -297,3 +297,52 @@ func TestControlUIAssets(t *testing.T) {
 type countWriter struct{ n int64 }
 
 func (c *countWriter) Write(p []byte) (int, error) { c.n += int64(len(p)); return len(p), nil }
+
+// TestInvariant1_InviteEnrolsOneBrowserWithItsScopes: a viewer's browser
+// joins through a one-time invitation and never sees the gateway token; it
+// gets the invited scopes whatever it asks for, and the code works once.
+func TestInvariant1_InviteEnrolsOneBrowserWithItsScopes(t *testing.T) {
+	tg := startGW(t, withStore(t))
+	admin := adminClient(t, tg)
+	var inv struct{ Code string }
+	if err := admin.Call(ctxT(t), "console.device.invite", map[string]any{"scopes": []string{"operator.read"}, "label": "phone"}, &inv); err != nil || inv.Code == "" {
+		t.Fatalf("invite: %v", err)
+	}
+	invited := func(priv ed25519.PrivateKey, code string) resFrame {
+		ws, ch := rawConn(t, tg, http.Header{"Origin": {"http://" + tg.host}})
+		p := protocol.ConnectParams{MinProtocol: 4, MaxProtocol: 4, Role: "operator", Scopes: allScopes,
+			Client: protocol.ClientInfo{ID: "talon-control-ui", Version: "1", Platform: "web", Mode: "ui"}, Auth: &protocol.ConnectAuth{Token: code}}
+		signDevice(t, &p, ch.Nonce, priv)
+		p.Auth = &protocol.ConnectAuth{BootstrapToken: code}
+		writeJSON(t, ws, map[string]any{"type": "req", "id": "c", "method": "connect", "params": p})
+		r := readRes(t, ws)
+		ws.CloseNow()
+		return r
+	}
+	_, phone, _ := ed25519.GenerateKey(nil)
+	_, other, _ := ed25519.GenerateKey(nil)
+	if r := invited(phone, "not-the-code"); r.OK {
+		t.Fatal("a made-up invitation worked")
+	}
+	r := invited(phone, inv.Code)
+	if !r.OK || !slices.Equal(grantedScopes(t, r), []string{protocol.ScopeRead}) {
+		t.Fatalf("invited browser: %+v %s", r.Error, r.Payload)
+	}
+	if r := invited(other, inv.Code); r.OK {
+		t.Fatal("an invitation worked twice")
+	}
+	// The enrolled phone signs in with its key alone, still read-only.
+	if _, r := browserConn(t, tg, phone, "", allScopes...); !r.OK || !slices.Equal(grantedScopes(t, r), []string{protocol.ScopeRead}) {
+		t.Fatalf("phone later: %+v %s", r.Error, r.Payload)
+	}
+	// A viewer cannot invite anyone (admin only), and an admin cannot
+	// invite beyond its own scopes.
+	viewer, err := Dial(ctxT(t), tg.url, DialOptions{Token: testToken, Scopes: []string{protocol.ScopeRead}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer viewer.Close()
+	if err := viewer.Call(ctxT(t), "console.device.invite", nil, nil); err == nil {
+		t.Fatal("a viewer made an invitation")
+	}
+}

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"crypto/ed25519"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -98,11 +99,19 @@ func (c *conn) handshake(data []byte) bool {
 	}
 	// A browser enrolled in the Control UI signs in with its device key
 	// alone (console_devices.go); the signature is checked below.
+	// A browser with an invitation (bootstrapToken) enrols its key once
+	// the signature is checked.
 	var enrolled *ConsoleDevice
-	if !ok && ga.Mode != "none" && p.Device != nil && auth == (protocol.ConnectAuth{}) {
-		why, detail = "browser credential unknown or revoked", DetailDeviceNotEnrolled
-		if d, found := c.g.consoleDevice(p.Device.ID); found && d.PublicKey == p.Device.PublicKey {
-			ok, enrolled = true, &d
+	invited := false
+	if !ok && ga.Mode != "none" && p.Device != nil && auth.Token == "" && auth.Password == "" && auth.DeviceToken == "" {
+		if auth.BootstrapToken != "" {
+			why, detail = "invitation unknown, used or expired", DetailDeviceNotEnrolled
+			ok, invited = c.g.hasInvite(auth.BootstrapToken), true
+		} else {
+			why, detail = "browser credential unknown or revoked", DetailDeviceNotEnrolled
+			if d, found := c.g.consoleDevice(p.Device.ID); found && d.PublicKey == p.Device.PublicKey {
+				ok, enrolled = true, &d
+			}
 		}
 	}
 	if !ok {
@@ -130,6 +139,18 @@ func (c *conn) handshake(data []byte) bool {
 			c.fail(req.ID, e, websocket.StatusPolicyViolation)
 			return false
 		}
+	}
+	if invited {
+		d, err := c.g.redeemInvite(context.Background(), auth.BootstrapToken, p.Device, c.peer.origin)
+		if err != nil {
+			if len(keys) > 0 {
+				c.g.limiter.fail(policy, keys...)
+			}
+			c.fail(req.ID, protocol.Errorf(protocol.CodeUnauthorized, "unauthorized: %v (hint: ask the owner for a new link)", err).
+				WithDetails(map[string]any{"code": DetailDeviceNotEnrolled}), websocket.StatusPolicyViolation)
+			return false
+		}
+		enrolled = &d
 	}
 	if len(keys) > 0 {
 		c.g.limiter.succeed(keys...)

@@ -148,8 +148,9 @@ func TestPairingFromUI(t *testing.T) {
 	b.checkClean(t, s.origin)
 }
 
-// TestInvariant2_ViewerCannotApprove: a browser enrolled as a viewer is
-// shown no approval buttons, and the gateway refuses its key the approvals
+// TestInvariant2_ViewerCannotApprove: a browser enrolled as a viewer
+// (through a one-time link the owner made on the Security page) is shown
+// no approval buttons, and the gateway refuses its key the approvals
 // scope even when its own script asks for it: the pending command does not
 // run.
 func TestInvariant2_ViewerCannotApprove(t *testing.T) {
@@ -178,8 +179,19 @@ func TestInvariant2_ViewerCannotApprove(t *testing.T) {
 		t.Fatal("no approval pending")
 	}
 
+	// The owner makes a one-time viewer link on the Security page; the
+	// viewer's browser never sees the gateway token.
+	ob := newBrowser(t)
+	ob.signIn(t, s, "")
+	ob.run(t, chromedp.Navigate(s.origin+"/#/security"), waitText("#page", "Invite another browser"),
+		chromedp.SendKeys(chromedp.CSS("#invite-label"), "Sam's phone"), chromedp.Click(chromedp.CSS("#invite-make")),
+		waitText("#invite-link", "never carries the gateway token"))
+	link := eval[string](t, ob, `document.getElementById("invite-url").value`)
+	if !strings.HasPrefix(link, s.origin+"/#invite=") || strings.Contains(link, token) {
+		t.Fatalf("invitation link %q", link)
+	}
 	b := newBrowser(t)
-	b.signIn(t, s, "&role=viewer")
+	b.run(t, chromedp.Navigate(link), waitText("#state", "connected"))
 	b.run(t, waitText("#state", "read-only"), chromedp.Navigate(s.origin+"/#/approvals"), waitText("#queue", "Read-only"))
 	buttons := eval[int](t, b, `document.querySelectorAll("button[data-decision]").length + (document.getElementById("badge").hidden ? 0 : 100)`)
 	if buttons != 0 {

@@ -18,11 +18,12 @@ const PAGES = ["chat", "approvals", "sessions", "channels", "cron", "usage", "lo
 const $ = (id) => document.getElementById(id);
 
 // Read and remove the fragment's token before any other work.
-let token = null, viewer = false;
+let token = null, invite = null, viewer = false;
 {
   const frag = new URLSearchParams(location.hash.slice(1));
-  if (frag.has("token")) {
+  if (frag.has("token") || frag.has("invite")) {
     token = frag.get("token");
+    invite = frag.get("invite");
     viewer = frag.get("role") === "viewer";
     history.replaceState(null, "", location.pathname + "#/chat");
   }
@@ -63,6 +64,11 @@ async function signIn() {
         sessionStorage.setItem("talon.token", token);
       }
       token = null;
+    } else if (invite && device) {
+      const code = invite;
+      invite = null;
+      await gw.connect({ device, invite: code, scopes: ALL_SCOPES });
+      await setEnrolled(device, true);
     } else if (device && device.enrolled) {
       await gw.connect({ device, scopes: ALL_SCOPES });
     } else if (sessionStorage.getItem("talon.token")) {
@@ -73,6 +79,7 @@ async function signIn() {
     }
   } catch (e) {
     token = null;
+    invite = null;
     const detail = e.details && e.details.code;
     if (device && detail === "DEVICE_NOT_ENROLLED") {
       await setEnrolled(device, false);
@@ -161,7 +168,20 @@ async function route() {
   }
 }
 
-window.addEventListener("hashchange", () => { if (!/^#token=/.test(location.hash)) route(); });
+window.addEventListener("hashchange", () => {
+  const frag = new URLSearchParams(location.hash.slice(1));
+  if (frag.has("token") || frag.has("invite")) {
+    // A sign-in link opened in a tab that runs already.
+    token = frag.get("token");
+    invite = frag.get("invite");
+    viewer = frag.get("role") === "viewer";
+    history.replaceState(null, "", location.pathname + "#/chat");
+    gw.close();
+    signIn();
+    return;
+  }
+  route();
+});
 $("menu").addEventListener("click", () => {
   const open = $("nav").classList.toggle("open");
   $("menu").setAttribute("aria-expanded", String(open));

@@ -19,7 +19,9 @@ export class Gateway {
   url() { return (location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/"; }
 
   // connect resolves with hello-ok or rejects with the gateway's error.
-  connect({ device, token, scopes }) {
+  // token: the gateway token (used once, to enrol); invite: a one-time
+  // invitation code; neither: the enrolled device key alone.
+  connect({ device, token, invite, scopes }) {
     return new Promise((resolve, reject) => {
       const ws = new WebSocket(this.url());
       this.ws = ws;
@@ -36,8 +38,9 @@ export class Gateway {
             client: { id: "talon-control-ui", version: "1", platform: "web", mode: "ui" },
           };
           if (token) p.auth = { token };
+          else if (invite) p.auth = { bootstrapToken: invite };
           try {
-            if (device) p.device = await sign(device, p, f.payload.nonce, token);
+            if (device) p.device = await sign(device, p, f.payload.nonce, token || invite);
           } catch (e) { fail(e); ws.close(); return; }
           ws.send(JSON.stringify({ type: "req", id: "connect", method: "connect", params: p }));
           return;

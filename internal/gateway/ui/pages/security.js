@@ -16,7 +16,23 @@ export async function render(root, app) {
     fixed.replaceChildren(r.fixed.length ? h("ul", {}, r.fixed.map((f) => h("li", {}, f))) : h("p", { class: "note" }, "Nothing to fix automatically."));
     draw(r);
   }, app.report, { class: "primary", id: "security-fix" });
-  root.append(section("Security audit", h("div", { class: "row" }, fix), fixed, findings), section("Browsers with access to this console", devices));
+  const role = h("select", { id: "invite-role", "aria-label": "Access of the invited browser" },
+    h("option", { value: "operator.read" }, "viewer (read-only)"),
+    h("option", { value: "operator.read operator.approvals" }, "approver (read, approve)"),
+    h("option", { value: "operator.read operator.write operator.approvals operator.pairing" }, "operator (chat, approve, pair)"),
+    h("option", { value: "operator.admin" }, "admin (everything)"));
+  const ilabel = h("input", { id: "invite-label", placeholder: "e.g. Sam's phone", "aria-label": "Name of the invited browser" });
+  const link = h("div", { id: "invite-link", role: "status" });
+  const inv = action("Make a one-time link", async () => {
+    const r = await gw.call("console.device.invite", { scopes: role.value.split(" "), label: ilabel.value });
+    const url = location.origin + "/" + r.fragment;
+    const out = h("input", { readonly: true, value: url, class: "grow", "aria-label": "Invitation link", id: "invite-url" });
+    link.replaceChildren(h("p", { class: "note" }, "Open this once in the other browser within 15 minutes (" + r.scopes.join(", ") + "). It never carries the gateway token."), out);
+    out.focus();
+    out.select();
+  }, app.report, { id: "invite-make" });
+  root.append(section("Security audit", h("div", { class: "row" }, fix), fixed, findings), section("Browsers with access to this console", devices),
+    section("Invite another browser", h("div", { class: "row" }, ilabel, role, inv), link));
 
   function draw(r) {
     const s = r.summary || {};
