@@ -40,9 +40,14 @@ func TestPagesLoadCleanly(t *testing.T) {
 	s.llm.Script(fakellm.Reply{Text: "hello from the fake model"})
 	b := newBrowser(t)
 	b.signIn(t, s, "")
-	// Some content for the pages: a turn and a cron job.
+	// Some content for the pages: a turn, an approval left waiting (the
+	// badge shows on every page), a stranger's pairing code and a cron job.
 	b.run(t, chromedp.SendKeys(chromedp.CSS("#chat-input"), "hi there"), chromedp.Click(chromedp.CSS("#chat-send")),
 		waitText("#messages", "hello from the fake model"))
+	s.llm.Script(fakellm.Reply{ToolCalls: []fakellm.Call{{ID: "c1", Name: "exec", Args: `{"command":"git push --force origin main"}`}}})
+	b.run(t, chromedp.SendKeys(chromedp.CSS("#chat-input"), "publish my work"), chromedp.Click(chromedp.CSS("#chat-send")),
+		waitText("#badge", "1 approval waiting"))
+	s.tg.Push(s.tg.DM(faketelegram.User{ID: 666, FirstName: "Mallory"}, "hi, who is this?"))
 	shots := os.Getenv("TALON_UI_SCREENSHOTS") == "1"
 	for _, w := range []int64{1280, 360} {
 		b.run(t, chromedp.EmulateViewport(w, map[int64]int64{1280: 860, 360: 760}[w]))
@@ -113,7 +118,9 @@ func TestApprovalFromUI(t *testing.T) {
 	if !waitFor(func() bool { _, err := os.Stat(marker); return err == nil }) {
 		t.Fatalf("approved command did not run; stderr: %s", s.stderr.String())
 	}
-	b.run(t, waitText("#history", "allow-once"), chromedp.Navigate(s.origin+"/#/chat"), waitText("#messages", "all done"))
+	// The chat shows the tool call with the policy's decision and outcome.
+	b.run(t, waitText("#history", "allow-once"), chromedp.Navigate(s.origin+"/#/chat"), waitText("#messages", "all done"),
+		waitText("#messages", "tool result: exec"), waitText("#messages", "outcome: done"))
 	b.checkClean(t, s.origin)
 }
 
@@ -420,6 +427,24 @@ func TestInvariant10_ConsoleNeverReceivesSecrets(t *testing.T) {
 				break
 			}
 		}
+	}
+	b.checkClean(t, s.origin)
+}
+
+// TestApprovalDeniedFromChat: the request also shows in the chat where the
+// owner is typing; "Deny" there keeps the command from running.
+func TestApprovalDeniedFromChat(t *testing.T) {
+	s := startScene(t, "")
+	s.llm.Script(fakellm.Reply{ToolCalls: []fakellm.Call{{ID: "c1", Name: "exec", Args: `{"command":"touch denied.marker"}`}}})
+	marker := filepath.Join(s.state, "workspace", "denied.marker")
+	b := newBrowser(t)
+	b.signIn(t, s, "")
+	b.run(t, chromedp.SendKeys(chromedp.CSS("#chat-input"), "make the file"), chromedp.Click(chromedp.CSS("#chat-send")),
+		waitText("#messages", "approval needed"), waitText("#messages", "touch denied.marker"),
+		chromedp.Click(chromedp.CSS("#messages button.danger")), waitText("#messages", "all done"),
+		chromedp.Navigate(s.origin+"/#/approvals"), waitText("#history", "deny"))
+	if _, err := os.Stat(marker); err == nil {
+		t.Fatal("a denied command ran")
 	}
 	b.checkClean(t, s.origin)
 }

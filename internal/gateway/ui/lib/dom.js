@@ -64,3 +64,11 @@ export function action(label, fn, report, attrs) {
 export function section(title, ...kids) {
   return h("section", { class: "card" }, h("h2", {}, title), kids);
 }
+
+// fill replaces el's children with kids (null, false and undefined are
+// skipped, arrays flattened).
+export function fill(el, ...kids) {
+  el.replaceChildren();
+  add(el, kids);
+  return el;
+}

@@ -3,7 +3,7 @@
 // Buttons exist only for a browser holding operator.approvals; the gateway
 // refuses the methods to anyone else regardless.
 
-import { h, ago, when, table, action, section } from "../lib/dom.js";
+import { h, fill, ago, when, table, action, section } from "../lib/dom.js";
 
 export function planText(a) {
   if (a.plan) return a.plan;
@@ -50,14 +50,14 @@ export async function render(root, app) {
   function drawQueue() {
     if (!may) return;
     const list = [...app.pending.values()].sort((a, b) => String(a.createdAt).localeCompare(String(b.createdAt)));
-    queue.replaceChildren(...(list.length ? list.map(card) : [h("p", { class: "empty" }, "No approval is waiting.")]));
+    fill(queue, ...(list.length ? list.map(card) : [h("p", { class: "empty" }, "No approval is waiting.")]));
   }
 
   async function loadHistory() {
     if (!may) return;
     const r = await gw.call("exec.approval.list", { all: true, limit: 200 });
     const done = r.approvals.filter((a) => a.status !== "pending");
-    hist.replaceChildren(table([
+    fill(hist, table([
       { label: "When", get: (a) => when(a.resolvedAt || a.createdAt) },
       { label: "What", get: (a) => h("code", {}, planText(a)) },
       { label: "Outcome", get: (a) => h("span", { class: a.status === "allowed" ? "ok" : "bad" }, a.decision || a.status) },
@@ -68,7 +68,7 @@ export async function render(root, app) {
 
   async function loadAllowlist() {
     const r = await gw.call("exec.allowlist.list", {});
-    allow.replaceChildren(
+    fill(allow, 
       h("p", { class: "note" }, "Programs that run without asking (mode " + r.security + "). \"Allow always\" adds here; revoking takes effect at once."),
       table([
         { label: "Program", get: (e) => h("code", {}, e) },

@@ -1,7 +1,7 @@
 // Audit: the hash-chained log with filters, and "verify" showing the
 // chain's status.
 
-import { h, when, table, action, section } from "../lib/dom.js";
+import { h, fill, when, table, action, section } from "../lib/dom.js";
 
 export async function render(root, app) {
   const kind = h("input", { type: "search", id: "audit-kind", placeholder: "kind, e.g. approval", "aria-label": "Filter by kind" });
@@ -11,7 +11,7 @@ export async function render(root, app) {
   const list = h("div", { id: "audit-list" });
   const verify = action("Verify the chain", async () => {
     const r = await app.gw.call("audit.verify", {});
-    status.replaceChildren(r.ok
+    fill(status, r.ok
       ? h("p", { class: "ok" }, "Chain intact: " + r.records + " records, " + r.checkpoints + " signed checkpoints.")
       : h("p", { class: "bad" }, "Chain BROKEN at record " + r.firstBad + ": " + r.reason));
   }, app.report, { class: "primary", id: "audit-verify" });
@@ -21,7 +21,7 @@ export async function render(root, app) {
   function draw() {
     const k = kind.value.trim().toLowerCase(), t = who.value.trim().toLowerCase();
     const rows = recs.filter((r) => (!k || r.kind.toLowerCase().includes(k)) && (!t || (r.actor + " " + r.subject).toLowerCase().includes(t)));
-    list.replaceChildren(table([
+    fill(list, table([
       { label: "#", get: (r) => String(r.seq) },
       { label: "When", get: (r) => when(r.ts) },
       { label: "Kind", get: (r) => h("code", {}, r.kind) },

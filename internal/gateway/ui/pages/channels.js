@@ -1,7 +1,7 @@
 // Channels: each account's live state, last error and counters; the
 // pairing requests of strangers, with approve and reject.
 
-import { h, ago, table, action, section } from "../lib/dom.js";
+import { h, fill, ago, table, action, section } from "../lib/dom.js";
 
 export async function render(root, app) {
   const { gw } = app;
@@ -13,7 +13,7 @@ export async function render(root, app) {
   async function loadChannels() {
     const r = await gw.call("channels.status", {});
     const list = r.channels || [];
-    accts.replaceChildren(table([
+    fill(accts, table([
       { label: "Channel", get: (c) => h("strong", {}, c.channel + (c.account && c.account !== "default" ? " / " + c.account : "")) },
       { label: "State", get: (c) => h("span", { class: c.state === "connected" || c.state === "running" ? "ok" : "warn" }, c.state, c.mode ? " (" + c.mode + ")" : "") },
       { label: "Bot", get: (c) => c.botName || c.botId || "" },
@@ -30,9 +30,9 @@ export async function render(root, app) {
   }
 
   async function loadPairing() {
-    if (!may) { pairs.replaceChildren(h("p", { class: "note" }, "Read-only: this browser cannot see pairing requests (it lacks operator.pairing).")); return; }
+    if (!may) { fill(pairs, h("p", { class: "note" }, "Read-only: this browser cannot see pairing requests (it lacks operator.pairing).")); return; }
     const r = await gw.call("pairing.list", {});
-    pairs.replaceChildren(
+    fill(pairs, 
       h("p", { class: "note" }, "Someone who is not on a channel's allowlist gets a code. Approve only codes you expect: approving lets that sender talk to the agent."),
       table([
         { label: "Code", get: (p) => h("code", { class: "pair-code" }, p.code) },

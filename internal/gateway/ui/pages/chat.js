@@ -2,7 +2,8 @@
 // decision and outcome, provenance labels on untrusted content, /new, and
 // a session picker.
 
-import { h, ago } from "../lib/dom.js";
+import { h, fill, ago, action } from "../lib/dom.js";
+import { planText } from "./approvals.js";
 
 const MAIN = "agent:main:main";
 
@@ -27,13 +28,14 @@ export async function render(root, app) {
   async function loadSessions() {
     const r = await gw.call("sessions.list", { limit: 200 });
     const keys = new Set([MAIN, key, ...r.sessions.map((s) => s.key)]);
-    picker.replaceChildren(...[...keys].map((k) => h("option", { value: k }, k)));
+    fill(picker, ...[...keys].map((k) => h("option", { value: k }, k)));
     picker.value = key;
   }
 
   async function loadHistory() {
     const r = await gw.call("chat.history", { sessionKey: key, limit: 200 });
-    msgs.replaceChildren(...r.messages.map(messageView));
+    fill(msgs, ...r.messages.map(messageView));
+    showApprovals();
     msgs.scrollTop = msgs.scrollHeight;
   }
 
@@ -66,7 +68,37 @@ export async function render(root, app) {
     let el = msgs.querySelector("#" + CSS.escape(id));
     const body = toolLine(c.name, c.args, c.decision, c.outcome, c.reason);
     if (!el) el = append(h("div", { class: "msg tool", id }, body));
-    else el.replaceChildren(body);
+    else fill(el, body);
+  }));
+
+  // A request of this session waits for a person: show it where the
+  // owner is looking, with the answers when this browser may give them.
+  function approvalView(a) {
+    const id = "ask-" + a.id;
+    const answer = (d) => async () => {
+      await gw.call("exec.approval.resolve", { id: a.id, decision: d });
+      app.pending.delete(a.id);
+      const el = msgs.querySelector("#" + CSS.escape(id));
+      if (el) el.remove();
+    };
+    return h("div", { class: "msg tool", id },
+      h("div", { class: "who warn" }, "approval needed"),
+      h("pre", { class: "plan" }, planText(a)),
+      a.reason ? h("div", { class: "note" }, a.reason) : null,
+      gw.can("operator.approvals") ? h("div", { class: "row" },
+        action("Allow once", answer("allow-once"), app.report, { class: "primary" }),
+        action("Deny", answer("deny"), app.report, { class: "danger" }),
+        h("a", { href: "#/approvals" }, "more")) : null);
+  }
+  function showApprovals() {
+    for (const a of app.pending.values()) {
+      if (a.sessionKey === key && !msgs.querySelector("#" + CSS.escape("ask-" + a.id))) append(approvalView(a));
+    }
+  }
+  offs.push(gw.on("exec.approval.requested", () => showApprovals()));
+  offs.push(gw.on("exec.approval.resolved", (p) => {
+    const el = msgs.querySelector("#" + CSS.escape("ask-" + p.id));
+    if (el) el.remove();
   }));
 
   picker.addEventListener("change", () => {

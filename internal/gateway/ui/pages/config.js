@@ -4,7 +4,7 @@
 // unchanged), the baseHash guard against concurrent edits, validation
 // problems shown at their field, and "restart required" where it applies.
 
-import { h, section } from "../lib/dom.js";
+import { h, fill, section } from "../lib/dom.js";
 
 const SECRET = "***";
 
@@ -99,18 +99,18 @@ export async function render(root, app) {
 
   async function submit(params) {
     for (const el of fields.values()) el.querySelector(".err").textContent = "";
-    status.replaceChildren();
+    fill(status);
     try {
       const r = await gw.call("config.patch", Object.assign({ baseHash }, params));
       baseHash = r.hash;
       for (const k of Object.keys(patch)) delete patch[k];
-      status.replaceChildren(h("p", { class: "ok" }, "Saved." + (r.applied.length ? " Applied now: " + r.applied.join(", ") + "." : "")),
+      fill(status, h("p", { class: "ok" }, "Saved." + (r.applied.length ? " Applied now: " + r.applied.join(", ") + "." : "")),
         r.restartRequired.length ? h("p", { class: "warn" }, "Restart required for: " + r.restartRequired.join(", ") + " (talon gateway restart).") : null);
       return true;
     } catch (e) {
       const probs = (e.details && e.details.problems) || [];
       const loose = probs.filter((p) => !mark(p.path, p.message + (p.hint ? " (hint: " + p.hint + ")" : "")));
-      status.replaceChildren(h("p", { class: "bad" }, e.code === "CONFLICT" ? "The config changed elsewhere since this page loaded; reload the page and redo the change." : "Not saved: " + (probs.length ? probs.length + " problem(s), shown at their fields." : e.message)),
+      fill(status, h("p", { class: "bad" }, e.code === "CONFLICT" ? "The config changed elsewhere since this page loaded; reload the page and redo the change." : "Not saved: " + (probs.length ? probs.length + " problem(s), shown at their fields." : e.message)),
         loose.length ? h("ul", { class: "bad" }, loose.map((p) => h("li", {}, (p.path ? p.path + ": " : "") + p.message))) : null);
       const first = form.querySelector(".err:not(:empty)");
       if (first) first.closest(".field").querySelector("input,select,textarea").focus();

@@ -1,7 +1,7 @@
 // Cron: jobs with their next run, runs with their status and output (the
 // run's transcript), add and remove.
 
-import { h, ago, when, table, action, section } from "../lib/dom.js";
+import { h, fill, ago, when, table, action, section } from "../lib/dom.js";
 
 export async function render(root, app) {
   const { gw } = app;
@@ -20,7 +20,7 @@ export async function render(root, app) {
 
   async function load() {
     const r = await gw.call("cron.list", {});
-    jobs.replaceChildren(table([
+    fill(jobs, table([
       { label: "Job", get: (j) => [h("strong", {}, j.name || j.id), h("div", { class: "note" }, j.message)] },
       { label: "Schedule", get: (j) => h("code", {}, j.schedule) },
       { label: "Next run", get: (j) => j.enabled ? when(j.nextRunAt) + " (" + ago(j.nextRunAt) + ")" : "disabled" },
@@ -32,7 +32,7 @@ export async function render(root, app) {
 
   async function loadRuns(j) {
     const r = await gw.call("cron.runs", { id: j.id, limit: 50 });
-    runs.replaceChildren(h("p", {}, "Runs of ", h("strong", {}, j.name || j.id)), table([
+    fill(runs, h("p", {}, "Runs of ", h("strong", {}, j.name || j.id)), table([
       { label: "Started", get: (x) => when(x.startedAt) },
       { label: "Status", get: (x) => h("span", { class: x.status === "ok" || x.status === "done" ? "ok" : x.error ? "bad" : "" }, x.status, x.missed ? " (missed " + x.missed + ")" : "") },
       { label: "Output", get: (x) => x.error ? h("span", { class: "bad" }, x.error) : x.runId ? action("Show output", () => output(x), app.report) : "" },

@@ -1,7 +1,7 @@
 // Logs: a live tail of the gateway log (redacted by the gateway), with a
 // level filter and follow.
 
-import { h, section } from "../lib/dom.js";
+import { h, fill, section } from "../lib/dom.js";
 
 const LEVELS = ["DEBUG", "INFO", "WARN", "ERROR"];
 
@@ -24,7 +24,7 @@ export async function render(root, app) {
   function draw() {
     const min = Number(level.value), needle = q.value.toLowerCase();
     const shown = lines.filter((l) => levelOf(l) >= min && (!needle || l.toLowerCase().includes(needle)));
-    out.replaceChildren(...shown.map((l) => h("div", { class: "line " + ["", "", "warn", "bad"][levelOf(l)] }, l)));
+    fill(out, ...shown.map((l) => h("div", { class: "line " + ["", "", "warn", "bad"][levelOf(l)] }, l)));
     if (follow.checked) out.scrollTop = out.scrollHeight;
   }
 

@@ -1,7 +1,7 @@
 // Security: `talon security audit` findings by severity, "apply safe
 // fixes", and the browsers enrolled in this console, with revoke.
 
-import { h, ago, table, action, section } from "../lib/dom.js";
+import { h, fill, ago, table, action, section } from "../lib/dom.js";
 
 const ORDER = ["critical", "warn", "info"];
 
@@ -13,7 +13,7 @@ export async function render(root, app) {
   const fix = action("Apply safe fixes", async () => {
     if (!confirm("Apply the safe fixes? They only tighten settings (the config is backed up first).")) return;
     const r = await gw.call("security.fix", {});
-    fixed.replaceChildren(r.fixed.length ? h("ul", {}, r.fixed.map((f) => h("li", {}, f))) : h("p", { class: "note" }, "Nothing to fix automatically."));
+    fill(fixed, r.fixed.length ? h("ul", {}, r.fixed.map((f) => h("li", {}, f))) : h("p", { class: "note" }, "Nothing to fix automatically."));
     draw(r);
   }, app.report, { class: "primary", id: "security-fix" });
   const role = h("select", { id: "invite-role", "aria-label": "Access of the invited browser" },
@@ -27,7 +27,7 @@ export async function render(root, app) {
     const r = await gw.call("console.device.invite", { scopes: role.value.split(" "), label: ilabel.value });
     const url = location.origin + "/" + r.fragment;
     const out = h("input", { readonly: true, value: url, class: "grow", "aria-label": "Invitation link", id: "invite-url" });
-    link.replaceChildren(h("p", { class: "note" }, "Open this once in the other browser within 15 minutes (" + r.scopes.join(", ") + "). It never carries the gateway token."), out);
+    fill(link, h("p", { class: "note" }, "Open this once in the other browser within 15 minutes (" + r.scopes.join(", ") + "). It never carries the gateway token."), out);
     out.focus();
     out.select();
   }, app.report, { id: "invite-make" });
@@ -36,7 +36,7 @@ export async function render(root, app) {
 
   function draw(r) {
     const s = r.summary || {};
-    findings.replaceChildren(h("p", {}, (s.critical || 0) + " critical · " + (s.warn || 0) + " warn · " + (s.info || 0) + " info"),
+    fill(findings, h("p", {}, (s.critical || 0) + " critical · " + (s.warn || 0) + " warn · " + (s.info || 0) + " info"),
       ...ORDER.map((sev) => {
         const fs = r.findings.filter((f) => f.severity === sev);
         if (!fs.length) return null;
@@ -48,7 +48,7 @@ export async function render(root, app) {
 
   async function loadDevices() {
     const r = await gw.call("console.device.list", {});
-    devices.replaceChildren(h("p", { class: "note" }, "Each browser signs in with its own key, made when it first used the token. Revoke a browser you no longer use; it is disconnected at once."),
+    fill(devices, h("p", { class: "note" }, "Each browser signs in with its own key, made when it first used the token. Revoke a browser you no longer use; it is disconnected at once."),
       table([
         { label: "Browser", get: (d) => [d.label || "browser", d.id === r.self ? h("span", { class: "tag" }, "this one") : null] },
         { label: "Access", get: (d) => d.scopes.map((s) => s.replace("operator.", "")).join(", ") },

@@ -1,6 +1,6 @@
 // Sessions: list with search, transcript view, reset and delete.
 
-import { h, ago, usd, table, action, section } from "../lib/dom.js";
+import { h, fill, ago, usd, table, action, section } from "../lib/dom.js";
 import { messageView } from "./chat.js";
 
 export async function render(root, app) {
@@ -20,7 +20,7 @@ export async function render(root, app) {
   function draw() {
     const needle = q.value.trim().toLowerCase();
     const rows = all.filter((s) => !needle || [s.key, s.channel, s.model, s.agentId].join(" ").toLowerCase().includes(needle));
-    list.replaceChildren(table([
+    fill(list, table([
       { label: "Session", get: (s) => h("a", { href: "#/sessions", "data-key": s.key, onclick: (e) => { e.preventDefault(); open(s.key); } }, s.key) },
       { label: "Channel", get: (s) => s.channel || "" },
       { label: "Messages", get: (s) => String(s.messageCount) },
@@ -28,13 +28,13 @@ export async function render(root, app) {
       { label: "Updated", get: (s) => ago(s.updatedAt) },
       { label: "", get: (s) => h("div", { class: "row" },
         gw.can("operator.write") ? action("Reset", async () => { if (confirm("Start " + s.key + " over? The transcript is kept for the record.")) { await gw.call("sessions.reset", { key: s.key }); await load(); } }, app.report) : null,
-        gw.can("operator.admin") ? action("Delete", async () => { if (confirm("Delete " + s.key + " and its transcript?")) { await gw.call("sessions.delete", { key: s.key }); view.replaceChildren(); await load(); } }, app.report, { class: "danger" }) : null) },
+        gw.can("operator.admin") ? action("Delete", async () => { if (confirm("Delete " + s.key + " and its transcript?")) { await gw.call("sessions.delete", { key: s.key }); fill(view); await load(); } }, app.report, { class: "danger" }) : null) },
     ], rows, needle ? "No session matches." : "No session yet."));
   }
 
   async function open(key) {
     const r = await gw.call("chat.history", { sessionKey: key, limit: 500 });
-    view.replaceChildren(section("Transcript of " + key,
+    fill(view, section("Transcript of " + key,
       h("div", { class: "msgs" }, r.messages.length ? r.messages.map(messageView) : h("p", { class: "empty" }, "Empty transcript."))));
     view.scrollIntoView({ block: "start" });
   }
