@@ -52,7 +52,10 @@
 //
 // Session model: there are no cookies. A WebSocket connection is the session;
 // its scopes are fixed at connect time, each method names the scope it needs,
-// and unknown methods fail closed.
+// and unknown methods fail closed. A browser running the Control UI proves
+// the shared secret once, to enrol a non-extractable Ed25519 key (or joins
+// with a one-time invitation), and afterwards signs each connect with that
+// key alone, getting at most the enrolled scopes (console_devices.go).
 package gateway
 
 import (

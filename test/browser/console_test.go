@@ -33,6 +33,20 @@ var pages = []struct{ name, ready string }{
 	{"config", "Save changes"},
 }
 
+// unlabelledJS lists the visible form controls and buttons of the page
+// that have no accessible name.
+const unlabelledJS = `(() => {
+  const bad = [];
+  for (const el of document.querySelectorAll("input, select, textarea, button, a[href]")) {
+    if (el.closest("[hidden]") || el.type === "hidden") continue;
+    const named = el.getAttribute("aria-label") || (el.labels && el.labels.length) || (el.textContent || "").trim() ||
+      (el.id && document.querySelector("label[for='" + el.id + "']")) || el.getAttribute("title") ||
+      (el.type === "checkbox" && el.closest("label"));
+    if (!named) bad.push(el.outerHTML.slice(0, 80));
+  }
+  return bad.join(" | ");
+})()`
+
 // TestPagesLoadCleanly opens every page, at desktop and phone width, and
 // fails on any console error or any request beyond the gateway's origin.
 func TestPagesLoadCleanly(t *testing.T) {
@@ -57,6 +71,10 @@ func TestPagesLoadCleanly(t *testing.T) {
 				b.run(t, chromedp.SendKeys(chromedp.CSS("#cron-name"), "morning brief"), chromedp.SendKeys(chromedp.CSS("#cron-schedule"), "0 9 * * 1-5"),
 					chromedp.SendKeys(chromedp.CSS("#cron-message"), "summarise my inbox"), chromedp.Click(chromedp.CSS("#cron-add")),
 					waitText("#cron-jobs", "morning brief"))
+			}
+			// Keyboard and screen-reader basics: every control has a name.
+			if bad := eval[string](t, b, unlabelledJS); bad != "" {
+				t.Errorf("%s at %d px: controls without a name: %s", p.name, w, bad)
 			}
 			if shots {
 				b.run(t, chromedp.Sleep(200*time.Millisecond))

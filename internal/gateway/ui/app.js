@@ -162,6 +162,8 @@ async function route() {
     if (current !== page) return;
     root.replaceChildren();
     app.cleanup = (await mod.render(root, app)) || null;
+    // After a navigation by keyboard, start reading at the page.
+    if (document.activeElement && document.activeElement.closest(".nav")) $("main").focus();
   } catch (e) {
     root.replaceChildren();
     report(e);

@@ -123,7 +123,7 @@ export async function render(root, app) {
   save.disabled = true;
   form.addEventListener("submit", (e) => { e.preventDefault(); if (Object.keys(patch).length) submit({ patch }); });
 
-  const raw = h("textarea", { id: "config-raw", rows: 8, spellcheck: "false", value: "{\n  // A JSON5 merge patch: keys given here replace the file's; null removes a key.\n  // e.g. logging: { level: \"debug\" }\n}\n" });
+  const raw = h("textarea", { id: "config-raw", rows: 8, spellcheck: "false", "aria-label": "JSON5 merge patch", value: "{\n  // A JSON5 merge patch: keys given here replace the file's; null removes a key.\n  // e.g. logging: { level: \"debug\" }\n}\n" });
   const rawSave = h("button", { type: "button", class: "primary", id: "config-raw-save" }, "Apply patch");
   rawSave.addEventListener("click", async () => { if (await submit({ raw: raw.value })) raw.value = "{\n}\n"; });
   const current = h("details", {}, h("summary", {}, "Current config (secrets shown as ***)"), h("pre", {}, JSON.stringify(cr.config, null, 2)));
