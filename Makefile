@@ -45,7 +45,8 @@ fuzz:
 	$(GO) test ./internal/config -run '^$$' -fuzz FuzzEditInText -fuzztime 30s
 	$(GO) test ./internal/policy/execplan -run '^$$' -fuzz FuzzConfiguresPrograms -fuzztime 30s
 	$(GO) test ./internal/policy -run '^$$' -fuzz FuzzSkeleton -fuzztime 30s
-	$(GO) test ./internal/security -run '^$$' -fuzz FuzzScrub -fuzztime 30s
+	$(GO) test ./internal/redact -run '^$$' -fuzz FuzzScrub -fuzztime 30s
+	$(GO) test ./internal/redact -run '^$$' -fuzz FuzzRedact -fuzztime 30s
 	$(GO) test ./internal/netguard -run '^$$' -fuzz FuzzHostEntry -fuzztime 30s
 	$(GO) test ./internal/approvals -run '^$$' -fuzz FuzzRender -fuzztime 30s
 	$(GO) test ./internal/release -run '^$$' -fuzz FuzzVerify -fuzztime 30s

@@ -9,11 +9,14 @@ import (
 
 // TestImportDirection keeps the packages' layers pointing one way: the
 // store, the secret types, netguard and the protocol at the bottom import
-// nothing of Talon's; the audit log only the store; config only netguard
-// and secret; the policy only config and the exec planner; chat adapters
-// reach the rest of Talon only through the channels package (never the
-// agent, the gateway or the store); tools never reach the gateway, the
-// channels or the store; and only the CLI (the composition root) imports
+// nothing of Talon's, nor does core, the shared vocabulary; the audit log
+// only the store and core; config only netguard and secret; the policy
+// only config, core and the exec planner; chat adapters reach the rest of
+// Talon only through the channels package (never the agent, the gateway or
+// the store); tools (internal/tools/...) depend on core, never on the
+// agent that runs them, the gateway or the channels (the session and cron
+// tools read the store: transcripts and jobs are what they are about);
+// and only the CLI (the composition root) imports
 // the gateway, the release updater and the migration. A new import that
 // breaks a layer fails here with the rule it breaks.
 func TestImportDirection(t *testing.T) {
@@ -45,10 +48,11 @@ func TestImportDirection(t *testing.T) {
 		"internal/sandbox":         {},
 		"internal/policy/execplan": {},
 		"internal/version":         {},
-		"internal/auditlog":        {"internal/store"},
+		"internal/core":            {},
+		"internal/auditlog":        {"internal/store", "internal/core"},
 		"internal/config":          {"internal/netguard", "internal/secret"},
-		"internal/policy":          {"internal/config", "internal/policy/execplan"},
-		"internal/approvals":       {"internal/auditlog", "internal/store"},
+		"internal/policy":          {"internal/config", "internal/core", "internal/policy/execplan"},
+		"internal/approvals":       {"internal/auditlog", "internal/core", "internal/store"},
 		"internal/release":         {"internal/netguard"},
 	}
 	for pkg, allowed := range only {
@@ -67,7 +71,7 @@ func TestImportDirection(t *testing.T) {
 		forbidden   []string
 	}{
 		{"internal/channels/", "chat adapters talk to the rest through the channels package", []string{"internal/agent", "internal/gateway", "internal/store", "internal/cli"}},
-		{"internal/tools/", "tools act through their plan, never through the gateway, the channels or the store", []string{"internal/gateway", "internal/channels", "internal/store", "internal/cli"}},
+		{"internal/tools/", "tools depend on core, never on the agent that runs them, the gateway or the channels", []string{"internal/agent", "internal/gateway", "internal/channels", "internal/cli"}},
 	}
 	for pkg, imps := range imports {
 		for _, n := range never {

@@ -8,7 +8,8 @@
 // reserved against every budget, atomically with the check and across
 // processes sharing the database, so a call that could take a budget over,
 // counting the calls already in flight, is refused without reaching the
-// provider (budget.go); every tool call passes policy.Decider and its decision is
+// provider (budget.go); every tool call is planned by its tool, decided on
+// that plan by policy.Decider, recorded before it runs, and its decision is
 // stored with its result; a turn is bounded in model calls, tool calls and
 // time.
 package agent
@@ -24,9 +25,10 @@ import (
 	"github.com/talonclaw/talon/internal/approvals"
 	"github.com/talonclaw/talon/internal/auditlog"
 	"github.com/talonclaw/talon/internal/config"
+	"github.com/talonclaw/talon/internal/core"
 	"github.com/talonclaw/talon/internal/llm"
 	"github.com/talonclaw/talon/internal/policy"
-	"github.com/talonclaw/talon/internal/security"
+	"github.com/talonclaw/talon/internal/redact"
 	"github.com/talonclaw/talon/internal/store"
 )
 
@@ -48,9 +50,9 @@ type Options struct {
 	// transcript or the reply see it (invariant 10). Nil scrubs nothing.
 	Scrub func(string) string
 	// ScrubStream makes a scrubber for one streamed reply that finds a
-	// secret cut across deltas (security.LiveScrubber.Stream); nil scrubs
+	// secret cut across deltas (redact.LiveScrubber.Stream); nil scrubs
 	// each delta alone with Scrub.
-	ScrubStream func() *security.Stream
+	ScrubStream func() *redact.Stream
 	// Approvals, when set, asks a person about calls the policy escalates;
 	// nil (or nobody connected) applies tools.exec.askFallback.
 	Approvals *approvals.Manager
@@ -86,6 +88,8 @@ type Agent struct {
 	// wrap puts untrusted senders' messages of the history in provenance
 	// markers, the same way on every call.
 	wrap *wrapper
+	// rec records tool calls' intents and outcomes (Options.Audit).
+	rec *auditlog.Recorder
 }
 
 type lane struct {
@@ -123,7 +127,7 @@ func New(o Options) (*Agent, error) {
 		n = 1
 	}
 	return &Agent{o: o, log: o.Logger.With("component", "agent"), lanes: map[string]*lane{}, runs: map[string]*run{}, slots: make(chan struct{}, n),
-		wrap: newWrapper()}, nil
+		wrap: newWrapper(), rec: &auditlog.Recorder{Sink: o.Audit}}, nil
 }
 
 // enqueue takes a place in the session's lane now, so turns run in the order
@@ -311,6 +315,13 @@ func (a *Agent) Run(ctx context.Context, req TurnRequest) (*TurnResult, error) {
 }
 
 func (a *Agent) resolveKey(req *TurnRequest) (string, error) {
+	// Trust is never assumed: a request that does not say whose message it
+	// is would otherwise be someone's guess.
+	switch req.Trust {
+	case core.TrustOwner, core.TrustTrusted, core.TrustUntrusted:
+	default:
+		return "", fmt.Errorf("agent: turn request without a valid trust (%q); the caller must say whether the sender is the owner, trusted or untrusted", req.Trust)
+	}
 	if req.SessionKey != "" {
 		if !ValidSessionKey(req.SessionKey) {
 			return "", fmt.Errorf("agent: invalid session key %q (hint: keys look like agent:main:main)", req.SessionKey)
@@ -323,4 +334,12 @@ func (a *Agent) resolveKey(req *TurnRequest) (string, error) {
 	}
 	req.SessionKey = k
 	return k, nil
+}
+
+// SendToSession starts a turn in another session with a message written
+// by the model of session from (sessions_send). The message enters as
+// untrusted: it was written by a model, whatever that model read.
+func (a *Agent) SendToSession(ctx context.Context, from core.Actor, sessionKey, text string) (string, error) {
+	return a.Start(context.WithoutCancel(ctx), TurnRequest{SessionKey: sessionKey, Text: text,
+		SenderID: "session:" + from.SessionKey, Trust: core.TrustUntrusted})
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/talonclaw/talon/internal/core"
 	"math"
 	"os"
 	"path/filepath"
@@ -66,7 +67,7 @@ func (e *env) run(text string) (*TurnResult, error) {
 	e.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	return e.agent.Run(ctx, TurnRequest{SessionKey: MainSessionKey(""), Text: text})
+	return e.agent.Run(ctx, TurnRequest{Trust: policy.TrustOwner, SessionKey: MainSessionKey(""), Text: text})
 }
 
 // echoTool returns its "text" argument.
@@ -79,13 +80,17 @@ func (t *echoTool) Spec() llm.ToolSpec {
 	return llm.ToolSpec{Name: "echo", Description: "echo text", Parameters: json.RawMessage(`{"type":"object","properties":{"text":{"type":"string"}}}`)}
 }
 
-func (t *echoTool) Run(ctx context.Context, c ToolCall) (ToolResult, error) {
+func (t *echoTool) Plan(_ context.Context, c core.Call) (*core.Plan, error) {
+	return testPlan(t.Spec().Name, c)
+}
+
+func (t *echoTool) Run(ctx context.Context, c core.Call, _ *core.Plan) (core.Result, error) {
 	var a struct{ Text string }
 	_ = json.Unmarshal(c.Args, &a)
 	t.mu.Lock()
 	t.calls = append(t.calls, a.Text)
 	t.mu.Unlock()
-	return ToolResult{Content: "echo: " + a.Text}, nil
+	return core.Result{Content: "echo: " + a.Text}, nil
 }
 
 func TestTurnReplyUsageAndCost(t *testing.T) {
@@ -199,8 +204,8 @@ func TestBadToolCallsGoBackAsErrors(t *testing.T) {
 
 type denyEcho struct{}
 
-func (denyEcho) Decide(_ context.Context, _ policy.Actor, _ policy.SessionState, tool string, _ json.RawMessage) policy.Decision {
-	if tool == "echo" {
+func (denyEcho) Decide(_ context.Context, req policy.Request) policy.Decision {
+	if req.Tool.Name == "echo" {
 		return policy.Decision{Action: policy.Deny, Reason: "echo is not allowed here"}
 	}
 	return policy.Decision{Action: policy.Allow}
@@ -278,7 +283,7 @@ func TestInvariant11_BudgetRefusedBeforeModelCall(t *testing.T) {
 			}
 			e.fake.ForbidRequests()
 			var events []Event
-			res, err := e.agent.Run(ctx, TurnRequest{SessionKey: "agent:main:main", Text: "spend more", OnEvent: func(ev Event) { events = append(events, ev) }})
+			res, err := e.agent.Run(ctx, TurnRequest{Trust: policy.TrustOwner, SessionKey: "agent:main:main", Text: "spend more", OnEvent: func(ev Event) { events = append(events, ev) }})
 			var be *BudgetError
 			if !errors.As(err, &be) || be.Key != tc.key {
 				t.Fatalf("err %v, want BudgetError for %s", err, tc.key)
@@ -373,7 +378,7 @@ func TestSessionTurnsRunInArrivalOrder(t *testing.T) {
 	done := make(chan struct{}, n)
 	ctx := context.Background()
 	for i := range n {
-		_, err := e.agent.Start(ctx, TurnRequest{SessionKey: "agent:main:main", Text: fmt.Sprintf("msg %02d", i), OnEvent: func(ev Event) {
+		_, err := e.agent.Start(ctx, TurnRequest{Trust: policy.TrustOwner, SessionKey: "agent:main:main", Text: fmt.Sprintf("msg %02d", i), OnEvent: func(ev Event) {
 			if ev.Type == "final" || ev.Type == "error" {
 				done <- struct{}{}
 			}
@@ -410,7 +415,7 @@ func TestSessionsRunInParallel(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			e.agent.Run(context.Background(), TurnRequest{SessionKey: fmt.Sprintf("agent:main:cli:direct:u%d", i), Text: "hi"})
+			e.agent.Run(context.Background(), TurnRequest{Trust: policy.TrustOwner, SessionKey: fmt.Sprintf("agent:main:cli:direct:u%d", i), Text: "hi"})
 		}()
 	}
 	wg.Wait()
@@ -443,7 +448,7 @@ func TestAbort(t *testing.T) {
 	e := newEnv(t)
 	e.fake.Script(fakellm.Reply{Text: "slow", Delay: 10 * time.Second})
 	got := make(chan Event, 8)
-	id, err := e.agent.Start(context.Background(), TurnRequest{SessionKey: "agent:main:main", Text: "hi", OnEvent: func(ev Event) { got <- ev }})
+	id, err := e.agent.Start(context.Background(), TurnRequest{Trust: policy.TrustOwner, SessionKey: "agent:main:main", Text: "hi", OnEvent: func(ev Event) { got <- ev }})
 	if err != nil {
 		t.Fatal(err)
 	}

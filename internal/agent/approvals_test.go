@@ -17,7 +17,7 @@ import (
 // askAll asks about every call.
 type askAll struct{}
 
-func (askAll) Decide(context.Context, policy.Actor, policy.SessionState, string, json.RawMessage) policy.Decision {
+func (askAll) Decide(context.Context, policy.Request) policy.Decision {
 	return policy.Decision{Action: policy.Ask, Reason: "not on the allowlist"}
 }
 
@@ -134,7 +134,7 @@ func TestAskTimeoutAppliesFallback(t *testing.T) {
 			if (len(tool.calls()) == 1) != tc.runs || !strings.Contains(res.ToolCalls[0].Reason, "expired unanswered") {
 				t.Fatalf("fallback %s: calls %v, record %+v", tc.fallback, tool.calls(), res.ToolCalls[0])
 			}
-			if len(requested) != 1 || requested[0].Plan != "exec: touch x" || requested[0].Fallback != tc.fallback {
+			if len(requested) != 1 || !strings.HasPrefix(requested[0].Plan, "exec: touch x\n  does: ") || requested[0].Fallback != tc.fallback {
 				t.Fatalf("requested %+v", requested)
 			}
 			all, _ := e.store.ListApprovals(context.Background(), true, 0)

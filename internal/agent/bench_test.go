@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"fmt"
+	"github.com/talonclaw/talon/internal/policy"
 	"path/filepath"
 	"runtime"
 	"sync"
@@ -70,7 +71,7 @@ func BenchmarkTurnOverhead(b *testing.B) {
 			for b.Loop() {
 				key := fmt.Sprintf("agent:main:cli:direct:u%d", i/20)
 				i++
-				req := TurnRequest{SessionKey: key, Text: "hello"}
+				req := TurnRequest{Trust: policy.TrustOwner, SessionKey: key, Text: "hello"}
 				if journaled {
 					req.Journaled, req.RunID = true, fmt.Sprintf("run_in%d", i)
 				}
@@ -96,7 +97,7 @@ func BenchmarkTurns100Sessions(b *testing.B) {
 		go func() {
 			defer wg.Done()
 			for range per {
-				if _, err := a.Run(ctx, TurnRequest{SessionKey: fmt.Sprintf("agent:main:cli:direct:u%d", s), Text: "hi"}); err != nil {
+				if _, err := a.Run(ctx, TurnRequest{Trust: policy.TrustOwner, SessionKey: fmt.Sprintf("agent:main:cli:direct:u%d", s), Text: "hi"}); err != nil {
 					b.Error(err)
 					return
 				}
@@ -117,7 +118,7 @@ func BenchmarkIdleSessionMemory(b *testing.B) {
 		var before, after runtime.MemStats
 		runtime.ReadMemStats(&before)
 		for s := range 1000 {
-			if _, err := a.Run(ctx, TurnRequest{SessionKey: fmt.Sprintf("agent:main:cli:direct:u%d", s), Text: "hi"}); err != nil {
+			if _, err := a.Run(ctx, TurnRequest{Trust: policy.TrustOwner, SessionKey: fmt.Sprintf("agent:main:cli:direct:u%d", s), Text: "hi"}); err != nil {
 				b.Fatal(err)
 			}
 		}

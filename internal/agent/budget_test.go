@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/talonclaw/talon/internal/policy"
 	"math"
 	"os"
 	"os/exec"
@@ -114,7 +115,7 @@ func TestInvariant11_ConcurrentTurnsReserveBudget(t *testing.T) {
 			defer ended.Add(1)
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 			defer cancel()
-			_, errs[i] = a.Run(ctx, TurnRequest{SessionKey: fmt.Sprintf("agent:main:cli:direct:u%d", i), Text: "spend"})
+			_, errs[i] = a.Run(ctx, TurnRequest{Trust: policy.TrustOwner, SessionKey: fmt.Sprintf("agent:main:cli:direct:u%d", i), Text: "spend"})
 		})
 	}
 	releaseWhenSettled(t, fake, &ended, n, release)
@@ -163,7 +164,7 @@ func TestBudgetChild(t *testing.T) {
 	a, _ := budgetAgent(t, db, os.Getenv(childURL), limit, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	_, err = a.Run(ctx, TurnRequest{SessionKey: os.Getenv(childKey), Text: "spend"})
+	_, err = a.Run(ctx, TurnRequest{Trust: policy.TrustOwner, SessionKey: os.Getenv(childKey), Text: "spend"})
 	var be *BudgetError
 	switch {
 	case err == nil:
@@ -281,7 +282,7 @@ func TestInvariant11_KilledProcessReservationExpires(t *testing.T) {
 	run := func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		_, err := a.Run(ctx, TurnRequest{SessionKey: "agent:main:main", Text: "spend"})
+		_, err := a.Run(ctx, TurnRequest{Trust: policy.TrustOwner, SessionKey: "agent:main:main", Text: "spend"})
 		return err
 	}
 	var be *BudgetError
@@ -309,7 +310,7 @@ func TestInvariant11_SettleReplacesReservation(t *testing.T) {
 	a, st := budgetAgent(t, filepath.Join(t.TempDir(), "talon.db"), fake.URL, 1, nil)
 	done := make(chan error, 1)
 	go func() {
-		_, err := a.Run(context.Background(), TurnRequest{SessionKey: "agent:main:main", Text: "spend"})
+		_, err := a.Run(context.Background(), TurnRequest{Trust: policy.TrustOwner, SessionKey: "agent:main:main", Text: "spend"})
 		done <- err
 	}()
 	deadline := time.Now().Add(time.Minute)
@@ -338,11 +339,11 @@ func TestInvariant11_FailedCallReleasesReservation(t *testing.T) {
 		fake := fakellm.New(t)
 		a, st := budgetAgent(t, filepath.Join(t.TempDir(), "talon.db"), fake.URL, worstCallUSD, nil)
 		fake.Script(fakellm.Reply{Status: 400, Text: "bad request"})
-		if _, err := a.Run(context.Background(), TurnRequest{SessionKey: "agent:main:main", Text: "fail"}); err == nil || fake.Count() != 1 {
+		if _, err := a.Run(context.Background(), TurnRequest{Trust: policy.TrustOwner, SessionKey: "agent:main:main", Text: "fail"}); err == nil || fake.Count() != 1 {
 			t.Fatalf("err %v, model requests %d; want a failed call", err, fake.Count())
 		}
 		fake.Script(fakellm.Reply{Text: "ok", Usage: &fakellm.Usage{Prompt: 1, Completion: realOutput}})
-		if _, err := a.Run(context.Background(), TurnRequest{SessionKey: "agent:main:main", Text: "again"}); err != nil || fake.Count() != 2 {
+		if _, err := a.Run(context.Background(), TurnRequest{Trust: policy.TrustOwner, SessionKey: "agent:main:main", Text: "again"}); err != nil || fake.Count() != 2 {
 			t.Fatalf("after the failed call: err %v, model requests %d; want the call made", err, fake.Count())
 		}
 		checkSpendAfter(t, st, 1)
@@ -354,7 +355,7 @@ func TestInvariant11_FailedCallReleasesReservation(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error, 1)
 		go func() {
-			_, err := a.Run(ctx, TurnRequest{SessionKey: "agent:main:main", Text: "hang"})
+			_, err := a.Run(ctx, TurnRequest{Trust: policy.TrustOwner, SessionKey: "agent:main:main", Text: "hang"})
 			done <- err
 		}()
 		deadline := time.Now().Add(time.Minute)
@@ -366,7 +367,7 @@ func TestInvariant11_FailedCallReleasesReservation(t *testing.T) {
 			t.Fatal("the aborted turn succeeded")
 		}
 		fake.Script(fakellm.Reply{Text: "ok", Usage: &fakellm.Usage{Prompt: 1, Completion: realOutput}})
-		if _, err := a.Run(context.Background(), TurnRequest{SessionKey: "agent:main:main", Text: "again"}); err != nil || fake.Count() != 2 {
+		if _, err := a.Run(context.Background(), TurnRequest{Trust: policy.TrustOwner, SessionKey: "agent:main:main", Text: "again"}); err != nil || fake.Count() != 2 {
 			t.Fatalf("after the aborted call: err %v, model requests %d; want the call made", err, fake.Count())
 		}
 		checkSpendAfter(t, st, 1)
@@ -380,7 +381,7 @@ func TestInvariant11_WorstCaseOverBudgetIsRefused(t *testing.T) {
 	fake := fakellm.New(t)
 	fake.ForbidRequests()
 	a, _ := budgetAgent(t, filepath.Join(t.TempDir(), "talon.db"), fake.URL, worstCallUSD/2, nil)
-	_, err := a.Run(context.Background(), TurnRequest{SessionKey: "agent:main:main", Text: "hi"})
+	_, err := a.Run(context.Background(), TurnRequest{Trust: policy.TrustOwner, SessionKey: "agent:main:main", Text: "hi"})
 	var be *BudgetError
 	if !errors.As(err, &be) || be.Key != "budgets.perDayUsd" || fake.Count() != 0 {
 		t.Fatalf("err %v, model requests %d", err, fake.Count())
@@ -401,7 +402,7 @@ func TestZeroCostModelHoldsNothing(t *testing.T) {
 	cfg.Models.Providers["local"].Models[0].Cost = config.ModelCost{}
 	done := make(chan error, 1)
 	go func() {
-		_, err := a.Run(context.Background(), TurnRequest{SessionKey: "agent:main:main", Text: "free"})
+		_, err := a.Run(context.Background(), TurnRequest{Trust: policy.TrustOwner, SessionKey: "agent:main:main", Text: "free"})
 		done <- err
 	}()
 	deadline := time.Now().Add(time.Minute)

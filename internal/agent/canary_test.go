@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"github.com/talonclaw/talon/internal/core"
 	"net/url"
 	"regexp"
 	"strings"
@@ -73,9 +74,13 @@ func (hookTool) Spec() llm.ToolSpec {
 	return llm.ToolSpec{Name: "read", Parameters: json.RawMessage(`{"type":"object"}`)}
 }
 
-func (h hookTool) Run(context.Context, ToolCall) (ToolResult, error) {
+func (h hookTool) Plan(_ context.Context, c core.Call) (*core.Plan, error) {
+	return testPlan(h.Spec().Name, c)
+}
+
+func (h hookTool) Run(context.Context, core.Call, *core.Plan) (core.Result, error) {
 	h.hook()
-	return ToolResult{Content: "nothing here"}, nil
+	return core.Result{Content: "nothing here"}, nil
 }
 
 func percentEncode(s string, upper bool) string {

@@ -62,7 +62,7 @@ func (t *turn) compact(ctx context.Context, hist []store.Message, window int) (b
 	// wash the session's taint away.
 	var st policy.SessionState
 	for _, m := range older {
-		observe(&st, m, map[string]string{})
+		observe(&st, m)
 	}
 	prov, sender := policy.TrustTrusted, ""
 	if st.Tainted {

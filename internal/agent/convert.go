@@ -8,12 +8,12 @@ import (
 
 	"github.com/talonclaw/talon/internal/llm"
 	"github.com/talonclaw/talon/internal/policy"
-	"github.com/talonclaw/talon/internal/security"
+	"github.com/talonclaw/talon/internal/provenance"
 	"github.com/talonclaw/talon/internal/store"
 )
 
 // wrapper wraps untrusted senders' messages of the history in provenance
-// markers (security.WrapUntrustedStable) under a key secret to this
+// markers (provenance.WrapUntrustedStable) under a key secret to this
 // process, remembering the result: every model call of a session wraps
 // the same messages again.
 type wrapper struct {
@@ -41,7 +41,7 @@ func (w *wrapper) wrap(ref, source, content string) string {
 	if e, ok := w.memo[k]; ok && e.content == content {
 		return e.out
 	}
-	out := security.WrapUntrustedStable(w.key, ref, source, content)
+	out := provenance.WrapUntrustedStable(w.key, ref, source, content)
 	if len(w.memo) >= wrapMemo {
 		clear(w.memo)
 	}

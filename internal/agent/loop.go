@@ -14,9 +14,11 @@ import (
 	"github.com/talonclaw/talon/internal/approvals"
 	"github.com/talonclaw/talon/internal/auditlog"
 	"github.com/talonclaw/talon/internal/config"
+	"github.com/talonclaw/talon/internal/core"
 	"github.com/talonclaw/talon/internal/llm"
 	"github.com/talonclaw/talon/internal/policy"
-	"github.com/talonclaw/talon/internal/security"
+	"github.com/talonclaw/talon/internal/provenance"
+	"github.com/talonclaw/talon/internal/redact"
 	"github.com/talonclaw/talon/internal/store"
 )
 
@@ -41,8 +43,7 @@ type turn struct {
 	calls  int // model calls so far
 	// state is the session's taint, derived from the transcript and updated
 	// after every tool result within the turn.
-	state   policy.SessionState
-	fetched map[string]string
+	state policy.SessionState
 	// canary is this turn's; guard finds this round's system prompt and
 	// canary in text leaving the turn.
 	canary string
@@ -203,7 +204,7 @@ func (t *turn) do(ctx context.Context) (err error) {
 		t.res.StopReason = "command"
 		return nil
 	}
-	trust := orDefault(req.Trust, policy.TrustOwner)
+	trust := req.Trust
 	if f := strings.Fields(req.Text); len(f) > 0 && f[0] == "/approve" {
 		t.res.StopReason = "command"
 		t.res.Reply = t.approveCommand(ctx, f[1:], trust)
@@ -273,10 +274,9 @@ func (t *turn) do(ctx context.Context) (err error) {
 			}
 		}
 		hist = t.withPending(hist)
-		t.fetched = map[string]string{}
 		t.state = policy.SessionState{HoldsPrivate: trust == policy.TrustOwner}
 		for _, m := range hist {
-			observe(&t.state, m, t.fetched)
+			observe(&t.state, m)
 		}
 		if t.canary == "" {
 			t.canary = newCanary()
@@ -334,11 +334,9 @@ func (t *turn) do(ctx context.Context) (err error) {
 			t.res.StopReason = resp.StopReason
 			return nil
 		}
-		if calls, err := json.Marshal(resp.Message.ToolCalls); err == nil {
-			observe(&t.state, store.Message{Role: "assistant", ToolCalls: calls}, t.fetched)
-		}
+		actor := core.Actor{AgentID: t.sess.AgentID, SessionKey: t.sess.Key, SenderID: req.SenderID, Channel: req.Inbound.Channel, Trust: trust}
 		for _, call := range resp.Message.ToolCalls {
-			if err := t.tool(ctx, call, trust); err != nil {
+			if err := t.tool(ctx, call, actor); err != nil {
 				return err
 			}
 		}
@@ -384,92 +382,103 @@ func (t *turn) assistantMessage(resp *llm.Response, m llm.Model, cost float64) s
 		InputTokens: resp.Usage.InputTokens, OutputTokens: resp.Usage.OutputTokens, CostUSD: cost, RunID: t.req.RunID}
 }
 
-// tool decides and runs one tool call and stores its result. Bad calls
-// (unknown tool, arguments that are not a JSON object, over the per-turn
-// limit) become error results for the model; they never end the turn.
-func (t *turn) tool(ctx context.Context, call llm.ToolCall, trust string) error {
+// tool plans, decides and runs one tool call and stores its result. The
+// tool makes the call's Plan once; the one policy decides on it (unknown
+// tools, invalid arguments and the per-turn cap are rules of that same
+// decision); the intent is recorded before the tool runs and the outcome
+// after. Bad calls become error results for the model; they never end the
+// turn.
+func (t *turn) tool(ctx context.Context, call llm.ToolCall, actor core.Actor) error {
 	rec := ToolCallRecord{ID: call.ID, Name: call.Name, Args: call.Args}
-	var result ToolResult
+	var result core.Result
 	t.used++
 	tl, known := t.a.o.Tools.Get(call.Name)
-	var args map[string]json.RawMessage
-	var planHash string
+	cc := core.Call{ID: call.ID, Args: call.Args, Actor: actor, RunID: t.req.RunID, Workspace: t.a.o.Workspace,
+		Reply: func(text string) { t.emit(Event{Type: "message", Text: text}) }}
+	req := policy.Request{Actor: actor, State: t.state, Tool: core.Spec{Name: call.Name}, Registered: known, Args: call.Args,
+		CallsInTurn: t.used, CallLimit: t.cfg.Budgets.PerTurnToolCalls}
+	if known {
+		req.Tool = tl.Spec()
+		req.Plan, req.PlanErr = t.plan(ctx, tl, cc)
+	}
+	d := t.a.o.Policy.Decide(ctx, req)
+	plan := req.Plan
+	if plan == nil && d.Action != policy.Deny {
+		// A call without a plan cannot run, whatever a Decider says
+		// (Rules refuses it first: unknown-tool, invalid-arguments).
+		why := fmt.Sprintf("unknown tool %q", call.Name)
+		if req.PlanErr != nil {
+			why = req.PlanErr.Error()
+		}
+		d = policy.Decision{Action: policy.Deny, Reason: why, Invalid: true, Rule: "no-plan"}
+	}
+	rec.Decision, rec.Reason = d.Action, d.Reason
+	if d.Alert == policy.AlertPromptLeak {
+		t.leak(ctx, "tool "+call.Name)
+	}
+	run := d.Action == policy.Allow
+	if d.Action == policy.Ask {
+		var err error
+		run, err = t.approve(ctx, call, plan, &rec)
+		if err != nil {
+			return err
+		}
+	}
 	switch {
-	case t.used > t.cfg.Budgets.PerTurnToolCalls:
-		rec.Decision, rec.Outcome = policy.Deny, "denied"
-		rec.Reason = fmt.Sprintf("tool call limit for this turn reached (budgets.perTurnToolCalls = %d)", t.cfg.Budgets.PerTurnToolCalls)
-	case !known:
-		rec.Decision, rec.Outcome = policy.Deny, "error"
-		rec.Reason = fmt.Sprintf("unknown tool %q", call.Name)
-	case json.Unmarshal(call.Args, &args) != nil:
-		rec.Decision, rec.Outcome = policy.Deny, "error"
-		rec.Reason = "arguments are not a JSON object"
+	case d.Invalid:
+		rec.Outcome = "error"
+	case !run:
+		rec.Outcome = "denied"
 	default:
-		d := t.a.o.Policy.Decide(ctx, policy.Actor{AgentID: t.sess.AgentID, SessionKey: t.sess.Key, SenderID: t.req.SenderID,
-			Channel: t.req.Inbound.Channel, Trust: trust}, t.state, call.Name, call.Args)
-		rec.Decision, rec.Reason = d.Action, d.Reason
-		planHash = d.PlanHash
-		if d.Alert == policy.AlertPromptLeak {
-			t.leak(ctx, "tool "+call.Name)
-		}
-		run := d.Action == policy.Allow
-		if d.Action == policy.Ask {
-			var err error
-			run, err = t.approve(ctx, call, &rec)
-			if err != nil {
-				return err
-			}
-		}
-		if !run {
-			rec.Outcome = "denied"
-			break
-		}
 		// Intent before effect: the record of what is about to run, and
 		// why it may, is written first; a call whose intent cannot be
 		// recorded does not run (a kill -9 during the call leaves the
 		// intent in the log).
 		argsSum := sha256.Sum256(call.Args)
-		if err := t.a.audit(context.WithoutCancel(ctx), auditlog.KindToolIntent, orDefault(t.req.SenderID, t.sess.Key), call.Name, map[string]any{
-			"session": t.sess.Key, "run": t.req.RunID, "call": call.ID, "argsSha256": hex.EncodeToString(argsSum[:]), "planHash": planHash,
-			"action": rec.Decision, "reason": rec.Reason}); err != nil {
+		act, err := t.a.rec.Begin(ctx, auditlog.Intent{Kind: auditlog.KindToolIntent, OutcomeKind: auditlog.KindToolExec,
+			Actor: orDefault(t.req.SenderID, t.sess.Key), Subject: call.Name, Plan: plan, Decision: string(rec.Decision), Reason: rec.Reason,
+			Data: map[string]any{"session": t.sess.Key, "run": t.req.RunID, "call": call.ID, "argsSha256": hex.EncodeToString(argsSum[:]), "rule": d.Rule}})
+		if err != nil {
 			t.a.log.Error("tool call not run: its intent could not be recorded in the audit log", "session", t.sess.Key, "tool", call.Name, "err", err)
 			rec.Outcome = "error"
-			rec.Reason = "not run: the audit log could not record it first (" + err.Error() + ")"
+			rec.Reason = "not run: " + err.Error()
 			break
 		}
 		t.emit(Event{Type: "tool_call", ToolCall: &rec})
 		started := t.a.o.Now()
-		r, err := tl.Run(ctx, ToolCall{ID: call.ID, Args: call.Args, SessionKey: t.sess.Key, AgentID: t.sess.AgentID, SenderID: t.req.SenderID,
-			Workspace: t.a.o.Workspace, PlanHash: d.PlanHash, emit: t.emit})
+		r, err := tl.Run(ctx, cc, plan)
 		switch {
 		case ctx.Err() != nil:
 			return context.Cause(ctx)
 		case err != nil:
 			rec.Outcome = "error"
-			result = ToolResult{Content: "error: " + err.Error(), IsError: true}
+			result = core.Result{Content: "error: " + err.Error(), IsError: true}
 		default:
 			rec.Outcome = "executed"
 			if r.IsError {
 				rec.Outcome = "error"
 			}
 			result = r
+			if plan.Any(core.Ingests) {
+				result.Untrusted = true // whatever the tool said: its plan brings outside content in
+			}
 		}
-		t.auditExec(ctx, call, rec.Outcome, t.a.o.Now().Sub(started), result.Detail)
+		t.auditOutcome(ctx, act, call, rec.Outcome, t.a.o.Now().Sub(started), result.Detail)
 	}
 	if rec.Outcome != "executed" && result.Content == "" {
 		prefix := "error: "
 		if rec.Outcome == "denied" {
 			prefix = "denied by policy: "
 		}
-		result = ToolResult{Content: prefix + rec.Reason, IsError: true}
+		result = core.Result{Content: prefix + rec.Reason, IsError: true}
 	}
-	decision, _ := json.Marshal(map[string]string{"action": string(rec.Decision), "reason": rec.Reason, "outcome": rec.Outcome})
+	decision, _ := json.Marshal(storedDecision(rec, d, plan))
 	argsSum := sha256.Sum256(call.Args)
 	t.a.audit(ctx, auditlog.KindPolicyDecision, orDefault(t.req.SenderID, t.sess.Key), call.Name, map[string]any{
-		"session": t.sess.Key, "run": t.req.RunID, "call": call.ID, "argsSha256": hex.EncodeToString(argsSum[:]), "planHash": planHash,
-		"action": rec.Decision, "outcome": rec.Outcome, "reason": rec.Reason})
+		"session": t.sess.Key, "run": t.req.RunID, "call": call.ID, "argsSha256": hex.EncodeToString(argsSum[:]), "planHash": d.PlanHash,
+		"action": rec.Decision, "outcome": rec.Outcome, "reason": rec.Reason, "rule": d.Rule})
 	if err := t.a.o.Store.RecordDecision(ctx, store.Decision{TS: t.a.o.Now(), SessionKey: t.sess.Key, RunID: t.req.RunID, AgentID: t.sess.AgentID,
-		SenderID: t.req.SenderID, Tool: call.Name, CallID: call.ID, ArgsSHA256: hex.EncodeToString(argsSum[:]), PlanHash: planHash,
+		SenderID: t.req.SenderID, Tool: call.Name, CallID: call.ID, ArgsSHA256: hex.EncodeToString(argsSum[:]), PlanHash: d.PlanHash,
 		Action: string(rec.Decision), Outcome: rec.Outcome, Reason: rec.Reason}); err != nil {
 		return err
 	}
@@ -482,19 +491,37 @@ func (t *turn) tool(ctx context.Context, call llm.ToolCall, trust string) error 
 	}
 	// Credentials nobody told Talon about (a key in a file the agent
 	// read) are removed by their format (invariant 10).
-	result.Content = security.RedactFormats(result.Content)
+	result.Content = redact.RedactFormats(result.Content)
 	stored := store.Message{Role: "tool", Content: capResult(result.Content), ToolCallID: call.ID, ToolName: call.Name, IsError: result.IsError,
 		Provenance: prov, Decision: decision, RunID: t.req.RunID}
 	if _, err := t.a.o.Store.AppendMessages(ctx, t.req.SessionKey, stored); err != nil {
 		return err
 	}
-	observe(&t.state, stored, t.fetched)
+	observe(&t.state, stored)
 	if result.Untrusted {
 		t.scan(call.Name+" result", result.Content)
 	}
 	t.res.ToolCalls = append(t.res.ToolCalls, rec)
 	t.emit(Event{Type: "tool_result", ToolCall: &rec, Text: capResult(result.Content)})
 	return nil
+}
+
+// plan asks the tool for the call's plan. Arguments that are not a JSON
+// object, and a tool that returns no sealed plan of itself, are planning
+// errors: the policy refuses them.
+func (t *turn) plan(ctx context.Context, tl core.Tool, c core.Call) (*core.Plan, error) {
+	var args map[string]json.RawMessage
+	if json.Unmarshal(c.Args, &args) != nil {
+		return nil, errors.New("arguments are not a JSON object")
+	}
+	p, err := tl.Plan(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	if name := tl.Spec().Name; p == nil || p.Hash == "" || p.Tool != name {
+		return nil, fmt.Errorf("tool %s made no sealed plan of its own (a bug in the tool)", name)
+	}
+	return p, nil
 }
 
 // approveCommand answers "/approve ..." that reached a turn. It resolves
@@ -514,11 +541,11 @@ func (t *turn) approveCommand(context.Context, []string, string) string {
 // nobody answers in time, it applies tools.exec.askFallback: only "full"
 // lets the call run. The call that runs is the very call that was
 // approved.
-func (t *turn) approve(ctx context.Context, call llm.ToolCall, rec *ToolCallRecord) (bool, error) {
+func (t *turn) approve(ctx context.Context, call llm.ToolCall, plan *core.Plan, rec *ToolCallRecord) (bool, error) {
 	fallback := t.cfg.Tools.Exec.AskFallback
 	if t.a.o.Approvals != nil {
 		ap, err := t.a.o.Approvals.Ask(ctx, approvals.Request{SessionKey: t.sess.Key, RunID: t.req.RunID, AgentID: t.sess.AgentID,
-			Tool: call.Name, Args: call.Args, Reason: rec.Reason, Timeout: time.Duration(t.cfg.Tools.Exec.AskTimeoutSec) * time.Second, Fallback: fallback})
+			Tool: call.Name, Args: call.Args, Plan: plan, Reason: rec.Reason, Timeout: time.Duration(t.cfg.Tools.Exec.AskTimeoutSec) * time.Second, Fallback: fallback})
 		switch {
 		case err == nil && ap.Status == "allowed":
 			rec.Reason += fmt.Sprintf("; approved %s by %s (approval %s)", ap.Decision, ap.ResolvedBy, ap.ID)
@@ -558,7 +585,7 @@ func (t *turn) leak(ctx context.Context, where string) {
 // scan looks for injection patterns in untrusted text. A hit raises an
 // alert event and a log record; it blocks nothing (policy and taint do).
 func (t *turn) scan(source, text string) {
-	alerts := security.DetectInjection(text)
+	alerts := provenance.DetectInjection(text)
 	if len(alerts) == 0 {
 		return
 	}
@@ -581,15 +608,16 @@ func capResult(s string) string {
 	return head + fmt.Sprintf("\n[… %d characters omitted …]\n", len(s)-len(head)-len(tail)) + tail
 }
 
-// auditExec records that a tool ran: how it ended, how long it took and
-// the tool's own account of what it did, with every secret the scrubber
-// knows and every credential format removed.
-func (t *turn) auditExec(ctx context.Context, call llm.ToolCall, outcome string, took time.Duration, detail map[string]any) {
+// auditOutcome records how a tool call whose intent is recorded ended: the
+// outcome, how long it took and the tool's own account of what it did,
+// with every secret the scrubber knows and every credential format
+// removed.
+func (t *turn) auditOutcome(ctx context.Context, act *auditlog.Action, call llm.ToolCall, outcome string, took time.Duration, detail map[string]any) {
 	data := map[string]any{"session": t.sess.Key, "run": t.req.RunID, "call": call.ID, "outcome": outcome, "durationMs": took.Milliseconds()}
 	if len(detail) > 0 {
 		raw, err := json.Marshal(detail)
 		if err == nil {
-			text := security.Redact(string(raw))
+			text := redact.Redact(string(raw))
 			if t.a.o.Scrub != nil {
 				text = t.a.o.Scrub(text)
 			}
@@ -601,7 +629,9 @@ func (t *turn) auditExec(ctx context.Context, call llm.ToolCall, outcome string,
 			}
 		}
 	}
-	t.a.audit(context.WithoutCancel(ctx), auditlog.KindToolExec, orDefault(t.req.SenderID, t.sess.Key), call.Name, data)
+	if err := act.Done(ctx, nil, data); err != nil {
+		t.a.log.Warn("audit: the outcome of a tool call was not recorded", "session", t.sess.Key, "tool", call.Name, "err", err)
+	}
 }
 
 func (a *Agent) audit(ctx context.Context, kind, actor, subject string, data any) error {

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"github.com/talonclaw/talon/internal/policy"
 	"testing"
 
 	"github.com/talonclaw/talon/internal/store"
@@ -18,13 +19,13 @@ func TestInvariant14_ResumedTurnStoresItsMessageOnce(t *testing.T) {
 	key := MainSessionKey("")
 	e.fake.Script(fakellm.Reply{Status: 500}, fakellm.Reply{Status: 500}, fakellm.Reply{Status: 500}, fakellm.Reply{Status: 500})
 	// The first try stored the message and died (here: the provider failed).
-	if _, err := e.agent.Run(ctx, TurnRequest{SessionKey: key, Text: "once only", RunID: "run_in1"}); err == nil {
+	if _, err := e.agent.Run(ctx, TurnRequest{Trust: policy.TrustOwner, SessionKey: key, Text: "once only", RunID: "run_in1"}); err == nil {
 		t.Fatal("the first try did not fail")
 	}
 	e.fake.Script(fakellm.Reply{Text: "answered"}, fakellm.Reply{Text: "answered too"})
 	for _, req := range []TurnRequest{
-		{SessionKey: key, Text: "once only", RunID: "run_in1", Resume: true},
-		{SessionKey: key, Text: "never stored", RunID: "run_in2", Resume: true},
+		{SessionKey: key, Text: "once only", RunID: "run_in1", Resume: true, Trust: policy.TrustOwner},
+		{SessionKey: key, Text: "never stored", RunID: "run_in2", Resume: true, Trust: policy.TrustOwner},
 	} {
 		if _, err := e.agent.Run(ctx, req); err != nil {
 			t.Fatal(err)
@@ -46,7 +47,7 @@ func TestInvariant14_ResumedTurnStoresItsMessageOnce(t *testing.T) {
 	// A turn that had stored its answer before the crash (only the reply
 	// was not sent) answers with it again, without a model call.
 	calls := e.fake.Count()
-	res, err := e.agent.Run(ctx, TurnRequest{SessionKey: key, Text: "never stored", RunID: "run_in2", Resume: true})
+	res, err := e.agent.Run(ctx, TurnRequest{Trust: policy.TrustOwner, SessionKey: key, Text: "never stored", RunID: "run_in2", Resume: true})
 	if err != nil || res.Reply != "answered too" || e.fake.Count() != calls {
 		t.Fatalf("resumed finished turn: %+v %v, model calls %d -> %d", res, err, calls, e.fake.Count())
 	}

@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"errors"
+	"github.com/talonclaw/talon/internal/policy"
 	"path/filepath"
 	"testing"
 
@@ -49,7 +50,7 @@ func TestInvariant11_CancelledTurnRecordsUsageNotReply(t *testing.T) {
 		t.Fatal(err)
 	}
 	const key = "agent:main:cli:direct:u1"
-	if _, err := a.Run(ctx, TurnRequest{SessionKey: key, Text: "hello"}); !errors.Is(err, context.Canceled) {
+	if _, err := a.Run(ctx, TurnRequest{Trust: policy.TrustOwner, SessionKey: key, Text: "hello"}); !errors.Is(err, context.Canceled) {
 		t.Fatalf("Run = %v, want context.Canceled", err)
 	}
 	spent, err := st.Spend(t.Context(), store.SpendFilter{SessionKey: key})

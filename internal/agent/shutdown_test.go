@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"errors"
+	"github.com/talonclaw/talon/internal/policy"
 	"sync"
 	"testing"
 	"time"
@@ -22,7 +23,7 @@ func TestShutdownDrainsThenCancels(t *testing.T) {
 	var mu sync.Mutex
 	ends := map[string]string{}
 	start := func(key string) {
-		_, err := e.agent.Start(context.WithoutCancel(t.Context()), TurnRequest{SessionKey: key, Text: "hi", OnEvent: func(ev Event) {
+		_, err := e.agent.Start(context.WithoutCancel(t.Context()), TurnRequest{Trust: policy.TrustOwner, SessionKey: key, Text: "hi", OnEvent: func(ev Event) {
 			switch ev.Type {
 			case "final", "error", "aborted":
 				mu.Lock()
@@ -54,7 +55,7 @@ func TestShutdownDrainsThenCancels(t *testing.T) {
 	if got["one"] != "final" || got["two"] == "" || got["two"] == "final" {
 		t.Fatalf("turn ends when Shutdown returned: %v", got)
 	}
-	if _, err := e.agent.Start(t.Context(), TurnRequest{SessionKey: "agent:main:three", Text: "late"}); !errors.Is(err, ErrShuttingDown) {
+	if _, err := e.agent.Start(t.Context(), TurnRequest{Trust: policy.TrustOwner, SessionKey: "agent:main:three", Text: "late"}); !errors.Is(err, ErrShuttingDown) {
 		t.Fatalf("a turn started after Shutdown: %v", err)
 	}
 }

@@ -2,67 +2,71 @@ package agent
 
 import (
 	"encoding/json"
-	"net/url"
 	"slices"
-	"strings"
 
+	"github.com/talonclaw/talon/internal/core"
 	"github.com/talonclaw/talon/internal/policy"
 	"github.com/talonclaw/talon/internal/store"
 )
 
-// privateTools are the tools whose results are private data (invariant 8):
-// workspace files, command output, other sessions' transcripts.
-var privateTools = map[string]bool{"read": true, "exec": true, "process": true, "sessions_history": true}
-
 // The session's taint is derived from its transcript (see turn.state), so
 // it is as durable as the transcript and survives restarts: untrusted
-// messages and untrusted tool results taint; private tool results, and the
-// owner's memory in the prompt, mean it holds private data; executed
-// web_fetch calls give the visited hosts.
+// messages and untrusted tool results taint; a result whose plan read
+// private data, and the owner's memory in the prompt, mean it holds
+// private data; the hosts of executed fetches are the visited hosts. What
+// a call's plan did is stored with its result (storedDecision), so the
+// taint follows from plans and results alone, never from tool names.
+
+// decisionRecord is the decision stored with a tool result.
+type decisionRecord struct {
+	Action  string `json:"action"`
+	Reason  string `json:"reason"`
+	Outcome string `json:"outcome"`
+	Rule    string `json:"rule,omitempty"`
+	// Effects and Hosts are the plan's: its effects by name and the
+	// hosts of its fetches. Nil Effects (a row stored before plans) is
+	// read as holding private data.
+	Effects []string `json:"effects"`
+	Hosts   []string `json:"hosts,omitempty"`
+}
+
+func storedDecision(rec ToolCallRecord, d policy.Decision, p *core.Plan) decisionRecord {
+	r := decisionRecord{Action: string(rec.Decision), Reason: rec.Reason, Outcome: rec.Outcome, Rule: d.Rule, Effects: []string{}}
+	if p != nil {
+		r.Effects = p.Effects.Names()
+		for _, t := range p.TargetsOf(core.TargetURL) {
+			r.Hosts = append(r.Hosts, t.Value)
+		}
+	}
+	return r
+}
 
 // observe folds one message into the state.
-func observe(s *policy.SessionState, m store.Message, fetched map[string]string) {
+func observe(s *policy.SessionState, m store.Message) {
 	switch m.Role {
 	case "user":
 		if m.Provenance == policy.TrustUntrusted {
 			taint(s, "a message from "+orDefault(m.SenderID, "an untrusted sender"))
 		}
-	case "assistant":
-		var calls []struct {
-			ID   string          `json:"id"`
-			Name string          `json:"name"`
-			Args json.RawMessage `json:"args"`
-		}
-		_ = json.Unmarshal(m.ToolCalls, &calls)
-		for _, c := range calls {
-			if c.Name == "web_fetch" {
-				var a struct {
-					URL string `json:"url"`
-				}
-				if json.Unmarshal(c.Args, &a) == nil {
-					if u, err := url.Parse(a.URL); err == nil && u.Host != "" {
-						fetched[c.ID] = strings.ToLower(u.Host)
-					}
-				}
-			}
-		}
 	case "tool":
+		var d decisionRecord
+		_ = json.Unmarshal(m.Decision, &d)
 		if m.Provenance == policy.TrustUntrusted {
 			src := m.ToolName
-			if h := fetched[m.ToolCallID]; h != "" {
-				src += " " + h
+			if len(d.Hosts) > 0 {
+				src += " " + d.Hosts[0]
 			}
 			taint(s, src)
 		}
-		var d struct {
-			Outcome string `json:"outcome"`
+		if d.Outcome != "executed" {
+			return
 		}
-		_ = json.Unmarshal(m.Decision, &d)
-		if d.Outcome == "executed" {
-			if privateTools[m.ToolName] {
-				s.HoldsPrivate = true
-			}
-			if h := fetched[m.ToolCallID]; h != "" && !slices.Contains(s.VisitedHosts, h) {
+		effects, err := core.ParseEffects(d.Effects)
+		if d.Effects == nil || err != nil || effects&core.ReadsPrivate != 0 {
+			s.HoldsPrivate = true
+		}
+		for _, h := range d.Hosts {
+			if !slices.Contains(s.VisitedHosts, h) {
 				s.VisitedHosts = append(s.VisitedHosts, h)
 			}
 		}

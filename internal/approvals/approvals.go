@@ -30,6 +30,7 @@ import (
 	"time"
 
 	"github.com/talonclaw/talon/internal/auditlog"
+	"github.com/talonclaw/talon/internal/core"
 	"github.com/talonclaw/talon/internal/store"
 )
 
@@ -58,7 +59,11 @@ type Request struct {
 	SessionKey, RunID, AgentID string
 	Tool                       string
 	Args                       json.RawMessage
-	Reason                     string
+	// Plan is the call's plan (its effects, targets and the tool's own
+	// findings), shown to approvers under the arguments; nil shows the
+	// arguments alone.
+	Plan   *core.Plan
+	Reason string
 	// Timeout is how long to wait for an answer (0: Manager.TTL, else
 	// DefaultTimeout).
 	Timeout time.Duration
@@ -223,7 +228,7 @@ func (m *Manager) Ask(ctx context.Context, r Request) (store.Approval, error) {
 	// as it is sent (message.outbound).
 	m.audit(ctx, auditKindRequest, "system", a.Tool, map[string]any{"id": a.ID, "session": a.SessionKey, "run": a.RunID, "planHash": a.PlanHash,
 		"reason": a.Reason, "expiresAt": a.ExpiresAt, "operators": ops, "chats": len(reach)})
-	p := Pending{Approval: a, Plan: Render(r.Tool, r.Args), Fallback: r.Fallback}
+	p := Pending{Approval: a, Plan: RenderPlan(r.Tool, r.Args, r.Plan), Fallback: r.Fallback}
 	m.notify(EventRequested, p)
 	offered := m.offer(ctx, reach, p)
 	if !ops && len(offered) == 0 {

@@ -1,6 +1,8 @@
 package approvals
 
 import (
+	"github.com/talonclaw/talon/internal/core"
+
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -52,6 +54,29 @@ func Render(tool string, args json.RawMessage) string {
 		out += "\n  (the arguments hold control or direction characters, shown above as \\n, \\t, \\uXXXX)"
 	}
 	return capPlan(out)
+}
+
+// RenderPlan is Render followed by what the plan says the call does: its
+// effects, each target and each of the tool's findings, all written
+// Visible.
+func RenderPlan(tool string, args json.RawMessage, p *core.Plan) string {
+	out := Render(tool, args)
+	if p == nil {
+		return out
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "\n  does: %s", p.Effects)
+	for _, t := range p.Targets {
+		v := t.Value + t.Rest
+		if t.Current {
+			v += " (this conversation)"
+		}
+		fmt.Fprintf(&b, "\n  %s: %s", t.Kind, Visible(v))
+	}
+	for _, f := range p.Findings {
+		fmt.Fprintf(&b, "\n  %s: %s", f.Severity, Visible(f.Reason))
+	}
+	return capPlan(out + b.String())
 }
 
 // hidden reports whether the JSON text of args holds an escaped control

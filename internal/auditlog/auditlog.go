@@ -120,8 +120,9 @@ const (
 	KindUpdateInstalled = "update.installed"
 	KindUpdateRefused   = "update.refused"
 	KindUpdateRollback  = "update.rolled_back"
-	KindCheckpoint      = "checkpoint" // written by Checkpoint only
-	KindTruncate        = "truncate"   // written by Truncate only
+	KindOutcome         = "action.outcome" // how an action whose intent was recorded ended (Recorder)
+	KindCheckpoint      = "checkpoint"     // written by Checkpoint only
+	KindTruncate        = "truncate"       // written by Truncate only
 )
 
 // Record is one audit log entry.

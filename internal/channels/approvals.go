@@ -30,7 +30,7 @@ import (
 	"github.com/talonclaw/talon/internal/access"
 	"github.com/talonclaw/talon/internal/approvals"
 	"github.com/talonclaw/talon/internal/auditlog"
-	"github.com/talonclaw/talon/internal/security"
+	"github.com/talonclaw/talon/internal/redact"
 	"github.com/talonclaw/talon/internal/store"
 )
 
@@ -270,7 +270,7 @@ func (r *Router) sendButtons(ctx context.Context, a Adapter, t Target, text stri
 	if r.Scrub != nil {
 		text = r.Scrub(text)
 	}
-	text = security.RedactFormats(text)
+	text = redact.RedactFormats(text)
 	d, err := bs.SendButtons(ctx, t, text, buttons)
 	if n := len(d.MessageIDs); n > 0 && err == nil {
 		msgID = d.MessageIDs[n-1]

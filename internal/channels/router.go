@@ -24,7 +24,7 @@ import (
 	"github.com/talonclaw/talon/internal/auditlog"
 	"github.com/talonclaw/talon/internal/config"
 	"github.com/talonclaw/talon/internal/policy"
-	"github.com/talonclaw/talon/internal/security"
+	"github.com/talonclaw/talon/internal/redact"
 	"github.com/talonclaw/talon/internal/store"
 )
 
@@ -862,7 +862,7 @@ func (r *Router) deliverThen(ctx context.Context, channel, account string, t Tar
 	if r.Scrub != nil {
 		text = r.Scrub(text)
 	}
-	text = security.RedactFormats(text)
+	text = redact.RedactFormats(text)
 	_, err := a.Send(ctx, t, text)
 	if err == nil && sent != nil {
 		sent()

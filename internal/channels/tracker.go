@@ -4,7 +4,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/talonclaw/talon/internal/security"
+	"github.com/talonclaw/talon/internal/redact"
 )
 
 // Tracker keeps an adapter's Status; adapters embed one and call its
@@ -12,7 +12,7 @@ import (
 //
 // Invariant 10: an error it records (Status.LastError, which
 // channels.status shows) has passed the scrubber it was made with and
-// security.Redact, so no known secret, in any encoding, and no credential
+// redact.Redact, so no known secret, in any encoding, and no credential
 // of a known format is in it.
 type Tracker struct {
 	scrub func(string) string
@@ -28,15 +28,15 @@ func NewTracker(channel, account, mode string, scrub func(string) string) *Track
 
 // Scrubber is the scrubber an adapter uses for its error texts, log lines
 // and Tracker: the process's one scrubber when the adapter was given it
-// (Options.Scrub, security.LiveScrubber.Scrub, which knows every secret),
+// (Options.Scrub, redact.LiveScrubber.Scrub, which knows every secret),
 // or else one that knows the adapter's own credentials (tests, tools).
-// Either way it is a security.Scrubber: adapters keep no scrub code of
+// Either way it is a redact.Scrubber: adapters keep no scrub code of
 // their own.
-func Scrubber(shared func(string) string, own ...security.Known) func(string) string {
+func Scrubber(shared func(string) string, own ...redact.Known) func(string) string {
 	if shared != nil {
 		return shared
 	}
-	return security.NewScrubber(own).Scrub
+	return redact.NewScrubber(own).Scrub
 }
 
 // Status returns a copy of the current status.
@@ -71,7 +71,7 @@ func (t *Tracker) Error(err error) {
 	if err == nil {
 		return
 	}
-	msg := security.Redact(t.scrub(err.Error()))
+	msg := redact.Redact(t.scrub(err.Error()))
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.s.LastError = msg

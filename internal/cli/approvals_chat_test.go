@@ -293,7 +293,7 @@ func TestApprovalEventCarriesPlanForOperators(t *testing.T) {
 			break
 		}
 	}
-	if p["plan"] != "exec: touch approved.marker" || p["fallback"] != "deny" || p["tool"] != "exec" || p["status"] != "pending" {
+	if plan, _ := p["plan"].(string); !strings.HasPrefix(plan, "exec: touch approved.marker\n  does: ") || !strings.Contains(plan, "binary: /usr/bin/touch") || p["fallback"] != "deny" || p["tool"] != "exec" || p["status"] != "pending" {
 		t.Fatalf("event payload %+v", p)
 	}
 	id, _ := p["id"].(string)

@@ -2,43 +2,57 @@ package cli
 
 import (
 	"context"
-	"fmt"
+	"errors"
 	"path/filepath"
 
 	"github.com/talonclaw/talon/internal/auditlog"
 	"github.com/talonclaw/talon/internal/store"
 )
 
-// intent writes the audit record of a side effect a CLI command is about
-// to make, before it makes it (invariant 12). st is the command's open
-// store, or nil to open one. The error it returns must stop the command:
-// a change the audit log cannot record is not made. With audit.enabled
-// false the owner has turned the log off and nothing is written.
-func (a *app) intent(ctx context.Context, st *store.Store, kind, subject string, data any) error {
+// intent records, through the one audit recorder, a side effect a CLI
+// command is about to make, before it makes it (invariant 12), and returns
+// the function that records how it ended. st is the command's open store,
+// or nil to open one for each record. The error it returns must stop the
+// command: a change the audit log cannot record is not made. With
+// audit.enabled false the owner has turned the log off and nothing is
+// written.
+func (a *app) intent(ctx context.Context, st *store.Store, kind, subject string, data map[string]any) (done func(error), err error) {
+	none := func(error) {}
 	p, err := a.paths()
 	if err != nil {
-		return err
+		return none, err
 	}
 	if cfg, _, err := a.loadConfig(p); err == nil && !cfg.Audit.Enabled {
-		return nil
+		return none, nil
 	}
-	if st == nil {
-		if err := ensureStateDir(p.StateDir); err != nil {
+	sink := func(ctx context.Context, kind, actor, subject string, data any) error {
+		s := st
+		if s == nil {
+			if err := ensureStateDir(p.StateDir); err != nil {
+				return err
+			}
+			o, err := store.Open(ctx, p.DB)
+			if err != nil {
+				return err
+			}
+			defer o.Close()
+			s = o
+		}
+		l, err := auditlog.Open(s, filepath.Join(p.StateDir, "audit.key"))
+		if err != nil {
 			return err
 		}
-		s, err := store.Open(ctx, p.DB)
-		if err != nil {
-			return fmt.Errorf("not done: the audit log could not record it (%w)", err)
-		}
-		defer s.Close()
-		st = s
+		_, err = l.Append(ctx, kind, actor, subject, data)
+		return err
 	}
-	l, err := auditlog.Open(st, filepath.Join(p.StateDir, "audit.key"))
-	if err == nil {
-		_, err = l.Append(ctx, kind, "cli", subject, data)
-	}
+	rec := &auditlog.Recorder{Sink: sink}
+	act, err := rec.Begin(ctx, auditlog.Intent{Kind: kind, Actor: "cli", Subject: subject, Data: data})
 	if err != nil {
-		return fmt.Errorf("not done: the audit log could not record it (%w)", err)
+		return none, err
 	}
-	return nil
+	return func(err error) {
+		if aerr := act.Done(ctx, err, nil); aerr != nil && !errors.Is(aerr, context.Canceled) {
+			a.errf("talon: warning: the audit log did not record how this ended: %v\n", aerr)
+		}
+	}, nil
 }

@@ -25,10 +25,14 @@ func TestInvariant12_CLISideEffectsAuditedFirst(t *testing.T) {
 		t.Fatal(out)
 	}
 	tail, _, _ := runTalon(t, state, "audit", "tail", "--json")
-	for _, want := range []string{`"kind": "secret.set"`, `"subject": "GITHUB_TOKEN"`, `"kind": "cron.add"`} {
+	// Each intent, then its outcome.
+	for _, want := range []string{`"kind": "secret.set"`, `"subject": "GITHUB_TOKEN"`, `"kind": "cron.add"`, `"kind": "action.outcome"`, `"outcome": "done"`} {
 		if !strings.Contains(tail, want) {
 			t.Errorf("audit tail lacks %s:\n%s", want, tail)
 		}
+	}
+	if strings.Count(tail, `"kind": "action.outcome"`) != 2 {
+		t.Errorf("want two outcomes (secret set, cron add):\n%s", tail)
 	}
 	if strings.Contains(tail, value) {
 		t.Fatal("the secret's value is in the audit log")

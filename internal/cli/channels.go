@@ -134,7 +134,6 @@ const journalKeep = 7 * 24 * time.Hour
 // (and the other channels) down.
 func (a *app) startChannels(ctx context.Context, p paths, rt *runtime, log *slog.Logger) {
 	cfg := rt.cfg.Load()
-	rt.router.Journal = rt.store
 	for _, ca := range channelAccounts(cfg) {
 		if !ca.Enabled || !ca.Credential {
 			if ca.Enabled {

@@ -51,7 +51,7 @@ func (a *app) openLocal(ctx context.Context) (*localEnv, error) {
 		st.Close()
 		return nil, err
 	}
-	rt, err := a.newRuntime(ctx, p, cfg, st, sec, slog.New(slog.DiscardHandler))
+	rt, err := a.newRuntime(ctx, p, cfg, st, sec, slog.New(slog.DiscardHandler), approverHooks{})
 	if err != nil {
 		st.Close()
 		return nil, err

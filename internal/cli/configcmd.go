@@ -162,10 +162,13 @@ func (a *app) configEdit(path string, edit func(map[string]any) error, textEdit 
 	// The key path only (a value may be a secret). A config edit is how a
 	// broken setup is repaired, so a log that cannot be written only
 	// warns here.
-	if err := a.intent(context.Background(), nil, auditlog.KindConfigChange, path, map[string]any{"via": "config set"}); err != nil {
+	done, err := a.intent(context.Background(), nil, auditlog.KindConfigChange, path, map[string]any{"via": "config set"})
+	if err != nil {
 		a.errf("talon: warning: %v; writing the config anyway\n", err)
 	}
-	if err := config.WriteFileAtomic(p.Config, config.RenderEdit(raw, tree, textEdit), 0o600); err != nil {
+	err = config.WriteFileAtomic(p.Config, config.RenderEdit(raw, tree, textEdit), 0o600)
+	done(err)
+	if err != nil {
 		return fmt.Errorf("writing config: %w", err)
 	}
 	note := ""

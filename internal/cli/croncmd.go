@@ -32,10 +32,12 @@ func (a *app) cronCmd() *cobra.Command {
 		Args:  a.valueArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return a.withStore(cmd.Context(), func(st *store.Store) error {
-				if err := a.intent(cmd.Context(), st, auditlog.KindCronAdd, args[0], map[string]any{"name": name, "messageLength": len(args[1])}); err != nil {
+				done, err := a.intent(cmd.Context(), st, auditlog.KindCronAdd, args[0], map[string]any{"name": name, "messageLength": len(args[1])})
+				if err != nil {
 					return err
 				}
 				j, err := cron.Add(cmd.Context(), st, args[0], args[1], name, "", cron.ByCLI, time.Now())
+				done(err)
 				if err != nil {
 					return &UsageError{Err: err}
 				}
@@ -81,10 +83,13 @@ func (a *app) cronCmd() *cobra.Command {
 		Args:  exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return a.withStore(cmd.Context(), func(st *store.Store) error {
-				if err := a.intent(cmd.Context(), st, auditlog.KindCronRemove, args[0], nil); err != nil {
+				done, err := a.intent(cmd.Context(), st, auditlog.KindCronRemove, args[0], nil)
+				if err != nil {
 					return err
 				}
-				if err := st.RemoveCronJob(cmd.Context(), args[0]); err != nil {
+				err = st.RemoveCronJob(cmd.Context(), args[0])
+				done(err)
+				if err != nil {
 					return err
 				}
 				a.outf("removed job %s\n", args[0])

@@ -9,17 +9,20 @@ import (
 	"net"
 	"os/signal"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/talonclaw/talon/internal/access"
+	"github.com/talonclaw/talon/internal/agent"
 	"github.com/talonclaw/talon/internal/approvals"
 	"github.com/talonclaw/talon/internal/auditlog"
 	"github.com/talonclaw/talon/internal/config"
 	"github.com/talonclaw/talon/internal/cron"
 	"github.com/talonclaw/talon/internal/gateway"
 	"github.com/talonclaw/talon/internal/logging"
+	"github.com/talonclaw/talon/internal/secret"
 	"github.com/talonclaw/talon/internal/store"
 	"github.com/talonclaw/talon/internal/version"
 )
@@ -114,17 +117,60 @@ func (a *app) runGateway(ctx context.Context, portSet bool, port int, bind strin
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 
+	sys, err := a.newSystem(ctx, p, cfg, sec, logger, created, tok)
+	if err != nil {
+		return err
+	}
+	return sys.Run(ctx)
+}
+
+// System is the gateway process, in the style of tailscale's tsd.System:
+// it owns every part — store, secrets and the scrubber, the audit log,
+// approvals, the agent, the channel router and its adapters, the cron
+// scheduler and the gateway — makes each with what it needs, in dependency
+// order, and runs and stops them. Parts that must reach a part made after
+// them (approvals and the router reach operators through the gateway) are
+// given the System's own methods, which find that part once it exists;
+// nothing is wired by assigning another part's fields afterwards.
+//
+// Run starts the parts and serves until ctx ends; stopping is two-phase:
+// no new turns, running turns drain until a deadline (then are
+// cancelled), the channels stop, background processes are killed, and the
+// store closes last, so nothing writes after it.
+type System struct {
+	app    *app
+	paths  paths
+	log    *logging.Logger
+	sec    *secretSet
+	store  *store.Store
+	rt     *runtime
+	sched  *cron.Scheduler
+	gw     atomic.Pointer[gateway.Gateway]
+	drain  time.Duration // how long running turns may finish at stop
+	closed bool
+}
+
+func (a *app) newSystem(ctx context.Context, p paths, cfg *config.Config, sec *secretSet, logger *logging.Logger, created bool, tok secret.Secret) (*System, error) {
+	sys := &System{app: a, paths: p, log: logger, sec: sec, drain: 20 * time.Second}
 	st, err := store.Open(ctx, p.DB)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer st.Close()
-
-	rt, err := a.newRuntime(ctx, p, cfg, st, sec, logger.Logger)
+	sys.store = st
+	rt, err := a.newRuntime(ctx, p, cfg, st, sec, logger.Logger, approverHooks{
+		HasApprover: sys.hasApprover, NotifyApprovals: sys.notifyApprovals,
+		OnPairing: sys.notifyPairing, OnAlert: sys.notifyAlert, ChatApprovers: true})
 	if err != nil {
-		return err
+		st.Close()
+		return nil, err
 	}
-	opts := gateway.Options{
+	sys.rt = rt
+	sys.sched = &cron.Scheduler{Store: st, Agent: rt.agent, Logger: logger.Logger}
+	logFile := cfg.Logging.File
+	if logFile == "" {
+		logFile = p.LogFile
+	}
+	g, err := gateway.New(gateway.Options{
 		Agent:     rt.agent,
 		Approvals: rt.approvals,
 		Audit:     rt.audit,
@@ -169,11 +215,43 @@ func (a *app) runGateway(ctx context.Context, portSet bool, port int, bind strin
 			}
 			go releaseStartupMemory(ctx)
 		},
-	}
-	g, err := gateway.New(opts)
+	})
 	if err != nil {
-		return err
+		st.Close()
+		return nil, err
 	}
+	sys.gw.Store(g)
+	return sys, nil
+}
+
+// The System's hooks for parts made before the gateway.
+func (s *System) hasApprover() bool {
+	g := s.gw.Load()
+	return g != nil && g.HasApprover()
+}
+
+func (s *System) notifyApprovals(event string, payload any) {
+	if g := s.gw.Load(); g != nil {
+		g.NotifyApprovals(event, payload)
+	}
+}
+
+func (s *System) notifyPairing(r store.PairingRequest) {
+	if g := s.gw.Load(); g != nil {
+		g.NotifyPairing(r)
+	}
+}
+
+func (s *System) notifyAlert(ev agent.Event) {
+	if g := s.gw.Load(); g != nil {
+		g.NotifyAlert(ev)
+	}
+}
+
+// Run starts every part and serves until ctx ends, then stops them.
+func (s *System) Run(ctx context.Context) error {
+	defer s.stop(ctx)
+	rt, st, logger := s.rt, s.store, s.log
 	// Approvals left pending by an earlier process belong to turns that
 	// died with it: expire them before anything new is asked, so no
 	// approver acts on a request that can no longer run anything. The
@@ -187,41 +265,39 @@ func (a *app) runGateway(ctx context.Context, portSet bool, port int, bind strin
 		rt.audit(ctx, auditlog.KindApprovalResolve, "system", ap.Tool,
 			map[string]any{"id": ap.ID, "decision": "expired", "reason": "orphaned by a restart", "planHash": ap.PlanHash, "session": ap.SessionKey})
 	}
-	rt.approvals.HasApprover = g.HasApprover
-	rt.approvals.Notify = g.NotifyApprovals
-	rt.approvals.Audit = rt.audit
-	// The owner's chats are approvers too, and answers typed or pressed
-	// there are taken out of band.
-	rt.router.Approvals = rt.approvals
-	rt.approvals.AddReach(rt.router.ApprovalReach())
-	rt.router.OnPairing = g.NotifyPairing
-	rt.router.OnAlert = g.NotifyAlert
-	a.startChannels(ctx, p, rt, logger.Logger)
-	defer func() {
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		defer cancel()
-		_ = rt.router.Stop(sctx)
-	}()
-	// Two-phase stop (deferred calls run last first): no new turns, the
-	// running ones drain and deliver (cancelled at the deadline), then the
-	// channels stop, then the store closes. No turn writes after that.
-	defer func() {
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 20*time.Second)
-		defer cancel()
-		if err := rt.agent.Shutdown(sctx); err != nil {
-			logger.Warn("gateway: stopping turns", "err", err)
-		}
-	}()
+	s.app.startChannels(ctx, s.paths, rt, logger.Logger)
 	if len(orphans) > 0 {
 		go rt.router.NotifyOwner(ctx, orphanNote(orphans), "approval-note")
 	}
 	go pruneLoop(ctx, st, rt, logger.Logger)
-	go sec.watch(ctx, config.DefaultWatchInterval, rt.cfg.Load, func(err error) {
+	go s.sec.watch(ctx, config.DefaultWatchInterval, rt.cfg.Load, func(err error) {
 		logger.Warn("secrets: the scrubber keeps the values it knew", "err", err)
 	})
-	go (&cron.Scheduler{Store: st, Agent: rt.agent, Logger: logger.Logger}).Run(ctx)
-	defer rt.procs.KillAll()
-	return g.Run(ctx)
+	go s.sched.Run(ctx)
+	return s.gw.Load().Run(ctx)
+}
+
+// stop is the two-phase stop: the gateway has stopped serving (Run
+// returned); no new turns, running turns drain and deliver until the
+// deadline, then are cancelled; the channels stop; background processes
+// are killed; the store closes last.
+func (s *System) stop(ctx context.Context) {
+	if s.closed {
+		return
+	}
+	s.closed = true
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.drain)
+	defer cancel()
+	if err := s.rt.agent.Shutdown(sctx); err != nil {
+		s.log.Warn("gateway: stopping turns", "err", err)
+	}
+	rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer rcancel()
+	_ = s.rt.router.Stop(rctx)
+	s.rt.procs.KillAll()
+	if err := s.store.Close(); err != nil {
+		s.log.Warn("gateway: closing the store", "err", err)
+	}
 }
 
 // pruneLoop signs an audit checkpoint and applies retention.transcriptsDays

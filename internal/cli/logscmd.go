@@ -15,7 +15,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/talonclaw/talon/internal/config"
 	"github.com/talonclaw/talon/internal/logging"
-	"github.com/talonclaw/talon/internal/security"
+	"github.com/talonclaw/talon/internal/redact"
 )
 
 // logsCmd prints the gateway's log file. Every line passes the process's
@@ -66,7 +66,7 @@ func (a *app) logs(ctx context.Context, follow bool, n, minLevel int) error {
 			scrub = sec.live.Scrub
 		}
 	}
-	clean := func(l string) string { return security.RedactFormats(scrub(l)) }
+	clean := func(l string) string { return redact.RedactFormats(scrub(l)) }
 	last, err := logging.Tail(file, n)
 	if errors.Is(err, fs.ErrNotExist) {
 		if !follow {

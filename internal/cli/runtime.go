@@ -17,13 +17,14 @@ import (
 	"github.com/talonclaw/talon/internal/auditlog"
 	"github.com/talonclaw/talon/internal/channels"
 	"github.com/talonclaw/talon/internal/config"
-	"github.com/talonclaw/talon/internal/cron"
 	"github.com/talonclaw/talon/internal/policy"
 	"github.com/talonclaw/talon/internal/policy/execplan"
 	"github.com/talonclaw/talon/internal/sandbox"
 	"github.com/talonclaw/talon/internal/store"
+	"github.com/talonclaw/talon/internal/tools"
 	"github.com/talonclaw/talon/internal/tools/exectool"
 	"github.com/talonclaw/talon/internal/tools/fstools"
+	"github.com/talonclaw/talon/internal/tools/sessiontools"
 	"github.com/talonclaw/talon/internal/tools/web"
 )
 
@@ -70,17 +71,33 @@ func (rt *runtime) setConfig(c *config.Config) {
 	}
 }
 
-// newRuntime builds the runtime; sec is the process's secret set (made
-// before the logger, which scrubs with it too).
-func (a *app) newRuntime(ctx context.Context, p paths, cfg *config.Config, st *store.Store, sec *secretSet, log *slog.Logger) (*runtime, error) {
+// approverHooks connect the runtime to the parts that reach approvers and
+// operators (the gateway, in gateway run): the System passes its own
+// methods, which find the gateway once it exists. The zero value reaches
+// nobody (agent --local, chat --local: tools.exec.askFallback applies).
+type approverHooks struct {
+	HasApprover     func() bool
+	NotifyApprovals func(event string, payload any)
+	OnPairing       func(store.PairingRequest)
+	OnAlert         func(agent.Event)
+	// ChatApprovers makes the owner's chats approvers too.
+	ChatApprovers bool
+}
+
+// newRuntime builds the runtime, each part given what it needs when it is
+// made, in dependency order: audit log, approvals, agent, router, tools.
+// sec is the process's secret set (made before the logger, which scrubs
+// with it too).
+func (a *app) newRuntime(ctx context.Context, p paths, cfg *config.Config, st *store.Store, sec *secretSet, log *slog.Logger, hooks approverHooks) (*runtime, error) {
 	ws := a.workspaceDir(p, cfg)
 	if err := agent.EnsureWorkspace(ws); err != nil {
 		return nil, err
 	}
 	rt := &runtime{store: st, env: a.env.Lookup, home: a.env.Home, app: a, secrets: sec, log: log}
 	rt.cfg.Store(cfg)
-	rt.router = &channels.Router{Config: rt.cfg.Load, Access: &access.Checker{Store: st, Config: rt.cfg.Load},
-		Scrub: sec.live.Scrub, Audit: rt.audit, Logger: log}
+	if hooks.HasApprover == nil {
+		hooks.HasApprover = func() bool { return false }
+	}
 	if cfg.Audit.Enabled {
 		l, err := auditlog.Open(st, filepath.Join(p.StateDir, "audit.key"))
 		if err != nil {
@@ -88,35 +105,19 @@ func (a *app) newRuntime(ctx context.Context, p paths, cfg *config.Config, st *s
 		}
 		rt.auditLog = l
 	}
-	// Nobody can approve until a gateway connects approvers (gateway run
-	// sets HasApprover); agent --local falls back to tools.exec.askFallback.
-	rt.approvals = &approvals.Manager{Store: st, HasApprover: func() bool { return false },
+	rt.approvals = &approvals.Manager{Store: st, HasApprover: hooks.HasApprover, Notify: hooks.NotifyApprovals, Audit: rt.audit,
 		OnAllowAlways: func(_ context.Context, ap store.Approval) error { return rt.allowAlways(p, ws, ap) }}
-	reg := agent.NewRegistry()
-	for _, t := range fstools.Tools(fstools.Options{Workspace: ws, WorkspaceOnly: func() bool { return rt.cfg.Load().Tools.FS.WorkspaceOnly }}) {
-		if err := reg.Register(t); err != nil {
-			return nil, err
-		}
-	}
 	rt.procs = &exectool.Processes{}
 	self, _ := os.Executable()
 	guard := sandbox.ExecGuardAvailable()
 	gitID := sync.OnceValues(func() (string, string) { return exectool.ReadGitIdentity("git") })
-	execOpts := exectool.Options{Config: rt.cfg.Load, Workspace: ws, Processes: rt.procs, Self: self,
-		ExecGuard: func() bool { return guard }, GitIdentity: gitID,
-		Sandbox: func(sessionKey string) *sandbox.Spec { return rt.sandboxSpec(p, ws, sessionKey) }}
-	for _, t := range []agent.Tool{web.NewFetch(web.FetchOptions{Config: rt.cfg.Load}), web.NewSearch(web.SearchOptions{Config: rt.cfg.Load}),
-		exectool.New(execOpts), exectool.ProcessTool(execOpts)} {
-		if err := reg.Register(t); err != nil {
-			return nil, err
-		}
-	}
+	reg := agent.NewRegistry()
 	ag, err := agent.New(agent.Options{
 		Config:      rt.cfg.Load,
 		Store:       st,
 		Models:      &agent.ConfigModels{},
 		Tools:       reg,
-		Policy:      &policy.Rules{Config: rt.cfg.Load, Exec: execOpts.Decide, MessageTarget: agent.IsCurrentConversation},
+		Policy:      &policy.Rules{Config: rt.cfg.Load},
 		Scrub:       sec.live.Scrub,
 		ScrubStream: sec.live.Stream,
 		Audit:       rt.audit,
@@ -128,11 +129,29 @@ func (a *app) newRuntime(ctx context.Context, p paths, cfg *config.Config, st *s
 		return nil, fmt.Errorf("starting the agent: %w", err)
 	}
 	rt.agent = ag
-	rt.router.Agent = ag
-	for _, t := range append(ag.SessionTools(), cron.Tool(st, nil), ag.MessageTool(rt.router)) {
-		if err := reg.Register(t); err != nil {
-			return nil, err
-		}
+	rt.router = &channels.Router{Config: rt.cfg.Load, Access: &access.Checker{Store: st, Config: rt.cfg.Load}, Agent: ag,
+		Scrub: sec.live.Scrub, Audit: rt.audit, Logger: log, Journal: st, OnPairing: hooks.OnPairing, OnAlert: hooks.OnAlert}
+	if hooks.ChatApprovers {
+		// The owner's chats are approvers too, and answers typed or
+		// pressed there are taken out of band.
+		rt.router.Approvals = rt.approvals
+		rt.approvals.AddReach(rt.router.ApprovalReach())
+	}
+	// The tools: built once the agent exists, as sessions_send starts
+	// turns through it.
+	err = reg.Register(tools.Builtin(tools.Deps{
+		FS: fstools.Options{Workspace: ws, WorkspaceOnly: func() bool { return rt.cfg.Load().Tools.FS.WorkspaceOnly }},
+		Exec: exectool.Options{Config: rt.cfg.Load, Workspace: ws, Processes: rt.procs, Self: self,
+			ExecGuard: func() bool { return guard }, GitIdentity: gitID,
+			Sandbox: func(sessionKey string) *sandbox.Spec { return rt.sandboxSpec(p, ws, sessionKey) }},
+		Fetch:    web.FetchOptions{Config: rt.cfg.Load},
+		Search:   web.SearchOptions{Config: rt.cfg.Load},
+		Sessions: sessiontools.Options{Config: rt.cfg.Load, Store: st, Sender: ag, ValidKey: agent.ValidSessionKey},
+		Outbound: rt.router,
+		Store:    st,
+	})...)
+	if err != nil {
+		return nil, err
 	}
 	return rt, nil
 }

@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/talonclaw/talon/internal/config"
+	"github.com/talonclaw/talon/internal/redact"
 	"github.com/talonclaw/talon/internal/secrets"
-	"github.com/talonclaw/talon/internal/security"
 )
 
 // secretSet is where the one Scrubber of a process comes from (invariant
@@ -31,13 +31,13 @@ import (
 // adapter still uses it), and a credential rotated out is still worth
 // hiding.
 type secretSet struct {
-	live     *security.LiveScrubber
+	live     *redact.LiveScrubber
 	stateDir string
 	envKey   string // TALON_SECRETS_KEY
 
 	mu    sync.Mutex
 	names map[string]string // value -> name, every secret seen
-	order []security.Known  // in the order first seen
+	order []redact.Known    // in the order first seen
 	stamp fileStamp         // of the secrets file when last read
 }
 
@@ -60,7 +60,7 @@ func stampOf(path string) fileStamp {
 // secrets file that cannot be read is an error: the values in it would
 // not be scrubbed.
 func (a *app) newSecretSet(p paths, cfg *config.Config) (*secretSet, error) {
-	s := &secretSet{live: &security.LiveScrubber{}, stateDir: p.StateDir, envKey: a.env.get("TALON_SECRETS_KEY"), names: map[string]string{}}
+	s := &secretSet{live: &redact.LiveScrubber{}, stateDir: p.StateDir, envKey: a.env.get("TALON_SECRETS_KEY"), names: map[string]string{}}
 	if err := s.update(cfg); err != nil {
 		return nil, err
 	}
@@ -82,7 +82,7 @@ func (s *secretSet) update(cfg *config.Config) error {
 			return
 		}
 		s.names[value] = name
-		s.order = append(s.order, security.Known{Name: name, Value: value})
+		s.order = append(s.order, redact.Known{Name: name, Value: value})
 		added = true
 	}
 	for _, sec := range cfg.Secrets() {
@@ -102,7 +102,7 @@ func (s *secretSet) update(cfg *config.Config) error {
 		}
 	}
 	if added || s.live.Get() == nil {
-		s.live.Set(security.NewScrubber(s.order))
+		s.live.Set(redact.NewScrubber(s.order))
 	}
 	return err
 }

@@ -76,10 +76,13 @@ func (a *app) secretsCmd() *cobra.Command {
 				return err
 			}
 			// The name only: the value never reaches the log.
-			if err := a.intent(cmd.Context(), nil, auditlog.KindSecretSet, args[0], nil); err != nil {
+			done, err := a.intent(cmd.Context(), nil, auditlog.KindSecretSet, args[0], nil)
+			if err != nil {
 				return err
 			}
-			if err := st.Set(args[0], val); err != nil {
+			err = st.Set(args[0], val)
+			done(err)
+			if err != nil {
 				return err
 			}
 			a.outf("stored %s (use it as \"${secret:%s}\")\n", args[0], args[0])
@@ -117,10 +120,13 @@ func (a *app) secretsCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if err := a.intent(cmd.Context(), nil, auditlog.KindSecretRemove, args[0], nil); err != nil {
+			done, err := a.intent(cmd.Context(), nil, auditlog.KindSecretRemove, args[0], nil)
+			if err != nil {
 				return err
 			}
-			if err := st.Remove(args[0]); err != nil {
+			err = st.Remove(args[0])
+			done(err)
+			if err != nil {
 				return err
 			}
 			a.outf("removed %s\n", args[0])

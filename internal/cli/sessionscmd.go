@@ -64,17 +64,21 @@ func (a *app) sessionsCmd() *cobra.Command {
 				if key == "" {
 					subject = fmt.Sprintf("older than %d days", olderThan)
 				}
-				if err := a.intent(cmd.Context(), st, auditlog.KindSessionPurge, subject, nil); err != nil {
+				done, err := a.intent(cmd.Context(), st, auditlog.KindSessionPurge, subject, nil)
+				if err != nil {
 					return err
 				}
 				if key != "" {
-					if err := st.DeleteSession(cmd.Context(), key); err != nil {
+					err := st.DeleteSession(cmd.Context(), key)
+					done(err)
+					if err != nil {
 						return err
 					}
 					a.outf("deleted every transcript of %s\n", key)
 					return nil
 				}
 				n, err := st.PruneMessages(cmd.Context(), time.Now().AddDate(0, 0, -olderThan))
+				done(err)
 				if err != nil {
 					return err
 				}

@@ -31,7 +31,7 @@ import (
 
 	"github.com/adhocore/gronx"
 	"github.com/talonclaw/talon/internal/agent"
-	"github.com/talonclaw/talon/internal/llm"
+	"github.com/talonclaw/talon/internal/core"
 	"github.com/talonclaw/talon/internal/policy"
 	"github.com/talonclaw/talon/internal/store"
 )
@@ -171,52 +171,89 @@ func Add(ctx context.Context, st *store.Store, schedule, message, name, agentID,
 }
 
 // Tool returns the cron tool: add, list, remove.
-func Tool(st *store.Store, now func() time.Time) agent.Tool { return cronTool{st, now} }
+func Tool(st *store.Store, now func() time.Time) core.Tool { return cronTool{st, now} }
 
 type cronTool struct {
 	st  *store.Store
 	now func() time.Time
 }
 
-func (cronTool) Spec() llm.ToolSpec {
-	return llm.ToolSpec{Name: "cron", Description: "Schedule agent turns: add {schedule (cron expression), message, name?}, list, remove {id}.",
+func (cronTool) Spec() core.Spec {
+	return core.Spec{Name: "cron", Group: "group:automation", Description: "Schedule agent turns: add {schedule (cron expression), message, name?}, list, remove {id}.",
 		Parameters: json.RawMessage(`{"type":"object","properties":{"action":{"type":"string","enum":["add","list","remove"]},"schedule":{"type":"string"},"message":{"type":"string"},"name":{"type":"string"},"id":{"type":"string"}},"required":["action"],"additionalProperties":false}`)}
 }
 
-func (t cronTool) Run(ctx context.Context, c agent.ToolCall) (agent.ToolResult, error) {
-	var a struct{ Action, Schedule, Message, Name, ID string }
+type toolArgs struct{ Action, Schedule, Message, Name, ID string }
+
+// Plan: adding a job leaves something that acts after the turn (it
+// persists); removing one changes the host; listing reads the owner's
+// jobs.
+func (cronTool) Plan(_ context.Context, c core.Call) (*core.Plan, error) {
+	var a toolArgs
 	if err := json.Unmarshal(c.Args, &a); err != nil {
-		return agent.ToolResult{}, fmt.Errorf("invalid arguments: %v", err)
+		return nil, fmt.Errorf("invalid arguments: %v", err)
 	}
+	p := &core.Plan{Tool: "cron", Args: c.Args, Canon: a}
+	switch a.Action {
+	case "add":
+		a.Schedule = strings.TrimSpace(a.Schedule)
+		if !gronx.IsValid(a.Schedule) {
+			return nil, fmt.Errorf("schedule %q is not a cron expression (e.g. \"0 9 * * 1-5\" or \"@daily\")", a.Schedule)
+		}
+		if strings.TrimSpace(a.Message) == "" || len(a.Message) > 8000 {
+			return nil, errors.New("message must be 1 to 8000 characters")
+		}
+		p.Canon = a
+		p.Effects = core.WritesHost | core.Persists
+		p.Summary = fmt.Sprintf("schedule %q at %s", a.Message, a.Schedule)
+		p.Targets = []core.Target{{Kind: core.TargetSchedule, Value: a.Schedule}}
+	case "list":
+		p.Effects = core.ReadsPrivate
+		p.Summary = "list scheduled jobs"
+	case "remove":
+		if a.ID == "" {
+			return nil, errors.New("invalid arguments: remove needs id")
+		}
+		p.Effects = core.WritesHost
+		p.Summary = "remove job " + a.ID
+		p.Targets = []core.Target{{Kind: core.TargetSchedule, Value: a.ID}}
+	default:
+		return nil, fmt.Errorf("action must be add, list or remove")
+	}
+	return p.Seal(), nil
+}
+
+func (t cronTool) Run(ctx context.Context, c core.Call, p *core.Plan) (core.Result, error) {
+	a := p.Canon.(toolArgs)
 	now := time.Now
 	if t.now != nil {
 		now = t.now
 	}
 	switch a.Action {
 	case "add":
-		j, err := Add(ctx, t.st, a.Schedule, a.Message, a.Name, c.AgentID, BySession+c.SessionKey, now())
+		j, err := Add(ctx, t.st, a.Schedule, a.Message, a.Name, c.Actor.AgentID, BySession+c.Actor.SessionKey, now())
 		if err != nil {
-			return agent.ToolResult{}, err
+			return core.Result{}, err
 		}
-		return agent.ToolResult{Content: fmt.Sprintf("added job %s (%s), next run %s", j.ID, j.Schedule, j.NextRunAt.UTC().Format(time.RFC3339))}, nil
+		return core.Result{Content: fmt.Sprintf("added job %s (%s), next run %s", j.ID, j.Schedule, j.NextRunAt.UTC().Format(time.RFC3339))}, nil
 	case "list":
 		jobs, err := t.st.CronJobs(ctx, time.Time{})
 		if err != nil {
-			return agent.ToolResult{}, err
+			return core.Result{}, err
 		}
 		var b strings.Builder
 		for _, j := range jobs {
 			fmt.Fprintf(&b, "%s  %-15s next %s  %s\n", j.ID, j.Schedule, j.NextRunAt.UTC().Format(time.RFC3339), j.Message)
 		}
 		if b.Len() == 0 {
-			return agent.ToolResult{Content: "no jobs"}, nil
+			return core.Result{Content: "no jobs"}, nil
 		}
-		return agent.ToolResult{Content: b.String()}, nil
+		return core.Result{Content: b.String()}, nil
 	case "remove":
 		if err := t.st.RemoveCronJob(ctx, a.ID); err != nil {
-			return agent.ToolResult{}, err
+			return core.Result{}, err
 		}
-		return agent.ToolResult{Content: "removed job " + a.ID}, nil
+		return core.Result{Content: "removed job " + a.ID}, nil
 	}
-	return agent.ToolResult{}, fmt.Errorf("action must be add, list or remove")
+	return core.Result{}, fmt.Errorf("action must be add, list or remove")
 }

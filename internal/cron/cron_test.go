@@ -3,6 +3,7 @@ package cron
 import (
 	"context"
 	"encoding/json"
+	"github.com/talonclaw/talon/internal/core"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -92,7 +93,12 @@ func TestCronTool(t *testing.T) {
 	defer st.Close()
 	tool := Tool(st, func() time.Time { return time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC) })
 	call := func(args string) (string, error) {
-		r, err := tool.Run(ctx, agent.ToolCall{Args: json.RawMessage(args), SessionKey: "agent:main:main", AgentID: "main"})
+		c := core.Call{Args: json.RawMessage(args), Actor: core.Actor{SessionKey: "agent:main:main", AgentID: "main", Trust: core.TrustOwner}}
+		p, err := tool.Plan(ctx, c)
+		if err != nil {
+			return "", err
+		}
+		r, err := tool.Run(ctx, c, p)
 		return r.Content, err
 	}
 	out, err := call(`{"action":"add","schedule":"@daily","message":"water the plants"}`)
@@ -128,11 +134,15 @@ func (r *recordingExec) Spec() llm.ToolSpec {
 	return llm.ToolSpec{Name: "exec", Parameters: json.RawMessage(`{"type":"object"}`)}
 }
 
-func (r *recordingExec) Run(_ context.Context, c agent.ToolCall) (agent.ToolResult, error) {
+func (*recordingExec) Plan(_ context.Context, c core.Call) (*core.Plan, error) {
+	return (&core.Plan{Tool: "exec", Effects: core.Executes | core.WritesHost | core.Egress | core.ReadsPrivate, Args: c.Args, Summary: "test exec"}).Seal(), nil
+}
+
+func (r *recordingExec) Run(_ context.Context, c core.Call, _ *core.Plan) (core.Result, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.ran = append(r.ran, c.SessionKey)
-	return agent.ToolResult{Content: "ran"}, nil
+	r.ran = append(r.ran, c.Actor.SessionKey)
+	return core.Result{Content: "ran"}, nil
 }
 
 func (r *recordingExec) count() int {
@@ -170,10 +180,7 @@ func TestInvariant8_CronJobRunsWithItsCreatorsTrust(t *testing.T) {
 	reg.Register(exec)
 	reg.Register(Tool(st, clock))
 	ag, err := agent.New(agent.Options{Config: func() *config.Config { return cfg }, Store: st, Models: &agent.ConfigModels{}, Tools: reg, Workspace: t.TempDir(),
-		Policy: &policy.Rules{Config: func() *config.Config { return cfg },
-			Exec: func(context.Context, policy.Actor, json.RawMessage) policy.Decision {
-				return policy.Decision{Action: policy.Allow, Reason: "allowlisted /usr/bin/ls (test)"}
-			}}})
+		Policy: &policy.Rules{Config: func() *config.Config { return cfg }}})
 	if err != nil {
 		t.Fatal(err)
 	}

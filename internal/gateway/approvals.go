@@ -64,6 +64,9 @@ func (g *Gateway) mApprovalResolve(ctx context.Context, c *conn, params json.Raw
 	default:
 		return nil, protocol.Errorf(protocol.CodeInvalidRequest, "decision must be one of allow-once|allow-always|deny")
 	}
+	if e := g.begin(ctx, c, auditlog.KindApprovalResolve, p.ID, map[string]any{"id": p.ID, "decision": p.Decision}); e != nil {
+		return nil, e
+	}
 	a, err := g.opts.Approvals.Resolve(ctx, p.ID, p.Decision, "operator:"+c.client.ID)
 	switch {
 	case errors.Is(err, store.ErrNoApproval):

@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"encoding/json"
+	"github.com/talonclaw/talon/internal/core"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -19,7 +20,7 @@ import (
 
 type askPolicy struct{}
 
-func (askPolicy) Decide(context.Context, policy.Actor, policy.SessionState, string, json.RawMessage) policy.Decision {
+func (askPolicy) Decide(context.Context, policy.Request) policy.Decision {
 	return policy.Decision{Action: policy.Ask, Reason: "not on the allowlist"}
 }
 
@@ -32,11 +33,15 @@ func (c *countTool) Spec() llm.ToolSpec {
 	return llm.ToolSpec{Name: "exec", Parameters: json.RawMessage(`{"type":"object"}`)}
 }
 
-func (c *countTool) Run(_ context.Context, call agent.ToolCall) (agent.ToolResult, error) {
+func (*countTool) Plan(_ context.Context, c core.Call) (*core.Plan, error) {
+	return (&core.Plan{Tool: "exec", Effects: core.Executes | core.WritesHost | core.Egress | core.ReadsPrivate, Args: c.Args, Summary: "test exec"}).Seal(), nil
+}
+
+func (c *countTool) Run(_ context.Context, call core.Call, _ *core.Plan) (core.Result, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.ran = append(c.ran, string(call.Args))
-	return agent.ToolResult{Content: "ok"}, nil
+	return core.Result{Content: "ok"}, nil
 }
 
 func TestApprovalOverGateway(t *testing.T) {

@@ -147,6 +147,9 @@ type Options struct {
 // Gateway is the running server. Create it with New, run it with Run.
 type Gateway struct {
 	opts Options
+	// rec records the intent of every side effect before it and its
+	// outcome after (auditlog.Recorder).
+	rec *auditlog.Recorder
 
 	summaryMu sync.Mutex
 	summary   map[string]any // sessionSummary's last answer, at summaryAt
@@ -217,6 +220,7 @@ func New(opts Options) (*Gateway, error) {
 	}
 	g := &Gateway{
 		opts:    opts,
+		rec:     &auditlog.Recorder{Sink: opts.Audit},
 		log:     opts.Logger.Logger.With("component", "gateway"),
 		limiter: newAuthLimiter(opts.Now),
 		conns:   map[*conn]struct{}{},
@@ -485,19 +489,41 @@ func newID() string {
 	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
 }
 
-// intent records a side effect a method is about to make (kind, the
-// operator, its subject) and returns the error that must stop it: a
-// change the audit log cannot record is not made.
-func (g *Gateway) intent(c *conn, kind, subject string, data any) *protocol.Error {
-	if g.opts.Audit == nil {
-		return nil
-	}
-	if err := g.opts.Audit(context.Background(), kind, "operator:"+c.client.ID, subject, data); err != nil {
+// begin records a side effect a method is about to make (kind, the
+// operator, its subject) through the one audit recorder, and returns the
+// error that must stop it: a change the audit log cannot record is not
+// made. dispatch records the outcome when the method returns.
+func (g *Gateway) begin(ctx context.Context, c *conn, kind, subject string, data map[string]any) *protocol.Error {
+	act, err := g.rec.Begin(ctx, auditlog.Intent{Kind: kind, Actor: "operator:" + c.client.ID, Subject: subject, Data: data})
+	if err != nil {
 		g.log.Error("method refused: the audit log could not record it", "kind", kind, "subject", subject, "err", err)
-		return protocol.Errorf(protocol.CodeUnavailable, "not done: the audit log could not record it (%v)", err)
+		return protocol.Errorf(protocol.CodeUnavailable, "%v", err)
+	}
+	if ca, ok := ctx.Value(callAuditKey{}).(*callAudit); ok {
+		ca.mu.Lock()
+		ca.acts = append(ca.acts, act)
+		ca.mu.Unlock()
 	}
 	return nil
 }
+
+// intent is begin for callers without the request's context: the intent
+// is recorded, the outcome is not.
+//
+// Deprecated: use begin.
+func (g *Gateway) intent(c *conn, kind, subject string, data any) *protocol.Error {
+	m, _ := data.(map[string]any)
+	return g.begin(context.Background(), c, kind, subject, m)
+}
+
+// callAudit holds the actions one request began (begin), for dispatch to
+// record their outcome.
+type callAudit struct {
+	mu   sync.Mutex
+	acts []*auditlog.Action
+}
+
+type callAuditKey struct{}
 
 func (g *Gateway) audit(kind, actor, subject string, data any) {
 	if g.opts.Audit != nil {

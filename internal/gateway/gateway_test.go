@@ -24,8 +24,8 @@ import (
 	"github.com/talonclaw/talon/internal/config"
 	"github.com/talonclaw/talon/internal/logging"
 	"github.com/talonclaw/talon/internal/protocol"
+	"github.com/talonclaw/talon/internal/redact"
 	"github.com/talonclaw/talon/internal/secret"
-	"github.com/talonclaw/talon/internal/security"
 )
 
 const testToken = "test-token-0123456789-abcdefghij"
@@ -797,7 +797,7 @@ func TestInvariant10_LogsTailScrubsKnownSecrets(t *testing.T) {
 	logPath := filepath.Join(dir, "talon.log")
 	const secretVal = "plainpassw0rd-without-a-format"
 	os.WriteFile(logPath, []byte("level=WARN msg=\"retry\" url=https://x.example/?p=plainpassw0rd%2dwithout%2da%2dformat\nlast\n"), 0o600)
-	scrub := security.NewScrubber([]security.Known{{Name: "MY_SECRET", Value: secretVal}}).Scrub
+	scrub := redact.NewScrubber([]redact.Known{{Name: "MY_SECRET", Value: secretVal}}).Scrub
 	tg := startGW(t, func(c *config.Config, o *Options) { o.LogFile = logPath; o.Scrub = scrub })
 	c, err := Dial(ctxT(t), tg.url, DialOptions{Token: testToken, Scopes: []string{"operator.read"}})
 	if err != nil {

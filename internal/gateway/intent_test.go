@@ -82,7 +82,10 @@ func TestInvariant12_MethodSideEffectsAreAuditedFirst(t *testing.T) {
 	mu.Lock()
 	got := strings.Join(kinds, "|")
 	mu.Unlock()
-	for _, want := range []string{auditlog.KindCronAdd + " @hourly", auditlog.KindSessionReset + " " + key} {
+	// Each intent is followed by its outcome (the dispatcher records it
+	// when the method returns).
+	for _, want := range []string{auditlog.KindCronAdd + " @hourly|" + auditlog.KindOutcome + " @hourly",
+		auditlog.KindSessionReset + " " + key + "|" + auditlog.KindOutcome + " " + key} {
 		if !strings.Contains(got, want) {
 			t.Errorf("audit records %q lack %q", got, want)
 		}

@@ -80,7 +80,9 @@ func (g *Gateway) methodNames() []string {
 }
 
 // dispatch is the single choke point for requests after connect: unknown
-// methods fail closed, then the scope check, then the handler.
+// methods fail closed, then the scope check, then the handler; the outcome
+// of every side effect the handler began (Gateway.begin) is recorded when
+// it returns.
 func (g *Gateway) dispatch(ctx context.Context, c *conn, req *protocol.Request) protocol.Response {
 	m, ok := g.methods[req.Method]
 	if !ok {
@@ -93,7 +95,17 @@ func (g *Gateway) dispatch(ctx context.Context, c *conn, req *protocol.Request) 
 		return protocol.ErrorResponse(req.ID, protocol.Errorf(protocol.CodeForbidden, "method %s needs scope %s", req.Method, m.scope).
 			WithDetails(map[string]any{"code": protocol.DetailMissingScope, "scope": m.scope}))
 	}
-	payload, perr := m.fn(ctx, c, req.Params)
+	ca := &callAudit{}
+	payload, perr := m.fn(context.WithValue(ctx, callAuditKey{}, ca), c, req.Params)
+	for _, act := range ca.acts {
+		var err error
+		if perr != nil {
+			err = perr
+		}
+		if aerr := act.Done(ctx, err, map[string]any{"method": req.Method}); aerr != nil {
+			c.log.Warn("audit: a method's outcome was not recorded", "method", req.Method, "err", aerr)
+		}
+	}
 	if perr != nil {
 		return protocol.ErrorResponse(req.ID, perr)
 	}
@@ -271,15 +283,17 @@ func (g *Gateway) mConfigPatch(ctx context.Context, c *conn, params json.RawMess
 		return nil, e
 	}
 	out := config.Render(merged)
+	live, restart := config.Diff(g.config().cfg, next)
+	if e := g.begin(ctx, c, auditlog.KindConfigChange, "config.patch", map[string]any{"keys": append(slices.Clone(live), restart...), "via": "config.patch"}); e != nil {
+		return nil, e
+	}
 	if err := config.WriteFileAtomic(g.opts.ConfigPath, out, 0o600); err != nil {
 		return nil, protocol.Errorf(protocol.CodeUnavailable, "writing config: %v", err)
 	}
-	live, restart := config.Diff(g.config().cfg, next)
 	if err := g.applyConfig(next, live, restart); err != nil {
 		g.log.Warn("config.patch written but not applied", "err", err)
 	}
 	c.log.Info("config patched", "changed", append(slices.Clone(live), restart...))
-	g.audit(auditlog.KindConfigChange, "operator:"+c.client.ID, "config.patch", map[string]any{"keys": append(slices.Clone(live), restart...)})
 	return map[string]any{
 		"ok":              true,
 		"hash":            hashBytes(out),

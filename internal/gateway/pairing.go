@@ -74,6 +74,9 @@ func (g *Gateway) resolvePairing(ctx context.Context, c *conn, params json.RawMe
 		return nil, e
 	}
 	by := "operator:" + c.client.ID
+	if e := g.begin(ctx, c, auditlog.KindPairingResolve, p.Channel+":"+p.Code, map[string]any{"approve": approve}); e != nil {
+		return nil, e
+	}
 	var res access.Resolution
 	var err error
 	if approve {

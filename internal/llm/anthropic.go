@@ -31,7 +31,7 @@ import (
 	"github.com/anthropics/anthropic-sdk-go/option"
 	"github.com/anthropics/anthropic-sdk-go/packages/param"
 
-	"github.com/talonclaw/talon/internal/security"
+	"github.com/talonclaw/talon/internal/redact"
 )
 
 const (
@@ -48,7 +48,7 @@ const (
 type anthropicProvider struct {
 	id      string
 	client  anthropic.Client
-	scrub   *security.Scrubber // the key, to remove it from error messages
+	scrub   *redact.Scrubber // the key, to remove it from error messages
 	timeout time.Duration
 }
 
@@ -492,7 +492,7 @@ func sdkRetryAfter(h http.Header, now time.Time) time.Duration {
 // cut short) is retryable; certificate errors are not, since the next
 // attempt would fail the same way, and neither is an answer that is not
 // what the API sends (a garbage body, one over sdkMaxResponse).
-func sdkOtherError(provider string, err error, scrub *security.Scrubber) *APIError {
+func sdkOtherError(provider string, err error, scrub *redact.Scrubber) *APIError {
 	var (
 		urlErr  *url.Error
 		netErr  net.Error
@@ -592,8 +592,8 @@ func (b *sdkBoundedBody) Close() error { return b.rc.Close() }
 // sdkRedact removes the configured key (in any encoding), and anything that looks like a
 // credential, from text that came from the server or the transport, and
 // makes it one line of readable length.
-func sdkRedact(msg string, scrub *security.Scrubber) string {
-	return sdkClip(strings.Join(strings.Fields(security.Redact(scrub.Scrub(msg))), " "))
+func sdkRedact(msg string, scrub *redact.Scrubber) string {
+	return sdkClip(strings.Join(strings.Fields(redact.Redact(scrub.Scrub(msg))), " "))
 }
 
 // sdkClip keeps error messages to a readable length: a proxy's HTML error

@@ -30,7 +30,7 @@ import (
 
 	"google.golang.org/genai"
 
-	"github.com/talonclaw/talon/internal/security"
+	"github.com/talonclaw/talon/internal/redact"
 )
 
 const (
@@ -47,7 +47,7 @@ const (
 type geminiProvider struct {
 	id      string
 	models  *genai.Models
-	scrub   *security.Scrubber // the key, to remove it from error messages
+	scrub   *redact.Scrubber // the key, to remove it from error messages
 	timeout time.Duration
 }
 

@@ -17,8 +17,9 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/talonclaw/talon/internal/core"
+	"github.com/talonclaw/talon/internal/redact"
 	"github.com/talonclaw/talon/internal/secret"
-	"github.com/talonclaw/talon/internal/security"
 )
 
 // Role of a message in a conversation.
@@ -54,12 +55,8 @@ type ToolCall struct {
 	Args json.RawMessage `json:"args"`
 }
 
-// ToolSpec describes a tool to the model.
-type ToolSpec struct {
-	Name        string          `json:"name"`
-	Description string          `json:"description"`
-	Parameters  json.RawMessage `json:"parameters"` // JSON Schema (object)
-}
+// ToolSpec describes a tool to the model (its Group is not sent).
+type ToolSpec = core.Spec
 
 // Request is one model call.
 type Request struct {
@@ -136,13 +133,13 @@ func (e *APIError) Error() string {
 }
 
 // keyScrubber is the scrubber a provider passes its error texts through:
-// the one security.Scrubber type, knowing the provider's own key, so the
+// the one redact.Scrubber type, knowing the provider's own key, so the
 // key is found in every form a server or transport may echo it (as it is,
 // percent-encoded in either case, base64 as in Basic auth, JSON). The
 // agent scrubs every other secret Talon knows from what it shows; a key
-// shorter than security.MinSecretLen is a placeholder and is left alone.
-func keyScrubber(key secret.Secret) *security.Scrubber {
-	return security.NewScrubber([]security.Known{{Value: key.Reveal()}})
+// shorter than redact.MinSecretLen is a placeholder and is left alone.
+func keyScrubber(key secret.Secret) *redact.Scrubber {
+	return redact.NewScrubber([]redact.Known{{Value: key.Reveal()}})
 }
 
 // ErrUnknownAPI is returned by New for an api value it does not implement.

@@ -36,7 +36,7 @@ import (
 	"github.com/openai/openai-go/v3/packages/ssestream"
 	"github.com/openai/openai-go/v3/shared"
 
-	"github.com/talonclaw/talon/internal/security"
+	"github.com/talonclaw/talon/internal/redact"
 )
 
 // openAIPublicBaseURL is where an openai-completions provider with no
@@ -57,7 +57,7 @@ const (
 type openAIProvider struct {
 	id      string
 	svc     openai.ChatCompletionService
-	scrub   *security.Scrubber // the key, to remove it from error messages
+	scrub   *redact.Scrubber // the key, to remove it from error messages
 	timeout time.Duration
 	// maxCompletionTokens selects the max_completion_tokens field (the
 	// official API, whose reasoning models reject max_tokens) over the
@@ -554,7 +554,7 @@ func (p *openAIProvider) mapError(ctx, callCtx context.Context, wc *wireCapture,
 // and anything that looks like a credential, from text that came from the
 // server or the transport.
 func (p *openAIProvider) redact(s string) string {
-	return security.Redact(p.scrub.Scrub(s))
+	return redact.Redact(p.scrub.Scrub(s))
 }
 
 // retryableStatus is the set of statuses a later attempt may cure.

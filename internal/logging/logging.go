@@ -3,7 +3,7 @@
 //
 // Guarantees (invariant 10, secrets never reach the logs):
 //
-//   - An attribute whose key names a credential (security.IsSensitiveKey:
+//   - An attribute whose key names a credential (redact.IsSensitiveKey:
 //     token, password, apiKey, authorization, cookie, …), or that sits in a
 //     group with such a name, is written as "***", whatever its value and
 //     whatever the options. So are such keys inside string-keyed maps, which
@@ -11,12 +11,12 @@
 //   - A secret.Secret is written as "***" (by its LogValue), in any
 //     attribute, group or map.
 //   - The message, every string value and every error value pass through
-//     Options.Scrub, the process's one scrubber (security.LiveScrubber),
+//     Options.Scrub, the process's one scrubber (redact.LiveScrubber),
 //     which removes every secret value Talon knows in any encoding it takes
 //     (raw, percent-encoded in any case, base64, JSON); other values are
 //     scrubbed in their encoded form. This does not depend on
 //     RedactSensitive.
-//   - With RedactSensitive on, they also pass through security.Redact,
+//   - With RedactSensitive on, they also pass through redact.Redact,
 //     which removes credential formats (API keys, bearer tokens, private
 //     keys, …) that nobody told Talon about.
 //   - The log file is created 0600, its directory (when missing) 0700, and
@@ -42,8 +42,8 @@ import (
 	"strings"
 	"sync/atomic"
 
+	"github.com/talonclaw/talon/internal/redact"
 	"github.com/talonclaw/talon/internal/secret"
-	"github.com/talonclaw/talon/internal/security"
 )
 
 // Defaults for Options fields left zero.
@@ -73,12 +73,12 @@ type Options struct {
 	// Stderr is the console sink; nil means none.
 	Stderr io.Writer
 	// RedactSensitive passes the message and string and error values
-	// through security.Redact. Sensitive keys and Secrets are masked
+	// through redact.Redact. Sensitive keys and Secrets are masked
 	// regardless.
 	RedactSensitive bool
 	// Scrub removes known secret values from the message and every string,
 	// error and encoded value, whatever RedactSensitive says; nil removes
-	// none. It is the process's one scrubber (security.LiveScrubber.Scrub).
+	// none. It is the process's one scrubber (redact.LiveScrubber.Scrub).
 	Scrub func(string) string
 }
 
@@ -207,7 +207,7 @@ func (l *Logger) replaceAttr(jsonFormat bool) func([]string, slog.Attr) slog.Att
 				return a
 			}
 		}
-		if security.IsSensitiveKey(a.Key) || slices.ContainsFunc(groups, security.IsSensitiveKey) {
+		if redact.IsSensitiveKey(a.Key) || slices.ContainsFunc(groups, redact.IsSensitiveKey) {
 			if a.Value.Kind() == slog.KindString && a.Value.String() == "" {
 				return a // "token is empty" is worth seeing and reveals nothing
 			}
@@ -240,7 +240,7 @@ func (l *Logger) clean(s string) string {
 		s = l.scrub(s)
 	}
 	if l.redact.Load() {
-		s = security.Redact(s)
+		s = redact.Redact(s)
 	}
 	return s
 }

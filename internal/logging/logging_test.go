@@ -17,8 +17,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/talonclaw/talon/internal/redact"
 	"github.com/talonclaw/talon/internal/secret"
-	"github.com/talonclaw/talon/internal/security"
 	"github.com/talonclaw/talon/internal/testutil/leakcheck"
 )
 
@@ -546,7 +546,7 @@ func (discard) Write(p []byte) (int, error) { return len(p), nil }
 // values, in any encoding, with redactSensitive on or off.
 func TestInvariant10_KnownSecretsScrubbedWhateverRedactSays(t *testing.T) {
 	const tok = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw0"
-	scrub := security.NewScrubber([]security.Known{{Name: "channels.telegram.botToken", Value: tok}}).Scrub
+	scrub := redact.NewScrubber([]redact.Known{{Name: "channels.telegram.botToken", Value: tok}}).Scrub
 	lowered := strings.ReplaceAll(url.QueryEscape(tok), "%3A", "%3a")
 	b64 := base64.StdEncoding.EncodeToString([]byte("bot:" + tok))
 	type call struct{ URL string }

@@ -8,7 +8,7 @@ import (
 	"os"
 	"strings"
 
-	"github.com/talonclaw/talon/internal/security"
+	"github.com/talonclaw/talon/internal/redact"
 )
 
 const (
@@ -20,7 +20,7 @@ const (
 )
 
 // Tail returns the last n lines of the file at path, oldest first, each
-// passed through security.Redact. It reads backwards from the end of the
+// passed through redact.Redact. It reads backwards from the end of the
 // file, and at most 16 MiB of it. A final line without a newline counts;
 // the current file only is read, not the rotated ones.
 func Tail(path string, n int) ([]string, error) {
@@ -84,7 +84,7 @@ func tail(path string, n, chunk int, maxBytes int64) ([]string, error) {
 		lines = lines[len(lines)-n:]
 	}
 	for i, l := range lines {
-		lines[i] = security.Redact(strings.TrimSuffix(l, "\r"))
+		lines[i] = redact.Redact(strings.TrimSuffix(l, "\r"))
 	}
 	return lines, nil
 }

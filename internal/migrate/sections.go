@@ -2,12 +2,11 @@ package migrate
 
 import (
 	"fmt"
+	"github.com/talonclaw/talon/internal/tools"
 	"math"
 	"regexp"
 	"slices"
 	"strings"
-
-	"github.com/talonclaw/talon/internal/policy"
 )
 
 var idRe = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,63}$`)
@@ -363,16 +362,15 @@ func (m *mapper) toolNames(from string) ([]any, bool) {
 	if !ok {
 		return nil, false
 	}
-	groups := map[string]bool{}
-	for _, info := range policy.Tools {
-		groups[info.Group] = true
+	known := map[string]bool{}
+	for _, t := range tools.Catalog() {
+		known[t.Name], known[t.Group] = true, true
 	}
 	var out []any
 	var gone []string
 	for _, e := range l {
 		s := e.(string)
-		_, tool := policy.Tools[s]
-		if tool || groups[s] || strings.ContainsAny(s, "*?[") {
+		if known[s] || strings.ContainsAny(s, "*?[") {
 			out = append(out, s)
 			continue
 		}

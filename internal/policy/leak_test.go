@@ -12,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/talonclaw/talon/internal/config"
+	"github.com/talonclaw/talon/internal/core"
 )
 
 const (
@@ -128,10 +129,12 @@ func fullwidth(s string) string {
 func TestInvariant_PromptLeak_EverySpellingDenied(t *testing.T) {
 	g := NewPromptGuard(testPrompt, testCanary)
 	st := SessionState{Prompt: g}
-	r := rules(func(c *config.Config) { c.Tools.Profile = "full" })
+	full := config.Default()
+	full.Tools.Profile = "full"
+	r := &Rules{Config: func() *config.Config { return full }}
 	for name, args := range leakSpellings() {
 		for _, dec := range []Decider{r, AllowAll{}} {
-			d := dec.Decide(context.Background(), owner, st, "web_fetch", args)
+			d := decideTool(dec, owner, st, "web_fetch", args)
 			if d.Action != Deny || d.Alert != AlertPromptLeak {
 				t.Errorf("%s (%T): %+v for %s", name, dec, d, args)
 			}
@@ -171,17 +174,17 @@ func TestPromptLeakNoFalsePositives(t *testing.T) {
 func TestPromptLeakFileToolsMayCarryLines(t *testing.T) {
 	st := SessionState{Prompt: NewPromptGuard(testPrompt, testCanary)}
 	for _, tool := range []string{"write", "edit", "apply_patch"} {
-		d := AllowAll{}.Decide(context.Background(), owner, st, tool, jsonArgs("path", "AGENTS.md", "content", testLine))
+		d := decideTool(AllowAll{}, owner, st, tool, jsonArgs("path", "AGENTS.md", "content", testLine))
 		if d.Action != Allow {
 			t.Errorf("%s with a prompt line: %+v", tool, d)
 		}
-		d = AllowAll{}.Decide(context.Background(), owner, st, tool, jsonArgs("path", "x", "content", testCanary))
+		d = decideTool(AllowAll{}, owner, st, tool, jsonArgs("path", "x", "content", testCanary))
 		if d.Action != Deny || d.Alert != AlertPromptLeak {
 			t.Errorf("%s with the canary: %+v", tool, d)
 		}
 	}
 	for _, tool := range []string{"exec", "message", "sessions_send", "cron", "read", "web_search"} {
-		if d := (AllowAll{}).Decide(context.Background(), owner, st, tool, jsonArgs("x", testLine)); d.Action != Deny {
+		if d := decideTool(AllowAll{}, owner, st, tool, jsonArgs("x", testLine)); d.Action != Deny {
 			t.Errorf("%s with a prompt line: %+v", tool, d)
 		}
 	}
@@ -312,4 +315,19 @@ func TestPromptGuardWithCanary(t *testing.T) {
 	if !a.Leaks(leak) || !b.Leaks(leak) {
 		t.Fatal("a derived guard misses the prompt's lines")
 	}
+}
+
+// testEffects classifies the built-in tools as their plans do, for the
+// leak tests (the tools' own plans are tested in their packages and
+// together with this policy in internal/tools).
+var testEffects = map[string]core.Effect{
+	"write": core.WritesHost, "edit": core.WritesHost, "apply_patch": core.WritesHost,
+	"read": core.ReadsPrivate, "exec": core.Executes | core.WritesHost | core.Egress | core.ReadsPrivate,
+	"web_fetch": core.Egress | core.Ingests, "web_search": core.Egress | core.Ingests,
+	"message": core.Messages | core.Egress, "sessions_send": core.Messages, "cron": core.WritesHost | core.Persists,
+}
+
+func decideTool(dec Decider, actor Actor, st SessionState, tool string, args json.RawMessage) Decision {
+	p := (&core.Plan{Tool: tool, Effects: testEffects[tool], Args: args, Summary: tool}).Seal()
+	return dec.Decide(context.Background(), Request{Actor: actor, State: st, Tool: core.Spec{Name: tool}, Registered: true, Plan: p})
 }

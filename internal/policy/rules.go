@@ -2,60 +2,16 @@ package policy
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"path"
 	"slices"
 	"strings"
 
 	"github.com/talonclaw/talon/internal/config"
-	"github.com/talonclaw/talon/internal/policy/execplan"
+	"github.com/talonclaw/talon/internal/core"
 )
 
-// Effect is what a tool can do to the world, for the taint rules.
-type Effect uint8
-
-const (
-	// ReadOnly tools only read (files in the workspace, session lists).
-	ReadOnly Effect = 1 << iota
-	// ChangesHost tools modify the machine or persist (exec, writes, cron add).
-	ChangesHost
-	// Egress tools can carry data out (web fetches and searches, messages,
-	// exec with network).
-	Egress
-	// Ingests tools bring outside content in (their results taint).
-	Ingests
-	// ReadsPrivate tools read the owner's data (workspace files, other
-	// sessions' transcripts). A reply goes to whoever asked, so for anyone
-	// but the owner that is a disclosure and needs approval.
-	ReadsPrivate
-)
-
-// ToolInfo classifies one tool.
-type ToolInfo struct {
-	Group   string
-	Effects Effect
-}
-
-// Tools is the classification of every tool in DESIGN §2. A tool missing
-// from it is denied: unknown tools fail closed.
-var Tools = map[string]ToolInfo{
-	"read":             {"group:fs", ReadOnly | ReadsPrivate},
-	"write":            {"group:fs", ChangesHost},
-	"edit":             {"group:fs", ChangesHost},
-	"apply_patch":      {"group:fs", ChangesHost},
-	"exec":             {"group:runtime", ChangesHost | Egress},
-	"process":          {"group:runtime", ChangesHost},
-	"web_fetch":        {"group:web", Egress | Ingests},
-	"web_search":       {"group:web", Egress | Ingests},
-	"message":          {"group:messaging", Egress},
-	"cron":             {"group:automation", ChangesHost},
-	"sessions_list":    {"group:sessions", ReadOnly | ReadsPrivate},
-	"sessions_history": {"group:sessions", ReadOnly | ReadsPrivate},
-	"sessions_send":    {"group:sessions", Egress},
-}
-
-// profiles are the base tool sets of tools.profile.
+// profiles are the base tool sets of tools.profile, by tool name or group.
 var profiles = map[string][]string{
 	"minimal":   {},
 	"coding":    {"group:fs", "group:runtime", "group:web", "group:sessions"},
@@ -63,155 +19,331 @@ var profiles = map[string][]string{
 	"full":      {"*"},
 }
 
-// Rules is the Decider for the configured policy. Sources, strictest wins:
-// the profile, tools.allow and tools.deny (deny wins, "*" globs, groups),
-// the sender's trust, and the session's taint (invariant 8). Exec commands
-// get a further decision from Exec when it is set.
+// Rules is the Decider for the configured policy: the ordered list of named
+// rules below, strictest wins. A rule either denies (the decision is made)
+// or asks (the call needs an approval; later rules add their reasons), so
+// a deny can never be approved away and no rule can loosen another.
 type Rules struct {
 	// Config returns the config in force.
 	Config func() *config.Config
-	// Exec decides an exec call's command (the canonical-plan analysis);
-	// nil denies every exec.
-	Exec func(ctx context.Context, actor Actor, args json.RawMessage) Decision
-	// Args-aware hooks for the tools that need them.
-	MessageTarget func(args json.RawMessage) (current bool) // does a message go to the current conversation?
 }
 
 var _ Decider = (*Rules)(nil)
 
-// Enabled reports whether the profile and allow/deny lists enable tool.
-func Enabled(t config.Tools, tool string) bool {
-	info, known := Tools[tool]
-	if !known {
-		return false
-	}
-	match := func(list []string) bool {
-		for _, p := range list {
-			if p == info.Group || p == tool {
-				return true
-			}
-			if ok, _ := path.Match(p, tool); ok {
-				return true
-			}
-		}
-		return false
-	}
-	if match(t.Deny) {
-		return false
-	}
-	return match(profiles[t.Profile]) || match(t.Allow)
+// rule is one named check. check returns the rule's verdict (Deny or Ask)
+// and true when it applies.
+type rule struct {
+	name  string
+	check func(cfg *config.Config, req Request) (Decision, bool)
 }
 
-// agentNarrows applies agents.list[].tools for the actor's agent: its deny
-// removes tools, and its allow (when set) keeps only those. It can only
-// take away what tools.* enabled.
-func agentNarrows(list []config.AgentOverride, agentID, tool string) string {
-	if agentID == "" {
-		agentID = "main"
-	}
-	info := Tools[tool]
-	match := func(ps []string) bool {
-		for _, p := range ps {
-			if p == tool || p == info.Group || p == "*" {
-				return true
-			}
-			if ok, _ := path.Match(p, tool); ok {
-				return true
-			}
-		}
-		return false
-	}
-	for _, o := range list {
-		if o.ID != agentID {
-			continue
-		}
-		if match(o.Tools.Deny) {
-			return fmt.Sprintf("tool %s is denied for agent %s (agents.list[id=%s].tools.deny)", tool, agentID, agentID)
-		}
-		if len(o.Tools.Allow) > 0 && !match(o.Tools.Allow) {
-			return fmt.Sprintf("tool %s is not in agents.list[id=%s].tools.allow", tool, agentID)
-		}
-	}
-	return ""
+// rules in the order they are applied. Deny rules come before ask rules.
+var rules = []rule{
+	ruleUnknownTool,
+	ruleCallLimit,
+	rulePromptLeak,
+	ruleInvalidArgs,
+	{"tool-enabled", toolEnabled},
+	{"agent-tools", agentTools},
+	{"plan-refused", planRefused},
+	{"exec-disabled", execDisabled},
+	{"session-visibility", sessionVisibility},
+	{"persist-owner-only", persistOwnerOnly},
+	{"plan-needs-approval", planNeedsApproval},
+	{"exec-ask-always", execAskAlways},
+	{"program-config", programConfig},
+	{"sender-acts", senderActs},
+	{"sender-reads-private", senderReadsPrivate},
+	{"taint-changes-host", taintChangesHost},
+	{"taint-sends", taintSends},
+	{"trifecta", trifecta},
+	{"taint-new-host", taintNewHost},
 }
 
 // Decide implements Decider.
-func (r *Rules) Decide(ctx context.Context, actor Actor, state SessionState, tool string, args json.RawMessage) Decision {
-	if d, leak := promptLeak(state, tool, args); leak {
-		return d
-	}
-	cfg := r.Config()
-	info, known := Tools[tool]
-	if !known {
-		return Decision{Action: Deny, Reason: fmt.Sprintf("unknown tool %q", tool)}
-	}
-	if !Enabled(cfg.Tools, tool) {
-		return Decision{Action: Deny, Reason: fmt.Sprintf("tool %s is not enabled by tools.profile %q and tools.allow/deny (hint: add it to tools.allow)", tool, cfg.Tools.Profile)}
-	}
-	if why := agentNarrows(cfg.Agents.List, actor.AgentID, tool); why != "" {
-		return Decision{Action: Deny, Reason: why}
-	}
-	if tool == "cron" && actor.Trust != TrustOwner && cronAdds(args) {
-		return Decision{Action: Deny, Reason: "only the owner's sessions may create scheduled jobs"}
-	}
-
-	// The tool's own decision (exec's canonical plan) comes first: a deny
-	// there cannot be approved away.
-	d := Decision{Action: Allow, Reason: "allowed by tools.profile " + cfg.Tools.Profile}
-	effects := info.Effects
-	if tool == "exec" {
-		if r.Exec == nil {
-			return Decision{Action: Deny, Reason: "exec is not available"}
-		}
-		d = r.Exec(ctx, actor, args)
-		if d.Action == Deny {
-			return d
-		}
-		if d.Action == Allow && isSafeBinDecision(d) {
-			effects = ReadOnly // safe bins read stdin and write stdout only
-		}
-	}
-	if tool == "process" && !processKills(args) {
-		effects = ReadOnly // list, poll and log only read a run's output
-	}
-	if tool == "message" && r.MessageTarget != nil && r.MessageTarget(args) {
-		effects = 0 // replying in the current conversation carries nothing new out
-	}
-
-	// Strictest wins from here: each rule can only turn allow into ask.
-	if target, ok := writesProgramConfig(tool, args); ok {
-		// Invariant 5: files that configure programs (git hooks and
-		// drivers, rc files) would steer an allowlisted program.
-		d = escalate(d, fmt.Sprintf("writes %s, which configures programs (git configuration and hooks, rc files); that changes the host and needs approval in every session", target))
-	}
-	if actor.Trust != TrustOwner && effects&(ChangesHost|Egress) != 0 {
-		return escalate(d, fmt.Sprintf("requested in a turn from a %s sender (%s)", orUnknown(actor.Trust), actor.SenderID))
-	}
-	if actor.Trust != TrustOwner && effects&ReadsPrivate != 0 {
-		return escalate(d, fmt.Sprintf("would show the owner's data to a %s sender (%s)", orUnknown(actor.Trust), actor.SenderID))
-	}
-	if state.Tainted && effects&ChangesHost != 0 {
-		return escalate(d, "session contains untrusted content from "+sources(state))
-	}
-	if state.Tainted && effects&Egress != 0 && tool != "web_fetch" && tool != "web_search" {
-		return escalate(d, "session contains untrusted content from "+sources(state)+"; sending elsewhere could carry it out")
-	}
-	if state.Tainted && state.HoldsPrivate && effects&Egress != 0 {
-		return escalate(d, "session contains untrusted content from "+sources(state)+" and private data; this could carry it out")
-	}
-	if tool == "web_fetch" && state.Tainted && !visited(state, args) {
-		return escalate(d, "session contains untrusted content from "+sources(state)+"; fetching a new host could carry data out")
-	}
-	return d
+func (r *Rules) Decide(_ context.Context, req Request) Decision {
+	return decide(rules, r.Config(), req)
 }
 
-// escalate turns an allow into an ask with the reason; an ask keeps asking
-// with both reasons.
-func escalate(d Decision, why string) Decision {
-	if d.Action == Allow {
-		return Decision{Action: Ask, Reason: why, PlanHash: d.PlanHash}
+func decide(list []rule, cfg *config.Config, req Request) Decision {
+	if req.Plan == nil {
+		req.Plan = &core.Plan{} // unsealed: invalid-arguments refuses it
 	}
-	return Decision{Action: Ask, Reason: d.Reason + "; " + why, PlanHash: d.PlanHash}
+	d := Decision{Action: Allow, Reason: "allowed by tools.profile " + cfg.Tools.Profile, Rule: "default"}
+	if req.Plan.Any(core.Executes) {
+		d.Reason += "; every command is on tools.exec.allowlist or a safe bin"
+	}
+	for _, r := range list {
+		v, ok := r.check(cfg, req)
+		if !ok {
+			continue
+		}
+		v.Rule = r.name
+		if v.Action == Deny {
+			return withHash(v, req)
+		}
+		if d.Action == Allow {
+			d = v
+		} else {
+			d.Reason += "; " + v.Reason
+		}
+	}
+	return withHash(d, req)
+}
+
+func deny(format string, args ...any) (Decision, bool) {
+	return Decision{Action: Deny, Reason: fmt.Sprintf(format, args...)}, true
+}
+
+func ask(format string, args ...any) (Decision, bool) {
+	return Decision{Action: Ask, Reason: fmt.Sprintf(format, args...)}, true
+}
+
+// Rules without configuration; AllowAll applies them too.
+var (
+	ruleUnknownTool = rule{"unknown-tool", func(_ *config.Config, req Request) (Decision, bool) {
+		if req.Registered {
+			return Decision{}, false
+		}
+		d, _ := deny("unknown tool %q", req.Tool.Name)
+		d.Invalid = true
+		return d, true
+	}}
+	ruleCallLimit = rule{"turn-call-limit", func(cfg *config.Config, req Request) (Decision, bool) {
+		if req.CallLimit <= 0 || req.CallsInTurn <= req.CallLimit {
+			return Decision{}, false
+		}
+		return deny("tool call limit for this turn reached (budgets.perTurnToolCalls = %d)", req.CallLimit)
+	}}
+	ruleInvalidArgs = rule{"invalid-arguments", func(_ *config.Config, req Request) (Decision, bool) {
+		if req.Plan != nil && req.Plan.Hash != "" && req.PlanErr == nil {
+			return Decision{}, false
+		}
+		why := "the tool made no plan of this call"
+		if req.PlanErr != nil {
+			why = req.PlanErr.Error()
+		}
+		d, _ := deny("%s", why)
+		d.Invalid = true
+		return d, true
+	}}
+	// rulePromptLeak: a call whose arguments carry the turn's system
+	// prompt is denied, whatever else allows it, with an alert — also
+	// when the tool could make no plan of them. A plan that only writes
+	// files (no egress, no messages, no programs, no private reads: the
+	// text stays on the owner's machine, and editing the workspace files
+	// the prompt is made of is what such tools are for) is refused only
+	// the canary.
+	rulePromptLeak = rule{"prompt-leak", func(_ *config.Config, req Request) (Decision, bool) {
+		p := req.Plan
+		args := req.Args
+		if args == nil {
+			args = p.Args
+		}
+		var leak bool
+		if p.Hash == "" || p.Any(core.Egress|core.Messages|core.Executes|core.ReadsPrivate|core.Persists) {
+			leak = req.State.Prompt.LeaksArgs(args)
+		} else {
+			leak = req.State.Prompt.leaksCanaryOnly(args)
+		}
+		if !leak {
+			return Decision{}, false
+		}
+		return Decision{Action: Deny, Alert: AlertPromptLeak,
+			Reason: "the arguments carry this turn's system prompt (its canary or one of its lines, however encoded or spaced); it never leaves in a tool call"}, true
+	}}
+)
+
+// Enabled reports whether the profile and allow/deny lists enable the tool
+// of this name and group: deny wins, then the profile or tools.allow.
+func Enabled(t config.Tools, name, group string) bool {
+	if name == "" {
+		return false
+	}
+	if matches(t.Deny, name, group) {
+		return false
+	}
+	return matches(profiles[t.Profile], name, group) || matches(t.Allow, name, group)
+}
+
+// matches reports whether a list entry names the tool: its name, its
+// group, or a glob ("*", "web_*").
+func matches(list []string, name, group string) bool {
+	for _, p := range list {
+		if p == name || (group != "" && p == group) {
+			return true
+		}
+		if ok, _ := path.Match(p, name); ok {
+			return true
+		}
+	}
+	return false
+}
+
+func toolEnabled(cfg *config.Config, req Request) (Decision, bool) {
+	if Enabled(cfg.Tools, req.Tool.Name, req.Tool.Group) {
+		return Decision{}, false
+	}
+	return deny("tool %s is not enabled by tools.profile %q and tools.allow/deny (hint: add it to tools.allow)", req.Tool.Name, cfg.Tools.Profile)
+}
+
+// agentTools applies agents.list[].tools for the actor's agent: its deny
+// removes tools, and its allow (when set) keeps only those. It can only
+// take away what tools.* enabled.
+func agentTools(cfg *config.Config, req Request) (Decision, bool) {
+	agentID := orDefault(req.Actor.AgentID, "main")
+	name, group := req.Tool.Name, req.Tool.Group
+	for _, o := range cfg.Agents.List {
+		if o.ID != agentID {
+			continue
+		}
+		if matches(o.Tools.Deny, name, group) {
+			return deny("tool %s is denied for agent %s (agents.list[id=%s].tools.deny)", name, agentID, agentID)
+		}
+		if len(o.Tools.Allow) > 0 && !matches(o.Tools.Allow, name, group) {
+			return deny("tool %s is not in agents.list[id=%s].tools.allow", name, agentID)
+		}
+	}
+	return Decision{}, false
+}
+
+// planRefused: what the tool's own analysis refuses cannot be approved
+// (invariant 5: command substitution, a repository configured to start
+// programs).
+func planRefused(_ *config.Config, req Request) (Decision, bool) {
+	for _, f := range req.Plan.Findings {
+		if f.Severity == core.Refuse {
+			return deny("%s", f.Reason)
+		}
+	}
+	return Decision{}, false
+}
+
+func execDisabled(cfg *config.Config, req Request) (Decision, bool) {
+	if req.Plan.Any(core.Executes) && cfg.Tools.Exec.Security == "deny" {
+		return deny("exec is disabled (tools.exec.security = deny)")
+	}
+	return Decision{}, false
+}
+
+// sessionVisibility (invariant 4): another session's transcript is
+// reachable only as tools.sessions.visibility allows: self, agent (sessions
+// of the same agent), or all.
+func sessionVisibility(cfg *config.Config, req Request) (Decision, bool) {
+	for _, t := range req.Plan.TargetsOf(core.TargetSession) {
+		if !SessionVisible(cfg.Tools.Sessions.Visibility, req.Actor, t) {
+			return deny("session %s is not visible from this session (tools.sessions.visibility = %s)", t.Value, cfg.Tools.Sessions.Visibility)
+		}
+	}
+	return Decision{}, false
+}
+
+// SessionVisible reports whether a session target is visible to the actor
+// under visibility (tools.sessions.visibility). Tools that list sessions
+// filter with it, so the list and the decision agree.
+func SessionVisible(visibility string, actor Actor, t core.Target) bool {
+	if t.Value == actor.SessionKey {
+		return true
+	}
+	switch visibility {
+	case "all":
+		return true
+	case "agent":
+		return t.Agent != "" && t.Agent == orDefault(actor.AgentID, "main")
+	default: // self, tree (no spawned sessions yet)
+		return false
+	}
+}
+
+// persistOwnerOnly: only the owner's sessions may leave something that
+// acts after the turn (scheduled jobs, configuration).
+func persistOwnerOnly(_ *config.Config, req Request) (Decision, bool) {
+	if req.Plan.Any(core.Persists) && !req.Actor.IsOwner() {
+		return deny("only the owner's sessions may create scheduled jobs or change configuration (this turn is from a %s sender)", orUnknown(req.Actor.Trust))
+	}
+	return Decision{}, false
+}
+
+func planNeedsApproval(cfg *config.Config, req Request) (Decision, bool) {
+	for _, f := range req.Plan.Findings {
+		if f.Severity != core.NeedsApproval {
+			continue
+		}
+		if req.Plan.Any(core.Executes) && cfg.Tools.Exec.Ask == "off" {
+			return deny("%s (tools.exec.ask = off)", f.Reason)
+		}
+		return ask("%s", f.Reason)
+	}
+	return Decision{}, false
+}
+
+func execAskAlways(cfg *config.Config, req Request) (Decision, bool) {
+	if req.Plan.Any(core.Executes) && cfg.Tools.Exec.Ask == "always" {
+		return ask("tools.exec.ask = always")
+	}
+	return Decision{}, false
+}
+
+// programConfig (invariant 5): files that configure programs (git hooks
+// and drivers, rc files) would steer an allowlisted program; writing one
+// changes the host and needs approval in every session.
+func programConfig(_ *config.Config, req Request) (Decision, bool) {
+	if ts := req.Plan.TargetsOf(core.TargetProgramConfig); len(ts) > 0 {
+		return ask("writes %s, which configures programs (git configuration and hooks, rc files); that changes the host and needs approval in every session", ts[0].Value)
+	}
+	return Decision{}, false
+}
+
+func senderActs(_ *config.Config, req Request) (Decision, bool) {
+	if !req.Actor.IsOwner() && req.Plan.Any(core.WritesHost|core.Persists|core.Egress|core.Messages) {
+		return ask("requested in a turn from a %s sender (%s)", orUnknown(req.Actor.Trust), req.Actor.SenderID)
+	}
+	return Decision{}, false
+}
+
+func senderReadsPrivate(_ *config.Config, req Request) (Decision, bool) {
+	if !req.Actor.IsOwner() && req.Plan.Any(core.ReadsPrivate) {
+		return ask("would show the owner's data to a %s sender (%s)", orUnknown(req.Actor.Trust), req.Actor.SenderID)
+	}
+	return Decision{}, false
+}
+
+// Invariant 8, the lethal trifecta: once tainted, changing the host needs
+// approval; sending elsewhere too; tainted and holding private data, every
+// egress does; and a fetch under taint may only go back to a host already
+// read, without data in the URL.
+func taintChangesHost(_ *config.Config, req Request) (Decision, bool) {
+	if req.State.Tainted && req.Plan.Any(core.WritesHost|core.Persists) {
+		return ask("session contains untrusted content from %s", sources(req.State))
+	}
+	return Decision{}, false
+}
+
+func taintSends(_ *config.Config, req Request) (Decision, bool) {
+	p := req.Plan
+	if req.State.Tainted && (p.Any(core.Messages) || (p.Any(core.Egress) && !p.Any(core.Ingests))) {
+		return ask("session contains untrusted content from %s; sending elsewhere could carry it out", sources(req.State))
+	}
+	return Decision{}, false
+}
+
+func trifecta(_ *config.Config, req Request) (Decision, bool) {
+	if req.State.Tainted && req.State.HoldsPrivate && req.Plan.Any(core.Egress|core.Messages) {
+		return ask("session contains untrusted content from %s and private data; this could carry it out", sources(req.State))
+	}
+	return Decision{}, false
+}
+
+func taintNewHost(_ *config.Config, req Request) (Decision, bool) {
+	if !req.State.Tainted {
+		return Decision{}, false
+	}
+	for _, t := range req.Plan.TargetsOf(core.TargetURL) {
+		if t.Rest != "" || !slices.Contains(req.State.VisitedHosts, t.Value) {
+			return ask("session contains untrusted content from %s; fetching a new host could carry data out", sources(req.State))
+		}
+	}
+	return Decision{}, false
 }
 
 func sources(s SessionState) string {
@@ -234,103 +366,9 @@ func orUnknown(s string) string {
 	return s
 }
 
-// SafeBinReason marks an exec decision that allowed only safe bins; Rules
-// treats such a call as read-only for the taint rules.
-const SafeBinReason = "safe bins reading stdin only"
-
-func isSafeBinDecision(d Decision) bool { return strings.HasPrefix(d.Reason, SafeBinReason) }
-
-func cronAdds(args json.RawMessage) bool {
-	var a struct {
-		Action string `json:"action"`
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
 	}
-	if json.Unmarshal(args, &a) != nil {
-		return true // unreadable: assume the worst
-	}
-	return a.Action != "list" && a.Action != "remove"
-}
-
-// visited reports whether a web_fetch goes to a host this session already
-// fetched from without data in the path or query.
-func visited(s SessionState, args json.RawMessage) bool {
-	var a struct {
-		URL string `json:"url"`
-	}
-	if json.Unmarshal(args, &a) != nil {
-		return false
-	}
-	host, rest, ok := splitURL(a.URL)
-	if !ok || rest != "" {
-		return false
-	}
-	return slices.Contains(s.VisitedHosts, host)
-}
-
-// splitURL returns the lowercased host and whatever follows it beyond a bare
-// "/" (path and query), which is where exfiltrated data would ride.
-func splitURL(raw string) (host, rest string, ok bool) {
-	i := strings.Index(raw, "://")
-	if i < 0 {
-		return "", "", false
-	}
-	s := raw[i+3:]
-	j := strings.IndexAny(s, "/?#")
-	if j < 0 {
-		return strings.ToLower(s), "", true
-	}
-	host, rest = strings.ToLower(s[:j]), s[j:]
-	if rest == "/" {
-		rest = ""
-	}
-	return host, rest, true
-}
-
-func processKills(args json.RawMessage) bool {
-	var a struct {
-		Action string `json:"action"`
-	}
-	if json.Unmarshal(args, &a) != nil {
-		return true
-	}
-	return a.Action != "list" && a.Action != "poll" && a.Action != "log"
-}
-
-// writesProgramConfig reports the first path a file tool call would write
-// that configures programs (execplan.ConfiguresPrograms). Arguments it
-// cannot read count as such a write: the tool refuses them anyway, and
-// asking costs nothing.
-func writesProgramConfig(tool string, args json.RawMessage) (string, bool) {
-	var a struct {
-		Path  string `json:"path"`
-		Patch string `json:"patch"`
-	}
-	switch tool {
-	case "write", "edit":
-		if json.Unmarshal(args, &a) != nil {
-			return "(unreadable arguments)", true
-		}
-		if _, ok := execplan.ConfiguresPrograms(a.Path); ok {
-			return a.Path, true
-		}
-	case "apply_patch":
-		if json.Unmarshal(args, &a) != nil {
-			return "(unreadable arguments)", true
-		}
-		// Looser than the tool's parser on purpose: every header-like line
-		// counts, so no spelling the parser accepts slips past.
-		for _, line := range strings.Split(a.Patch, "\n") {
-			line = strings.TrimSpace(line)
-			if !strings.HasPrefix(line, "***") {
-				continue
-			}
-			_, p, ok := strings.Cut(line, ":")
-			if !ok {
-				continue
-			}
-			if _, bad := execplan.ConfiguresPrograms(strings.TrimSpace(p)); bad {
-				return strings.TrimSpace(p), true
-			}
-		}
-	}
-	return "", false
+	return s
 }

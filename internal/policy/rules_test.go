@@ -3,208 +3,232 @@ package policy
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
 
 	"github.com/talonclaw/talon/internal/config"
+	"github.com/talonclaw/talon/internal/core"
 )
-
-func rules(mut func(*config.Config)) *Rules {
-	c := config.Default()
-	if mut != nil {
-		mut(c)
-	}
-	return &Rules{
-		Config: func() *config.Config { return c },
-		Exec: func(_ context.Context, _ Actor, args json.RawMessage) Decision {
-			var a struct{ Command string }
-			json.Unmarshal(args, &a)
-			switch a.Command {
-			case "ls":
-				return Decision{Action: Allow, Reason: "allowlisted /usr/bin/ls"}
-			case "wc -l":
-				return Decision{Action: Allow, Reason: SafeBinReason}
-			case "$(id)":
-				return Decision{Action: Deny, Reason: "command substitution is not allowed"}
-			}
-			return Decision{Action: Ask, Reason: "not on the allowlist"}
-		},
-		MessageTarget: func(args json.RawMessage) bool { return !strings.Contains(string(args), "target") },
-	}
-}
 
 var owner = Actor{AgentID: "main", SessionKey: "agent:main:main", SenderID: "owner", Trust: TrustOwner}
 
-func TestProfilesAndLists(t *testing.T) {
-	for _, tc := range []struct {
-		name  string
-		mut   func(*config.Config)
-		tool  string
-		allow bool
-	}{
-		{"coding has fs", nil, "write", true},
-		{"coding has web", nil, "web_fetch", true},
-		{"coding lacks message", nil, "message", false},
-		{"coding lacks cron", nil, "cron", false},
-		{"allow adds a tool", func(c *config.Config) { c.Tools.Allow = []string{"message"} }, "message", true},
-		{"allow adds a group", func(c *config.Config) { c.Tools.Allow = []string{"group:automation"} }, "cron", true},
-		{"deny removes a group", func(c *config.Config) { c.Tools.Deny = []string{"group:runtime"} }, "exec", false},
-		{"deny wins over allow", func(c *config.Config) { c.Tools.Allow = []string{"exec"}; c.Tools.Deny = []string{"exec"} }, "exec", false},
-		{"deny glob", func(c *config.Config) { c.Tools.Deny = []string{"web_*"} }, "web_search", false},
-		{"minimal has nothing", func(c *config.Config) { c.Tools.Profile = "minimal" }, "read", false},
-		{"full has everything", func(c *config.Config) { c.Tools.Profile = "full" }, "cron", true},
-		{"messaging lacks exec", func(c *config.Config) { c.Tools.Profile = "messaging" }, "exec", false},
-		{"unknown tool fails closed", func(c *config.Config) { c.Tools.Profile = "full" }, "rm_rf", false},
-	} {
-		d := rules(tc.mut).Decide(context.Background(), owner, SessionState{}, tc.tool, json.RawMessage(`{"command":"ls","action":"list"}`))
-		if (d.Action == Allow) != tc.allow || d.Reason == "" {
-			t.Errorf("%s: %s → %+v", tc.name, tc.tool, d)
+var (
+	stranger = Actor{AgentID: "main", SessionKey: "agent:main:telegram:direct:9", SenderID: "telegram:9", Trust: TrustUntrusted}
+	friend   = Actor{AgentID: "main", SessionKey: "agent:main:telegram:direct:8", SenderID: "telegram:8", Trust: TrustTrusted}
+	research = Actor{AgentID: "research", SessionKey: "agent:research:main", SenderID: "owner", Trust: TrustOwner}
+	noTrust  = Actor{AgentID: "main", SessionKey: "agent:main:x", SenderID: "x"}
+)
+
+var (
+	clean     = SessionState{}
+	tainted   = SessionState{Tainted: true, TaintSources: []string{"web_fetch evil.example"}, VisitedHosts: []string{"evil.example"}}
+	trifState = SessionState{Tainted: true, HoldsPrivate: true, TaintSources: []string{"web_fetch evil.example"}, VisitedHosts: []string{"evil.example"}}
+)
+
+// plan builds a sealed plan for the tables.
+func plan(e core.Effect, targets ...core.Target) *core.Plan {
+	return (&core.Plan{Tool: "t", Effects: e, Targets: targets, Args: json.RawMessage(`{}`), Summary: "test"}).Seal()
+}
+
+func withFindings(p *core.Plan, f ...core.Finding) *core.Plan {
+	p.Findings = f
+	return p.Seal()
+}
+
+func argsPlan(e core.Effect, args json.RawMessage) *core.Plan {
+	return (&core.Plan{Tool: "t", Effects: e, Args: args, Summary: "test"}).Seal()
+}
+
+func guarded() SessionState { return SessionState{Prompt: NewPromptGuard(testPrompt, testCanary)} }
+
+func tgt(k core.TargetKind, v string) core.Target { return core.Target{Kind: k, Value: v} }
+
+// ruleCase is one row of the policy table: a request and the action the
+// policy must reach.
+type ruleCase struct {
+	name    string
+	mut     func(*config.Config)
+	actor   Actor
+	state   SessionState
+	tool    string // name; its group is "group:" + tool unless set
+	group   string
+	unknown bool
+	plan    *core.Plan
+	planErr error
+	calls   int
+	want    Action
+	reason  string // a substring the reason must hold
+}
+
+func (c ruleCase) request() Request {
+	g := c.group
+	if g == "" {
+		g = "group:fs"
+	}
+	name := c.tool
+	if name == "" {
+		name = "write"
+	}
+	p := c.plan
+	if p == nil && c.planErr == nil && !c.unknown {
+		p = plan(0)
+	}
+	return Request{Actor: c.actor, State: c.state, Tool: core.Spec{Name: name, Group: g}, Registered: !c.unknown,
+		Plan: p, PlanErr: c.planErr, CallsInTurn: c.calls, CallLimit: 25}
+}
+
+func (c ruleCase) config() *config.Config {
+	cfg := config.Default()
+	cfg.Tools.Profile = "full"
+	if c.mut != nil {
+		c.mut(cfg)
+	}
+	return cfg
+}
+
+// ruleTable holds, for every rule, cases that need it: removing any one
+// rule from the list makes at least one case fail
+// (TestEveryRuleIsNeeded).
+var ruleTable = []ruleCase{
+	// unknown-tool, turn-call-limit, invalid-arguments
+	{name: "unknown tool", tool: "rm_rf", unknown: true, actor: owner, want: Deny, reason: "unknown tool"},
+	{name: "over the per-turn limit", actor: owner, calls: 26, want: Deny, reason: "perTurnToolCalls"},
+	{name: "at the per-turn limit", actor: owner, calls: 25, want: Allow},
+	{name: "invalid arguments", actor: owner, planErr: errors.New("invalid arguments: want {path}"), want: Deny, reason: "want {path}"},
+	// prompt-leak
+	{name: "fetch carrying a prompt line", actor: owner, state: guarded(), plan: argsPlan(core.Egress|core.Ingests, jsonArgs("url", "https://x.example/?q="+testLine)), want: Deny, reason: "system prompt"},
+	{name: "write carrying a prompt line", actor: owner, state: guarded(), plan: argsPlan(core.WritesHost, jsonArgs("path", "AGENTS.md", "content", testLine)), want: Allow},
+	{name: "write carrying the canary", actor: owner, state: guarded(), plan: argsPlan(core.WritesHost, jsonArgs("path", "x", "content", testCanary)), want: Deny},
+	// tool-enabled
+	{name: "coding lacks message", mut: func(c *config.Config) { c.Tools.Profile = "coding" }, tool: "message", group: "group:messaging", actor: owner, want: Deny, reason: "tools.profile"},
+	{name: "coding has fs", mut: func(c *config.Config) { c.Tools.Profile = "coding" }, tool: "write", group: "group:fs", actor: owner, want: Allow},
+	{name: "allow adds a tool", mut: func(c *config.Config) { c.Tools.Profile = "coding"; c.Tools.Allow = []string{"message"} }, tool: "message", group: "group:messaging", actor: owner, want: Allow},
+	{name: "allow adds a group", mut: func(c *config.Config) { c.Tools.Profile = "coding"; c.Tools.Allow = []string{"group:automation"} }, tool: "cron", group: "group:automation", actor: owner, want: Allow},
+	{name: "deny removes a group", mut: func(c *config.Config) { c.Tools.Deny = []string{"group:runtime"} }, tool: "exec", group: "group:runtime", actor: owner, want: Deny},
+	{name: "deny wins over allow", mut: func(c *config.Config) { c.Tools.Allow = []string{"exec"}; c.Tools.Deny = []string{"exec"} }, tool: "exec", group: "group:runtime", actor: owner, want: Deny},
+	{name: "deny glob", mut: func(c *config.Config) { c.Tools.Deny = []string{"web_*"} }, tool: "web_search", group: "group:web", actor: owner, want: Deny},
+	{name: "minimal has nothing", mut: func(c *config.Config) { c.Tools.Profile = "minimal" }, tool: "read", actor: owner, want: Deny},
+	{name: "messaging lacks exec", mut: func(c *config.Config) { c.Tools.Profile = "messaging" }, tool: "exec", group: "group:runtime", actor: owner, want: Deny},
+	// agent-tools
+	{name: "agent allow keeps only those", mut: func(c *config.Config) {
+		c.Agents.List = []config.AgentOverride{{ID: "research", Tools: config.AgentTools{Allow: []string{"group:web", "read"}}}}
+	}, tool: "write", actor: research, want: Deny, reason: "agents.list"},
+	{name: "agent deny removes", mut: func(c *config.Config) {
+		c.Agents.List = []config.AgentOverride{{ID: "main", Tools: config.AgentTools{Deny: []string{"exec"}}}}
+	}, tool: "exec", group: "group:runtime", actor: owner, want: Deny, reason: "agents.list"},
+	{name: "agent override cannot widen", mut: func(c *config.Config) {
+		c.Tools.Profile = "coding"
+		c.Agents.List = []config.AgentOverride{{ID: "research", Tools: config.AgentTools{Allow: []string{"cron"}}}}
+	}, tool: "cron", group: "group:automation", actor: research, want: Deny},
+	// plan-refused, exec-disabled
+	{name: "refused plan cannot be approved", actor: owner, plan: withFindings(plan(core.Executes), core.Finding{Severity: core.Refuse, Reason: "command substitution is not allowed"}), want: Deny, reason: "command substitution"},
+	{name: "refused plan under taint stays denied", actor: owner, state: tainted, plan: withFindings(plan(core.Executes|core.WritesHost), core.Finding{Severity: core.Refuse, Reason: "x"}), want: Deny},
+	{name: "exec disabled", mut: func(c *config.Config) { c.Tools.Exec.Security = "deny" }, actor: owner, plan: plan(core.Executes), want: Deny, reason: "tools.exec.security"},
+	// session-visibility
+	{name: "other session under self", actor: owner, plan: plan(core.ReadsPrivate, core.Target{Kind: core.TargetSession, Value: "agent:main:other", Agent: "main"}), want: Deny, reason: "not visible"},
+	{name: "own session under self", actor: owner, plan: plan(core.ReadsPrivate, core.Target{Kind: core.TargetSession, Value: "agent:main:main", Agent: "main"}), want: Allow},
+	{name: "same agent under agent", mut: func(c *config.Config) { c.Tools.Sessions.Visibility = "agent" }, actor: owner, plan: plan(core.ReadsPrivate, core.Target{Kind: core.TargetSession, Value: "agent:main:other", Agent: "main"}), want: Allow},
+	{name: "other agent under agent", mut: func(c *config.Config) { c.Tools.Sessions.Visibility = "agent" }, actor: owner, plan: plan(core.ReadsPrivate, core.Target{Kind: core.TargetSession, Value: "agent:ops:main", Agent: "ops"}), want: Deny},
+	{name: "missing session under agent", mut: func(c *config.Config) { c.Tools.Sessions.Visibility = "agent" }, actor: owner, plan: plan(core.ReadsPrivate, tgt(core.TargetSession, "agent:main:nope")), want: Deny},
+	{name: "anything under all", mut: func(c *config.Config) { c.Tools.Sessions.Visibility = "all" }, actor: owner, plan: plan(core.ReadsPrivate, core.Target{Kind: core.TargetSession, Value: "agent:ops:main", Agent: "ops"}), want: Allow},
+	// persist-owner-only
+	{name: "stranger schedules a job", actor: stranger, plan: plan(core.WritesHost|core.Persists, tgt(core.TargetSchedule, "* * * * *")), want: Deny, reason: "only the owner"},
+	{name: "trusted sender schedules a job", actor: friend, plan: plan(core.WritesHost | core.Persists), want: Deny},
+	{name: "empty trust schedules a job", actor: noTrust, plan: plan(core.Persists), want: Deny},
+	{name: "owner schedules a job", actor: owner, plan: plan(core.WritesHost | core.Persists), want: Allow},
+	// plan-needs-approval, exec-ask-always
+	{name: "binary not on the allowlist", actor: owner, plan: withFindings(plan(core.Executes), core.Finding{Severity: core.NeedsApproval, Reason: "/usr/bin/curl is not on the allowlist"}), want: Ask, reason: "not on the allowlist"},
+	{name: "ask off denies a miss", mut: func(c *config.Config) { c.Tools.Exec.Ask = "off" }, actor: owner, plan: withFindings(plan(core.Executes), core.Finding{Severity: core.NeedsApproval, Reason: "miss"}), want: Deny, reason: "tools.exec.ask = off"},
+	{name: "ask always", mut: func(c *config.Config) { c.Tools.Exec.Ask = "always" }, actor: owner, plan: plan(core.Executes, tgt(core.TargetBinary, "/usr/bin/ls")), want: Ask, reason: "always"},
+	{name: "allowlisted exec", actor: owner, plan: plan(core.Executes|core.WritesHost|core.Egress|core.ReadsPrivate, tgt(core.TargetBinary, "/usr/bin/ls")), want: Allow},
+	// program-config
+	{name: "writes a git hook", actor: owner, plan: plan(core.WritesHost, tgt(core.TargetPath, ".git/hooks/pre-commit"), tgt(core.TargetProgramConfig, ".git/hooks/pre-commit")), want: Ask, reason: "configures programs"},
+	{name: "writes an ordinary file", actor: owner, plan: plan(core.WritesHost, tgt(core.TargetPath, "src/main.go")), want: Allow},
+	// sender-acts, sender-reads-private
+	{name: "stranger writes", actor: stranger, plan: plan(core.WritesHost), want: Ask, reason: "untrusted sender"},
+	{name: "stranger fetches", actor: stranger, plan: plan(core.Egress|core.Ingests, core.Target{Kind: core.TargetURL, Value: "x.example"}), want: Ask},
+	{name: "stranger messages", actor: stranger, plan: plan(core.Messages), want: Ask},
+	{name: "stranger reads a file", actor: stranger, plan: plan(core.ReadsPrivate), want: Ask, reason: "owner's data"},
+	{name: "trusted sender reads a file", actor: friend, plan: plan(core.ReadsPrivate), want: Ask, reason: "owner's data"},
+	{name: "empty trust reads a file", actor: noTrust, plan: plan(core.ReadsPrivate), want: Ask},
+	{name: "owner reads a file", actor: owner, plan: plan(core.ReadsPrivate), want: Allow},
+	{name: "stranger replies here", actor: stranger, plan: plan(0, core.Target{Kind: core.TargetChat, Current: true}), want: Allow},
+	// taint-changes-host
+	{name: "tainted write", actor: owner, state: tainted, plan: plan(core.WritesHost), want: Ask, reason: "untrusted content from web_fetch evil.example"},
+	{name: "tainted cron add", actor: owner, state: tainted, plan: plan(core.WritesHost | core.Persists), want: Ask},
+	{name: "tainted persist only", actor: owner, state: tainted, plan: plan(core.Persists), want: Ask},
+	{name: "tainted read", actor: owner, state: tainted, plan: plan(core.ReadsPrivate), want: Allow},
+	{name: "tainted safe bins", actor: owner, state: tainted, plan: plan(core.Executes), want: Allow},
+	// taint-sends
+	{name: "tainted message elsewhere", actor: owner, state: tainted, plan: plan(core.Messages, tgt(core.TargetChat, "telegram:42")), want: Ask, reason: "sending elsewhere"},
+	{name: "tainted exec with network", actor: owner, state: tainted, plan: plan(core.Egress | core.Executes), want: Ask},
+	{name: "tainted reply here", actor: owner, state: tainted, plan: plan(0, core.Target{Kind: core.TargetChat, Current: true}), want: Allow},
+	{name: "tainted search", actor: owner, state: tainted, plan: plan(core.Egress|core.Ingests, tgt(core.TargetSearch, "q")), want: Allow},
+	// trifecta
+	{name: "trifecta search", actor: owner, state: trifState, plan: plan(core.Egress|core.Ingests, tgt(core.TargetSearch, "q")), want: Ask, reason: "private data"},
+	{name: "trifecta fetch of a visited host", actor: owner, state: trifState, plan: plan(core.Egress|core.Ingests, core.Target{Kind: core.TargetURL, Value: "evil.example"}), want: Ask},
+	// taint-new-host
+	{name: "tainted fetch of a new host", actor: owner, state: tainted, plan: plan(core.Egress|core.Ingests, core.Target{Kind: core.TargetURL, Value: "other.example"}), want: Ask, reason: "new host"},
+	{name: "tainted fetch with data", actor: owner, state: tainted, plan: plan(core.Egress|core.Ingests, core.Target{Kind: core.TargetURL, Value: "evil.example", Rest: "/?q=SECRET"}), want: Ask},
+	{name: "tainted fetch of a visited host", actor: owner, state: tainted, plan: plan(core.Egress|core.Ingests, core.Target{Kind: core.TargetURL, Value: "evil.example"}), want: Allow},
+	{name: "clean fetch with data", actor: owner, plan: plan(core.Egress|core.Ingests, core.Target{Kind: core.TargetURL, Value: "x.example", Rest: "/?q=1"}), want: Allow},
+}
+
+func check(t *testing.T, list []rule, c ruleCase) (Decision, bool) {
+	t.Helper()
+	d := decide(list, c.config(), c.request())
+	ok := d.Action == c.want && (c.reason == "" || strings.Contains(d.Reason, c.reason))
+	return d, ok
+}
+
+// TestRules runs the table: every rule of the one decision.
+func TestRules(t *testing.T) {
+	for _, c := range ruleTable {
+		if d, ok := check(t, rules, c); !ok {
+			t.Errorf("%s: got %s (%s; rule %s), want %s with %q", c.name, d.Action, d.Reason, d.Rule, c.want, c.reason)
 		}
 	}
 }
 
-// TestInvariant8_TaintEscalates: once untrusted content is in a session,
-// anything that changes the host or sends elsewhere needs approval; with
-// private data too, every egress does. Whatever the model says.
-func TestInvariant8_TaintEscalates(t *testing.T) {
-	r := rules(func(c *config.Config) { c.Tools.Profile = "full" })
-	clean := SessionState{}
-	tainted := SessionState{Tainted: true, TaintSources: []string{"web_fetch https://evil.example/page"}, VisitedHosts: []string{"evil.example"}}
-	trifecta := tainted
-	trifecta.HoldsPrivate = true
-	for _, tc := range []struct {
-		name  string
-		state SessionState
-		tool  string
-		args  string
-		want  Action
-	}{
-		{"clean exec allowlisted", clean, "exec", `{"command":"ls"}`, Allow},
-		{"tainted exec allowlisted", tainted, "exec", `{"command":"ls"}`, Ask},
-		{"tainted exec safe bin", tainted, "exec", `{"command":"wc -l"}`, Allow},
-		{"tainted exec denied stays denied", tainted, "exec", `{"command":"$(id)"}`, Deny},
-		{"tainted write", tainted, "write", `{"path":"a","content":"x"}`, Ask},
-		{"tainted edit", tainted, "edit", `{}`, Ask},
-		{"tainted cron add", tainted, "cron", `{"action":"add"}`, Ask},
-		{"tainted read", tainted, "read", `{"path":"a"}`, Allow},
-		{"tainted process poll", tainted, "process", `{"action":"poll","sessionId":"p1"}`, Allow},
-		{"tainted process kill", tainted, "process", `{"action":"kill","sessionId":"p1"}`, Ask},
-		{"tainted message other target", tainted, "message", `{"action":"send","target":"x","text":"hi"}`, Ask},
-		{"tainted message current conversation", tainted, "message", `{"action":"send","text":"hi"}`, Allow},
-		{"tainted sessions_send", tainted, "sessions_send", `{}`, Ask},
-		{"tainted fetch new host", tainted, "web_fetch", `{"url":"https://other.example/"}`, Ask},
-		{"tainted fetch visited host with data", tainted, "web_fetch", `{"url":"https://evil.example/?q=SECRET"}`, Ask},
-		{"tainted fetch visited host bare", tainted, "web_fetch", `{"url":"https://evil.example/"}`, Allow},
-		{"trifecta fetch visited host bare", trifecta, "web_fetch", `{"url":"https://evil.example/"}`, Ask},
-		{"trifecta search", trifecta, "web_search", `{"query":"x"}`, Ask},
-		{"tainted search", tainted, "web_search", `{"query":"x"}`, Allow},
-		{"clean fetch", clean, "web_fetch", `{"url":"https://x.example/?q=1"}`, Allow},
-	} {
-		d := r.Decide(context.Background(), owner, tc.state, tc.tool, json.RawMessage(tc.args))
-		if d.Action != tc.want {
-			t.Errorf("%s: got %+v, want %s", tc.name, d, tc.want)
+// TestEveryRuleIsNeeded removes each rule in turn: some row of the table
+// must then fail, so no rule is untested and none is dead.
+func TestEveryRuleIsNeeded(t *testing.T) {
+	for i, r := range rules {
+		without := append(append([]rule{}, rules[:i]...), rules[i+1:]...)
+		failed := 0
+		for _, c := range ruleTable {
+			if _, ok := check(t, without, c); !ok {
+				failed++
+			}
 		}
-		if d.Action == Ask && tc.state.Tainted && !strings.Contains(d.Reason, "untrusted content from") {
-			t.Errorf("%s: approval reason does not name the untrusted source: %q", tc.name, d.Reason)
+		if failed == 0 {
+			t.Errorf("rule %s can be removed and every case still passes: add a case that needs it", r.name)
 		}
 	}
 }
 
-func TestSenderTrust(t *testing.T) {
-	r := rules(func(c *config.Config) { c.Tools.Profile = "full" })
-	stranger := Actor{AgentID: "main", SessionKey: "agent:main:telegram:direct:9", SenderID: "telegram:9", Trust: TrustUntrusted}
-	// Reading the owner's files or transcripts for a stranger discloses
-	// them in the reply: that needs the owner's approval too.
-	for tool, want := range map[string]Action{"read": Ask, "write": Ask, "exec": Ask, "web_fetch": Ask, "cron": Deny, "sessions_list": Ask, "sessions_history": Ask} {
-		args := `{"command":"ls","action":"add","url":"https://x.example/"}`
-		if d := r.Decide(context.Background(), stranger, SessionState{}, tool, json.RawMessage(args)); d.Action != want {
-			t.Errorf("untrusted sender %s: %+v, want %s", tool, d, want)
-		}
-	}
-	friend := stranger
-	friend.Trust = TrustTrusted
-	if d := r.Decide(context.Background(), friend, SessionState{}, "read", json.RawMessage(`{"path":"MEMORY.md"}`)); d.Action != Ask || !strings.Contains(d.Reason, "owner's data") {
-		t.Errorf("trusted sender read: %+v", d)
-	}
-	if d := r.Decide(context.Background(), owner, SessionState{}, "read", json.RawMessage(`{"path":"MEMORY.md"}`)); d.Action != Allow {
-		t.Errorf("owner read: %+v", d)
-	}
-	if d := r.Decide(context.Background(), owner, SessionState{}, "cron", json.RawMessage(`{"action":"add"}`)); d.Action != Allow {
-		t.Errorf("owner cron add: %+v", d)
-	}
-}
-
-func TestExecWithoutAnalyzerDenied(t *testing.T) {
-	r := rules(nil)
-	r.Exec = nil
-	if d := r.Decide(context.Background(), owner, SessionState{}, "exec", json.RawMessage(`{"command":"ls"}`)); d.Action != Deny {
+// TestDecisionNamesRuleAndPlan: the decision says which rule made it and
+// binds to the plan's hash.
+func TestDecisionNamesRuleAndPlan(t *testing.T) {
+	p := plan(core.WritesHost)
+	r := &Rules{Config: func() *config.Config { return config.Default() }}
+	d := r.Decide(context.Background(), Request{Actor: stranger, Tool: core.Spec{Name: "write", Group: "group:fs"}, Registered: true, Plan: p})
+	if d.Action != Ask || d.Rule != "sender-acts" || d.PlanHash != p.Hash || p.Hash == "" {
 		t.Fatalf("%+v", d)
+	}
+	d = AllowAll{}.Decide(context.Background(), Request{Tool: core.Spec{Name: "nope"}})
+	if d.Action != Deny || !d.Invalid || d.Rule != "unknown-tool" {
+		t.Fatalf("AllowAll unknown tool: %+v", d)
 	}
 }
 
 func BenchmarkDecide(b *testing.B) {
-	r := rules(nil)
-	st := SessionState{Tainted: true, TaintSources: []string{"web_fetch x"}, VisitedHosts: []string{"a.example"}}
-	args := json.RawMessage(`{"url":"https://a.example/page"}`)
+	r := &Rules{Config: func() *config.Config { return config.Default() }}
+	req := Request{Actor: owner, State: tainted, Tool: core.Spec{Name: "web_fetch", Group: "group:web"}, Registered: true,
+		Plan: plan(core.Egress|core.Ingests, core.Target{Kind: core.TargetURL, Value: "evil.example", Rest: "/page"})}
 	b.ReportAllocs()
 	for b.Loop() {
-		r.Decide(context.Background(), owner, st, "web_fetch", args)
-	}
-}
-
-func TestPerAgentOverridesOnlyNarrow(t *testing.T) {
-	r := rules(func(c *config.Config) {
-		c.Agents.List = []config.AgentOverride{
-			{ID: "research", Tools: config.AgentTools{Allow: []string{"group:web", "read", "cron"}}},
-			{ID: "main", Tools: config.AgentTools{Deny: []string{"exec"}}},
-		}
-	})
-	research := Actor{AgentID: "research", Trust: TrustOwner}
-	for tool, want := range map[string]Action{"web_fetch": Allow, "read": Allow, "write": Deny, "exec": Deny,
-		"cron": Deny /* allowed by the override, but not enabled by the coding profile: overrides cannot widen */} {
-		if d := r.Decide(context.Background(), research, SessionState{}, tool, json.RawMessage(`{"command":"ls","url":"https://a.example/","action":"list"}`)); d.Action != want {
-			t.Errorf("research %s: %+v, want %s", tool, d, want)
-		}
-	}
-	if d := r.Decide(context.Background(), owner, SessionState{}, "exec", json.RawMessage(`{"command":"ls"}`)); d.Action != Deny || !strings.Contains(d.Reason, "agents.list") {
-		t.Errorf("main exec: %+v", d)
-	}
-	if d := r.Decide(context.Background(), owner, SessionState{}, "write", json.RawMessage(`{}`)); d.Action != Allow {
-		t.Errorf("main write: %+v", d)
-	}
-}
-
-// TestInvariant5_ProgramConfigWritesNeedApproval: writing a file that
-// configures programs (git hooks and config, attributes, rc files) is a
-// host-changing action that asks even the owner in an untainted session;
-// ordinary files do not.
-func TestInvariant5_ProgramConfigWritesNeedApproval(t *testing.T) {
-	r := rules(nil)
-	for _, tc := range []struct {
-		tool string
-		args string
-		ask  bool
-	}{
-		{"write", `{"path":".git/hooks/pre-commit","content":"#!/bin/sh\ntouch /tmp/x"}`, true},
-		{"write", `{"path":".git/config","content":"[core]\nfsmonitor = touch x"}`, true},
-		{"write", `{"path":"sub/.GIT/config","content":"x"}`, true},
-		{"write", `{"path":"./.gitattributes","content":"* filter=x"}`, true},
-		{"write", `{"path":"/work/ws/.npmrc","content":"x"}`, true},
-		{"edit", `{"path":"proj/.envrc","oldText":"a","newText":"b"}`, true},
-		{"edit", `{"path":".vscode/tasks.json","oldText":"a","newText":"b"}`, true},
-		{"apply_patch", `{"patch":"*** Begin Patch\n*** Add File: src/a.go\n+x\n*** Update File: .git/config\n@@\n-a\n+b\n*** End Patch"}`, true},
-		{"apply_patch", `{"patch":"*** Begin Patch\n*** Update File: src/a.go\n*** Move to: .gitmodules\n*** End Patch"}`, true},
-		{"write", `not json`, true},
-		{"write", `{"path":"src/main.go","content":"package main"}`, false},
-		{"write", `{"path":"docs/git-notes.md","content":"x"}`, false},
-		{"apply_patch", `{"patch":"*** Begin Patch\n*** Add File: src/a.go\n+x\n*** End Patch"}`, false},
-	} {
-		d := r.Decide(context.Background(), owner, SessionState{}, tc.tool, json.RawMessage(tc.args))
-		if got := d.Action == Ask; got != tc.ask {
-			t.Errorf("%s %s: %+v, want ask=%v", tc.tool, tc.args, d, tc.ask)
-		}
-		if tc.ask && !strings.Contains(d.Reason, "configures programs") && tc.args != "not json" {
-			t.Errorf("%s %s: reason %q does not say why", tc.tool, tc.args, d.Reason)
-		}
+		r.Decide(context.Background(), req)
 	}
 }

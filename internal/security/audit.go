@@ -198,9 +198,12 @@ func syncedFolder(path string) string {
 	return ""
 }
 
-// policyEnables reports whether tools.* enables the tool, as the policy
-// decides it.
-func policyEnables(c *config.Config, tool string) bool { return policy.Enabled(c.Tools, tool) }
+// policyEnables reports whether tools.* enables the built-in tool of this
+// name and group, as the policy decides it. The audit names the tools it
+// asks about, with their groups, because its checks are about them.
+func policyEnables(c *config.Config, tool, group string) bool {
+	return policy.Enabled(c.Tools, tool, group)
+}
 
 func isRef(s string) bool { return strings.HasPrefix(s, "${") && strings.HasSuffix(s, "}") }
 

@@ -214,7 +214,7 @@ func (a *auditor) gateway() bool {
 // channels checks who can reach the model through each channel.
 func (a *auditor) channels() {
 	c, add := a.c, a.add
-	fsOrExec := policyEnables(c, "exec") || policyEnables(c, "write")
+	fsOrExec := policyEnables(c, "exec", "group:runtime") || policyEnables(c, "write", "group:fs")
 	for _, x := range enabledChannels(c) {
 		if x.DMPolicy == "open" {
 			add("channels."+x.name+".dm.open", Critical, x.name+" accepts direct messages from anyone", "dmPolicy \"open\": strangers reach the model", "use dmPolicy \"pairing\" or \"allowlist\"", false)
@@ -371,7 +371,7 @@ func (a *auditor) models() {
 	}
 	refs := append([]string{c.Agents.Defaults.Model}, c.Agents.Defaults.Fallbacks...)
 	for _, ref := range refs {
-		if !weak[ref] || (!policyEnables(c, "web_fetch") && !policyEnables(c, "web_search")) || c.Agents.Defaults.Sandbox.Mode == "all" {
+		if !weak[ref] || (!policyEnables(c, "web_fetch", "group:web") && !policyEnables(c, "web_search", "group:web")) || c.Agents.Defaults.Sandbox.Mode == "all" {
 			continue
 		}
 		sev := Warn

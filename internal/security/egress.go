@@ -38,7 +38,7 @@ type baseURL struct {
 func auditEgress(c *config.Config, add func(id, sev, title, detail, fix string, fixable bool)) {
 	var parts []string
 	wf := c.Tools.Web.Fetch
-	fetchOn := wf.Enabled && policyEnables(c, "web_fetch")
+	fetchOn := wf.Enabled && policyEnables(c, "web_fetch", "group:web")
 	var entries []netguard.HostEntry
 	var local, localWild []string
 	for _, s := range wf.AllowedHostnames {
@@ -86,7 +86,7 @@ func auditEgress(c *config.Config, add func(id, sev, title, detail, fix string, 
 
 	var urls []baseURL
 	ws := c.Tools.Web.Search
-	if ws.Provider != "off" && ws.Provider != "" && policyEnables(c, "web_search") {
+	if ws.Provider != "off" && ws.Provider != "" && policyEnables(c, "web_search", "group:web") {
 		u := ws.BaseURL
 		if u == "" && ws.Provider == "brave" {
 			u = defaultBaseURLs["brave"]

@@ -60,7 +60,7 @@ import (
 	"github.com/talonclaw/talon/internal/channels"
 	"github.com/talonclaw/talon/internal/config"
 	"github.com/talonclaw/talon/internal/netguard"
-	"github.com/talonclaw/talon/internal/security"
+	"github.com/talonclaw/talon/internal/redact"
 )
 
 // DefaultAPIBaseURL is Discord's REST API.
@@ -81,7 +81,7 @@ type Options struct {
 	Logger     *slog.Logger          // nil: discard
 	HTTPClient *http.Client          // nil: a netguard client for the API base URL; else it must send through netguard
 	// Scrub removes secrets from error texts, log lines and the status
-	// (the process's one scrubber, security.LiveScrubber.Scrub); nil: a
+	// (the process's one scrubber, redact.LiveScrubber.Scrub); nil: a
 	// scrubber that knows this bot's token.
 	Scrub func(string) string
 }
@@ -160,7 +160,7 @@ func New(o Options) (*Adapter, error) {
 	if account != "default" {
 		key = "channels.discord.accounts." + account + "."
 	}
-	scrub := channels.Scrubber(o.Scrub, security.Known{Name: key + "token", Value: tok})
+	scrub := channels.Scrubber(o.Scrub, redact.Known{Name: key + "token", Value: tok})
 	a := &Adapter{
 		account:     account,
 		token:       tok,

@@ -36,7 +36,7 @@ import (
 	"github.com/talonclaw/talon/internal/channels"
 	"github.com/talonclaw/talon/internal/config"
 	"github.com/talonclaw/talon/internal/netguard"
-	"github.com/talonclaw/talon/internal/security"
+	"github.com/talonclaw/talon/internal/redact"
 )
 
 // Defaults of config.SlackAccount.
@@ -53,7 +53,7 @@ type Options struct {
 	Logger     *slog.Logger        // nil: discard
 	HTTPClient *http.Client        // nil: a netguard client allowed to reach APIBaseURL; else it must send through netguard
 	// Scrub removes secrets from error texts, log lines and the status
-	// (the process's one scrubber, security.LiveScrubber.Scrub); nil: a
+	// (the process's one scrubber, redact.LiveScrubber.Scrub); nil: a
 	// scrubber that knows this app's tokens and signing secret.
 	Scrub func(string) string
 }
@@ -158,9 +158,9 @@ func New(o Options) (*Adapter, error) {
 	if o.Account != "default" && o.Account != "" {
 		key = "channels.slack.accounts." + o.Account + "."
 	}
-	scrub := channels.Scrubber(o.Scrub, security.Known{Name: key + "botToken", Value: c.BotToken.Reveal()},
-		security.Known{Name: key + "appToken", Value: c.AppToken.Reveal()},
-		security.Known{Name: key + "signingSecret", Value: c.SigningSecret.Reveal()})
+	scrub := channels.Scrubber(o.Scrub, redact.Known{Name: key + "botToken", Value: c.BotToken.Reveal()},
+		redact.Known{Name: key + "appToken", Value: c.AppToken.Reveal()},
+		redact.Known{Name: key + "signingSecret", Value: c.SigningSecret.Reveal()})
 	a := &Adapter{
 		account:     o.Account,
 		mode:        c.Mode,

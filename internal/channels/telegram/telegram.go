@@ -39,7 +39,7 @@ import (
 	"github.com/talonclaw/talon/internal/channels"
 	"github.com/talonclaw/talon/internal/config"
 	"github.com/talonclaw/talon/internal/netguard"
-	"github.com/talonclaw/talon/internal/security"
+	"github.com/talonclaw/talon/internal/redact"
 )
 
 // Defaults of the configuration.
@@ -61,7 +61,7 @@ type Options struct {
 	Logger       *slog.Logger // nil: discard
 	HTTPClient   *http.Client // nil: a netguard client allowed to reach APIBaseURL; else it must send through netguard
 	// Scrub removes secrets from error texts, log lines and the status
-	// (the process's one scrubber, security.LiveScrubber.Scrub); nil: a
+	// (the process's one scrubber, redact.LiveScrubber.Scrub); nil: a
 	// scrubber that knows this bot's token and webhook secret.
 	Scrub func(string) string
 
@@ -160,8 +160,8 @@ func New(o Options) (*Adapter, error) {
 		client:  o.HTTPClient,
 		baseURL: base,
 		token:   token,
-		scrub: channels.Scrubber(o.Scrub, security.Known{Name: key + "botToken", Value: token},
-			security.Known{Name: key + "webhookSecret", Value: c.WebhookSecret.Reveal()}),
+		scrub: channels.Scrubber(o.Scrub, redact.Known{Name: key + "botToken", Value: token},
+			redact.Known{Name: key + "webhookSecret", Value: c.WebhookSecret.Reveal()}),
 		pollTimeout: o.PollTimeout,
 		retryBase:   o.RetryBase,
 	}

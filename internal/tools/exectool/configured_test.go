@@ -9,8 +9,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/talonclaw/talon/internal/agent"
 	"github.com/talonclaw/talon/internal/config"
+	"github.com/talonclaw/talon/internal/core"
 	"github.com/talonclaw/talon/internal/policy"
 	"github.com/talonclaw/talon/internal/sandbox"
 )
@@ -56,7 +56,7 @@ func modes(t *testing.T) []mode {
 
 // gitSetup is a workspace holding a git repository with one commit, made
 // by the test (the owner), and the exec tool with the attacker allowlist.
-func gitSetup(t *testing.T, m mode, mut func(*config.Config)) (Options, agent.Tool, string) {
+func gitSetup(t *testing.T, m mode, mut func(*config.Config)) (Options, core.Tool, string) {
 	t.Helper()
 	o, _ := setup(t, func(c *config.Config) {
 		c.Tools.Exec.Allowlist = attackerAllowlist(t)
@@ -83,7 +83,7 @@ func gitSetup(t *testing.T, m mode, mut func(*config.Config)) (Options, agent.To
 }
 
 // exitCode returns the command's exit status, or -1 when it did not run.
-func exitCode(res agent.ToolResult) int {
+func exitCode(res core.Result) int {
 	if c, ok := res.Detail["exitCode"].(int); ok {
 		return c
 	}
@@ -93,7 +93,7 @@ func exitCode(res agent.ToolResult) int {
 // stage writes files as a hijacked model could without approval: into an
 // ordinary directory of the workspace, then copies them over the tree with
 // the allowlisted cp (operands name no configuration path).
-func stage(t *testing.T, o Options, tl agent.Tool, ws string, files map[string]string) {
+func stage(t *testing.T, o Options, tl core.Tool, ws string, files map[string]string) {
 	t.Helper()
 	st := filepath.Join(ws, "stage")
 	os.RemoveAll(st)
@@ -166,7 +166,7 @@ func TestInvariant5_GitDriversAreRefused(t *testing.T) {
 			os.WriteFile(filepath.Join(ws, "a.txt"), []byte("x\n"), 0o644)
 			// Decided while the configuration was clean.
 			args, _ := json.Marshal(map[string]any{"command": "git add a.txt"})
-			early := o.Decide(context.Background(), policy.Actor{}, args)
+			early, earlyPlan := decidePlan(o, args)
 			if early.Action != policy.Allow {
 				t.Fatalf("clean repository: %+v", early)
 			}
@@ -191,7 +191,7 @@ func TestInvariant5_GitDriversAreRefused(t *testing.T) {
 					t.Errorf("config %d: decided %+v (ran %q %v)", i, d, res.Content, err)
 				}
 				// The decision made before the configuration changed.
-				res, err = tl.Run(context.Background(), agent.ToolCall{Args: args, PlanHash: early.PlanHash})
+				res, err = tl.Run(context.Background(), core.Call{Args: args, Actor: owner}, earlyPlan)
 				if err == nil && exitCode(res) == 0 {
 					t.Errorf("config %d: ran with a decision made on the clean configuration: %q", i, res.Content)
 				}
@@ -303,16 +303,16 @@ func TestConfigurableProgramsNeedApprovalWithoutLandlock(t *testing.T) {
 	o, _ := setup(t, func(c *config.Config) { c.Tools.Exec.Allowlist = attackerAllowlist(t) })
 	o.ExecGuard = func() bool { return false }
 	args, _ := json.Marshal(map[string]any{"command": "git status"})
-	if d := o.Decide(context.Background(), policy.Actor{}, args); d.Action != policy.Ask || !strings.Contains(d.Reason, "no Landlock") {
+	if d := decide(o, args); d.Action != policy.Ask || !strings.Contains(d.Reason, "no Landlock") {
 		t.Fatalf("git without the execute restriction: %+v", d)
 	}
 	args, _ = json.Marshal(map[string]any{"command": "ls"})
-	if d := o.Decide(context.Background(), policy.Actor{}, args); d.Action != policy.Allow {
+	if d := decide(o, args); d.Action != policy.Allow {
 		t.Fatalf("ls without the execute restriction: %+v", d)
 	}
 	o.Config().Tools.Exec.DangerouslyAllowConfigurablePrograms = true
 	args, _ = json.Marshal(map[string]any{"command": "git status"})
-	if d := o.Decide(context.Background(), policy.Actor{}, args); d.Action != policy.Allow {
+	if d := decide(o, args); d.Action != policy.Allow {
 		t.Fatalf("opted in: %+v", d)
 	}
 }

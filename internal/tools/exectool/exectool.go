@@ -32,10 +32,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/talonclaw/talon/internal/agent"
 	"github.com/talonclaw/talon/internal/config"
-	"github.com/talonclaw/talon/internal/llm"
-	"github.com/talonclaw/talon/internal/policy"
+	"github.com/talonclaw/talon/internal/core"
 	"github.com/talonclaw/talon/internal/policy/execplan"
 	"github.com/talonclaw/talon/internal/sandbox"
 	"mvdan.cc/sh/v3/expand"
@@ -141,25 +139,34 @@ func (o Options) planConfig() execplan.Config {
 	return execplan.Config{Security: e.Security, Allowlist: e.Allowlist, SafeBins: e.SafeBins, PATH: SandboxPATH, LookPath: o.LookPath}
 }
 
-// Decide is the policy hook for exec (policy.Rules.Exec): the plan's
-// verdict, then tools.exec.ask. The decision carries the plan hash.
-func (o Options) Decide(ctx context.Context, _ policy.Actor, raw json.RawMessage) policy.Decision {
-	a, err := parseArgs(raw)
+// canon is exec's parsed call: the arguments, the working directory and
+// the canonical plan the decision was made on.
+type canon struct {
+	args args
+	cwd  string
+	plan *execplan.Plan
+}
+
+// Plan analyses the command once (execplan: the real shell parser, every
+// binary resolved to its absolute path) and states what the configured
+// exec policy found: refusals (forbidden constructs, a repository that
+// would make git start a program) and reasons to ask (a binary not on the
+// allowlist). A plan of safe bins only reads stdin and writes stdout; any
+// other command may change the host and reach the network.
+func (t tool) Plan(ctx context.Context, c core.Call) (*core.Plan, error) {
+	o := t.o
+	a, err := parseArgs(c.Args)
 	if err != nil {
-		return policy.Decision{Action: policy.Deny, Reason: err.Error()}
-	}
-	e := o.Config().Tools.Exec
-	if e.Security == "deny" {
-		return policy.Decision{Action: policy.Deny, Reason: "exec is disabled (tools.exec.security = deny)"}
+		return nil, err
 	}
 	cwd, err := o.cwd(a.Workdir)
 	if err != nil {
-		return policy.Decision{Action: policy.Deny, Reason: err.Error()}
+		return nil, err
 	}
-	c := o.planConfig()
-	plan, err := execplan.Analyze(a.Command, cwd, c)
+	pc := o.planConfig()
+	plan, err := execplan.Analyze(a.Command, cwd, pc)
 	if err != nil {
-		return policy.Decision{Action: policy.Deny, Reason: err.Error()}
+		return nil, err
 	}
 	if reason := o.profileVerdict(ctx, plan, cwd); reason != "" && plan.Verdict != execplan.Deny {
 		if strings.HasPrefix(reason, "ask: ") {
@@ -170,22 +177,27 @@ func (o Options) Decide(ctx context.Context, _ policy.Actor, raw json.RawMessage
 			plan.Verdict, plan.Reason = execplan.Deny, reason
 		}
 	}
+	p := &core.Plan{Tool: "exec", Effects: core.Executes | core.ReadsPrivate, Args: c.Args, Canon: canon{a, cwd, plan},
+		Summary: fmt.Sprintf("run %q in %s", a.Command, cwd)}
 	switch plan.Verdict {
 	case execplan.Deny:
-		return policy.Decision{Action: policy.Deny, Reason: plan.Reason, PlanHash: plan.Hash}
+		p.Findings = append(p.Findings, core.Finding{Severity: core.Refuse, Reason: plan.Reason})
 	case execplan.Miss:
-		if e.Ask == "off" {
-			return policy.Decision{Action: policy.Deny, Reason: plan.Reason + " (tools.exec.ask = off)", PlanHash: plan.Hash}
+		p.Findings = append(p.Findings, core.Finding{Severity: core.NeedsApproval, Reason: plan.Reason})
+	}
+	if !onlySafeBins(plan, pc) {
+		p.Effects |= core.WritesHost | core.Egress
+	}
+	for _, s := range plan.Segments {
+		if s.Resolved != "" {
+			p.Targets = append(p.Targets, core.Target{Kind: core.TargetBinary, Value: s.Resolved})
 		}
-		return policy.Decision{Action: policy.Ask, Reason: plan.Reason, PlanHash: plan.Hash}
+		p.Detail = append(p.Detail, strings.Join(s.Argv, " "))
 	}
-	if e.Ask == "always" {
-		return policy.Decision{Action: policy.Ask, Reason: "tools.exec.ask = always", PlanHash: plan.Hash}
-	}
-	if onlySafeBins(plan, c) {
-		return policy.Decision{Action: policy.Allow, Reason: policy.SafeBinReason, PlanHash: plan.Hash}
-	}
-	return policy.Decision{Action: policy.Allow, Reason: "every command is on tools.exec.allowlist", PlanHash: plan.Hash}
+	// The plan's hash covers execplan's, so an approval binds to the
+	// resolved binaries too.
+	p.Detail = append(p.Detail, "plan "+plan.Hash)
+	return p.Seal(), nil
 }
 
 // noHome is the HOME of configuration checks: it does not exist.
@@ -243,36 +255,44 @@ func matchesAllowlist(p string, list []string) bool {
 
 // New returns the exec tool, and the process tool that manages its
 // background runs.
-func New(o Options) agent.Tool { return tool{o, o.procs()} }
+func New(o Options) core.Tool { return tool{o, o.procs()} }
 
 type tool struct {
 	o     Options
 	procs *Processes
 }
 
-func (tool) Spec() llm.ToolSpec {
-	return llm.ToolSpec{Name: "exec", Description: "Run a shell command in the workspace. Commands are checked against the owner's allowlist; others need approval.",
+func (tool) Spec() core.Spec {
+	return core.Spec{Name: "exec", Group: "group:runtime", Description: "Run a shell command in the workspace. Commands are checked against the owner's allowlist; others need approval.",
 		Parameters: json.RawMessage(`{"type":"object","properties":{"command":{"type":"string"},"workdir":{"type":"string"},"timeoutSec":{"type":"integer","minimum":1,"maximum":1800}},"required":["command"],"additionalProperties":false}`)}
 }
 
-func (t tool) Run(ctx context.Context, call agent.ToolCall) (agent.ToolResult, error) {
-	a, err := parseArgs(call.Args)
-	if err != nil {
-		return agent.ToolResult{}, err
+// Run analyses the command again and runs it only if the result is the
+// plan that was decided: a binary or the working directory that changed in
+// between (a TOCTOU swap) stops it.
+func (t tool) Run(ctx context.Context, call core.Call, decided *core.Plan) (core.Result, error) {
+	var c canon
+	ok := false
+	if decided != nil {
+		c, ok = decided.Canon.(canon)
 	}
+	if !ok || c.plan == nil {
+		return core.Result{}, errors.New("exec: not a plan of exec")
+	}
+	a := c.args
 	cwd, err := t.o.cwd(a.Workdir)
 	if err != nil {
-		return agent.ToolResult{}, err
+		return core.Result{}, err
 	}
 	plan, err := execplan.Analyze(a.Command, cwd, t.o.planConfig())
 	if err != nil {
-		return agent.ToolResult{}, err
+		return core.Result{}, err
 	}
-	if call.PlanHash == "" || plan.Hash != call.PlanHash {
-		return agent.ToolResult{}, errors.New("the command's plan changed since it was decided (a binary or the working directory changed); nothing ran")
+	if cwd != c.cwd || plan.Hash != c.plan.Hash {
+		return core.Result{}, errors.New("the command's plan changed since it was decided (a binary or the working directory changed); nothing ran")
 	}
 	if plan.Verdict == execplan.Deny {
-		return agent.ToolResult{}, fmt.Errorf("refused: %s", plan.Reason)
+		return core.Result{}, fmt.Errorf("refused: %s", plan.Reason)
 	}
 	timeout := defaultTimeout
 	if a.TimeoutSec > 0 {
@@ -281,7 +301,7 @@ func (t tool) Run(ctx context.Context, call agent.ToolCall) (agent.ToolResult, e
 	// The run has its own deadline, not the turn's: a long command keeps
 	// going in the background after the call yields.
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
-	p := &process{ID: "p" + newProcID(), SessionKey: call.SessionKey, Command: a.Command, Started: time.Now(), out: &capped{}, done: make(chan struct{}), cancel: cancel, timeout: timeout,
+	p := &process{ID: "p" + newProcID(), SessionKey: call.Actor.SessionKey, Command: a.Command, Started: time.Now(), out: &capped{}, done: make(chan struct{}), cancel: cancel, timeout: timeout,
 		cwd: cwd}
 	for _, s := range plan.Segments {
 		argv := slices.Clone(s.Argv)
@@ -292,7 +312,7 @@ func (t tool) Run(ctx context.Context, call agent.ToolCall) (agent.ToolResult, e
 	}
 	var spec *sandbox.Spec
 	if t.o.Sandbox != nil {
-		spec = t.o.Sandbox(call.SessionKey)
+		spec = t.o.Sandbox(call.Actor.SessionKey)
 	}
 	p.sandboxed = spec != nil
 	go func() {
@@ -312,12 +332,12 @@ func (t tool) Run(ctx context.Context, call agent.ToolCall) (agent.ToolResult, e
 	case <-ctx.Done():
 		cancel()
 		<-p.done
-		return agent.ToolResult{}, context.Cause(ctx)
+		return core.Result{}, context.Cause(ctx)
 	}
 	t.procs.add(p)
 	d := p.detail()
 	d["background"] = true
-	return agent.ToolResult{Content: p.out.String() + fmt.Sprintf("\n[still running after %s as process %s; use process {action: poll|log|kill, sessionId: %q}]", yield, p.ID, p.ID),
+	return core.Result{Content: p.out.String() + fmt.Sprintf("\n[still running after %s as process %s; use process {action: poll|log|kill, sessionId: %q}]", yield, p.ID, p.ID),
 		Detail: d}, nil
 }
 

@@ -9,12 +9,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/talonclaw/talon/internal/agent"
 	"github.com/talonclaw/talon/internal/config"
+	"github.com/talonclaw/talon/internal/core"
 	"github.com/talonclaw/talon/internal/policy"
 )
 
-func setup(t testing.TB, mut func(*config.Config)) (Options, agent.Tool) {
+func setup(t testing.TB, mut func(*config.Config)) (Options, core.Tool) {
 	ws := t.TempDir()
 	os.WriteFile(filepath.Join(ws, "a.txt"), []byte("alpha\nbeta\ngamma\n"), 0o644)
 	cfg := config.Default()
@@ -30,15 +30,32 @@ func setup(t testing.TB, mut func(*config.Config)) (Options, agent.Tool) {
 	return o, New(o)
 }
 
-// decideAndRun is what the agent does: decide, and run only when allowed,
-// with the decision's plan hash.
-func decideAndRun(t *testing.T, o Options, tl agent.Tool, command string) (policy.Decision, agent.ToolResult, error) {
+var owner = core.Actor{AgentID: "main", SessionKey: "agent:main:main", SenderID: "owner", Trust: core.TrustOwner}
+
+// decidePlan is what the agent does before running: the tool plans the
+// call, the one policy decides on the plan.
+func decidePlan(o Options, args json.RawMessage) (policy.Decision, *core.Plan) {
+	tl := New(o)
+	c := core.Call{Args: args, Actor: owner, Workspace: o.Workspace}
+	p, err := tl.Plan(context.Background(), c)
+	r := &policy.Rules{Config: o.Config}
+	return r.Decide(context.Background(), policy.Request{Actor: owner, Tool: tl.Spec(), Registered: true, Args: args, Plan: p, PlanErr: err}), p
+}
+
+func decide(o Options, args json.RawMessage) policy.Decision {
+	d, _ := decidePlan(o, args)
+	return d
+}
+
+// decideAndRun is what the agent does: plan, decide, and run the decided
+// plan only when allowed.
+func decideAndRun(t *testing.T, o Options, tl core.Tool, command string) (policy.Decision, core.Result, error) {
 	args, _ := json.Marshal(map[string]any{"command": command})
-	d := o.Decide(context.Background(), policy.Actor{}, args)
+	d, p := decidePlan(o, args)
 	if d.Action != policy.Allow {
-		return d, agent.ToolResult{}, nil
+		return d, core.Result{}, nil
 	}
-	res, err := tl.Run(context.Background(), agent.ToolCall{Args: args, PlanHash: d.PlanHash, Workspace: o.Workspace})
+	res, err := tl.Run(context.Background(), core.Call{Args: args, Actor: owner, Workspace: o.Workspace}, p)
 	return d, res, err
 }
 
@@ -53,8 +70,13 @@ func TestAllowlistedAndSafeBinsRun(t *testing.T) {
 		t.Fatalf("pipeline: %+v %q %v", d, res.Content, err)
 	}
 	d, _, _ = decideAndRun(t, o, tl, "tr a-z A-Z | wc -c")
-	if d.Action != policy.Allow || d.Reason != policy.SafeBinReason {
-		t.Fatalf("safe-bin pipeline: %+v", d)
+	args, _ := json.Marshal(map[string]any{"command": "tr a-z A-Z | wc -c"})
+	if _, p := decidePlan(o, args); d.Action != policy.Allow || p.Any(core.WritesHost|core.Egress) {
+		t.Fatalf("safe-bin pipeline: %+v, effects %s", d, p.Effects)
+	}
+	args, _ = json.Marshal(map[string]any{"command": "ls"})
+	if _, p := decidePlan(o, args); !p.Has(core.WritesHost | core.Egress | core.Executes) {
+		t.Fatalf("allowlisted ls: effects %s", p.Effects)
 	}
 }
 
@@ -83,14 +105,21 @@ func TestInvariant5_AttacksNeverRun(t *testing.T) {
 func TestInvariant5_PlanMismatchRunsNothing(t *testing.T) {
 	o, tl := setup(t, nil)
 	args, _ := json.Marshal(map[string]any{"command": "ls"})
-	d := o.Decide(context.Background(), policy.Actor{}, args)
-	// A different plan (another command) with the first one's hash.
-	other, _ := json.Marshal(map[string]any{"command": "env"})
-	if _, err := tl.Run(context.Background(), agent.ToolCall{Args: other, PlanHash: d.PlanHash}); err == nil || !strings.Contains(err.Error(), "plan changed") {
+	_, p := decidePlan(o, args)
+	// The decided plan with another command slipped into it.
+	c := p.Canon.(canon)
+	c.args.Command = "env"
+	forged := *p
+	forged.Canon = c
+	if _, err := tl.Run(context.Background(), core.Call{Args: args, Actor: owner}, &forged); err == nil || !strings.Contains(err.Error(), "plan changed") {
 		t.Fatalf("ran a plan that was not decided: %v", err)
 	}
-	if _, err := tl.Run(context.Background(), agent.ToolCall{Args: args}); err == nil {
+	if _, err := tl.Run(context.Background(), core.Call{Args: args, Actor: owner}, nil); err == nil {
 		t.Fatal("ran without a decided plan")
+	}
+	other, _ := (&core.Plan{Tool: "exec", Args: args}).Seal(), 0
+	if _, err := tl.Run(context.Background(), core.Call{Args: args, Actor: owner}, other); err == nil {
+		t.Fatal("ran a plan exec did not make")
 	}
 }
 
@@ -106,8 +135,8 @@ func TestInvariant10_EnvironmentScrubbed(t *testing.T) {
 func TestTimeoutAndOutputCap(t *testing.T) {
 	o, tl := setup(t, nil)
 	args, _ := json.Marshal(map[string]any{"command": "sleep 30", "timeoutSec": 1})
-	d := o.Decide(context.Background(), policy.Actor{}, args)
-	res, err := tl.Run(context.Background(), agent.ToolCall{Args: args, PlanHash: d.PlanHash})
+	_, p := decidePlan(o, args)
+	res, err := tl.Run(context.Background(), core.Call{Args: args, Actor: owner}, p)
 	if err != nil || !res.IsError || !strings.Contains(res.Content, "killed after") {
 		t.Fatalf("%+v %v", res, err)
 	}
@@ -120,21 +149,21 @@ func TestTimeoutAndOutputCap(t *testing.T) {
 func TestAskModes(t *testing.T) {
 	o, _ := setup(t, func(c *config.Config) { c.Tools.Exec.Ask = "off" })
 	args, _ := json.Marshal(map[string]any{"command": "git status"})
-	if d := o.Decide(context.Background(), policy.Actor{}, args); d.Action != policy.Deny {
+	if d := decide(o, args); d.Action != policy.Deny {
 		t.Fatalf("ask=off miss: %+v", d)
 	}
 	o, _ = setup(t, func(c *config.Config) { c.Tools.Exec.Ask = "always" })
 	args, _ = json.Marshal(map[string]any{"command": "ls"})
-	if d := o.Decide(context.Background(), policy.Actor{}, args); d.Action != policy.Ask {
+	if d := decide(o, args); d.Action != policy.Ask {
 		t.Fatalf("ask=always: %+v", d)
 	}
 	o, _ = setup(t, func(c *config.Config) { c.Tools.Exec.Security = "deny" })
-	if d := o.Decide(context.Background(), policy.Actor{}, args); d.Action != policy.Deny {
+	if d := decide(o, args); d.Action != policy.Deny {
 		t.Fatalf("security=deny: %+v", d)
 	}
 	o, _ = setup(t, nil)
 	bad, _ := json.Marshal(map[string]any{"command": "ls", "workdir": "../.."})
-	if d := o.Decide(context.Background(), policy.Actor{}, bad); d.Action != policy.Deny {
+	if d := decide(o, bad); d.Action != policy.Deny || !d.Invalid {
 		t.Fatalf("workdir outside: %+v", d)
 	}
 }
@@ -144,8 +173,8 @@ func BenchmarkExecSpawn(b *testing.B) {
 	o, tl := setup(b, nil)
 	args, _ := json.Marshal(map[string]any{"command": "ls"})
 	for b.Loop() {
-		d := o.Decide(context.Background(), policy.Actor{}, args)
-		if _, err := tl.Run(context.Background(), agent.ToolCall{Args: args, PlanHash: d.PlanHash}); err != nil {
+		_, p := decidePlan(o, args)
+		if _, err := tl.Run(context.Background(), core.Call{Args: args, Actor: owner}, p); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -157,15 +186,20 @@ func TestBackgroundProcessScopedToSession(t *testing.T) {
 	o.Processes = &Processes{}
 	ex, pr := New(o), ProcessTool(o)
 	args, _ := json.Marshal(map[string]any{"command": "sleep 30"})
-	d := o.Decide(context.Background(), policy.Actor{}, args)
-	res, err := ex.Run(context.Background(), agent.ToolCall{Args: args, PlanHash: d.PlanHash, SessionKey: "agent:main:main"})
+	_, p := decidePlan(o, args)
+	res, err := ex.Run(context.Background(), core.Call{Args: args, Actor: owner}, p)
 	if err != nil || !strings.Contains(res.Content, "still running") {
 		t.Fatalf("%+v %v", res, err)
 	}
 	id := res.Content[strings.Index(res.Content, "process p")+8:]
 	id = id[:strings.Index(id, ";")]
-	call := func(session, args string) (agent.ToolResult, error) {
-		return pr.Run(context.Background(), agent.ToolCall{Args: json.RawMessage(args), SessionKey: session})
+	call := func(session, args string) (core.Result, error) {
+		c := core.Call{Args: json.RawMessage(args), Actor: core.Actor{SessionKey: session, Trust: core.TrustOwner}}
+		p, err := pr.Plan(context.Background(), c)
+		if err != nil {
+			return core.Result{}, err
+		}
+		return pr.Run(context.Background(), c, p)
 	}
 	if out, _ := call("agent:main:main", `{"action":"list"}`); !strings.Contains(out.Content, id) {
 		t.Fatalf("list: %q", out.Content)

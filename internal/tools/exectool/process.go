@@ -11,8 +11,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/talonclaw/talon/internal/agent"
-	"github.com/talonclaw/talon/internal/llm"
+	"github.com/talonclaw/talon/internal/core"
 )
 
 // Processes is the table of background runs. Every action is scoped to the
@@ -53,18 +52,18 @@ func (p *process) running() bool {
 	}
 }
 
-func (p *process) result() agent.ToolResult {
+func (p *process) result() core.Result {
 	text := p.out.String()
-	var r agent.ToolResult
+	var r core.Result
 	switch {
 	case p.deadline:
-		r = agent.ToolResult{Content: text + fmt.Sprintf("\n[killed after %s (timeoutSec)]", p.timeout), IsError: true}
+		r = core.Result{Content: text + fmt.Sprintf("\n[killed after %s (timeoutSec)]", p.timeout), IsError: true}
 	case p.err != nil:
-		r = agent.ToolResult{Content: text + "\n[error: " + p.err.Error() + "]", IsError: true}
+		r = core.Result{Content: text + "\n[error: " + p.err.Error() + "]", IsError: true}
 	case p.code != 0:
-		r = agent.ToolResult{Content: text + fmt.Sprintf("\n[exit status %d]", p.code), IsError: true}
+		r = core.Result{Content: text + fmt.Sprintf("\n[exit status %d]", p.code), IsError: true}
 	default:
-		r = agent.ToolResult{Content: text}
+		r = core.Result{Content: text}
 	}
 	r.Detail = p.detail()
 	r.Detail["exitCode"] = p.code
@@ -119,28 +118,48 @@ func (ps *Processes) KillAll() {
 }
 
 // ProcessTool returns the process tool for the exec tool's table.
-func ProcessTool(o Options) agent.Tool { return processTool{o.procs()} }
+func ProcessTool(o Options) core.Tool { return processTool{o.procs()} }
 
 type processTool struct{ ps *Processes }
 
-func (processTool) Spec() llm.ToolSpec {
-	return llm.ToolSpec{Name: "process", Description: "Manage commands exec left running in the background: list, poll (status and new output), log (all output), kill.",
+func (processTool) Spec() core.Spec {
+	return core.Spec{Name: "process", Group: "group:runtime", Description: "Manage commands exec left running in the background: list, poll (status and new output), log (all output), kill.",
 		Parameters: json.RawMessage(`{"type":"object","properties":{"action":{"type":"string","enum":["list","poll","log","kill"]},"sessionId":{"type":"string"}},"required":["action"],"additionalProperties":false}`)}
 }
 
-func (t processTool) Run(ctx context.Context, c agent.ToolCall) (agent.ToolResult, error) {
-	var a struct {
-		Action    string `json:"action"`
-		SessionID string `json:"sessionId"`
-	}
+type processArgs struct {
+	Action    string `json:"action"`
+	SessionID string `json:"sessionId"`
+}
+
+// Plan: list, poll and log read runs' output (the owner's data); kill
+// changes the host.
+func (processTool) Plan(_ context.Context, c core.Call) (*core.Plan, error) {
+	var a processArgs
 	if err := json.Unmarshal(c.Args, &a); err != nil {
-		return agent.ToolResult{}, fmt.Errorf("invalid arguments: %v", err)
+		return nil, fmt.Errorf("invalid arguments: %v", err)
 	}
+	p := &core.Plan{Tool: "process", Effects: core.ReadsPrivate, Args: c.Args, Canon: a, Summary: a.Action + " " + a.SessionID}
+	switch a.Action {
+	case "list", "poll", "log":
+	case "kill":
+		p.Effects |= core.WritesHost
+	default:
+		return nil, fmt.Errorf("invalid arguments: action must be list, poll, log or kill")
+	}
+	if a.Action != "list" && a.SessionID == "" {
+		return nil, fmt.Errorf("invalid arguments: %s needs sessionId", a.Action)
+	}
+	return p.Seal(), nil
+}
+
+func (t processTool) Run(ctx context.Context, c core.Call, plan *core.Plan) (core.Result, error) {
+	a := plan.Canon.(processArgs)
 	if a.Action == "list" {
 		t.ps.mu.Lock()
 		var lines []string
 		for _, p := range t.ps.procs {
-			if p.SessionKey == c.SessionKey {
+			if p.SessionKey == c.Actor.SessionKey {
 				state := "running"
 				if !p.running() {
 					state = "finished"
@@ -151,24 +170,24 @@ func (t processTool) Run(ctx context.Context, c agent.ToolCall) (agent.ToolResul
 		t.ps.mu.Unlock()
 		sort.Strings(lines)
 		if len(lines) == 0 {
-			return agent.ToolResult{Content: "no background processes in this session"}, nil
+			return core.Result{Content: "no background processes in this session"}, nil
 		}
-		return agent.ToolResult{Content: strings.Join(lines, "\n")}, nil
+		return core.Result{Content: strings.Join(lines, "\n")}, nil
 	}
-	p, ok := t.ps.get(c.SessionKey, a.SessionID)
+	p, ok := t.ps.get(c.Actor.SessionKey, a.SessionID)
 	if !ok {
-		return agent.ToolResult{}, fmt.Errorf("no process %q in this session", a.SessionID)
+		return core.Result{}, fmt.Errorf("no process %q in this session", a.SessionID)
 	}
 	switch a.Action {
 	case "poll", "log":
 		if p.running() {
-			return agent.ToolResult{Content: p.out.String() + "\n[still running]"}, nil
+			return core.Result{Content: p.out.String() + "\n[still running]"}, nil
 		}
 		return p.result(), nil
 	case "kill":
 		p.cancel()
 		<-p.done
-		return agent.ToolResult{Content: "killed " + p.ID}, nil
+		return core.Result{Content: "killed " + p.ID}, nil
 	}
-	return agent.ToolResult{}, fmt.Errorf("action must be list, poll, log or kill")
+	return core.Result{}, fmt.Errorf("action must be list, poll, log or kill")
 }

@@ -9,12 +9,12 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/talonclaw/talon/internal/agent"
+	"github.com/talonclaw/talon/internal/core"
 )
 
 type fixture struct {
 	ws, outside string
-	tools       map[string]agent.Tool
+	tools       map[string]core.Tool
 }
 
 func setup(t *testing.T) *fixture {
@@ -30,16 +30,16 @@ func setup(t *testing.T) *fixture {
 	os.Symlink(outside, filepath.Join(ws, "dir-out"))
 	os.Symlink("notes.txt", filepath.Join(ws, "link-in.txt"))
 	os.Symlink("../../outside/secret.txt", filepath.Join(ws, "sub", "rel-out.txt"))
-	f := &fixture{ws: ws, outside: outside, tools: map[string]agent.Tool{}}
+	f := &fixture{ws: ws, outside: outside, tools: map[string]core.Tool{}}
 	for _, tl := range Tools(Options{Workspace: ws}) {
 		f.tools[tl.Spec().Name] = tl
 	}
 	return f
 }
 
-func (f *fixture) call(name string, args any) (agent.ToolResult, error) {
+func (f *fixture) call(name string, args any) (core.Result, error) {
 	b, _ := json.Marshal(args)
-	return f.tools[name].Run(context.Background(), agent.ToolCall{Args: b, Workspace: f.ws})
+	return planAndRun(f.tools[name], core.Call{Args: b, Workspace: f.ws})
 }
 
 // traversal is a corpus of paths a hijacked model tries to leave the
@@ -129,7 +129,7 @@ func TestReadRanges(t *testing.T) {
 	}
 	big := Tools(Options{Workspace: f.ws, MaxReadBytes: 10})[0]
 	b, _ := json.Marshal(map[string]any{"path": "notes.txt"})
-	if _, err := big.Run(context.Background(), agent.ToolCall{Args: b}); err == nil || !strings.Contains(err.Error(), "limit") {
+	if _, err := planAndRun(big, core.Call{Args: b}); err == nil || !strings.Contains(err.Error(), "limit") {
 		t.Fatalf("size cap: %v", err)
 	}
 	for _, bad := range []any{map[string]any{}, map[string]any{"path": 5}, map[string]any{"path": "x", "extra": 1}, map[string]any{"path": "notes.txt", "offset": -1}} {
@@ -169,7 +169,7 @@ func TestWriteAtomicAndModes(t *testing.T) {
 	}
 	small := Tools(Options{Workspace: f.ws, MaxWriteBytes: 4})[1]
 	b2, _ := json.Marshal(map[string]any{"path": "a", "content": "12345"})
-	if _, err := small.Run(context.Background(), agent.ToolCall{Args: b2}); err == nil {
+	if _, err := planAndRun(small, core.Call{Args: b2}); err == nil {
 		t.Fatal("write size cap not applied")
 	}
 	if _, err := f.call("write", map[string]any{"path": "x"}); err == nil {
@@ -201,7 +201,7 @@ func TestWorkspaceOnlyOff(t *testing.T) {
 	f := setup(t)
 	off := Tools(Options{Workspace: f.ws, WorkspaceOnly: func() bool { return false }})[0]
 	b, _ := json.Marshal(map[string]any{"path": filepath.Join(f.outside, "secret.txt")})
-	res, err := off.Run(context.Background(), agent.ToolCall{Args: b})
+	res, err := planAndRun(off, core.Call{Args: b})
 	if err != nil || res.Content != "TOP-SECRET" {
 		t.Fatalf("workspaceOnly off should read anywhere: %v %q", err, res.Content)
 	}
@@ -227,4 +227,14 @@ func FuzzReadPath(f *testing.F) {
 			t.Fatalf("%q created files outside the workspace", p)
 		}
 	})
+}
+
+// planAndRun plans the call and runs the plan, as the agent does once the
+// policy allowed it; a planning error is returned as is.
+func planAndRun(t core.Tool, c core.Call) (core.Result, error) {
+	p, err := t.Plan(context.Background(), c)
+	if err != nil {
+		return core.Result{}, err
+	}
+	return t.Run(context.Background(), c, p)
 }

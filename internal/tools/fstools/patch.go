@@ -10,8 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/talonclaw/talon/internal/agent"
-	"github.com/talonclaw/talon/internal/llm"
+	"github.com/talonclaw/talon/internal/core"
 )
 
 // The apply_patch envelope:
@@ -159,27 +158,46 @@ func equalLines(a, b []string) bool {
 type patchTool struct{ o Options }
 
 // PatchTool returns apply_patch.
-func PatchTool(o Options) agent.Tool { return patchTool{o} }
+func PatchTool(o Options) core.Tool { return patchTool{o} }
 
-func (patchTool) Spec() llm.ToolSpec {
-	return llm.ToolSpec{Name: "apply_patch", Description: "Apply a multi-file patch in the *** Begin Patch / *** Add File: / *** Update File: / *** Delete File: / *** End Patch format. It applies completely or not at all.",
+func (patchTool) Spec() core.Spec {
+	return core.Spec{Name: "apply_patch", Group: "group:fs", Description: "Apply a multi-file patch in the *** Begin Patch / *** Add File: / *** Update File: / *** Delete File: / *** End Patch format. It applies completely or not at all.",
 		Parameters: json.RawMessage(`{"type":"object","properties":{"patch":{"type":"string"}},"required":["patch"],"additionalProperties":false}`)}
 }
 
-func (t patchTool) Run(ctx context.Context, c agent.ToolCall) (agent.ToolResult, error) {
+// Plan parses the patch once; the plan names every path it writes,
+// deletes or moves to, and Run applies exactly these parsed operations.
+func (t patchTool) Plan(_ context.Context, c core.Call) (*core.Plan, error) {
 	var a struct {
 		Patch string `json:"patch"`
 	}
 	if err := decode(c.Args, &a); err != nil {
-		return agent.ToolResult{}, err
+		return nil, err
 	}
 	if len(a.Patch) > t.o.maxWrite() {
-		return agent.ToolResult{}, fmt.Errorf("patch is larger than %d bytes", t.o.maxWrite())
+		return nil, fmt.Errorf("patch is larger than %d bytes", t.o.maxWrite())
 	}
 	ops, err := parsePatch(a.Patch)
 	if err != nil {
-		return agent.ToolResult{}, err
+		return nil, err
 	}
+	var paths, detail []string
+	for _, op := range ops {
+		paths = append(paths, op.path)
+		line := op.kind + " " + op.path
+		if op.moveTo != "" {
+			paths = append(paths, op.moveTo)
+			line += " → " + op.moveTo
+		}
+		detail = append(detail, line)
+	}
+	p := writePlan(c, "apply_patch", fmt.Sprintf("apply a patch to %d file(s)", len(ops)), ops, paths...)
+	p.Detail = detail
+	return p.Seal(), nil
+}
+
+func (t patchTool) Run(ctx context.Context, c core.Call, p *core.Plan) (core.Result, error) {
+	ops := p.Canon.([]fileOp)
 	// Phase 1: compute every result, touching nothing.
 	type write struct {
 		root        *os.Root
@@ -197,36 +215,36 @@ func (t patchTool) Run(ctx context.Context, c agent.ToolCall) (agent.ToolResult,
 	for _, op := range ops {
 		root, name, err := t.o.open(op.path)
 		if err != nil {
-			return agent.ToolResult{}, fmt.Errorf("%s: %w", op.path, err)
+			return core.Result{}, fmt.Errorf("%s: %w", op.path, err)
 		}
 		switch op.kind {
 		case "add":
 			if err := addable(root, name); err != nil {
 				root.Close()
-				return agent.ToolResult{}, fmt.Errorf("%s: %w", op.path, err)
+				return core.Result{}, fmt.Errorf("%s: %w", op.path, err)
 			}
 			writes = append(writes, write{root: root, name: name, shown: op.path, data: []byte(strings.Join(op.lines, "\n") + "\n"), perm: 0o644})
 		case "delete":
 			fi, err := root.Lstat(name)
 			if err != nil || !fi.Mode().IsRegular() {
 				root.Close()
-				return agent.ToolResult{}, fmt.Errorf("%s: cannot delete (missing or not a regular file)", op.path)
+				return core.Result{}, fmt.Errorf("%s: cannot delete (missing or not a regular file)", op.path)
 			}
 			writes = append(writes, write{root: root, name: name, shown: op.path, remove: true})
 		case "update":
 			if fi, err := root.Lstat(name); err == nil && !fi.Mode().IsRegular() {
 				root.Close()
-				return agent.ToolResult{}, fmt.Errorf("%s: not a regular file", op.path)
+				return core.Result{}, fmt.Errorf("%s: not a regular file", op.path)
 			}
 			b, perm, err := t.o.readFile(root, name, op.path)
 			if err != nil {
 				root.Close()
-				return agent.ToolResult{}, err
+				return core.Result{}, err
 			}
 			out, err := applyHunks(op.path, string(b), op.hunks)
 			if err != nil {
 				root.Close()
-				return agent.ToolResult{}, err
+				return core.Result{}, err
 			}
 			if op.moveTo != "" {
 				r2, n2, err := t.o.open(op.moveTo)
@@ -237,7 +255,7 @@ func (t patchTool) Run(ctx context.Context, c agent.ToolCall) (agent.ToolResult,
 				}
 				if err != nil {
 					root.Close()
-					return agent.ToolResult{}, fmt.Errorf("%s: %w", op.moveTo, err)
+					return core.Result{}, fmt.Errorf("%s: %w", op.moveTo, err)
 				}
 				writes = append(writes, write{root: r2, name: n2, shown: op.moveTo, data: []byte(out), perm: perm},
 					write{root: root, name: name, shown: op.path, remove: true})
@@ -256,11 +274,11 @@ func (t patchTool) Run(ctx context.Context, c agent.ToolCall) (agent.ToolResult,
 			err = writeAtomic(w.root, w.name, w.data, w.perm)
 		}
 		if err != nil {
-			return agent.ToolResult{}, fmt.Errorf("%s: %v (already applied: %s)", w.shown, explain(w.shown, err), strings.Join(done, ", "))
+			return core.Result{}, fmt.Errorf("%s: %v (already applied: %s)", w.shown, explain(w.shown, err), strings.Join(done, ", "))
 		}
 		done = append(done, w.shown)
 	}
-	return agent.ToolResult{Content: "applied: " + strings.Join(done, ", ")}, nil
+	return core.Result{Content: "applied: " + strings.Join(done, ", ")}, nil
 }
 
 // addable checks, before anything is written, that a new file can be

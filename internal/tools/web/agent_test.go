@@ -79,7 +79,7 @@ func TestInvariant7_HijackedModelWebFetchStaysOnTheList(t *testing.T) {
 	fake.Script(fakellm.Reply{ToolCalls: calls}, fakellm.Reply{Text: "done"})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	res, err := a.Run(ctx, agent.TurnRequest{SessionKey: agent.MainSessionKey(""), Text: "fetch these"})
+	res, err := a.Run(ctx, agent.TurnRequest{Trust: policy.TrustOwner, SessionKey: agent.MainSessionKey(""), Text: "fetch these"})
 	if err != nil {
 		t.Fatal(err)
 	}

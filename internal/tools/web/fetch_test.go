@@ -11,8 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/talonclaw/talon/internal/agent"
 	"github.com/talonclaw/talon/internal/config"
+	"github.com/talonclaw/talon/internal/core"
 	"github.com/talonclaw/talon/internal/netguard"
 	"github.com/talonclaw/talon/internal/testutil/fakenet"
 )
@@ -38,7 +38,7 @@ func TestHTMLToText(t *testing.T) {
 // setup serves page.test, which resolves to 127.0.0.1 on a fakenet and is
 // listed in tools.web.fetch.allowedHostnames (a listed host may be
 // private), and returns the tool.
-func setup(t testing.TB, h http.HandlerFunc, mut func(*config.Config)) (agent.Tool, string) {
+func setup(t testing.TB, h http.HandlerFunc, mut func(*config.Config)) (core.Tool, string) {
 	n := fakenet.New(t)
 	n.Resolve("page.test", netip.MustParseAddr("127.0.0.1"))
 	base := n.Serve("page.test", 80, h)
@@ -51,9 +51,14 @@ func setup(t testing.TB, h http.HandlerFunc, mut func(*config.Config)) (agent.To
 	return tool, strings.TrimSuffix(base, ":80")
 }
 
-func run(tool agent.Tool, args any) (agent.ToolResult, error) {
+func run(tool core.Tool, args any) (core.Result, error) {
 	b, _ := json.Marshal(args)
-	return tool.Run(context.Background(), agent.ToolCall{Args: b})
+	c := core.Call{Args: b}
+	p, err := tool.Plan(context.Background(), c)
+	if err != nil {
+		return core.Result{}, err
+	}
+	return tool.Run(context.Background(), c, p)
 }
 
 func TestFetchWrapsAsUntrusted(t *testing.T) {

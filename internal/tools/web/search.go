@@ -11,11 +11,10 @@ import (
 	"sync"
 	"time"
 
-	"github.com/talonclaw/talon/internal/agent"
 	"github.com/talonclaw/talon/internal/config"
-	"github.com/talonclaw/talon/internal/llm"
+	"github.com/talonclaw/talon/internal/core"
 	"github.com/talonclaw/talon/internal/netguard"
-	"github.com/talonclaw/talon/internal/security"
+	"github.com/talonclaw/talon/internal/provenance"
 )
 
 const (
@@ -36,7 +35,7 @@ type SearchOptions struct {
 // NewSearch returns the web_search tool: Brave Search API or SearXNG,
 // through netguard (the configured baseUrl is the only private origin it
 // may reach), results cached for 15 minutes and wrapped as untrusted.
-func NewSearch(o SearchOptions) agent.Tool {
+func NewSearch(o SearchOptions) core.Tool {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
@@ -56,21 +55,31 @@ type cached struct {
 
 type result struct{ Title, URL, Snippet string }
 
-func (*searchTool) Spec() llm.ToolSpec {
-	return llm.ToolSpec{Name: "web_search", Description: "Search the web. Returns titles, URLs and snippets; the result is untrusted content.",
+func (*searchTool) Spec() core.Spec {
+	return core.Spec{Name: "web_search", Group: "group:web", Description: "Search the web. Returns titles, URLs and snippets; the result is untrusted content.",
 		Parameters: json.RawMessage(`{"type":"object","properties":{"query":{"type":"string"},"count":{"type":"integer","minimum":1,"maximum":20}},"required":["query"],"additionalProperties":false}`)}
 }
 
-func (t *searchTool) Run(ctx context.Context, c agent.ToolCall) (agent.ToolResult, error) {
-	var a struct {
-		Query string `json:"query"`
-		Count int    `json:"count"`
-	}
+type searchArgs struct {
+	Query string `json:"query"`
+	Count int    `json:"count"`
+}
+
+// Plan: the query goes to the configured search provider and the results
+// come back untrusted.
+func (t *searchTool) Plan(_ context.Context, c core.Call) (*core.Plan, error) {
+	var a searchArgs
 	dec := json.NewDecoder(strings.NewReader(string(c.Args)))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&a); err != nil || strings.TrimSpace(a.Query) == "" || len(a.Query) > 400 {
-		return agent.ToolResult{}, fmt.Errorf("invalid arguments: want {query (at most 400 bytes), count?}")
+		return nil, fmt.Errorf("invalid arguments: want {query (at most 400 bytes), count?}")
 	}
+	return (&core.Plan{Tool: "web_search", Effects: core.Egress | core.Ingests, Args: c.Args, Canon: a,
+		Summary: "search the web for " + strconv.Quote(a.Query), Targets: []core.Target{{Kind: core.TargetSearch, Value: a.Query}}}).Seal(), nil
+}
+
+func (t *searchTool) Run(ctx context.Context, c core.Call, p *core.Plan) (core.Result, error) {
+	a := p.Canon.(searchArgs)
 	count := a.Count
 	if count <= 0 {
 		count = defaultCount
@@ -81,7 +90,7 @@ func (t *searchTool) Run(ctx context.Context, c agent.ToolCall) (agent.ToolResul
 	t.mu.Lock()
 	if e, ok := t.cache[key]; ok && t.o.Now().Sub(e.at) < searchCacheTTL {
 		t.mu.Unlock()
-		return agent.ToolResult{Content: e.text, Untrusted: true}, nil
+		return core.Result{Content: e.text, Untrusted: true}, nil
 	}
 	t.mu.Unlock()
 
@@ -93,10 +102,10 @@ func (t *searchTool) Run(ctx context.Context, c agent.ToolCall) (agent.ToolResul
 	case "searxng":
 		results, err = t.searxng(ctx, ws, a.Query, count)
 	default:
-		return agent.ToolResult{}, fmt.Errorf("web_search is off (hint: set tools.web.search.provider to brave or searxng)")
+		return core.Result{}, fmt.Errorf("web_search is off (hint: set tools.web.search.provider to brave or searxng)")
 	}
 	if err != nil {
-		return agent.ToolResult{}, err
+		return core.Result{}, err
 	}
 	var b strings.Builder
 	for i, r := range results {
@@ -108,14 +117,14 @@ func (t *searchTool) Run(ctx context.Context, c agent.ToolCall) (agent.ToolResul
 	if b.Len() == 0 {
 		b.WriteString("no results")
 	}
-	text := security.WrapUntrusted("web_search "+ws.Provider+": "+a.Query, b.String())
+	text := provenance.WrapUntrusted("web_search "+ws.Provider+": "+a.Query, b.String())
 	t.mu.Lock()
 	if len(t.cache) > 500 {
 		t.cache = map[string]cached{}
 	}
 	t.cache[key] = cached{text, t.o.Now()}
 	t.mu.Unlock()
-	return agent.ToolResult{Content: text, Untrusted: true}, nil
+	return core.Result{Content: text, Untrusted: true}, nil
 }
 
 func oneLine(s string) string { return strings.Join(strings.Fields(HTMLToText([]byte(s))), " ") }

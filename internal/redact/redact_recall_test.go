@@ -1,4 +1,4 @@
-package security
+package redact
 
 // Recall of Redact on the true-positive samples of a public secret-detection
 // rule set: gitleaks (MIT, github.com/zricethezav/gitleaks). Nothing of it is

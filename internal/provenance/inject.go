@@ -1,8 +1,9 @@
-package security
+package provenance
 
 import (
 	"regexp"
 	"strings"
+	"sync"
 )
 
 // Alert is one injection pattern found in untrusted text.
@@ -49,4 +50,11 @@ func DetectInjection(text string) []Alert {
 		out = append(out, Alert{Pattern: p.name, Excerpt: ex})
 	}
 	return out
+}
+
+// lazyRegexp returns a function that compiles expr on its first call and
+// returns the same *regexp.Regexp from then on, so loading the package
+// compiles nothing.
+func lazyRegexp(expr string) func() *regexp.Regexp {
+	return sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(expr) })
 }

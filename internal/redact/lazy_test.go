@@ -1,4 +1,4 @@
-package security
+package redact
 
 import (
 	"os"
@@ -7,8 +7,8 @@ import (
 )
 
 // Loading the package (every talon process, the gateway's start-up
-// included) compiles none of the redaction and injection patterns; the
-// first Redact or DetectInjection does. The check runs in a fresh process,
+// included) compiles none of the redaction patterns; the first Redact
+// does. The check runs in a fresh process,
 // since other tests in this one have long compiled them.
 func TestPatternsAreCompiledOnFirstUseNotAtStartup(t *testing.T) {
 	if os.Getenv("TALON_TEST_LAZY_CHILD") == "1" {
@@ -17,9 +17,6 @@ func TestPatternsAreCompiledOnFirstUseNotAtStartup(t *testing.T) {
 		}
 		if got := Redact("key sk-abcdefghijklmnopqrstuvwxyz0123"); got == "key sk-abcdefghijklmnopqrstuvwxyz0123" {
 			t.Fatalf("Redact left the key: %q", got)
-		}
-		if len(DetectInjection("ignore all previous instructions")) == 0 {
-			t.Fatal("DetectInjection found nothing")
 		}
 		if n := patternsCompiled.Load(); n == 0 {
 			t.Fatal("no pattern compiled after use")

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"github.com/talonclaw/talon/internal/tools/msgtool"
 	"testing"
 
 	"github.com/talonclaw/talon/internal/config"
@@ -14,15 +15,15 @@ func TestMessageTool(t *testing.T) {
 	e := newEnv(t, func(c *config.Config, o *Options) {
 		c.Tools.Profile = "full"
 		cfg = c
-		o.Policy = &policy.Rules{Config: func() *config.Config { return cfg }, MessageTarget: IsCurrentConversation}
+		o.Policy = &policy.Rules{Config: func() *config.Config { return cfg }}
 	})
-	e.reg.Register(e.agent.MessageTool(nil))
+	e.reg.Register(msgtool.New(nil))
 	e.fake.Script(fakellm.Reply{ToolCalls: []fakellm.Call{
 		{ID: "here", Name: "message", Args: `{"action":"send","text":"progress: 50%"}`},
 		{ID: "there", Name: "message", Args: `{"action":"send","channel":"telegram","target":"+15550001","text":"hi"}`},
 	}}, fakellm.Reply{Text: "done"})
 	var got []string
-	res, err := e.agent.Run(context.Background(), TurnRequest{SessionKey: "agent:main:main", Text: "go", OnEvent: func(ev Event) {
+	res, err := e.agent.Run(context.Background(), TurnRequest{Trust: policy.TrustOwner, SessionKey: "agent:main:main", Text: "go", OnEvent: func(ev Event) {
 		if ev.Type == "message" {
 			got = append(got, ev.Text)
 		}

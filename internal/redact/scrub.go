@@ -1,4 +1,4 @@
-package security
+package redact
 
 // This file is the scrubber: the one place that removes the secret values
 // Talon knows (config credentials, `talon secrets` entries, the gateway

@@ -16,7 +16,7 @@
 // value is redacted to the end of the text and so is everything after a PEM
 // private key header without its END line, and a whole Authorization or
 // Cookie header line is removed.
-package security
+package redact
 
 import (
 	"regexp"
