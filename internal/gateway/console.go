@@ -98,7 +98,7 @@ func (g *Gateway) mSecurityFix(ctx context.Context, c *conn, _ json.RawMessage) 
 	if g.opts.SecurityAudit == nil {
 		return nil, protocol.Errorf(protocol.CodeUnavailable, "security audit is not available in this gateway")
 	}
-	if e := g.intent(c, auditlog.KindAuditFix, "security.fix", nil); e != nil {
+	if e := g.begin(ctx, c, auditlog.KindAuditFix, "security.fix", nil); e != nil {
 		return nil, e
 	}
 	g.configMu.Lock()
@@ -154,7 +154,7 @@ func (g *Gateway) mAllowlistRevoke(ctx context.Context, c *conn, params json.Raw
 	if err != nil {
 		return nil, protocol.Errorf(protocol.CodeInvalidRequest, "the config would be invalid; nothing was written: %v", err)
 	}
-	if e := g.intent(c, auditlog.KindAllowlistRevoke, p.Entry, map[string]any{"key": "tools.exec.allowlist"}); e != nil {
+	if e := g.begin(ctx, c, auditlog.KindAllowlistRevoke, p.Entry, map[string]any{"key": "tools.exec.allowlist"}); e != nil {
 		return nil, e
 	}
 	out := config.Render(tree)
