@@ -466,3 +466,21 @@ func TestApprovalDeniedFromChat(t *testing.T) {
 	}
 	b.checkClean(t, s.origin)
 }
+
+// TestPasswordSignInAndReload: a gateway in password mode takes the
+// password in the sign-in form; the browser then has its own key, so a
+// reload signs in again with nothing typed and nothing stored in clear.
+func TestPasswordSignInAndReload(t *testing.T) {
+	const password = "correct horse battery staple"
+	s := startScene(t, "", `auth: { mode: "password", password: "`+password+`" }`)
+	b := newBrowser(t)
+	b.run(t, chromedp.Navigate(s.origin+"/"), waitText("#login", "Sign in"),
+		chromedp.SendKeys(chromedp.CSS("#token"), password), chromedp.Click(chromedp.CSS("#login button[type=submit]")),
+		waitText("#state", "connected"))
+	b.run(t, chromedp.Reload(), waitText("#state", "connected"), waitText("#page", "Session"))
+	stored := eval[string](t, b, `JSON.stringify(sessionStorage) + JSON.stringify(localStorage) + document.cookie`)
+	if strings.Contains(stored, password) {
+		t.Fatalf("the password is kept in the browser: %s", stored)
+	}
+	b.checkClean(t, s.origin)
+}

@@ -96,8 +96,12 @@ func startScene(t *testing.T, extra string, gatewayExtra ...string) *scene {
 	if err := os.MkdirAll(filepath.Join(s.state, "workspace"), 0o700); err != nil {
 		t.Fatal(err)
 	}
+	gw := strings.Join(append([]string{`auth: { token: "` + token + `" }`}, gatewayExtra...), ", ")
+	if len(gatewayExtra) > 0 && strings.HasPrefix(gatewayExtra[0], "auth:") {
+		gw = strings.Join(gatewayExtra, ", ")
+	}
 	cfg := `{
-  gateway: { auth: { token: "` + token + `" }, ` + strings.Join(gatewayExtra, ", ") + ` },
+  gateway: { ` + gw + ` },
   models: { providers: { fake: { api: "openai-completions", baseUrl: "` + s.llm.URL + `", apiKey: "${FAKE_KEY}",
     models: [{ id: "scripted", contextWindow: 32768, cost: { input: 1, output: 2 } }] } } },
   agents: { defaults: { model: "fake/scripted" } },

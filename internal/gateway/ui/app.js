@@ -55,12 +55,20 @@ async function signIn() {
   try {
     if (token) {
       const scopes = viewer ? ["operator.read"] : ALL_SCOPES;
-      await gw.connect({ device, token, scopes });
+      let secret = { token };
+      try {
+        await gw.connect({ device, token, scopes });
+      } catch (e) {
+        // A gateway in password mode: the form's secret is the password.
+        if (!(e.details && e.details.code === "AUTH_PASSWORD_MISSING")) throw e;
+        secret = { password: token };
+        await gw.connect({ device, password: token, scopes });
+      }
       if (device) {
         await gw.call("console.device.enroll", { label: browserLabel() });
         await setEnrolled(device, true);
         sessionStorage.removeItem("talon.token");
-      } else {
+      } else if (secret.token) {
         sessionStorage.setItem("talon.token", token);
       }
       token = null;
@@ -138,8 +146,12 @@ gw.on("_closed", (ev) => {
     showLogin("This browser's access was revoked.");
     return;
   }
-  setState("disconnected; reconnecting");
-  if (app.device && app.device.enrolled) setTimeout(signIn, 2000);
+  if (app.device && app.device.enrolled) {
+    setState("connection lost; retrying");
+    setTimeout(signIn, 2000);
+  } else {
+    setState("connection lost");
+  }
 });
 
 let current = null;

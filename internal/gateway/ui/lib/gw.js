@@ -19,16 +19,20 @@ export class Gateway {
   url() { return (location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/"; }
 
   // connect resolves with hello-ok or rejects with the gateway's error.
-  // token: the gateway token (used once, to enrol); invite: a one-time
-  // invitation code; neither: the enrolled device key alone.
-  connect({ device, token, invite, scopes }) {
+  // token or password: the gateway's shared secret (used once, to
+  // enrol); invite: a one-time invitation code; none: the enrolled device
+  // key alone.
+  connect({ device, token, password, invite, scopes }) {
     return new Promise((resolve, reject) => {
       const ws = new WebSocket(this.url());
       this.ws = ws;
-      let done = false;
+      let done = false, opened = false;
       const fail = (e) => { if (!done) { done = true; reject(e); } };
       ws.onerror = () => fail(Object.assign(new Error("cannot reach the gateway"), { code: "UNREACHABLE" }));
-      ws.onclose = (ev) => { fail(Object.assign(new Error("connection closed (" + ev.code + ")"), { code: "CLOSED" })); this.closed(ev); };
+      ws.onclose = (ev) => {
+        fail(Object.assign(new Error("connection closed (" + ev.code + ")"), { code: "CLOSED" }));
+        if (this.ws === ws && opened) this.closed(ev); // a refused or replaced socket is not a lost session
+      };
       ws.onmessage = async (ev) => {
         let f;
         try { f = JSON.parse(ev.data); } catch { return; }
@@ -38,6 +42,7 @@ export class Gateway {
             client: { id: "talon-control-ui", version: "1", platform: "web", mode: "ui" },
           };
           if (token) p.auth = { token };
+          else if (password) p.auth = { password };
           else if (invite) p.auth = { bootstrapToken: invite };
           try {
             if (device) p.device = await sign(device, p, f.payload.nonce, token || invite);
@@ -47,7 +52,7 @@ export class Gateway {
         }
         if (f.type === "res" && f.id === "connect") {
           if (!f.ok) { fail(gwError(f.error)); return; }
-          done = true;
+          done = opened = true;
           this.scopes = new Set(f.payload.auth.scopes || []);
           this.methods = new Set((f.payload.features && f.payload.features.methods) || []);
           resolve(f.payload);
