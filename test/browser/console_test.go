@@ -484,3 +484,24 @@ func TestPasswordSignInAndReload(t *testing.T) {
 	}
 	b.checkClean(t, s.origin)
 }
+
+// TestInvariant5_ApprovalShowsHiddenCharacters: a hijacked model hides a
+// right-to-left override in the command it asks for; the console shows
+// the character, both from the request event (the gateway's rendered
+// plan) and from the pending list after a reload.
+func TestInvariant5_ApprovalShowsHiddenCharacters(t *testing.T) {
+	s := startScene(t, "")
+	s.llm.Script(fakellm.Reply{ToolCalls: []fakellm.Call{{ID: "c1", Name: "exec", Args: `{"command":"touch invoice\u202efdp.exe"}`}}})
+	b := newBrowser(t)
+	b.signIn(t, s, "")
+	b.run(t, chromedp.SendKeys(chromedp.CSS("#chat-input"), "do it"), chromedp.Click(chromedp.CSS("#chat-send")),
+		waitText("#badge", "1 approval waiting"), chromedp.Navigate(s.origin+"/#/approvals"), waitText("#queue", "touch invoice"))
+	for _, when := range []string{"live", "after reload"} {
+		plan := b.text(t, "#queue .plan")
+		if strings.ContainsRune(plan, '\u202e') || !strings.Contains(strings.ToLower(plan), "202e") {
+			t.Errorf("%s: the plan hides the override: %q", when, plan)
+		}
+		b.run(t, chromedp.Reload(), waitText("#state", "connected"), waitText("#queue", "touch invoice"))
+	}
+	b.checkClean(t, s.origin)
+}

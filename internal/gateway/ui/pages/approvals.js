@@ -5,13 +5,22 @@
 
 import { h, fill, ago, when, table, action, section } from "../lib/dom.js";
 
+// visible shows control, zero-width and bidirectional-override characters
+// as \u{…}, so a command cannot be dressed up as another on screen.
+export function visible(s) {
+  return String(s).replace(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff\ufff9-\ufffb]/g,
+    (c) => "\\u{" + c.codePointAt(0).toString(16) + "}");
+}
+
+// planText is what a person is asked to approve: the gateway's rendered
+// plan when the request carries one, else the command made visible.
 export function planText(a) {
   if (a.plan) return a.plan;
   try {
     const args = typeof a.args === "string" ? JSON.parse(a.args) : a.args;
-    if (args && typeof args.command === "string") return a.tool + ": " + args.command;
+    if (args && typeof args.command === "string") return a.tool + ": " + visible(args.command);
   } catch {}
-  return a.tool + " " + (typeof a.args === "string" ? a.args : JSON.stringify(a.args));
+  return a.tool + " " + visible(typeof a.args === "string" ? a.args : JSON.stringify(a.args));
 }
 
 export async function render(root, app) {
