@@ -98,9 +98,9 @@ func (c *conn) handshake(data []byte) bool {
 		}
 	}
 	// A browser enrolled in the Control UI signs in with its device key
-	// alone (console_devices.go); the signature is checked below.
-	// A browser with an invitation (bootstrapToken) enrols its key once
-	// the signature is checked.
+	// alone, and a browser with a one-time invitation (bootstrapToken)
+	// enrols its key (console_devices.go); the signature is checked below
+	// either way, and a failure counts like a wrong token.
 	var enrolled *ConsoleDevice
 	invited := false
 	if !ok && ga.Mode != "none" && p.Device != nil && auth.Token == "" && auth.Password == "" && auth.DeviceToken == "" {

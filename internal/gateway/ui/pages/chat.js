@@ -3,7 +3,7 @@
 // a session picker.
 
 import { h, fill, ago, action } from "../lib/dom.js";
-import { planText } from "./approvals.js";
+import { planText, visible } from "./approvals.js";
 
 const MAIN = "agent:main:main";
 
@@ -134,9 +134,9 @@ export async function render(root, app) {
 
 function argsText(a) {
   if (a === undefined || a === null) return "";
-  if (typeof a === "string") { try { a = JSON.parse(a); } catch { return a; } }
-  if (a && typeof a.command === "string") return a.command;
-  return JSON.stringify(a);
+  if (typeof a === "string") { try { a = JSON.parse(a); } catch { return visible(a); } }
+  if (a && typeof a.command === "string") return visible(a.command);
+  return visible(JSON.stringify(a));
 }
 
 function toolLine(name, args, decision, outcome, reason) {
