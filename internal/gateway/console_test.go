@@ -154,7 +154,9 @@ func TestInvariant1_BrowserCredentialReplacesToken(t *testing.T) {
 	if e := callRaw(t, ows, "console.device.revoke", map[string]any{"id": vid}); !e.OK {
 		t.Fatalf("revoke: %+v", e.Error)
 	}
-	expectClosed(t, vws)
+	if code := expectClosed(t, vws); code != websocket.StatusPolicyViolation {
+		t.Fatalf("the revoked browser's session was not closed (close status %d)", code)
+	}
 	if _, r := browserConn(t, tg, viewer, "", protocol.ScopeRead); r.OK {
 		t.Fatal("revoked browser got in")
 	} else if r.Error.Details["code"] != DetailDeviceNotEnrolled {

@@ -505,3 +505,47 @@ func TestInvariant5_ApprovalShowsHiddenCharacters(t *testing.T) {
 	}
 	b.checkClean(t, s.origin)
 }
+
+// TestSecurityFixAndAuditVerify: "Apply safe fixes" on the Security page
+// moves the literal bot token out of the config file and sets a budget;
+// the Audit page records it and verifies the chain.
+func TestSecurityFixAndAuditVerify(t *testing.T) {
+	s := startScene(t, "")
+	cfgPath := filepath.Join(s.state, "talon.json")
+	b := newBrowser(t)
+	b.signIn(t, s, "")
+	b.run(t, chromedp.Navigate(s.origin+"/#/security"), waitText("#findings", "secrets.plaintext"))
+	eval[bool](t, b, `window.confirm = () => true; true`)
+	b.run(t, chromedp.Click(chromedp.CSS("#security-fix")), waitText("#fixed", "budgets.perDayUsd"))
+	raw, _ := os.ReadFile(cfgPath)
+	if strings.Contains(string(raw), s.tg.Token) {
+		t.Fatalf("the bot token is still written in the config:\n%s", raw)
+	}
+	if strings.Contains(b.text(t, "#findings"), "secrets.plaintext") {
+		t.Error("the fixed finding is still listed")
+	}
+	b.run(t, chromedp.Navigate(s.origin+"/#/audit"), waitText("#audit-list", "audit.fix"),
+		chromedp.Click(chromedp.CSS("#audit-verify")), waitText("#audit-status", "Chain intact"))
+	b.checkClean(t, s.origin)
+}
+
+// TestRevokedBrowserIsSignedOut: the owner revokes another browser on the
+// Security page; that browser is disconnected at once, asked to sign in,
+// and its key no longer works after a reload.
+func TestRevokedBrowserIsSignedOut(t *testing.T) {
+	s := startScene(t, "")
+	owner := newBrowser(t)
+	owner.signIn(t, s, "")
+	owner.run(t, chromedp.Navigate(s.origin+"/#/security"), waitText("#page", "Invite another browser"),
+		chromedp.SendKeys(chromedp.CSS("#invite-label"), "old tablet"), chromedp.Click(chromedp.CSS("#invite-make")),
+		waitText("#invite-link", "never carries the gateway token"))
+	link := eval[string](t, owner, `document.getElementById("invite-url").value`)
+	tablet := newBrowser(t)
+	tablet.run(t, chromedp.Navigate(link), waitText("#state", "connected"))
+	owner.run(t, chromedp.Navigate(s.origin+"/#/chat"), chromedp.Navigate(s.origin+"/#/security"), waitText("#devices", "old tablet"))
+	eval[bool](t, owner, `window.confirm = () => true; true`)
+	owner.run(t, chromedp.Click(chromedp.CSS(`#devices button[aria-label="Revoke old tablet"]`)), waitGone("#devices", "old tablet"))
+	tablet.run(t, waitText("#error", "revoked"), waitText("#state", "signed out"))
+	tablet.run(t, chromedp.Reload(), waitText("#state", "signed out"))
+	owner.checkClean(t, s.origin)
+}

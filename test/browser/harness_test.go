@@ -294,6 +294,16 @@ func (b *browser) signIn(t *testing.T, s *scene, frag string) {
 
 // waitText waits until the text of the element sel contains want.
 func waitText(sel, want string) chromedp.Action[chromedp.Void] {
+	return waitTextIs(sel, want, true)
+}
+
+// waitGone waits until the text of the element sel no longer contains
+// gone.
+func waitGone(sel, gone string) chromedp.Action[chromedp.Void] {
+	return waitTextIs(sel, gone, false)
+}
+
+func waitTextIs(sel, want string, present bool) chromedp.Action[chromedp.Void] {
 	js := `(() => { const e = document.querySelector(` + jsString(sel) + `); return e ? e.innerText : ""; })()`
 	return func(ctx context.Context, tg *chromedp.Target) (chromedp.Void, error) {
 		var got string
@@ -302,7 +312,7 @@ func waitText(sel, want string) chromedp.Action[chromedp.Void] {
 			v, err := chromedp.Evaluate[string](js)(ctx, tg)
 			if err == nil {
 				got = v
-				if strings.Contains(got, want) {
+				if strings.Contains(got, want) == present {
 					return chromedp.Void{}, nil
 				}
 			}
@@ -312,7 +322,7 @@ func waitText(sel, want string) chromedp.Action[chromedp.Void] {
 			case <-time.After(100 * time.Millisecond):
 			}
 		}
-		return chromedp.Void{}, fmt.Errorf("%s never showed %q (last %q)", sel, want, got)
+		return chromedp.Void{}, fmt.Errorf("%s never showed (%v) %q (last %q)", sel, present, want, got)
 	}
 }
 

@@ -54,7 +54,7 @@ export async function render(root, app) {
         { label: "Access", get: (d) => d.scopes.map((s) => s.replace("operator.", "")).join(", ") },
         { label: "Enrolled", get: (d) => ago(d.createdAt) },
         { label: "Key", get: (d) => h("code", { class: "note" }, d.id.slice(0, 16)) },
-        { label: "", get: (d) => action("Revoke", async () => { if (confirm("Revoke " + (d.label || d.id) + "?")) { await gw.call("console.device.revoke", { id: d.id }); await loadDevices(); } }, app.report, { class: "danger" }) },
+        { label: "", get: (d) => action("Revoke", async () => { if (confirm("Revoke " + (d.label || d.id) + "?")) { await gw.call("console.device.revoke", { id: d.id }); await loadDevices(); } }, app.report, { class: "danger", "aria-label": "Revoke " + (d.label || d.id) }) },
       ], r.devices, "No browser is enrolled."));
   }
 
