@@ -6,10 +6,12 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/talonclaw/talon/internal/auditlog"
 	"github.com/talonclaw/talon/internal/config"
 	"github.com/talonclaw/talon/internal/protocol"
+	"github.com/talonclaw/talon/internal/store"
 )
 
 // Methods the Control UI needs beyond the core protocol (docs/control-ui.md).
@@ -37,6 +39,7 @@ func (g *Gateway) consoleMethods() map[string]method {
 		"security.fix":          {protocol.ScopeAdmin, g.mSecurityFix},
 		"exec.allowlist.list":   {protocol.ScopeRead, g.mAllowlistList},
 		"exec.allowlist.revoke": {protocol.ScopeApprovals, g.mAllowlistRevoke},
+		"sessions.search":       {protocol.ScopeRead, g.mSessionsSearch},
 		"console.device.enroll": {protocol.ScopeRead, g.mDeviceEnroll},
 		"console.device.list":   {protocol.ScopeAdmin, g.mDeviceList},
 		"console.device.revoke": {protocol.ScopeAdmin, g.mDeviceRevoke},
@@ -179,4 +182,79 @@ func lookupPath(tree map[string]any, path string) any {
 		cur = m[k]
 	}
 	return cur
+}
+
+// Bounds of sessions.search: it reads transcripts through the store's
+// History, so it looks at the most recent sessions and messages only.
+const (
+	searchSessions = 200
+	searchMessages = 500
+	searchResults  = 100
+	searchSnippet  = 160
+)
+
+// mSessionsSearch finds text in the transcripts of the most recent
+// sessions (case-insensitive), for the Sessions page. It reveals nothing
+// chat.history does not (same scope).
+func (g *Gateway) mSessionsSearch(ctx context.Context, c *conn, params json.RawMessage) (any, *protocol.Error) {
+	if e := g.needAgent(); e != nil {
+		return nil, e
+	}
+	var p struct {
+		Query string `json:"query"`
+	}
+	if e := protocol.DecodeParams(params, &p); e != nil {
+		return nil, e
+	}
+	q := strings.ToLower(strings.TrimSpace(p.Query))
+	if len([]rune(q)) < 2 {
+		return nil, protocol.Errorf(protocol.CodeInvalidRequest, "query must have at least 2 characters")
+	}
+	list, err := g.opts.Store.ListSessions(ctx, store.ListSessionsOptions{Limit: searchSessions})
+	if err != nil {
+		return nil, protocol.Errorf(protocol.CodeUnavailable, "%v", err)
+	}
+	hits := []map[string]any{}
+	for _, s := range list {
+		if len(hits) >= searchResults {
+			break
+		}
+		hist, err := g.opts.Store.History(ctx, s.Key, store.HistoryOptions{Limit: searchMessages})
+		if err != nil {
+			continue
+		}
+		for _, m := range hist {
+			low := strings.ToLower(m.Content)
+			i := strings.Index(low, q)
+			if i < 0 {
+				continue
+			}
+			hits = append(hits, map[string]any{"sessionKey": s.Key, "seq": m.Seq, "role": m.Role, "ts": m.CreatedAt.UnixMilli(),
+				"provenance": m.Provenance, "snippet": snippet(m.Content, i, len(q))})
+			if len(hits) >= searchResults {
+				break
+			}
+		}
+	}
+	return map[string]any{"query": p.Query, "hits": hits, "sessionsSearched": len(list)}, nil
+}
+
+// snippet cuts about searchSnippet bytes of s around the match at i, on
+// rune boundaries.
+func snippet(s string, i, n int) string {
+	from, to := max(0, i-searchSnippet/2), min(len(s), i+n+searchSnippet/2)
+	for from > 0 && !utf8.RuneStart(s[from]) {
+		from--
+	}
+	for to < len(s) && !utf8.RuneStart(s[to]) {
+		to++
+	}
+	out := s[from:to]
+	if from > 0 {
+		out = "…" + out
+	}
+	if to < len(s) {
+		out += "…"
+	}
+	return out
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/talonclaw/talon/internal/config"
 	"github.com/talonclaw/talon/internal/protocol"
 	"github.com/talonclaw/talon/internal/store"
+	"github.com/talonclaw/talon/internal/testutil/fakellm"
 )
 
 func withStore(t testing.TB) gwOpt {
@@ -250,7 +251,7 @@ func TestAllowlistRevoke(t *testing.T) {
 func TestConsoleScopes(t *testing.T) {
 	tg := startGW(t)
 	for name, m := range tg.g.consoleMethods() {
-		readOK := map[string]bool{"config.schema": true, "exec.allowlist.list": true, "console.device.enroll": true}[name]
+		readOK := map[string]bool{"config.schema": true, "exec.allowlist.list": true, "console.device.enroll": true, "sessions.search": true}[name]
 		if (m.scope == protocol.ScopeRead) != readOK {
 			t.Errorf("%s: scope %s", name, m.scope)
 		}
@@ -346,5 +347,39 @@ func TestInvariant1_InviteEnrolsOneBrowserWithItsScopes(t *testing.T) {
 	defer viewer.Close()
 	if err := viewer.Call(ctxT(t), "console.device.invite", nil, nil); err == nil {
 		t.Fatal("a viewer made an invitation")
+	}
+}
+
+// TestSessionsSearch finds text in transcripts, case-insensitively, with
+// the session and a snippet, and refuses a query too short to mean much.
+func TestSessionsSearch(t *testing.T) {
+	fake := fakellm.New(t)
+	var st *store.Store
+	tg := startGW(t, withAgent(t, fake), func(c *config.Config, o *Options) { st = o.Store })
+	ctx := ctxT(t)
+	for key, text := range map[string]string{"agent:main:main": "remind me about the Dentist on friday", "agent:main:telegram:direct:42": "nothing to see"} {
+		if _, err := st.EnsureSession(ctx, key, store.SessionInit{AgentID: "main"}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.AppendMessages(ctx, key, store.Message{Role: "user", Content: text}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	viewer, err := Dial(ctx, tg.url, DialOptions{Token: testToken, Scopes: []string{protocol.ScopeRead}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer viewer.Close()
+	var res struct {
+		Hits []struct{ SessionKey, Snippet string }
+	}
+	if err := viewer.Call(ctx, "sessions.search", map[string]any{"query": "dentist"}, &res); err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Hits) != 1 || res.Hits[0].SessionKey != "agent:main:main" || !strings.Contains(res.Hits[0].Snippet, "Dentist") {
+		t.Fatalf("hits %+v", res.Hits)
+	}
+	if err := viewer.Call(ctx, "sessions.search", map[string]any{"query": "d"}, nil); err == nil {
+		t.Fatal("a one-letter query was accepted")
 	}
 }

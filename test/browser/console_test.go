@@ -58,6 +58,12 @@ func TestPagesLoadCleanly(t *testing.T) {
 	// badge shows on every page), a stranger's pairing code and a cron job.
 	b.run(t, chromedp.SendKeys(chromedp.CSS("#chat-input"), "hi there"), chromedp.Click(chromedp.CSS("#chat-send")),
 		waitText("#messages", "hello from the fake model"))
+	// A transcript is found by what was said, and opens from the hit.
+	b.run(t, chromedp.Navigate(s.origin+"/#/sessions"), waitText("#page", "Search transcripts"),
+		chromedp.SendKeys(chromedp.CSS("#transcript-search"), "FAKE model"), chromedp.Click(chromedp.CSS("#transcript-search-go")),
+		waitText("#search-hits", "hello from the fake model"), chromedp.Click(chromedp.CSS("#search-hits a")),
+		waitText("#transcript", "Transcript of agent:main:main"), waitText("#transcript", "hi there"),
+		chromedp.Navigate(s.origin+"/#/chat"), waitText("#page", "Session"))
 	s.llm.Script(fakellm.Reply{ToolCalls: []fakellm.Call{{ID: "c1", Name: "exec", Args: `{"command":"git push --force origin main"}`}}})
 	b.run(t, chromedp.SendKeys(chromedp.CSS("#chat-input"), "publish my work"), chromedp.Click(chromedp.CSS("#chat-send")),
 		waitText("#badge", "1 approval waiting"))

@@ -8,7 +8,20 @@ export async function render(root, app) {
   const q = h("input", { type: "search", id: "session-search", placeholder: "Search by key, channel or model", "aria-label": "Search sessions", class: "grow" });
   const list = h("div", { id: "session-list" });
   const view = h("div", { id: "transcript" });
-  root.append(section("Sessions", h("div", { class: "row" }, q), list), view);
+  const tq = h("input", { type: "search", id: "transcript-search", placeholder: "Words said in any session", "aria-label": "Search transcripts", class: "grow" });
+  const hits = h("div", { id: "search-hits" });
+  const tform = h("form", { class: "row" }, tq, h("button", { type: "submit", id: "transcript-search-go" }, "Search transcripts"));
+  root.append(section("Sessions", h("div", { class: "row" }, q), list), section("Search transcripts", tform, hits), view);
+  tform.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    try {
+      const r = await gw.call("sessions.search", { query: tq.value });
+      fill(hits, r.hits.length ? h("ul", {}, r.hits.map((x) => h("li", {},
+        h("a", { href: "#/sessions", onclick: (ev) => { ev.preventDefault(); open(x.sessionKey); } }, x.sessionKey), " ",
+        h("span", { class: "note" }, x.role + " · " + ago(x.ts)), x.provenance === "untrusted" ? h("span", { class: "tag untrusted" }, "untrusted content") : null,
+        h("div", { class: "mono" }, x.snippet)))) : h("p", { class: "empty" }, "No transcript of the last " + r.sessionsSearched + " sessions says that."));
+    } catch (err) { app.report(err); }
+  });
   let all = [];
 
   async function load() {
