@@ -412,6 +412,10 @@ func TestConfigFormValidatesAndGuards(t *testing.T) {
 	if !strings.Contains(string(after), "perDayUsd: 3") {
 		t.Fatalf("config after save:\n%s", after)
 	}
+	// A key that needs a restart says so.
+	setField(t, b, "cfg-gateway-tickIntervalMs", "20000")
+	b.run(t, chromedp.Click(chromedp.CSS("#config-save")), waitText("#config-status", "Restart required for:"), waitText("#config-status", "gateway.tickIntervalMs"))
+	after, _ = os.ReadFile(cfgPath)
 	// Someone else edits the file; this page's next save is refused.
 	if err := os.WriteFile(cfgPath, append(after, '\n'), 0o600); err != nil {
 		t.Fatal(err)
