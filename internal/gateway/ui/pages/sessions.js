@@ -5,7 +5,7 @@ import { messageView } from "./chat.js";
 
 export async function render(root, app) {
   const { gw } = app;
-  const q = h("input", { type: "search", id: "session-search", placeholder: "Search by key, channel or model", "aria-label": "Search sessions", class: "grow" });
+  const q = h("input", { type: "search", id: "session-search", placeholder: "Filter by key, channel or model", "aria-label": "Filter sessions", class: "grow" });
   const list = h("div", { id: "session-list" });
   const view = h("div", { id: "transcript" });
   const tq = h("input", { type: "search", id: "transcript-search", placeholder: "Words said in any session", "aria-label": "Search transcripts", class: "grow" });
