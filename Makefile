@@ -27,9 +27,10 @@ unit:
 browser:
 	$(GO) test -count=1 -tags browser ./test/browser/
 
-# The official OpenClaw CLI against a running Talon (needs npm; see test/interop).
+# The official OpenClaw and ClawHub CLIs against a running Talon (needs npm; see test/interop).
 interop:
 	bash test/interop/openclaw.sh
+	bash test/interop/clawhub.sh
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags="-s -w" -o bin/talon ./cmd/talon
@@ -50,6 +51,10 @@ fuzz:
 	$(GO) test ./internal/netguard -run '^$$' -fuzz FuzzHostEntry -fuzztime 30s
 	$(GO) test ./internal/approvals -run '^$$' -fuzz FuzzRender -fuzztime 30s
 	$(GO) test ./internal/release -run '^$$' -fuzz FuzzVerify -fuzztime 30s
+	$(GO) test ./internal/skills -run '^$$' -fuzz 'FuzzParse$$' -fuzztime 30s
+	$(GO) test ./internal/skills -run '^$$' -fuzz FuzzDecodeBundle -fuzztime 30s
+	$(GO) test ./internal/skills -run '^$$' -fuzz FuzzParseNetTarget -fuzztime 30s
+	$(GO) test ./internal/hub -run '^$$' -fuzz FuzzPublish -fuzztime 30s
 
 # Regenerate docs/configuration.md from the config types.
 docs:

@@ -12,8 +12,10 @@ import (
 // nothing of Talon's, nor does core, the shared vocabulary; the audit log
 // only the store and core; config only netguard and secret; the policy
 // only config, core and the exec planner; chat adapters reach the rest of
-// Talon only through the channels package (never the agent, the gateway or
-// the store); tools (internal/tools/...) depend on core, never on the
+// Talon only through the channels package (never the agent, the gateway,
+// the store or the router), and the channels package — the adapters'
+// vocabulary — imports only approvals and redact: the pipeline that joins
+// the channels to the agent is the router; tools (internal/tools/...) depend on core, never on the
 // agent that runs them, the gateway or the channels (the session and cron
 // tools read the store: transcripts and jobs are what they are about);
 // and only the CLI (the composition root) imports
@@ -54,6 +56,7 @@ func TestImportDirection(t *testing.T) {
 		"internal/policy":          {"internal/config", "internal/core", "internal/policy/execplan"},
 		"internal/approvals":       {"internal/auditlog", "internal/core", "internal/store"},
 		"internal/release":         {"internal/netguard"},
+		"internal/channels":        {"internal/approvals", "internal/redact"},
 	}
 	for pkg, allowed := range only {
 		if _, ok := imports[pkg]; !ok {
@@ -70,7 +73,7 @@ func TestImportDirection(t *testing.T) {
 		prefix, why string
 		forbidden   []string
 	}{
-		{"internal/channels/", "chat adapters talk to the rest through the channels package", []string{"internal/agent", "internal/gateway", "internal/store", "internal/cli"}},
+		{"internal/channels/", "chat adapters talk to the rest through the channels package and the router", []string{"internal/agent", "internal/gateway", "internal/store", "internal/cli", "internal/router"}},
 		{"internal/tools/", "tools depend on core, never on the agent that runs them, the gateway or the channels", []string{"internal/agent", "internal/gateway", "internal/channels", "internal/cli"}},
 	}
 	for pkg, imps := range imports {

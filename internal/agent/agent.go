@@ -60,6 +60,20 @@ type Options struct {
 	// Workspace is the resolved workspace directory.
 	Workspace string
 	Now       func() time.Time
+	// Skills adds the skills section (names and descriptions only) to the
+	// system prompt; nil adds none.
+	Skills SkillPrompter
+}
+
+// SkillPrompter gives the system prompt's skills section for an agent
+// (internal/skills: only names and descriptions, never bodies), and what
+// an activated skill may do, for the policy's skill-capability rule.
+type SkillPrompter interface {
+	PromptSection(agentID string) string
+	// Active describes the skill of this name as the decision needs it;
+	// a skill no longer available (removed, modified) must come back
+	// restricted with a Check that refuses every effect.
+	Active(agentID, name string) policy.ActiveSkill
 }
 
 // ModelSource resolves the configured model chain (primary, then fallbacks)

@@ -3,11 +3,11 @@ package agent
 import (
 	"context"
 	"errors"
+	"github.com/talonclaw/talon/internal/core"
 	"strings"
 	"sync"
 	"testing"
 
-	"github.com/talonclaw/talon/internal/auditlog"
 	"github.com/talonclaw/talon/internal/config"
 	"github.com/talonclaw/talon/internal/testutil/fakellm"
 )
@@ -26,7 +26,7 @@ func TestInvariant12_ToolRunsOnlyAfterItsIntentIsRecorded(t *testing.T) {
 		o.Audit = func(_ context.Context, kind, _, _ string, _ any) error {
 			mu.Lock()
 			defer mu.Unlock()
-			if kind == auditlog.KindToolIntent {
+			if kind == core.KindToolIntent {
 				if failIntent {
 					return errors.New("disk full")
 				}
@@ -47,7 +47,7 @@ func TestInvariant12_ToolRunsOnlyAfterItsIntentIsRecorded(t *testing.T) {
 	mu.Lock()
 	got := strings.Join(kinds, " ")
 	mu.Unlock()
-	if len(tool.calls()) != 1 || !strings.HasPrefix(got, auditlog.KindToolIntent+" "+auditlog.KindToolExec) {
+	if len(tool.calls()) != 1 || !strings.HasPrefix(got, core.KindToolIntent+" "+core.KindToolExec) {
 		t.Fatalf("ran %d times; audit records %q", len(tool.calls()), got)
 	}
 

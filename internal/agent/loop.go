@@ -166,7 +166,7 @@ func (t *turn) finish(ctx context.Context, err error) (*TurnResult, error) {
 		t.res.Reply = be.Message
 		t.res.StopReason = "budget"
 		t.a.log.Warn("turn refused: budget", "session", t.res.SessionKey, "budget", be.Key, "limit", be.Limit, "spent", be.Spent)
-		t.a.audit(context.WithoutCancel(ctx), auditlog.KindBudgetRefused, t.req.SenderID, be.Key, map[string]any{"session": t.res.SessionKey, "limit": be.Limit, "spent": be.Spent})
+		t.a.audit(context.WithoutCancel(ctx), core.KindBudgetRefused, t.req.SenderID, be.Key, map[string]any{"session": t.res.SessionKey, "limit": be.Limit, "spent": be.Spent})
 		t.emit(Event{Type: "refused", Text: be.Message, Result: t.res})
 	case errors.Is(err, ErrAborted):
 		t.res.StopReason = "aborted"
@@ -278,10 +278,16 @@ func (t *turn) do(ctx context.Context) (err error) {
 		for _, m := range hist {
 			observe(&t.state, m)
 		}
+		t.skills()
 		if t.canary == "" {
 			t.canary = newCanary()
 		}
 		base := systemPrompt(&a.bootstrap, a.o.Workspace, t.cfg.Agents.Defaults.BootstrapMaxChars, trust == policy.TrustOwner, req.Inbound.Channel, a.o.Now())
+		if a.o.Skills != nil {
+			if sec := a.o.Skills.PromptSection(t.sess.AgentID); sec != "" {
+				base += "\n\n" + sec
+			}
+		}
 		system := withCanary(base, t.canary)
 		t.guard = a.promptGuard(base, t.canary)
 		t.state.Prompt = t.guard
@@ -435,7 +441,7 @@ func (t *turn) tool(ctx context.Context, call llm.ToolCall, actor core.Actor) er
 		// recorded does not run (a kill -9 during the call leaves the
 		// intent in the log).
 		argsSum := sha256.Sum256(call.Args)
-		act, err := t.a.rec.Begin(ctx, auditlog.Intent{Kind: auditlog.KindToolIntent, OutcomeKind: auditlog.KindToolExec,
+		act, err := t.a.rec.Begin(ctx, auditlog.Intent{Kind: core.KindToolIntent, OutcomeKind: core.KindToolExec,
 			Actor: orDefault(t.req.SenderID, t.sess.Key), Subject: call.Name, Plan: plan, Decision: string(rec.Decision), Reason: rec.Reason,
 			Data: map[string]any{"session": t.sess.Key, "run": t.req.RunID, "call": call.ID, "argsSha256": hex.EncodeToString(argsSum[:]), "rule": d.Rule}})
 		if err != nil {
@@ -474,7 +480,7 @@ func (t *turn) tool(ctx context.Context, call llm.ToolCall, actor core.Actor) er
 	}
 	decision, _ := json.Marshal(storedDecision(rec, d, plan))
 	argsSum := sha256.Sum256(call.Args)
-	t.a.audit(ctx, auditlog.KindPolicyDecision, orDefault(t.req.SenderID, t.sess.Key), call.Name, map[string]any{
+	t.a.audit(ctx, core.KindPolicyDecision, orDefault(t.req.SenderID, t.sess.Key), call.Name, map[string]any{
 		"session": t.sess.Key, "run": t.req.RunID, "call": call.ID, "argsSha256": hex.EncodeToString(argsSum[:]), "planHash": d.PlanHash,
 		"action": rec.Decision, "outcome": rec.Outcome, "reason": rec.Reason, "rule": d.Rule})
 	if err := t.a.o.Store.RecordDecision(ctx, store.Decision{TS: t.a.o.Now(), SessionKey: t.sess.Key, RunID: t.req.RunID, AgentID: t.sess.AgentID,
@@ -498,12 +504,25 @@ func (t *turn) tool(ctx context.Context, call llm.ToolCall, actor core.Actor) er
 		return err
 	}
 	observe(&t.state, stored)
+	t.skills()
 	if result.Untrusted {
 		t.scan(call.Name+" result", result.Content)
 	}
 	t.res.ToolCalls = append(t.res.ToolCalls, rec)
 	t.emit(Event{Type: "tool_result", ToolCall: &rec, Text: capResult(result.Content)})
 	return nil
+}
+
+// skills fills in what each skill the session activated may do (nil Check
+// where no skill library is configured: the policy then treats the skill
+// as restricted).
+func (t *turn) skills() {
+	for i, sk := range t.state.Skills {
+		if sk.Check == nil && t.a.o.Skills != nil {
+			t.state.Skills[i] = t.a.o.Skills.Active(t.sess.AgentID, sk.Name)
+			t.state.Skills[i].Name = sk.Name
+		}
+	}
 }
 
 // plan asks the tool for the call's plan. Arguments that are not a JSON
@@ -579,7 +598,7 @@ func (t *turn) approve(ctx context.Context, call llm.ToolCall, plan *core.Plan, 
 func (t *turn) leak(ctx context.Context, where string) {
 	t.a.log.Warn("system prompt disclosure blocked", "session", t.req.SessionKey, "run", t.req.RunID, "where", where)
 	t.emit(Event{Type: "alert", Text: "system prompt disclosure blocked in " + where})
-	t.a.audit(context.WithoutCancel(ctx), auditlog.KindSecurityAlert, orDefault(t.req.SenderID, t.sess.Key), "prompt-leak", map[string]any{"session": t.req.SessionKey, "where": where})
+	t.a.audit(context.WithoutCancel(ctx), core.KindSecurityAlert, orDefault(t.req.SenderID, t.sess.Key), "prompt-leak", map[string]any{"session": t.req.SessionKey, "where": where})
 }
 
 // scan looks for injection patterns in untrusted text. A hit raises an
@@ -595,7 +614,7 @@ func (t *turn) scan(source, text string) {
 	}
 	t.a.log.Warn("injection patterns in untrusted content", "session", t.req.SessionKey, "run", t.req.RunID, "source", source, "patterns", names)
 	t.emit(Event{Type: "alert", Text: source + ": " + strings.Join(names, ", ")})
-	t.a.audit(context.Background(), auditlog.KindSecurityAlert, source, "injection", map[string]any{"session": t.req.SessionKey, "run": t.req.RunID, "patterns": names})
+	t.a.audit(context.Background(), core.KindSecurityAlert, source, "injection", map[string]any{"session": t.req.SessionKey, "run": t.req.RunID, "patterns": names})
 }
 
 // capResult keeps the head and tail of an oversize tool result.

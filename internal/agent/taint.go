@@ -28,6 +28,8 @@ type decisionRecord struct {
 	// read as holding private data.
 	Effects []string `json:"effects"`
 	Hosts   []string `json:"hosts,omitempty"`
+	// Skills are the skills the plan activated.
+	Skills []string `json:"skills,omitempty"`
 }
 
 func storedDecision(rec ToolCallRecord, d policy.Decision, p *core.Plan) decisionRecord {
@@ -36,6 +38,9 @@ func storedDecision(rec ToolCallRecord, d policy.Decision, p *core.Plan) decisio
 		r.Effects = p.Effects.Names()
 		for _, t := range p.TargetsOf(core.TargetURL) {
 			r.Hosts = append(r.Hosts, t.Value)
+		}
+		for _, t := range p.TargetsOf(core.TargetSkill) {
+			r.Skills = append(r.Skills, t.Value)
 		}
 	}
 	return r
@@ -68,6 +73,13 @@ func observe(s *policy.SessionState, m store.Message) {
 		for _, h := range d.Hosts {
 			if !slices.Contains(s.VisitedHosts, h) {
 				s.VisitedHosts = append(s.VisitedHosts, h)
+			}
+		}
+		// An activated skill stays active for the session; the turn fills
+		// in what it may do (turn.skills).
+		for _, n := range d.Skills {
+			if !slices.ContainsFunc(s.Skills, func(a policy.ActiveSkill) bool { return a.Name == n }) {
+				s.Skills = append(s.Skills, policy.ActiveSkill{Name: n})
 			}
 		}
 	}

@@ -390,8 +390,8 @@ func (m *Manager) notify(event string, payload any) {
 
 // Audit record kinds written here.
 const (
-	auditKindRequest = auditlog.KindApprovalRequest
-	auditKindResolve = auditlog.KindApprovalResolve
+	auditKindRequest = core.KindApprovalRequest
+	auditKindResolve = core.KindApprovalResolve
 )
 
 func (m *Manager) audit(ctx context.Context, kind, actor, subject string, data any) {

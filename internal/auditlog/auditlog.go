@@ -75,6 +75,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/talonclaw/talon/internal/core"
 	"strconv"
 	"time"
 
@@ -86,44 +87,6 @@ import (
 // the error of the write: a caller that guards an effect with its record
 // (an intent written before a tool runs) must not go ahead without it.
 type Func func(ctx context.Context, kind, actor, subject string, data any) error
-
-// Record kinds: every kind Talon writes is one of these
-// (TestAuditKindsAreConstants finds a literal passed instead).
-const (
-	KindAuthOK          = "auth.ok"
-	KindAuthFail        = "auth.fail"
-	KindPairingRequest  = "pairing.request"
-	KindPairingResolve  = "pairing.resolve"
-	KindApprovalRequest = "approval.request"
-	KindApprovalResolve = "approval.resolve"
-	KindApprovalRefused = "approval.refused" // an answer from someone who may not approve
-	KindPolicyDecision  = "policy.decision"
-	KindToolIntent      = "tool.intent" // written before a tool runs; the outcome follows as tool.exec
-	KindToolExec        = "tool.exec"
-	KindMessageOut      = "message.outbound"
-	KindConfigChange    = "config.change"
-	KindSecurityAlert   = "security.alert"
-	KindBudgetRefused   = "budget.refused"
-	KindAuditFix        = "audit.fix"
-	KindSessionReset    = "session.reset"
-	KindSessionDelete   = "session.delete"
-	KindSessionPurge    = "session.purge"
-	KindCronAdd         = "cron.add"
-	KindCronRemove      = "cron.remove"
-	KindDeviceEnroll    = "device.enroll" // a browser enrolled in the Control UI
-	KindDeviceRevoke    = "device.revoke"
-	KindDeviceInvite    = "device.invite"    // a one-time link for another browser
-	KindAllowlistRevoke = "allowlist.revoke" // a standing exec grant removed
-	KindSecretSet       = "secret.set"
-	KindSecretRemove    = "secret.remove"
-	KindMigrate         = "migrate.openclaw"
-	KindUpdateInstalled = "update.installed"
-	KindUpdateRefused   = "update.refused"
-	KindUpdateRollback  = "update.rolled_back"
-	KindOutcome         = "action.outcome" // how an action whose intent was recorded ended (Recorder)
-	KindCheckpoint      = "checkpoint"     // written by Checkpoint only
-	KindTruncate        = "truncate"       // written by Truncate only
-)
 
 // Record is one audit log entry.
 type Record struct {
@@ -146,13 +109,13 @@ type CheckpointData struct {
 }
 
 // SignedMessage is the byte string the signature in a record of kind
-// (KindCheckpoint or KindTruncate) covers:
+// (core.KindCheckpoint or core.KindTruncate) covers:
 // "talon-audit-checkpoint|<seq>|<hash>" or "talon-audit-truncate|<seq>|<hash>".
 // The two are kept apart so that an ordinary checkpoint's signature cannot
 // be replayed as a truncation that licenses deleting the records it covers.
 func SignedMessage(kind string, seq int64, hash string) []byte {
 	prefix := "talon-audit-checkpoint|"
-	if kind == KindTruncate {
+	if kind == core.KindTruncate {
 		prefix = "talon-audit-truncate|"
 	}
 	return []byte(prefix + strconv.FormatInt(seq, 10) + "|" + hash)
@@ -230,7 +193,7 @@ var ErrInvalidKind = errors.New("auditlog: invalid record kind")
 // marshalled with encoding/json (nil becomes null; a json.RawMessage is
 // taken as is, compacted). It must not contain secret values.
 func (l *Log) Append(ctx context.Context, kind, actor, subject string, data any) (Record, error) {
-	if kind == "" || kind == KindCheckpoint || kind == KindTruncate {
+	if kind == "" || kind == core.KindCheckpoint || kind == core.KindTruncate {
 		return Record{}, fmt.Errorf("auditlog.Append: %w: %q", ErrInvalidKind, kind)
 	}
 	raw, err := json.Marshal(data)
@@ -301,11 +264,11 @@ func (l *Log) Checkpoint(ctx context.Context) (Record, error) {
 		if err != nil {
 			return err
 		}
-		raw, err := json.Marshal(l.sign(KindCheckpoint, seq, hash))
+		raw, err := json.Marshal(l.sign(core.KindCheckpoint, seq, hash))
 		if err != nil {
 			return err
 		}
-		rec, err = l.appendTx(ctx, tx, KindCheckpoint, "talon", "audit", raw)
+		rec, err = l.appendTx(ctx, tx, core.KindCheckpoint, "talon", "audit", raw)
 		return err
 	})
 	if err != nil {
@@ -342,11 +305,11 @@ func (l *Log) Truncate(ctx context.Context, beforeSeq int64) error {
 		if err != nil {
 			return err
 		}
-		raw, err := json.Marshal(l.sign(KindTruncate, beforeSeq-1, throughHash))
+		raw, err := json.Marshal(l.sign(core.KindTruncate, beforeSeq-1, throughHash))
 		if err != nil {
 			return err
 		}
-		if _, err := l.appendTx(ctx, tx, KindTruncate, "talon", "audit", raw); err != nil {
+		if _, err := l.appendTx(ctx, tx, core.KindTruncate, "talon", "audit", raw); err != nil {
 			return err
 		}
 		_, err = tx.ExecContext(ctx, "DELETE FROM audit_log WHERE seq < ?", beforeSeq)

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"github.com/talonclaw/talon/internal/core"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -33,7 +34,7 @@ func openTest(t testing.TB) (*Log, *store.Store) {
 func appendN(t testing.TB, l *Log, n int) {
 	t.Helper()
 	for i := range n {
-		if _, err := l.Append(context.Background(), KindToolExec, "session:main", "shell", map[string]any{"i": i, "cmd": "ls"}); err != nil {
+		if _, err := l.Append(context.Background(), core.KindToolExec, "session:main", "shell", map[string]any{"i": i, "cmd": "ls"}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -116,10 +117,10 @@ func TestAppendChainAndVerify(t *testing.T) {
 	if len(first) != 100 || first[0].Seq != 1 || first[0].PrevHash != "" {
 		t.Fatalf("first record %+v", first[0])
 	}
-	if _, err := l.Append(ctx, KindCheckpoint, "x", "y", nil); err == nil {
+	if _, err := l.Append(ctx, core.KindCheckpoint, "x", "y", nil); err == nil {
 		t.Fatal("Append of a checkpoint kind allowed")
 	}
-	if _, err := l.Append(ctx, KindToolExec, "x", "y", json.RawMessage("{bad")); err == nil {
+	if _, err := l.Append(ctx, core.KindToolExec, "x", "y", json.RawMessage("{bad")); err == nil {
 		t.Fatal("Append of bad JSON allowed")
 	}
 	wantOK(t, l, 100)
@@ -205,7 +206,7 @@ func TestVerifyDetectsForgedInsert(t *testing.T) {
 	appendN(t, l, 100)
 	// A forged record whose hash is right for its contents, but whose
 	// prevHash does not link to record 100.
-	r := Record{Seq: 101, TS: time.UnixMilli(time.Now().UnixMilli()), Kind: KindAuthOK, Actor: "attacker", Subject: "connect",
+	r := Record{Seq: 101, TS: time.UnixMilli(time.Now().UnixMilli()), Kind: core.KindAuthOK, Actor: "attacker", Subject: "connect",
 		Data: json.RawMessage(`{}`), PrevHash: strings.Repeat("0", 64)}
 	r.Hash, _ = ComputeHash(r)
 	rawExec(t, st, `INSERT INTO audit_log (seq, ts, kind, actor, subject, data, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -221,7 +222,7 @@ func TestVerifyDetectsInsertInMiddle(t *testing.T) {
 	recs, _ := l.Tail(t.Context(), 100)
 	rawExec(t, st, `UPDATE audit_log SET seq = -seq - 1 WHERE seq > 50`)
 	rawExec(t, st, `UPDATE audit_log SET seq = -seq WHERE seq < 0`)
-	r := Record{Seq: 51, TS: time.UnixMilli(time.Now().UnixMilli()), Kind: KindAuthOK, Actor: "attacker",
+	r := Record{Seq: 51, TS: time.UnixMilli(time.Now().UnixMilli()), Kind: core.KindAuthOK, Actor: "attacker",
 		Data: json.RawMessage(`{}`), PrevHash: recs[49].Hash}
 	r.Hash, _ = ComputeHash(r)
 	rawExec(t, st, `INSERT INTO audit_log (seq, ts, kind, actor, subject, data, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -236,7 +237,7 @@ func TestCheckpoint(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cp.Seq != 11 || cp.Kind != KindCheckpoint {
+	if cp.Seq != 11 || cp.Kind != core.KindCheckpoint {
 		t.Fatalf("checkpoint record %+v", cp)
 	}
 	var d CheckpointData
@@ -281,7 +282,7 @@ func TestVerifyDetectsForgedCheckpoint(t *testing.T) {
 		{"throughHash", func(d *CheckpointData) { d.ThroughHash = strings.Repeat("1", 64) }, "checkpoint signature invalid"},
 		{"otherKey", func(d *CheckpointData) {
 			other, _ := openTest(t)
-			*d = other.sign(KindCheckpoint, d.ThroughSeq, d.ThroughHash)
+			*d = other.sign(core.KindCheckpoint, d.ThroughSeq, d.ThroughHash)
 		}, "checkpoint signed by a different key"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -313,7 +314,7 @@ func TestTruncate(t *testing.T) {
 		t.Fatalf("Checkpoints = %d, want 1", res.Checkpoints)
 	}
 	tail, _ := l.Tail(ctx, 1000)
-	if tail[0].Seq != 51 || tail[len(tail)-1].Kind != KindTruncate {
+	if tail[0].Seq != 51 || tail[len(tail)-1].Kind != core.KindTruncate {
 		t.Fatalf("after Truncate: first %d, last kind %s", tail[0].Seq, tail[len(tail)-1].Kind)
 	}
 	if err := l.Truncate(ctx, 10); err != nil { // already gone: no-op
@@ -370,7 +371,7 @@ func TestConcurrentAppends(t *testing.T) {
 	for g := range goroutines {
 		wg.Go(func() {
 			for i := range each {
-				r, err := l.Append(ctx, KindMessageOut, fmt.Sprint("g", g), fmt.Sprint(i), map[string]int{"g": g, "i": i})
+				r, err := l.Append(ctx, core.KindMessageOut, fmt.Sprint("g", g), fmt.Sprint(i), map[string]int{"g": g, "i": i})
 				if err != nil {
 					t.Error(err)
 					return
@@ -410,7 +411,7 @@ func insertBatch(tb testing.TB, l *Log, n int) {
 	err := l.st.Write(ctx, func(tx *sql.Tx) error {
 		for i := range n {
 			raw := fmt.Appendf(nil, `{"i":%d,"tool":"shell","argsSha256":"%064d"}`, i, i)
-			if _, err := l.appendTx(ctx, tx, KindToolExec, "session:main", "shell", raw); err != nil {
+			if _, err := l.appendTx(ctx, tx, core.KindToolExec, "session:main", "shell", raw); err != nil {
 				return err
 			}
 		}
@@ -427,7 +428,7 @@ func BenchmarkAppend(b *testing.B) {
 	data := map[string]any{"tool": "shell", "argsSha256": strings.Repeat("a", 64), "action": "allow"}
 	b.ResetTimer()
 	for b.Loop() {
-		if _, err := l.Append(ctx, KindPolicyDecision, "session:main", "shell", data); err != nil {
+		if _, err := l.Append(ctx, core.KindPolicyDecision, "session:main", "shell", data); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -448,7 +449,7 @@ func BenchmarkAppendConcurrent(b *testing.B) {
 			for range writers {
 				wg.Go(func() {
 					for range work {
-						if _, err := l.Append(ctx, KindPolicyDecision, "session:main", "shell", data); err != nil {
+						if _, err := l.Append(ctx, core.KindPolicyDecision, "session:main", "shell", data); err != nil {
 							b.Error(err)
 						}
 					}
@@ -490,7 +491,7 @@ func TestCheckpointNotReplayableAsTruncate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := Record{Seq: 12, TS: time.UnixMilli(time.Now().UnixMilli()), Kind: KindTruncate, Actor: "talon", Subject: "audit",
+	r := Record{Seq: 12, TS: time.UnixMilli(time.Now().UnixMilli()), Kind: core.KindTruncate, Actor: "talon", Subject: "audit",
 		Data: cp.Data, PrevHash: cp.Hash}
 	r.Hash, _ = ComputeHash(r)
 	rawExec(t, st, `INSERT INTO audit_log (seq, ts, kind, actor, subject, data, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,

@@ -5,6 +5,7 @@ package auditlog
 import (
 	"context"
 	"fmt"
+	"github.com/talonclaw/talon/internal/core"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -96,7 +97,7 @@ func TestHelperAppender(t *testing.T) {
 		if i%50 == 49 {
 			r, err = l.Checkpoint(ctx)
 		} else {
-			r, err = l.Append(ctx, KindToolExec, "session:main", "shell", map[string]int{"i": i})
+			r, err = l.Append(ctx, core.KindToolExec, "session:main", "shell", map[string]int{"i": i})
 		}
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "helper:", err)
@@ -197,7 +198,7 @@ func TestHelperConcurrentAppenders(t *testing.T) {
 				if g == 0 && i%50 == 49 {
 					r, err = l.Checkpoint(ctx)
 				} else {
-					r, err = l.Append(ctx, KindToolExec, fmt.Sprint("g", g), "shell", map[string]int{"i": i})
+					r, err = l.Append(ctx, core.KindToolExec, fmt.Sprint("g", g), "shell", map[string]int{"i": i})
 				}
 				if err != nil {
 					fmt.Fprintln(os.Stderr, "helper:", err)

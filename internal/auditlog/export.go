@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/talonclaw/talon/internal/core"
 	"os"
 )
 
@@ -15,7 +16,7 @@ import (
 // copied off the database, so that deleting the newest records (which the
 // chain alone cannot reveal) shows up in VerifyExported.
 type Exported struct {
-	Kind string `json:"kind"` // KindCheckpoint or KindTruncate
+	Kind string `json:"kind"` // core.KindCheckpoint or core.KindTruncate
 	Seq  int64  `json:"seq"`  // the checkpoint record's own seq
 	TS   string `json:"ts"`
 	CheckpointData
@@ -25,7 +26,7 @@ type Exported struct {
 // as one JSON line, creating it 0600, and syncs it to disk before it
 // returns.
 func Export(path string, rec Record) error {
-	if rec.Kind != KindCheckpoint && rec.Kind != KindTruncate {
+	if rec.Kind != core.KindCheckpoint && rec.Kind != core.KindTruncate {
 		return fmt.Errorf("auditlog.Export: record %d is a %s, not a checkpoint", rec.Seq, rec.Kind)
 	}
 	var cp CheckpointData

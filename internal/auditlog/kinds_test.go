@@ -33,6 +33,15 @@ func TestAuditKindsAreConstants(t *testing.T) {
 				return err
 			}
 			ast.Inspect(f, func(n ast.Node) bool {
+				// Recorder intents: Intent{Kind: …, OutcomeKind: …}.
+				if kv, ok := n.(*ast.KeyValueExpr); ok {
+					if k, ok := kv.Key.(*ast.Ident); ok && (k.Name == "Kind" || k.Name == "OutcomeKind") {
+						if lit, ok := kv.Value.(*ast.BasicLit); ok && kindLike.MatchString(lit.Value) {
+							bad = append(bad, fset.Position(lit.Pos()).String()+": "+lit.Value)
+						}
+					}
+					return true
+				}
 				call, ok := n.(*ast.CallExpr)
 				if !ok {
 					return true
@@ -83,6 +92,6 @@ func TestAuditKindsAreConstants(t *testing.T) {
 		t.Fatalf("only %d audit calls found: the walk does not see the code", checked)
 	}
 	for _, b := range bad {
-		t.Errorf("audit kind as a literal (use an auditlog.Kind constant): %s", b)
+		t.Errorf("audit kind as a literal (use a core.Kind constant): %s", b)
 	}
 }

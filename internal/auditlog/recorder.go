@@ -36,7 +36,7 @@ type Intent struct {
 	Decision, Reason string
 	// Data are further details; they must hold no secret values.
 	Data map[string]any
-	// OutcomeKind is the kind Done writes (default KindOutcome).
+	// OutcomeKind is the kind Done writes (default core.KindOutcome).
 	OutcomeKind string
 }
 
@@ -106,7 +106,7 @@ func (a *Action) Done(ctx context.Context, err error, detail map[string]any) err
 	}
 	kind := a.in.OutcomeKind
 	if kind == "" {
-		kind = KindOutcome
+		kind = core.KindOutcome
 	}
 	return a.r.Sink(context.WithoutCancel(ctx), kind, a.in.Actor, a.in.Subject, data)
 }

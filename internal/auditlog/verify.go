@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"github.com/talonclaw/talon/internal/core"
 )
 
 // VerifyResult is what Verify found.
@@ -130,7 +131,7 @@ func (l *Log) checkRecord(res *VerifyResult, r Record, ms, prevSeq int64, prevHa
 		return fail(r.Seq, "record %d: previous-hash link broken (a record before it was deleted or reordered)", r.Seq)
 	}
 	switch r.Kind {
-	case KindCheckpoint:
+	case core.KindCheckpoint:
 		cp, why := l.checkCheckpoint(r.Kind, r.Data)
 		if why != "" {
 			return fail(r.Seq, "record %d: %s", r.Seq, why)
@@ -139,7 +140,7 @@ func (l *Log) checkRecord(res *VerifyResult, r Record, ms, prevSeq int64, prevHa
 			return fail(r.Seq, "record %d: checkpoint covers record %d (%.12s…), not the record before it", r.Seq, cp.ThroughSeq, cp.ThroughHash)
 		}
 		res.Checkpoints++
-	case KindTruncate:
+	case core.KindTruncate:
 		cp, why := l.checkCheckpoint(r.Kind, r.Data)
 		if why != "" {
 			return fail(r.Seq, "record %d: %s", r.Seq, why)
@@ -155,7 +156,7 @@ func (l *Log) checkRecord(res *VerifyResult, r Record, ms, prevSeq int64, prevHa
 // truncateAnchor finds a validly signed truncate record for through and
 // returns the hash it vouches for.
 func (l *Log) truncateAnchor(ctx context.Context, tx *sql.Tx, through int64) (string, bool, error) {
-	rows, err := tx.QueryContext(ctx, "SELECT data FROM audit_log WHERE kind = ? ORDER BY seq DESC", KindTruncate)
+	rows, err := tx.QueryContext(ctx, "SELECT data FROM audit_log WHERE kind = ? ORDER BY seq DESC", core.KindTruncate)
 	if err != nil {
 		return "", false, err
 	}
@@ -165,7 +166,7 @@ func (l *Log) truncateAnchor(ctx context.Context, tx *sql.Tx, through int64) (st
 		if err := rows.Scan(&data); err != nil {
 			return "", false, err
 		}
-		cp, why := l.checkCheckpoint(KindTruncate, data)
+		cp, why := l.checkCheckpoint(core.KindTruncate, data)
 		if why == "" && cp.ThroughSeq == through {
 			return cp.ThroughHash, true, nil
 		}

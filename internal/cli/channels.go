@@ -4,17 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/talonclaw/talon/internal/core"
 	"log/slog"
 	"maps"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/talonclaw/talon/internal/access"
-	"github.com/talonclaw/talon/internal/auditlog"
 	"github.com/talonclaw/talon/internal/channels"
 	"github.com/talonclaw/talon/internal/channels/discord"
 	"github.com/talonclaw/talon/internal/channels/signal"
@@ -22,6 +21,7 @@ import (
 	"github.com/talonclaw/talon/internal/channels/telegram"
 	"github.com/talonclaw/talon/internal/config"
 	"github.com/talonclaw/talon/internal/protocol"
+	"github.com/talonclaw/talon/internal/router"
 	"github.com/talonclaw/talon/internal/store"
 )
 
@@ -263,12 +263,17 @@ func (a *app) resolvePairing(ctx context.Context, channel, code string, approve,
 	}
 	return a.withStore(ctx, func(st *store.Store) error {
 		pr := &access.Pairing{Store: st, BootstrapOwner: a.bootstrapOwner(p, nil)}
+		done, err := a.intent(ctx, st, core.KindPairingResolve, channel+":"+code, map[string]any{"approve": approve})
+		if err != nil {
+			return err
+		}
 		var res access.Resolution
 		if approve {
 			res, err = pr.Approve(ctx, channel, code, "cli")
 		} else {
 			res, err = pr.Reject(ctx, channel, code, "cli")
 		}
+		done(err)
 		if err != nil {
 			if res.Request.Code == "" && !errors.Is(err, store.ErrNoPairing) {
 				return usagef("pairing: %v", err)
@@ -276,7 +281,6 @@ func (a *app) resolvePairing(ctx context.Context, channel, code string, approve,
 			return fmt.Errorf("pairing: %w (hint: talon pairing list)", errors.Unwrap(err))
 		}
 		r := res.Request
-		a.auditCLI(ctx, p, st, auditlog.KindPairingResolve, r.Channel+":"+r.SenderID, map[string]any{"code": r.Code, "status": r.Status, "account": r.Account, "ownerSet": res.OwnerSet})
 		out := map[string]any{"ok": true, "request": r, "ownerSet": res.OwnerSet}
 		if approve && notify {
 			if err := a.notifyPaired(ctx, p, r); err != nil {
@@ -375,14 +379,14 @@ func (a *app) channelsCmd() *cobra.Command {
 			}
 			defer c.Close()
 			var out struct {
-				Channels []channels.AccountStatus `json:"channels"`
+				Channels []router.AccountStatus `json:"channels"`
 			}
 			if err := c.Call(ctx, "channels.status", nil, &out); err != nil {
 				return fmt.Errorf("channels.status: %w", err)
 			}
 			if a.json {
 				if out.Channels == nil {
-					out.Channels = []channels.AccountStatus{}
+					out.Channels = []router.AccountStatus{}
 				}
 				return a.printJSON(out)
 			}
@@ -479,19 +483,4 @@ func (a *app) editConfig(p paths, path string, value any) (*config.Config, error
 	}
 	cfg, _, err := a.loadConfig(p)
 	return cfg, err
-}
-
-// auditCLI appends one record for an action taken from the command line
-// (unless audit.enabled is off).
-func (a *app) auditCLI(ctx context.Context, p paths, st *store.Store, kind, subject string, data any) {
-	if cfg, _, err := a.loadConfig(p); err == nil && !cfg.Audit.Enabled {
-		return
-	}
-	l, err := auditlog.Open(st, filepath.Join(p.StateDir, "audit.key"))
-	if err == nil {
-		_, err = l.Append(ctx, kind, "cli", subject, data)
-	}
-	if err != nil {
-		a.errf("talon: warning: audit log: %v\n", err)
-	}
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/talonclaw/talon/internal/access"
 	"github.com/talonclaw/talon/internal/channels"
+	"github.com/talonclaw/talon/internal/router"
 	"github.com/talonclaw/talon/internal/store"
 	"github.com/talonclaw/talon/internal/testutil/fakellm"
 	"github.com/talonclaw/talon/internal/testutil/faketelegram"
@@ -75,7 +76,7 @@ func TestInvariant3_TelegramPairingEndToEnd(t *testing.T) {
 
 	// An allowlisted group, no mention: nothing.
 	tg.Push(tg.Group(-1001, faketelegram.User{ID: 777, FirstName: "Gina"}, "anyone here?"))
-	var st struct{ Channels []channels.AccountStatus }
+	var st struct{ Channels []router.AccountStatus }
 	ok := waitFor(func() bool {
 		out, _, rc := runTalon(t, state, "channels", "status", "--url", p.url, "--json")
 		return rc == 0 && json.Unmarshal([]byte(out), &st) == nil && len(st.Channels) == 1 && st.Channels[0].Access.Denied["no-mention"] == 1

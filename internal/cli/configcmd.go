@@ -5,11 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/talonclaw/talon/internal/core"
 	"io/fs"
 	"os"
 
 	"github.com/spf13/cobra"
-	"github.com/talonclaw/talon/internal/auditlog"
 	"github.com/talonclaw/talon/internal/config"
 )
 
@@ -162,7 +162,7 @@ func (a *app) configEdit(path string, edit func(map[string]any) error, textEdit 
 	// The key path only (a value may be a secret). A config edit is how a
 	// broken setup is repaired, so a log that cannot be written only
 	// warns here.
-	done, err := a.intent(context.Background(), nil, auditlog.KindConfigChange, path, map[string]any{"via": "config set"})
+	done, err := a.intent(context.Background(), nil, core.KindConfigChange, path, map[string]any{"via": "config set"})
 	if err != nil {
 		a.errf("talon: warning: %v; writing the config anyway\n", err)
 	}

@@ -4,12 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/talonclaw/talon/internal/core"
 	"slices"
 	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/talonclaw/talon/internal/agent"
-	"github.com/talonclaw/talon/internal/auditlog"
 	"github.com/talonclaw/talon/internal/cron"
 	"github.com/talonclaw/talon/internal/store"
 )
@@ -32,7 +32,7 @@ func (a *app) cronCmd() *cobra.Command {
 		Args:  a.valueArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return a.withStore(cmd.Context(), func(st *store.Store) error {
-				done, err := a.intent(cmd.Context(), st, auditlog.KindCronAdd, args[0], map[string]any{"name": name, "messageLength": len(args[1])})
+				done, err := a.intent(cmd.Context(), st, core.KindCronAdd, args[0], map[string]any{"name": name, "messageLength": len(args[1])})
 				if err != nil {
 					return err
 				}
@@ -83,7 +83,7 @@ func (a *app) cronCmd() *cobra.Command {
 		Args:  exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return a.withStore(cmd.Context(), func(st *store.Store) error {
-				done, err := a.intent(cmd.Context(), st, auditlog.KindCronRemove, args[0], nil)
+				done, err := a.intent(cmd.Context(), st, core.KindCronRemove, args[0], nil)
 				if err != nil {
 					return err
 				}

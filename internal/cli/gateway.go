@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/talonclaw/talon/internal/core"
 	"log/slog"
 	"net"
 	"os/signal"
@@ -262,7 +263,7 @@ func (s *System) Run(ctx context.Context) error {
 		logger.Logger.Warn("expiring approvals left by an earlier run failed", "err", err)
 	}
 	for _, ap := range orphans {
-		rt.audit(ctx, auditlog.KindApprovalResolve, "system", ap.Tool,
+		rt.audit(ctx, core.KindApprovalResolve, "system", ap.Tool,
 			map[string]any{"id": ap.ID, "decision": "expired", "reason": "orphaned by a restart", "planHash": ap.PlanHash, "session": ap.SessionKey})
 	}
 	s.app.startChannels(ctx, s.paths, rt, logger.Logger)

@@ -5,6 +5,7 @@ import (
 	"errors"
 
 	"github.com/talonclaw/talon/internal/auditlog"
+	"github.com/talonclaw/talon/internal/core"
 	"github.com/talonclaw/talon/internal/gateway"
 	"github.com/talonclaw/talon/internal/security"
 )
@@ -23,7 +24,7 @@ func (a *app) consoleAudit(p paths, rt *runtime) gateway.SecurityAudit {
 		if fix {
 			done, err := a.applyFixes(p, in, findings)
 			for _, f := range done {
-				rt.audit(ctx, auditlog.KindAuditFix, "operator", "security.fix", map[string]any{"change": f})
+				rt.audit(ctx, core.KindAuditFix, "operator", "security.fix", map[string]any{"change": f})
 			}
 			fixed = append(fixed, done...)
 			if err != nil {

@@ -6,6 +6,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"github.com/talonclaw/talon/internal/core"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,7 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/talonclaw/talon/internal/auditlog"
 	"github.com/talonclaw/talon/internal/store"
 	"github.com/talonclaw/talon/internal/testutil/fakellm"
 )
@@ -68,14 +68,14 @@ func TestInvariant12_KillDuringToolLeavesIntent(t *testing.T) {
 	}
 	// The command is running once its intent is in the log and the
 	// process has a sleeping child.
-	if !waitFor(func() bool { return kinds()[auditlog.KindToolIntent] == 1 && hasChild(cmd.Process.Pid) }) {
+	if !waitFor(func() bool { return kinds()[core.KindToolIntent] == 1 && hasChild(cmd.Process.Pid) }) {
 		t.Fatalf("the tool never started: audit %v", kinds())
 	}
 	time.Sleep(50 * time.Millisecond)
 	cmd.Process.Signal(syscall.SIGKILL)
 	cmd.Wait()
 	got := kinds()
-	if got[auditlog.KindToolIntent] != 1 || got[auditlog.KindToolExec] != 0 {
+	if got[core.KindToolIntent] != 1 || got[core.KindToolExec] != 0 {
 		t.Fatalf("after the kill the log holds %v; want the intent and no outcome", got)
 	}
 	if out, errOut, code := runTalon(t, state, "audit", "verify"); code != 0 {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/talonclaw/talon/internal/core"
 	"io"
 	"io/fs"
 	"os"
@@ -20,7 +21,7 @@ import (
 	"github.com/talonclaw/talon/internal/config"
 	"github.com/talonclaw/talon/internal/cron"
 	"github.com/talonclaw/talon/internal/migrate"
-	"github.com/talonclaw/talon/internal/secrets"
+	"github.com/talonclaw/talon/internal/secretstore"
 	"github.com/talonclaw/talon/internal/store"
 )
 
@@ -121,7 +122,7 @@ func readOptional(path string) ([]byte, error) {
 // from the secrets store without creating anything: a dry run must not
 // even create the store's key.
 func (a *app) migrateLookup(p paths) config.LookupEnv {
-	var st *secrets.Store
+	var st *secretstore.Store
 	opened := false
 	return func(name string) (string, bool) {
 		n, ok := strings.CutPrefix(name, "secret:")
@@ -132,8 +133,8 @@ func (a *app) migrateLookup(p paths) config.LookupEnv {
 			opened = true
 			envKey := a.env.get("TALON_SECRETS_KEY")
 			_, keyErr := os.Stat(filepath.Join(p.StateDir, "secrets.key"))
-			if _, err := os.Stat(secrets.FilePath(p.StateDir)); err == nil && (envKey != "" || keyErr == nil) {
-				st, _ = secrets.Open(p.StateDir, envKey)
+			if _, err := os.Stat(secretstore.FilePath(p.StateDir)); err == nil && (envKey != "" || keyErr == nil) {
+				st, _ = secretstore.Open(p.StateDir, envKey)
 			}
 		}
 		if st == nil {
@@ -281,7 +282,7 @@ func (a *app) applyMigration(ctx context.Context, p paths, res *migrate.Result, 
 		return err
 	}
 	if len(res.Secrets) > 0 {
-		st, err := secrets.Open(p.StateDir, a.env.get("TALON_SECRETS_KEY"))
+		st, err := secretstore.Open(p.StateDir, a.env.get("TALON_SECRETS_KEY"))
 		if err != nil {
 			return fmt.Errorf("migrate: opening the secrets store: %w", err)
 		}
@@ -412,7 +413,7 @@ func (a *app) auditMigration(ctx context.Context, p paths, out *migrateOutput) {
 	for _, s := range out.Secrets {
 		names = append(names, s.Name)
 	}
-	_, _ = l.Append(ctx, auditlog.KindMigrate, "cli", "talon migrate openclaw", map[string]any{
+	_, _ = l.Append(ctx, core.KindMigrate, "cli", "talon migrate openclaw", map[string]any{
 		"from": out.Source.Config, "config": out.Target.Config, "secrets": names,
 		"warnings": len(out.Warnings), "unmapped": len(out.Unmapped), "cronJobs": len(out.CronJobs),
 	})

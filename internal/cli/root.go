@@ -129,6 +129,8 @@ func (a *app) rootCmd() *cobra.Command {
 	root.AddCommand(a.versionCmd(), a.gatewayCmd(), a.healthCmd(), a.statusCmd(), a.configCmd(), a.doctorCmd(),
 		a.agentCmd(), a.usageCmd(), a.onboardCmd(), a.approvalsCmd(), a.cronCmd(), a.securityCmd(), a.secretsCmd(), a.auditCmd(), a.sessionsCmd(),
 		a.pairingCmd(), a.channelsCmd(), a.updateCmd(), a.releaseCmd(), a.migrateCmd())
+	root.AddCommand(a.skillsCmd())
+	root.AddCommand(a.hubCmd())
 	return root
 }
 

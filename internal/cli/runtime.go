@@ -15,16 +15,18 @@ import (
 	"github.com/talonclaw/talon/internal/agent"
 	"github.com/talonclaw/talon/internal/approvals"
 	"github.com/talonclaw/talon/internal/auditlog"
-	"github.com/talonclaw/talon/internal/channels"
 	"github.com/talonclaw/talon/internal/config"
 	"github.com/talonclaw/talon/internal/policy"
 	"github.com/talonclaw/talon/internal/policy/execplan"
+	"github.com/talonclaw/talon/internal/router"
 	"github.com/talonclaw/talon/internal/sandbox"
+	"github.com/talonclaw/talon/internal/skills"
 	"github.com/talonclaw/talon/internal/store"
 	"github.com/talonclaw/talon/internal/tools"
 	"github.com/talonclaw/talon/internal/tools/exectool"
 	"github.com/talonclaw/talon/internal/tools/fstools"
 	"github.com/talonclaw/talon/internal/tools/sessiontools"
+	"github.com/talonclaw/talon/internal/tools/skilltool"
 	"github.com/talonclaw/talon/internal/tools/web"
 )
 
@@ -56,7 +58,7 @@ type runtime struct {
 	app       *app
 	// router connects the chat channels (gateway run starts them); it is
 	// the message tool's way to other conversations.
-	router *channels.Router
+	router *router.Router
 	// secrets feeds the one scrubber everything shares (invariant 10).
 	secrets *secretSet
 	log     *slog.Logger
@@ -112,6 +114,10 @@ func (a *app) newRuntime(ctx context.Context, p paths, cfg *config.Config, st *s
 	guard := sandbox.ExecGuardAvailable()
 	gitID := sync.OnceValues(func() (string, string) { return exectool.ReadGitIdentity("git") })
 	reg := agent.NewRegistry()
+	// Skills (issue 15): the prompt's list, and skill_read below.
+	lib := &skilltool.Library{Manager: skills.NewManager(p.StateDir), Workspace: ws, Config: rt.cfg.Load,
+		Policy: func(agentID string) skills.AgentPolicy { return a.skillsAgentPolicy(p, rt.cfg.Load(), agentID) },
+		HasEnv: func(name string) bool { _, ok := a.env.Lookup("secret:" + name); return ok }}
 	ag, err := agent.New(agent.Options{
 		Config:      rt.cfg.Load,
 		Store:       st,
@@ -124,12 +130,13 @@ func (a *app) newRuntime(ctx context.Context, p paths, cfg *config.Config, st *s
 		Approvals:   rt.approvals,
 		Logger:      log,
 		Workspace:   ws,
+		Skills:      lib,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("starting the agent: %w", err)
 	}
 	rt.agent = ag
-	rt.router = &channels.Router{Config: rt.cfg.Load, Access: &access.Checker{Store: st, Config: rt.cfg.Load}, Agent: ag,
+	rt.router = &router.Router{Config: rt.cfg.Load, Access: &access.Checker{Store: st, Config: rt.cfg.Load}, Agent: ag,
 		Scrub: sec.live.Scrub, Audit: rt.audit, Logger: log, Journal: st, OnPairing: hooks.OnPairing, OnAlert: hooks.OnAlert}
 	if hooks.ChatApprovers {
 		// The owner's chats are approvers too, and answers typed or
@@ -149,6 +156,7 @@ func (a *app) newRuntime(ctx context.Context, p paths, cfg *config.Config, st *s
 		Sessions: sessiontools.Options{Config: rt.cfg.Load, Store: st, Sender: ag, ValidKey: agent.ValidSessionKey},
 		Outbound: rt.router,
 		Store:    st,
+		Skills:   lib,
 	})...)
 	if err != nil {
 		return nil, err

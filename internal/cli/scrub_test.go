@@ -13,10 +13,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/talonclaw/talon/internal/channels"
 	"github.com/talonclaw/talon/internal/config"
+	"github.com/talonclaw/talon/internal/router"
 	"github.com/talonclaw/talon/internal/secret"
-	"github.com/talonclaw/talon/internal/secrets"
+	"github.com/talonclaw/talon/internal/secretstore"
 	"github.com/talonclaw/talon/internal/testutil/fakellm"
 	"github.com/talonclaw/talon/internal/testutil/faketelegram"
 	"github.com/talonclaw/talon/internal/testutil/leakcheck"
@@ -64,7 +64,7 @@ func TestInvariant10_EncodedChannelTokenNeverInStatusOrLog(t *testing.T) {
 	for _, want := range []string{"Bad Request: wrong URL", "Bad Gateway: upstream said"} {
 		ok := waitFor(func() bool {
 			out, _, rc := runTalon(t, state, "channels", "status", "--url", p.url, "--json")
-			var st struct{ Channels []channels.AccountStatus }
+			var st struct{ Channels []router.AccountStatus }
 			if rc == 0 && json.Unmarshal([]byte(out), &st) == nil && len(st.Channels) == 1 && strings.Contains(st.Channels[0].LastError, want) {
 				outs = append(outs, out)
 				return true
@@ -171,7 +171,7 @@ func TestInvariant10_ProviderErrorNeverReachesUserOrTranscript(t *testing.T) {
 // shared scrubber had it.
 func benchSecrets(b *testing.B) (*app, paths, *config.Config) {
 	dir := b.TempDir()
-	st, err := secrets.Open(dir, "")
+	st, err := secretstore.Open(dir, "")
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -230,7 +230,7 @@ func BenchmarkScrubPerDelta(b *testing.B) {
 // secret once known stays known.
 func TestInvariant10_ScrubberBuiltOnceAndRebuiltOnChange(t *testing.T) {
 	dir := t.TempDir()
-	st, err := secrets.Open(dir, "")
+	st, err := secretstore.Open(dir, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -282,7 +282,7 @@ func TestInvariant10_ScrubberBuiltOnceAndRebuiltOnChange(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	go sec.watch(ctx, 5*time.Millisecond, func() *config.Config { return &next }, func(err error) { t.Error(err) })
-	st, _ = secrets.Open(dir, "")
+	st, _ = secretstore.Open(dir, "")
 	if err := st.Set("SECOND", "second-stored-secret-0123"); err != nil {
 		t.Fatal(err)
 	}

@@ -12,7 +12,7 @@ import (
 
 	"github.com/talonclaw/talon/internal/config"
 	"github.com/talonclaw/talon/internal/redact"
-	"github.com/talonclaw/talon/internal/secrets"
+	"github.com/talonclaw/talon/internal/secretstore"
 )
 
 // secretSet is where the one Scrubber of a process comes from (invariant
@@ -90,7 +90,7 @@ func (s *secretSet) update(cfg *config.Config) error {
 	}
 	add("TALON_SECRETS_KEY", s.envKey) // the key of every other secret
 	var err error
-	path := secrets.FilePath(s.stateDir)
+	path := secretstore.FilePath(s.stateDir)
 	if st := stampOf(path); st != s.stamp || s.live.Get() == nil {
 		// Stamped before reading: a file that fails is reported once per
 		// change, not at every poll.
@@ -108,10 +108,10 @@ func (s *secretSet) update(cfg *config.Config) error {
 }
 
 func (s *secretSet) readStore() (map[string]string, error) {
-	if _, err := os.Stat(secrets.FilePath(s.stateDir)); errors.Is(err, fs.ErrNotExist) {
+	if _, err := os.Stat(secretstore.FilePath(s.stateDir)); errors.Is(err, fs.ErrNotExist) {
 		return nil, nil // no secrets; do not create a key for nothing
 	}
-	st, err := secrets.Open(s.stateDir, s.envKey)
+	st, err := secretstore.Open(s.stateDir, s.envKey)
 	if err != nil {
 		return nil, fmt.Errorf("reading secrets for the scrubber: %w", err)
 	}
@@ -135,7 +135,7 @@ func (s *secretSet) watch(ctx context.Context, interval time.Duration, cfg func(
 		case <-t.C:
 		}
 		s.mu.Lock()
-		changed := stampOf(secrets.FilePath(s.stateDir)) != s.stamp
+		changed := stampOf(secretstore.FilePath(s.stateDir)) != s.stamp
 		s.mu.Unlock()
 		if changed {
 			if err := s.update(cfg()); err != nil && onErr != nil {

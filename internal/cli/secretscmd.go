@@ -2,12 +2,12 @@ package cli
 
 import (
 	"bufio"
+	"github.com/talonclaw/talon/internal/core"
 	"strings"
 
 	"github.com/spf13/cobra"
-	"github.com/talonclaw/talon/internal/auditlog"
 	"github.com/talonclaw/talon/internal/config"
-	"github.com/talonclaw/talon/internal/secrets"
+	"github.com/talonclaw/talon/internal/secretstore"
 )
 
 // secretAwareLookup resolves ${secret:NAME} from the encrypted store and
@@ -25,7 +25,7 @@ func (a *app) secretAwareLookup(next config.LookupEnv) config.LookupEnv {
 		if err != nil {
 			return "", false
 		}
-		st, err := secrets.Open(p.StateDir, a.env.get("TALON_SECRETS_KEY"))
+		st, err := secretstore.Open(p.StateDir, a.env.get("TALON_SECRETS_KEY"))
 		if err != nil {
 			return "", false
 		}
@@ -46,7 +46,7 @@ func (a *app) secretsCmd() *cobra.Command {
 			return usagef("secrets: missing subcommand (hint: talon secrets set|list|rm)")
 		},
 	}
-	open := func() (*secrets.Store, error) {
+	open := func() (*secretstore.Store, error) {
 		p, err := a.paths()
 		if err != nil {
 			return nil, err
@@ -54,14 +54,14 @@ func (a *app) secretsCmd() *cobra.Command {
 		if err := ensureStateDir(p.StateDir); err != nil {
 			return nil, err
 		}
-		return secrets.Open(p.StateDir, a.env.get("TALON_SECRETS_KEY"))
+		return secretstore.Open(p.StateDir, a.env.get("TALON_SECRETS_KEY"))
 	}
 	set := &cobra.Command{
 		Use:   "set NAME [VALUE]",
 		Short: "Store a secret (without VALUE it is read from standard input, keeping it out of shell history)",
 		Args:  rangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if !secrets.NamePattern.MatchString(args[0]) {
+			if !secretstore.NamePattern.MatchString(args[0]) {
 				return usagef("secrets set: %q is not a secret name (use A-Z, 0-9 and _, e.g. GITHUB_TOKEN)", args[0])
 			}
 			val := ""
@@ -76,7 +76,7 @@ func (a *app) secretsCmd() *cobra.Command {
 				return err
 			}
 			// The name only: the value never reaches the log.
-			done, err := a.intent(cmd.Context(), nil, auditlog.KindSecretSet, args[0], nil)
+			done, err := a.intent(cmd.Context(), nil, core.KindSecretSet, args[0], nil)
 			if err != nil {
 				return err
 			}
@@ -120,7 +120,7 @@ func (a *app) secretsCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			done, err := a.intent(cmd.Context(), nil, auditlog.KindSecretRemove, args[0], nil)
+			done, err := a.intent(cmd.Context(), nil, core.KindSecretRemove, args[0], nil)
 			if err != nil {
 				return err
 			}

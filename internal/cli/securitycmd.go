@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/talonclaw/talon/internal/core"
 	"io/fs"
 	"net"
 	"net/http"
@@ -21,7 +22,7 @@ import (
 	"github.com/talonclaw/talon/internal/netguard"
 	"github.com/talonclaw/talon/internal/protocol"
 	"github.com/talonclaw/talon/internal/sandbox"
-	"github.com/talonclaw/talon/internal/secrets"
+	"github.com/talonclaw/talon/internal/secretstore"
 	"github.com/talonclaw/talon/internal/security"
 	"github.com/talonclaw/talon/internal/store"
 )
@@ -101,6 +102,7 @@ func (a *app) auditInput(p paths) (security.AuditInput, error) {
 	default:
 		in.Config, in.Tree = cfg, f.Tree
 	}
+	in.Skills = a.skillsAudit(p, in.Config)
 	return in, nil
 }
 
@@ -258,7 +260,7 @@ func (a *app) applyFixes(p paths, in security.AuditInput, findings []security.Fi
 // name_3, ….
 func (a *app) storeFixedSecret(p paths) func(name, value string) (string, error) {
 	return func(name, value string) (string, error) {
-		st, err := secrets.Open(p.StateDir, a.env.get("TALON_SECRETS_KEY"))
+		st, err := secretstore.Open(p.StateDir, a.env.get("TALON_SECRETS_KEY"))
 		if err != nil {
 			return "", err
 		}
@@ -376,6 +378,6 @@ func (a *app) auditFixes(ctx context.Context, p paths, fixed []string) {
 		return
 	}
 	for _, f := range fixed {
-		_, _ = l.Append(ctx, auditlog.KindAuditFix, "cli", "security audit --fix", map[string]any{"change": f})
+		_, _ = l.Append(ctx, core.KindAuditFix, "cli", "security audit --fix", map[string]any{"change": f})
 	}
 }

@@ -2,11 +2,11 @@ package cli
 
 import (
 	"fmt"
+	"github.com/talonclaw/talon/internal/core"
 	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/talonclaw/talon/internal/agent"
-	"github.com/talonclaw/talon/internal/auditlog"
 	"github.com/talonclaw/talon/internal/store"
 )
 
@@ -64,7 +64,7 @@ func (a *app) sessionsCmd() *cobra.Command {
 				if key == "" {
 					subject = fmt.Sprintf("older than %d days", olderThan)
 				}
-				done, err := a.intent(cmd.Context(), st, auditlog.KindSessionPurge, subject, nil)
+				done, err := a.intent(cmd.Context(), st, core.KindSessionPurge, subject, nil)
 				if err != nil {
 					return err
 				}

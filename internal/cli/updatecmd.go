@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/talonclaw/talon/internal/core"
 	"os"
 	"path/filepath"
 	goruntime "runtime"
@@ -65,7 +66,7 @@ func (a *app) update(ctx context.Context, check, yes bool, manifestURL, to strin
 	plan, err := u.Check(ctx, manifestURL, to)
 	if err != nil {
 		if !check {
-			a.auditUpdate(ctx, auditlog.KindUpdateRefused, manifestURL, map[string]any{"from": current, "reason": err.Error()})
+			a.auditUpdate(ctx, core.KindUpdateRefused, manifestURL, map[string]any{"from": current, "reason": err.Error()})
 		}
 		return fmt.Errorf("update: %w", err)
 	}
@@ -104,14 +105,14 @@ func (a *app) update(ctx context.Context, check, yes bool, manifestURL, to strin
 	switch {
 	case errors.Is(err, release.ErrHealthCheck):
 		data["reason"] = err.Error()
-		a.auditUpdate(ctx, auditlog.KindUpdateRollback, manifestURL, data)
+		a.auditUpdate(ctx, core.KindUpdateRollback, manifestURL, data)
 		return fmt.Errorf("update: %w", err)
 	case err != nil:
 		data["reason"] = err.Error()
-		a.auditUpdate(ctx, auditlog.KindUpdateRefused, manifestURL, data)
+		a.auditUpdate(ctx, core.KindUpdateRefused, manifestURL, data)
 		return fmt.Errorf("update: %w", err)
 	}
-	a.auditUpdate(ctx, auditlog.KindUpdateInstalled, manifestURL, data)
+	a.auditUpdate(ctx, core.KindUpdateInstalled, manifestURL, data)
 	if a.json {
 		return a.printJSON(map[string]any{"updated": true, "from": res.From, "to": res.To, "binary": res.Exe, "previous": res.Previous})
 	}

@@ -33,6 +33,18 @@ type Config struct {
 	Logging      Logging             `json:"logging" doc:"Log output."`
 	Audit        Audit               `json:"audit" doc:"The append-only, hash-chained audit log."`
 	Retention    Retention           `json:"retention" doc:"How long stored data is kept."`
+	Skills       Skills              `json:"skills" doc:"Skills: the registry talon skills install NAME uses (docs/skills.md)."`
+}
+
+// Skills configures where skills come from.
+type Skills struct {
+	Registry SkillsRegistry `json:"registry" doc:"The skills registry (a talon hub serve, or another that speaks its API)."`
+}
+
+// SkillsRegistry names one registry and pins its key.
+type SkillsRegistry struct {
+	URL       string `json:"url" doc:"Base URL of the registry, e.g. \"https://hub.example\"; empty disables installing by name." format:"http-url" widens:"-: where skills are downloaded from; every bundle must still carry its publisher's signature and the countersignature of publicKey, and appear in the registry's signed log"`
+	PublicKey string `json:"publicKey" doc:"The registry's ed25519 public key as printed by talon hub key (\"ed25519:...\"); bundles it did not countersign are refused." widens:"-: the registry key bundles must be countersigned with; it narrows what installs"`
 }
 
 // Gateway configures the listening gateway process.
@@ -125,8 +137,9 @@ type Agents struct {
 
 // AgentOverride narrows one agent's settings.
 type AgentOverride struct {
-	ID    string     `json:"id" doc:"Agent id (\"main\" is the default agent)." required:"true"`
-	Tools AgentTools `json:"tools" doc:"Tool restrictions for this agent."`
+	ID     string     `json:"id" doc:"Agent id (\"main\" is the default agent)." required:"true"`
+	Tools  AgentTools `json:"tools" doc:"Tool restrictions for this agent."`
+	Skills []string   `json:"skills" doc:"When set, only these skills (by name) are offered to this agent; unset offers every loaded skill, [] none."`
 }
 
 // AgentTools can only take tools away from an agent.

@@ -86,6 +86,7 @@ const (
 	TargetChat          TargetKind = "chat"           // a message destination: Value is "channel:target"
 	TargetSession       TargetKind = "session"        // another session: Value is its key, Agent its agent
 	TargetSchedule      TargetKind = "schedule"       // a scheduled job: Value is the schedule or job id
+	TargetSkill         TargetKind = "skill"          // a skill the plan activates (reads its instructions): Value is its name
 )
 
 // Target is one thing a plan acts on.

@@ -4,9 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/talonclaw/talon/internal/core"
 
 	"github.com/talonclaw/talon/internal/approvals"
-	"github.com/talonclaw/talon/internal/auditlog"
 	"github.com/talonclaw/talon/internal/protocol"
 	"github.com/talonclaw/talon/internal/store"
 )
@@ -64,7 +64,7 @@ func (g *Gateway) mApprovalResolve(ctx context.Context, c *conn, params json.Raw
 	default:
 		return nil, protocol.Errorf(protocol.CodeInvalidRequest, "decision must be one of allow-once|allow-always|deny")
 	}
-	if e := g.begin(ctx, c, auditlog.KindApprovalResolve, p.ID, map[string]any{"id": p.ID, "decision": p.Decision}); e != nil {
+	if e := g.begin(ctx, c, core.KindApprovalResolve, p.ID, map[string]any{"id": p.ID, "decision": p.Decision}); e != nil {
 		return nil, e
 	}
 	a, err := g.opts.Approvals.Resolve(ctx, p.ID, p.Decision, "operator:"+c.client.ID)
@@ -77,6 +77,6 @@ func (g *Gateway) mApprovalResolve(ctx context.Context, c *conn, params json.Raw
 		return nil, protocol.Errorf(protocol.CodeUnavailable, "%v", err)
 	}
 	c.log.Info("approval resolved", "id", a.ID, "decision", a.Decision, "tool", a.Tool)
-	g.audit(auditlog.KindApprovalResolve, "operator:"+c.client.ID, a.Tool, map[string]any{"id": a.ID, "decision": a.Decision, "planHash": a.PlanHash, "session": a.SessionKey})
+	g.audit(core.KindApprovalResolve, "operator:"+c.client.ID, a.Tool, map[string]any{"id": a.ID, "decision": a.Decision, "planHash": a.PlanHash, "session": a.SessionKey})
 	return map[string]any{"ok": true, "approval": a}, nil
 }

@@ -3,11 +3,11 @@ package gateway
 import (
 	"context"
 	"encoding/json"
+	"github.com/talonclaw/talon/internal/core"
 	"sync"
 	"time"
 
 	"github.com/talonclaw/talon/internal/agent"
-	"github.com/talonclaw/talon/internal/auditlog"
 	"github.com/talonclaw/talon/internal/policy"
 	"github.com/talonclaw/talon/internal/protocol"
 	"github.com/talonclaw/talon/internal/store"
@@ -258,7 +258,7 @@ func (g *Gateway) mSessionsReset(ctx context.Context, c *conn, params json.RawMe
 	if e != nil {
 		return nil, e
 	}
-	if e := g.begin(ctx, c, auditlog.KindSessionReset, key, nil); e != nil {
+	if e := g.begin(ctx, c, core.KindSessionReset, key, nil); e != nil {
 		return nil, e
 	}
 	g.opts.Agent.Abort(key, "")
@@ -277,7 +277,7 @@ func (g *Gateway) mSessionsDelete(ctx context.Context, c *conn, params json.RawM
 	if e != nil {
 		return nil, e
 	}
-	if e := g.begin(ctx, c, auditlog.KindSessionDelete, key, nil); e != nil {
+	if e := g.begin(ctx, c, core.KindSessionDelete, key, nil); e != nil {
 		return nil, e
 	}
 	g.opts.Agent.Abort(key, "")

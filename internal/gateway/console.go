@@ -10,6 +10,7 @@ import (
 
 	"github.com/talonclaw/talon/internal/auditlog"
 	"github.com/talonclaw/talon/internal/config"
+	"github.com/talonclaw/talon/internal/core"
 	"github.com/talonclaw/talon/internal/protocol"
 	"github.com/talonclaw/talon/internal/store"
 )
@@ -101,7 +102,7 @@ func (g *Gateway) mSecurityFix(ctx context.Context, c *conn, _ json.RawMessage) 
 	if g.opts.SecurityAudit == nil {
 		return nil, protocol.Errorf(protocol.CodeUnavailable, "security audit is not available in this gateway")
 	}
-	if e := g.begin(ctx, c, auditlog.KindAuditFix, "security.fix", nil); e != nil {
+	if e := g.begin(ctx, c, core.KindAuditFix, "security.fix", nil); e != nil {
 		return nil, e
 	}
 	g.configMu.Lock()
@@ -157,7 +158,7 @@ func (g *Gateway) mAllowlistRevoke(ctx context.Context, c *conn, params json.Raw
 	if err != nil {
 		return nil, protocol.Errorf(protocol.CodeInvalidRequest, "the config would be invalid; nothing was written: %v", err)
 	}
-	if e := g.begin(ctx, c, auditlog.KindAllowlistRevoke, p.Entry, map[string]any{"key": "tools.exec.allowlist"}); e != nil {
+	if e := g.begin(ctx, c, core.KindAllowlistRevoke, p.Entry, map[string]any{"key": "tools.exec.allowlist"}); e != nil {
 		return nil, e
 	}
 	out := config.Render(tree)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/talonclaw/talon/internal/auditlog"
+	"github.com/talonclaw/talon/internal/core"
 	"github.com/talonclaw/talon/internal/protocol"
 )
 
@@ -183,7 +184,7 @@ func (g *Gateway) mDeviceEnroll(ctx context.Context, c *conn, params json.RawMes
 	if len(list) >= maxDevices {
 		return nil, protocol.Errorf(protocol.CodeInvalidRequest, "%d browsers are enrolled already (hint: revoke unused ones on the Security page)", maxDevices)
 	}
-	if e := g.begin(ctx, c, auditlog.KindDeviceEnroll, d.ID, map[string]any{"label": d.Label, "scopes": d.Scopes, "origin": d.Origin}); e != nil {
+	if e := g.begin(ctx, c, core.KindDeviceEnroll, d.ID, map[string]any{"label": d.Label, "scopes": d.Scopes, "origin": d.Origin}); e != nil {
 		return nil, e
 	}
 	if err := g.saveDevicesLocked(ctx, append(list, d)); err != nil {
@@ -227,7 +228,7 @@ func (g *Gateway) mDeviceRevoke(ctx context.Context, c *conn, params json.RawMes
 	if id == "" || i < 0 {
 		return nil, protocol.Errorf(protocol.CodeInvalidRequest, "no enrolled browser %q (hint: console.device.list shows them)", p.ID)
 	}
-	if e := g.begin(ctx, c, auditlog.KindDeviceRevoke, id, map[string]any{"label": g.devices.list[i].Label}); e != nil {
+	if e := g.begin(ctx, c, core.KindDeviceRevoke, id, map[string]any{"label": g.devices.list[i].Label}); e != nil {
 		return nil, e
 	}
 	if err := g.saveDevicesLocked(ctx, slices.Delete(slices.Clone(g.devices.list), i, i+1)); err != nil {
@@ -288,7 +289,7 @@ func (g *Gateway) mDeviceInvite(ctx context.Context, c *conn, params json.RawMes
 	if len(label) > 80 {
 		label = label[:80]
 	}
-	if e := g.begin(ctx, c, auditlog.KindDeviceInvite, label, map[string]any{"scopes": scopes, "expiresInSec": int(inviteTTL.Seconds())}); e != nil {
+	if e := g.begin(ctx, c, core.KindDeviceInvite, label, map[string]any{"scopes": scopes, "expiresInSec": int(inviteTTL.Seconds())}); e != nil {
 		return nil, e
 	}
 	now := g.opts.Now()
@@ -338,7 +339,7 @@ func (g *Gateway) redeemInvite(ctx context.Context, code string, d *protocol.Dev
 	if len(list) >= maxDevices {
 		return ConsoleDevice{}, errors.New("too many enrolled browsers")
 	}
-	act, err := g.rec.Begin(ctx, auditlog.Intent{Kind: auditlog.KindDeviceEnroll, Actor: "invite:" + v.by, Subject: nd.ID,
+	act, err := g.rec.Begin(ctx, auditlog.Intent{Kind: core.KindDeviceEnroll, Actor: "invite:" + v.by, Subject: nd.ID,
 		Data: map[string]any{"label": nd.Label, "scopes": nd.Scopes, "origin": origin}})
 	if err != nil {
 		return ConsoleDevice{}, err

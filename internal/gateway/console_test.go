@@ -17,8 +17,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
-	"github.com/talonclaw/talon/internal/auditlog"
 	"github.com/talonclaw/talon/internal/config"
+	"github.com/talonclaw/talon/internal/core"
 	"github.com/talonclaw/talon/internal/protocol"
 	"github.com/talonclaw/talon/internal/store"
 	"github.com/talonclaw/talon/internal/testutil/fakellm"
@@ -167,7 +167,7 @@ func TestInvariant1_BrowserCredentialReplacesToken(t *testing.T) {
 	mu.Lock()
 	got := strings.Join(kinds, "|")
 	mu.Unlock()
-	for _, want := range []string{auditlog.KindDeviceEnroll + " ", auditlog.KindDeviceRevoke + " " + vid} {
+	for _, want := range []string{core.KindDeviceEnroll + " ", core.KindDeviceRevoke + " " + vid} {
 		if !strings.Contains(got, want) {
 			t.Errorf("audit %q lacks %q", got, want)
 		}
@@ -248,7 +248,7 @@ func TestAllowlistRevoke(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	if !slices.Contains(audited, auditlog.KindAllowlistRevoke+" /usr/bin/touch") {
+	if !slices.Contains(audited, core.KindAllowlistRevoke+" /usr/bin/touch") {
 		t.Fatalf("not audited: %v", audited)
 	}
 }

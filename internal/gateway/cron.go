@@ -4,9 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/talonclaw/talon/internal/core"
 	"time"
 
-	"github.com/talonclaw/talon/internal/auditlog"
 	"github.com/talonclaw/talon/internal/cron"
 	"github.com/talonclaw/talon/internal/protocol"
 	"github.com/talonclaw/talon/internal/store"
@@ -48,7 +48,7 @@ func (g *Gateway) mCronAdd(ctx context.Context, c *conn, params json.RawMessage)
 	if e != nil {
 		return nil, e
 	}
-	if e := g.begin(ctx, c, auditlog.KindCronAdd, p.Schedule, map[string]any{"name": p.Name, "agentId": p.AgentID, "messageLength": len(p.Message)}); e != nil {
+	if e := g.begin(ctx, c, core.KindCronAdd, p.Schedule, map[string]any{"name": p.Name, "agentId": p.AgentID, "messageLength": len(p.Message)}); e != nil {
 		return nil, e
 	}
 	j, err := cron.Add(ctx, g.opts.Store, p.Schedule, p.Message, p.Name, p.AgentID, cron.ByOperator+c.client.ID, time.Now())
@@ -63,7 +63,7 @@ func (g *Gateway) mCronRemove(ctx context.Context, c *conn, params json.RawMessa
 	if e != nil {
 		return nil, e
 	}
-	if e := g.begin(ctx, c, auditlog.KindCronRemove, p.ID, nil); e != nil {
+	if e := g.begin(ctx, c, core.KindCronRemove, p.ID, nil); e != nil {
 		return nil, e
 	}
 	if err := g.opts.Store.RemoveCronJob(ctx, p.ID); errors.Is(err, store.ErrNoCronJob) {

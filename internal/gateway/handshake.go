@@ -7,6 +7,7 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/hex"
+	"github.com/talonclaw/talon/internal/core"
 	"slices"
 	"strconv"
 	"strings"
@@ -14,7 +15,6 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/talonclaw/talon/internal/approvals"
-	"github.com/talonclaw/talon/internal/auditlog"
 	"github.com/talonclaw/talon/internal/protocol"
 )
 
@@ -120,7 +120,7 @@ func (c *conn) handshake(data []byte) bool {
 			locked = c.g.limiter.fail(policy, keys...)
 		}
 		c.log.Warn("connect refused: authentication failed", "client", p.Client.ID, "mode", ga.Mode, "origin", c.peer.origin, "lockedOut", locked)
-		c.g.audit(auditlog.KindAuthFail, c.peer.addr.String(), p.Client.ID, map[string]any{"mode": ga.Mode, "origin": c.peer.origin, "reason": detail, "lockedOut": locked})
+		c.g.audit(core.KindAuthFail, c.peer.addr.String(), p.Client.ID, map[string]any{"mode": ga.Mode, "origin": c.peer.origin, "reason": detail, "lockedOut": locked})
 		e := protocol.Errorf(protocol.CodeUnauthorized, "unauthorized: %s (hint: pass the token from gateway.auth.token, e.g. `talon config get gateway.auth.token --reveal`)", why).
 			WithDetails(map[string]any{"code": detail})
 		if locked {
@@ -172,7 +172,7 @@ func (c *conn) handshake(data []byte) bool {
 	}
 	c.log = c.log.With("client", p.Client.ID, "mode", p.Client.Mode)
 	c.log.Info("client connected", "scopes", granted, "origin", c.peer.origin)
-	c.g.audit(auditlog.KindAuthOK, c.peer.addr.String(), p.Client.ID, map[string]any{"conn": c.id, "scopes": granted, "origin": c.peer.origin, "mode": p.Client.Mode})
+	c.g.audit(core.KindAuthOK, c.peer.addr.String(), p.Client.ID, map[string]any{"conn": c.id, "scopes": granted, "origin": c.peer.origin, "mode": p.Client.Mode})
 	gc := lc.cfg.Gateway
 	c.reply(protocol.OKResponse(req.ID, protocol.HelloOK{
 		Type:     "hello-ok",

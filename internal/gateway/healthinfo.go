@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/talonclaw/talon/internal/channels"
+	"github.com/talonclaw/talon/internal/router"
 	"github.com/talonclaw/talon/internal/store"
 )
 
@@ -18,9 +19,9 @@ import (
 // channelHealth groups the accounts by channel in OpenClaw's health shape:
 // {"telegram": {"configured", "running", "state", "accounts": {id: status}}}
 // and the channel order.
-func (g *Gateway) channelHealth() (map[string]any, []string, []channels.AccountStatus) {
+func (g *Gateway) channelHealth() (map[string]any, []string, []router.AccountStatus) {
 	out := map[string]any{}
-	list := []channels.AccountStatus{}
+	list := []router.AccountStatus{}
 	if g.opts.Channels != nil {
 		list = g.opts.Channels.Status()
 	}

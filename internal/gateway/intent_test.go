@@ -4,13 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/talonclaw/talon/internal/core"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/talonclaw/talon/internal/auditlog"
 	"github.com/talonclaw/talon/internal/config"
 	"github.com/talonclaw/talon/internal/secret"
 	"github.com/talonclaw/talon/internal/store"
@@ -84,8 +84,8 @@ func TestInvariant12_MethodSideEffectsAreAuditedFirst(t *testing.T) {
 	mu.Unlock()
 	// Each intent is followed by its outcome (the dispatcher records it
 	// when the method returns).
-	for _, want := range []string{auditlog.KindCronAdd + " @hourly|" + auditlog.KindOutcome + " @hourly",
-		auditlog.KindSessionReset + " " + key + "|" + auditlog.KindOutcome + " " + key} {
+	for _, want := range []string{core.KindCronAdd + " @hourly|" + core.KindOutcome + " @hourly",
+		core.KindSessionReset + " " + key + "|" + core.KindOutcome + " " + key} {
 		if !strings.Contains(got, want) {
 			t.Errorf("audit records %q lack %q", got, want)
 		}

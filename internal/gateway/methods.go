@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/talonclaw/talon/internal/core"
 	"net"
 	"os"
 	"runtime"
@@ -14,11 +15,10 @@ import (
 	"sort"
 	"time"
 
-	"github.com/talonclaw/talon/internal/auditlog"
-	"github.com/talonclaw/talon/internal/channels"
 	"github.com/talonclaw/talon/internal/config"
 	"github.com/talonclaw/talon/internal/logging"
 	"github.com/talonclaw/talon/internal/protocol"
+	"github.com/talonclaw/talon/internal/router"
 	"github.com/talonclaw/talon/internal/secret"
 )
 
@@ -190,7 +190,7 @@ func (g *Gateway) mSystemPresence(ctx context.Context, c *conn, _ json.RawMessag
 }
 
 func (g *Gateway) mChannelsStatus(ctx context.Context, c *conn, _ json.RawMessage) (any, *protocol.Error) {
-	list := []channels.AccountStatus{}
+	list := []router.AccountStatus{}
 	if g.opts.Channels != nil {
 		list = g.opts.Channels.Status()
 	}
@@ -284,7 +284,7 @@ func (g *Gateway) mConfigPatch(ctx context.Context, c *conn, params json.RawMess
 	}
 	out := config.Render(merged)
 	live, restart := config.Diff(g.config().cfg, next)
-	if e := g.begin(ctx, c, auditlog.KindConfigChange, "config.patch", map[string]any{"keys": append(slices.Clone(live), restart...), "via": "config.patch"}); e != nil {
+	if e := g.begin(ctx, c, core.KindConfigChange, "config.patch", map[string]any{"keys": append(slices.Clone(live), restart...), "via": "config.patch"}); e != nil {
 		return nil, e
 	}
 	if err := config.WriteFileAtomic(g.opts.ConfigPath, out, 0o600); err != nil {

@@ -4,12 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/talonclaw/talon/internal/core"
 	"time"
 
 	"github.com/talonclaw/talon/internal/access"
-	"github.com/talonclaw/talon/internal/auditlog"
-	"github.com/talonclaw/talon/internal/channels"
 	"github.com/talonclaw/talon/internal/protocol"
+	"github.com/talonclaw/talon/internal/router"
 	"github.com/talonclaw/talon/internal/store"
 )
 
@@ -21,7 +21,7 @@ const (
 
 // Channels is what the gateway needs of the channel layer.
 type Channels interface {
-	Status() []channels.AccountStatus
+	Status() []router.AccountStatus
 	// Notify sends text to a chat of a channel account (pairing --notify).
 	Notify(ctx context.Context, channel, account, chatID, text string) error
 }
@@ -74,7 +74,7 @@ func (g *Gateway) resolvePairing(ctx context.Context, c *conn, params json.RawMe
 		return nil, e
 	}
 	by := "operator:" + c.client.ID
-	if e := g.begin(ctx, c, auditlog.KindPairingResolve, p.Channel+":"+p.Code, map[string]any{"approve": approve}); e != nil {
+	if e := g.begin(ctx, c, core.KindPairingResolve, p.Channel+":"+p.Code, map[string]any{"approve": approve}); e != nil {
 		return nil, e
 	}
 	var res access.Resolution
@@ -95,7 +95,7 @@ func (g *Gateway) resolvePairing(ctx context.Context, c *conn, params json.RawMe
 		return nil, protocol.Errorf(protocol.CodeUnavailable, "%v", err)
 	}
 	r := res.Request
-	g.audit(auditlog.KindPairingResolve, by, r.Channel+":"+r.SenderID, map[string]any{"code": r.Code, "status": r.Status, "account": r.Account, "ownerSet": res.OwnerSet})
+	g.audit(core.KindPairingResolve, by, r.Channel+":"+r.SenderID, map[string]any{"code": r.Code, "status": r.Status, "account": r.Account, "ownerSet": res.OwnerSet})
 	g.broadcastScoped(protocol.ScopePairing, EventPairingResolved, map[string]any{"request": r, "ownerSet": res.OwnerSet})
 	out := map[string]any{"ok": true, "request": r, "ownerSet": res.OwnerSet}
 	if approve && p.Notify {

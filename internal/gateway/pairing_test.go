@@ -11,6 +11,7 @@ import (
 	"github.com/talonclaw/talon/internal/access"
 	"github.com/talonclaw/talon/internal/channels"
 	"github.com/talonclaw/talon/internal/config"
+	"github.com/talonclaw/talon/internal/router"
 	"github.com/talonclaw/talon/internal/store"
 )
 
@@ -19,8 +20,8 @@ type fakeChannels struct {
 	sent []string
 }
 
-func (f *fakeChannels) Status() []channels.AccountStatus {
-	return []channels.AccountStatus{{Status: channels.Status{Channel: "telegram", Account: "default", State: channels.StateConnected, Received: 3}}}
+func (f *fakeChannels) Status() []router.AccountStatus {
+	return []router.AccountStatus{{Status: channels.Status{Channel: "telegram", Account: "default", State: channels.StateConnected, Received: 3}}}
 }
 
 func (f *fakeChannels) Notify(_ context.Context, ch, acct, chat, text string) error {
@@ -56,7 +57,7 @@ func TestInvariant3_PairingOverGateway(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ro.Close()
-	var status struct{ Channels []channels.AccountStatus }
+	var status struct{ Channels []router.AccountStatus }
 	if err := ro.Call(ctxT(t), "channels.status", nil, &status); err != nil || len(status.Channels) != 1 || status.Channels[0].Received != 3 {
 		t.Fatalf("channels.status: %+v %v", status, err)
 	}

@@ -43,9 +43,24 @@ type SessionState struct {
 	TaintSources []string // where it came from, for approval prompts
 	HoldsPrivate bool     // holds private data
 	VisitedHosts []string // hosts fetched in this session without data in the URL
+	// Skills are the skills the session has activated (read with
+	// skill_read): while one is active, every call must stay within what
+	// it declared (rule skill-capability).
+	Skills []ActiveSkill
 	// Prompt is this turn's system prompt and canary, which no tool
 	// argument may carry (see PromptGuard); nil checks nothing.
 	Prompt *PromptGuard
+}
+
+// ActiveSkill is a skill the session has activated, as the decision needs
+// it: Check says what a plan does beyond the skill's granted capabilities
+// (its declared capabilities intersected with the agent's policy; ""
+// when within), and Restricted marks a skill that is unsigned, or from the
+// workspace, and not trusted.
+type ActiveSkill struct {
+	Name       string
+	Restricted bool
+	Check      func(*core.Plan) string
 }
 
 // Request is everything one decision is made on.

@@ -48,6 +48,7 @@ var rules = []rule{
 	{"plan-refused", planRefused},
 	{"exec-disabled", execDisabled},
 	{"session-visibility", sessionVisibility},
+	{"skill-capability", skillCapability},
 	{"persist-owner-only", persistOwnerOnly},
 	{"plan-needs-approval", planNeedsApproval},
 	{"exec-ask-always", execAskAlways},
@@ -187,6 +188,14 @@ func toolEnabled(cfg *config.Config, req Request) (Decision, bool) {
 	return deny("tool %s is not enabled by tools.profile %q and tools.allow/deny (hint: add it to tools.allow)", req.Tool.Name, cfg.Tools.Profile)
 }
 
+// AgentEnables reports whether agents.list[].tools lets agentID use the
+// tool of this name and group (the agent-tools rule; tools.* still has to
+// enable it too: see Enabled).
+func AgentEnables(cfg *config.Config, agentID, name, group string) bool {
+	_, denied := agentTools(cfg, Request{Actor: Actor{AgentID: agentID}, Tool: core.Spec{Name: name, Group: group}})
+	return !denied
+}
+
 // agentTools applies agents.list[].tools for the actor's agent: its deny
 // removes tools, and its allow (when set) keeps only those. It can only
 // take away what tools.* enabled.
@@ -253,6 +262,34 @@ func SessionVisible(visibility string, actor Actor, t core.Target) bool {
 	default: // self, tree (no spawned sessions yet)
 		return false
 	}
+}
+
+// skillCapability (invariant 13): while the session has a skill active,
+// a call that does anything must stay within what the skill declared and
+// the owner's policy allows (what a skill does not declare, it does not
+// get). Beyond it: a restricted skill (unsigned or from the workspace, not
+// trusted) may not execute, send or change anything — deny; any other
+// skill asks. It only narrows.
+func skillCapability(_ *config.Config, req Request) (Decision, bool) {
+	if req.Plan.Effects&^core.Ingests == 0 {
+		return Decision{}, false // no effect beyond reading untrusted text
+	}
+	for _, sk := range req.State.Skills {
+		why := "skill " + sk.Name + " is active but what it may do is unknown here"
+		if sk.Check != nil {
+			why = sk.Check(req.Plan)
+		} else {
+			sk.Restricted = true
+		}
+		if why == "" {
+			continue
+		}
+		if sk.Restricted && req.Plan.Any(core.Executes|core.Egress|core.Messages|core.WritesHost|core.Persists) {
+			return deny("%s; the skill is restricted until trusted (hint: talon skills trust %s@VERSION)", why, sk.Name)
+		}
+		return ask("%s", why)
+	}
+	return Decision{}, false
 }
 
 // persistOwnerOnly: only the owner's sessions may leave something that

@@ -42,6 +42,15 @@ func argsPlan(e core.Effect, args json.RawMessage) *core.Plan {
 
 func guarded() SessionState { return SessionState{Prompt: NewPromptGuard(testPrompt, testCanary)} }
 
+func skillState(restricted bool, excess string) SessionState {
+	return SessionState{Skills: []ActiveSkill{{Name: "weather", Restricted: restricted, Check: func(*core.Plan) string {
+		if excess == "" {
+			return ""
+		}
+		return "skill weather: " + excess
+	}}}}
+}
+
 func tgt(k core.TargetKind, v string) core.Target { return core.Target{Kind: k, Value: v} }
 
 // ruleCase is one row of the policy table: a request and the action the
@@ -132,6 +141,12 @@ var ruleTable = []ruleCase{
 	{name: "other agent under agent", mut: func(c *config.Config) { c.Tools.Sessions.Visibility = "agent" }, actor: owner, plan: plan(core.ReadsPrivate, core.Target{Kind: core.TargetSession, Value: "agent:ops:main", Agent: "ops"}), want: Deny},
 	{name: "missing session under agent", mut: func(c *config.Config) { c.Tools.Sessions.Visibility = "agent" }, actor: owner, plan: plan(core.ReadsPrivate, tgt(core.TargetSession, "agent:main:nope")), want: Deny},
 	{name: "anything under all", mut: func(c *config.Config) { c.Tools.Sessions.Visibility = "all" }, actor: owner, plan: plan(core.ReadsPrivate, core.Target{Kind: core.TargetSession, Value: "agent:ops:main", Agent: "ops"}), want: Allow},
+	// skill-capability
+	{name: "restricted skill execs", actor: owner, state: skillState(true, "bins /usr/bin/curl: the skill did not declare this program"), plan: plan(core.Executes|core.WritesHost, tgt(core.TargetBinary, "/usr/bin/curl")), want: Deny, reason: "restricted until trusted"},
+	{name: "trusted skill goes beyond", actor: owner, state: skillState(false, "network evil.example: the skill did not declare this host and path"), plan: plan(core.Egress|core.Ingests, core.Target{Kind: core.TargetURL, Value: "evil.example"}), want: Ask, reason: "did not declare"},
+	{name: "skill within its grant", actor: owner, state: skillState(false, ""), plan: plan(core.WritesHost, tgt(core.TargetPath, "notes.md")), want: Allow},
+	{name: "restricted skill, a reply", actor: owner, state: skillState(true, "tools message: the skill did not declare this tool"), plan: plan(0, core.Target{Kind: core.TargetChat, Current: true}), want: Allow},
+	{name: "skill of unknown capabilities", actor: owner, state: SessionState{Skills: []ActiveSkill{{Name: "gone"}}}, plan: plan(core.WritesHost), want: Deny, reason: "unknown"},
 	// persist-owner-only
 	{name: "stranger schedules a job", actor: stranger, plan: plan(core.WritesHost|core.Persists, tgt(core.TargetSchedule, "* * * * *")), want: Deny, reason: "only the owner"},
 	{name: "trusted sender schedules a job", actor: friend, plan: plan(core.WritesHost | core.Persists), want: Deny},

@@ -82,6 +82,8 @@ func licenseTable(path string) string {
 		return "Apache-2.0"
 	case "go.opentelemetry.io/otel/trace":
 		return "Apache-2.0"
+	case "go.yaml.in/yaml/v3":
+		return "Apache-2.0"
 	case "go.yaml.in/yaml/v4":
 		return "Apache-2.0"
 	case "golang.org/x/crypto":

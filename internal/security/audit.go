@@ -62,6 +62,8 @@ type AuditInput struct {
 	DangerousBind func(path, mode string) string
 	// Invalid holds the config's validation problems, when it has any.
 	Invalid []config.Problem
+	// Skills is the installed skills' state; nil checks only the config.
+	Skills *SkillsAudit
 }
 
 // Audit runs the static checks. Findings are sorted by severity
@@ -149,6 +151,7 @@ func Audit(in AuditInput) []Finding {
 	}
 	a.keeping()
 	a.models()
+	a.skills()
 
 	// The attack surface, as one summary.
 	var surface []string

@@ -15,6 +15,7 @@ import (
 	"github.com/talonclaw/talon/internal/tools/exectool"
 	"github.com/talonclaw/talon/internal/tools/fstools"
 	"github.com/talonclaw/talon/internal/tools/sessiontools"
+	"github.com/talonclaw/talon/internal/tools/skilltool"
 	"github.com/talonclaw/talon/internal/tools/web"
 )
 
@@ -32,6 +33,9 @@ func newWorld(t *testing.T, mut func(*config.Config)) *world {
 	t.Helper()
 	ws := t.TempDir()
 	os.WriteFile(filepath.Join(ws, "a.txt"), []byte("x\n"), 0o644)
+	// A workspace skill: never trusted, so reading it ingests.
+	os.MkdirAll(filepath.Join(ws, "skills", "tides"), 0o755)
+	os.WriteFile(filepath.Join(ws, "skills", "tides", "SKILL.md"), []byte("---\nname: tides\ndescription: Tide times.\n---\nBody\n"), 0o644)
 	cfg := config.Default()
 	ls, _ := filepath.EvalSymlinks("/usr/bin/ls")
 	cfg.Tools.Exec.Allowlist = []string{ls}
@@ -54,6 +58,7 @@ func newWorld(t *testing.T, mut func(*config.Config)) *world {
 		Search:   web.SearchOptions{Config: conf},
 		Sessions: sessiontools.Options{Config: conf, Store: st},
 		Store:    st,
+		Skills:   &skilltool.Library{Workspace: ws, Config: conf},
 	}) {
 		w.byName[tl.Spec().Name] = tl
 	}
@@ -245,6 +250,7 @@ func TestEveryBuiltinToolPlans(t *testing.T) {
 		"message":       {`{"action":"send","target":"t","channel":"telegram","text":"x"}`, core.Messages | core.Egress},
 		"sessions_list": {`{}`, core.ReadsPrivate}, "sessions_history": {`{"sessionKey":"agent:main:main"}`, core.ReadsPrivate},
 		"sessions_send": {`{"sessionKey":"agent:ops:main","text":"x"}`, core.Messages}, "cron": {`{"action":"add","schedule":"@daily","message":"x"}`, core.Persists},
+		"skill_read": {`{"name":"tides"}`, core.Ingests},
 	}
 	if len(calls) != len(w.byName) {
 		t.Fatalf("%d built-in tools, %d in this table: add the new tool here", len(w.byName), len(calls))

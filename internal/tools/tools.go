@@ -11,6 +11,7 @@ import (
 	"github.com/talonclaw/talon/internal/tools/fstools"
 	"github.com/talonclaw/talon/internal/tools/msgtool"
 	"github.com/talonclaw/talon/internal/tools/sessiontools"
+	"github.com/talonclaw/talon/internal/tools/skilltool"
 	"github.com/talonclaw/talon/internal/tools/web"
 )
 
@@ -24,6 +25,7 @@ type Deps struct {
 	Sessions sessiontools.Options
 	Outbound msgtool.Outbound
 	Store    *store.Store
+	Skills   *skilltool.Library
 }
 
 // Builtin returns every built-in tool, one line each.
@@ -37,6 +39,7 @@ func Builtin(d Deps) []core.Tool {
 	ts = append(ts, msgtool.New(d.Outbound))           // message
 	ts = append(ts, sessiontools.Tools(d.Sessions)...) // sessions_list, sessions_history, sessions_send
 	ts = append(ts, cron.Tool(d.Store, nil))           // cron
+	ts = append(ts, skilltool.Tool(d.Skills))          // skill_read
 	return ts
 }
 

@@ -10,10 +10,10 @@ import (
 
 	"github.com/talonclaw/talon/internal/access"
 	"github.com/talonclaw/talon/internal/agent"
-	"github.com/talonclaw/talon/internal/channels"
 	"github.com/talonclaw/talon/internal/channels/telegram"
 	"github.com/talonclaw/talon/internal/config"
 	"github.com/talonclaw/talon/internal/llm"
+	"github.com/talonclaw/talon/internal/router"
 	"github.com/talonclaw/talon/internal/secret"
 	"github.com/talonclaw/talon/internal/store"
 	"github.com/talonclaw/talon/internal/testutil/faketelegram"
@@ -58,7 +58,7 @@ func pipeline(b *testing.B, maxConcurrent int) (*faketelegram.Server, *store.Sto
 	if err != nil {
 		b.Fatal(err)
 	}
-	r := &channels.Router{Config: conf, Access: &access.Checker{Store: st, Config: conf}, Agent: ag, Journal: st}
+	r := &router.Router{Config: conf, Access: &access.Checker{Store: st, Config: conf}, Agent: ag, Journal: st}
 	ad, err := telegram.New(telegram.Options{Account: "default", Handler: r.Handle, BatchHandler: r.HandleBatch,
 		Config: config.TelegramAccount{BotToken: secret.New(tg.Token), APIBaseURL: tg.URL}})
 	if err != nil {
