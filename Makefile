@@ -3,9 +3,9 @@ GO ?= go
 # The race detector needs cgo; use it where a C compiler is present.
 RACE ?= $(shell [ "$$($(GO) env CGO_ENABLED)" = 1 ] && command -v gcc >/dev/null 2>&1 && echo -race)
 
-.PHONY: test unit vet build static interop bench fuzz docs release repro vulncheck vulndb
+.PHONY: test unit vet build static interop browser bench fuzz docs release repro vulncheck vulndb
 
-test: vet static unit interop vulncheck repro
+test: vet static unit browser interop vulncheck repro
 
 vet:
 	$(GO) vet ./...
@@ -20,6 +20,12 @@ unit:
 	# WhatsApp (GPL-3.0 dependencies) is only in -tags whatsapp builds.
 	$(GO) vet -tags whatsapp ./internal/channels/whatsapp ./internal/cli
 	$(GO) test $(RACE) -count=1 -tags whatsapp ./internal/channels/whatsapp
+
+# The Control UI in headless Chromium (Debian's chromium; see test/browser).
+# Behind a build tag so that `go test ./...` above does not run it again.
+# TALON_UI_SCREENSHOTS=1 rewrites the screenshots in docs/ui/.
+browser:
+	$(GO) test -count=1 -tags browser ./test/browser/
 
 # The official OpenClaw and ClawHub CLIs against a running Talon (needs npm; see test/interop).
 interop:

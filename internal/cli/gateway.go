@@ -181,18 +181,20 @@ func (a *app) newSystem(ctx context.Context, p paths, cfg *config.Config, sec *s
 			}
 			return rt.auditLog.Tail(ctx, n)
 		},
-		OnConfig:   rt.setConfig,
-		Pairing:    &access.Pairing{Store: st, BootstrapOwner: a.bootstrapOwner(p, rt.setConfig)},
-		Channels:   rt.router,
-		Config:     cfg,
-		ConfigPath: p.Config,
-		Env:        a.env.Lookup,
-		Store:      st,
-		Logger:     logger,
-		LogFile:    logFile,
-		Scrub:      rt.secrets.live.Scrub,
-		Version:    version.Current(),
-		StateDir:   p.StateDir,
+		AuditVerify:   consoleVerify(rt),
+		SecurityAudit: a.consoleAudit(p, rt),
+		OnConfig:      rt.setConfig,
+		Pairing:       &access.Pairing{Store: st, BootstrapOwner: a.bootstrapOwner(p, rt.setConfig)},
+		Channels:      rt.router,
+		Config:        cfg,
+		ConfigPath:    p.Config,
+		Env:           a.env.Lookup,
+		Store:         st,
+		Logger:        logger,
+		LogFile:       logFile,
+		Scrub:         rt.secrets.live.Scrub,
+		Version:       version.Current(),
+		StateDir:      p.StateDir,
 		Ready: func(addr net.Addr) {
 			host, portStr, _ := net.SplitHostPort(addr.String())
 			a.outf("gateway listening on ws://%s\n", net.JoinHostPort(host, portStr))
@@ -205,6 +207,10 @@ func (a *app) newSystem(ctx context.Context, p paths, cfg *config.Config, sec *s
 				// Only on the run that generated the token, and only in the
 				// URL fragment, which browsers never send to a server.
 				a.errf("talon: control ui: %s#token=%s\n", ui, tok.Reveal())
+			} else if t := cfg.Gateway.Auth.Token; cfg.Gateway.Auth.Mode == "token" && !t.IsZero() && isTerminal(a.env.Stderr) {
+				// A person at a terminal gets a link to click; a service's
+				// log (not a terminal) never gets the token.
+				a.errf("talon: control ui: %s#token=%s\n", ui, t.Reveal())
 			} else {
 				a.errf("talon: control ui: %s (token: talon config get gateway.auth.token --reveal)\n", ui)
 			}

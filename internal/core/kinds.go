@@ -24,7 +24,11 @@ const (
 	KindSessionPurge    = "session.purge"
 	KindCronAdd         = "cron.add"
 	KindCronRemove      = "cron.remove"
-	KindCronUpdate      = "cron.update" // a change to an existing job (enable, edit) or a run on demand
+	KindCronUpdate      = "cron.update"      // a change to an existing job (enable, edit) or a run on demand
+	KindDeviceEnroll    = "device.enroll"    // a browser enrolled in the Control UI
+	KindDeviceRevoke    = "device.revoke"    // an enrolled browser revoked
+	KindDeviceInvite    = "device.invite"    // a one-time link for another browser
+	KindAllowlistRevoke = "allowlist.revoke" // a standing exec grant removed
 	KindSecretSet       = "secret.set"
 	KindSecretRemove    = "secret.remove"
 	KindMigrate         = "migrate.openclaw"

@@ -33,6 +33,11 @@ type conn struct {
 	role   string
 	scopes map[string]bool
 	client protocol.ClientInfo
+	// device is the verified device identity, if the client sent one;
+	// viaDevice: it authenticated with an enrolled browser key instead of
+	// the shared secret (console_devices.go).
+	device    *protocol.Device
+	viaDevice bool
 
 	closeOnce sync.Once
 	inflight  chan struct{}

@@ -52,7 +52,10 @@
 //
 // Session model: there are no cookies. A WebSocket connection is the session;
 // its scopes are fixed at connect time, each method names the scope it needs,
-// and unknown methods fail closed.
+// and unknown methods fail closed. A browser running the Control UI proves
+// the shared secret once, to enrol a non-extractable Ed25519 key (or joins
+// with a one-time invitation), and afterwards signs each connect with that
+// key alone, getting at most the enrolled scopes (console_devices.go).
 package gateway
 
 import (
@@ -105,6 +108,10 @@ type Options struct {
 	// Audit records security events in the audit log; nil records nothing.
 	Audit     auditlog.Func
 	AuditTail AuditTail
+	// AuditVerify and SecurityAudit serve the Control UI's audit and
+	// security pages (console.go); nil answers UNAVAILABLE.
+	AuditVerify   AuditVerify
+	SecurityAudit SecurityAudit
 	// OnConfig is told of every config applied by hot reload or config.patch
 	// (the agent runtime reads budgets, models and tools from it).
 	OnConfig func(*config.Config)
@@ -164,6 +171,7 @@ type Gateway struct {
 	closing atomic.Bool
 
 	configMu sync.Mutex // serialises config.patch writes
+	devices  deviceRegistry
 	idem     idempotency
 	runs     runRegistry   // operator-started turns, for agent.wait
 	subs     subscriptions // OpenClaw session subscriptions per connection
@@ -227,7 +235,7 @@ func New(opts Options) (*Gateway, error) {
 		l := g.limits()
 		return l.MaxPreAuth, l.MaxPreAuthPerAddr
 	})
-	g.methods = g.methodTable()
+	g.methods = g.withConsoleMethods(g.methodTable())
 	return g, nil
 }
 
@@ -502,14 +510,6 @@ func (g *Gateway) begin(ctx context.Context, c *conn, kind, subject string, data
 	return nil
 }
 
-// intent is begin for callers without the request's context: the intent
-// is recorded, the outcome is not.
-//
-// Deprecated: use begin.
-func (g *Gateway) intent(c *conn, kind, subject string, data any) *protocol.Error {
-	m, _ := data.(map[string]any)
-	return g.begin(context.Background(), c, kind, subject, m)
-}
 
 // callAudit holds the actions one request began (begin), for dispatch to
 // record their outcome.

@@ -513,9 +513,14 @@ func TestInvariant2_NoTokenInURL(t *testing.T) {
 		t.Fatalf("token query on websocket accepted: %v", err)
 	}
 	// The Control UI reads the fragment, and connects only to its own origin.
-	_, body := httpStatus(t, tg, "/ui/app.js", nil)
-	if !strings.Contains(body, "location.host") || strings.Contains(body, "searchParams") || strings.Contains(body, "location.search") {
-		t.Fatal("control ui must connect to its own origin and never read the query")
+	_, body := httpStatus(t, tg, "/ui/lib/gw.js", nil)
+	if !strings.Contains(body, `location.host + "/"`) {
+		t.Fatal("control ui must connect to its own origin")
+	}
+	for _, f := range []string{"app.js", "lib/gw.js", "lib/cred.js", "lib/dom.js"} {
+		if _, body := httpStatus(t, tg, "/ui/"+f, nil); strings.Contains(body, "searchParams") || strings.Contains(body, "location.search") {
+			t.Fatalf("control ui %s reads the query", f)
+		}
 	}
 }
 

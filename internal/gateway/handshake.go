@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"crypto/ed25519"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -96,6 +97,23 @@ func (c *conn) handshake(data []byte) bool {
 			why, detail = "gateway token missing", protocol.DetailAuthTokenMissing
 		}
 	}
+	// A browser enrolled in the Control UI signs in with its device key
+	// alone, and a browser with a one-time invitation (bootstrapToken)
+	// enrols its key (console_devices.go); the signature is checked below
+	// either way, and a failure counts like a wrong token.
+	var enrolled *ConsoleDevice
+	invited := false
+	if !ok && ga.Mode != "none" && p.Device != nil && auth.Token == "" && auth.Password == "" && auth.DeviceToken == "" {
+		if auth.BootstrapToken != "" {
+			why, detail = "invitation unknown, used or expired", DetailDeviceNotEnrolled
+			ok, invited = c.g.hasInvite(auth.BootstrapToken), true
+		} else {
+			why, detail = "browser credential unknown or revoked", DetailDeviceNotEnrolled
+			if d, found := c.g.consoleDevice(p.Device.ID); found && d.PublicKey == p.Device.PublicKey {
+				ok, enrolled = true, &d
+			}
+		}
+	}
 	if !ok {
 		locked := false
 		if len(keys) > 0 {
@@ -122,6 +140,18 @@ func (c *conn) handshake(data []byte) bool {
 			return false
 		}
 	}
+	if invited {
+		d, err := c.g.redeemInvite(context.Background(), auth.BootstrapToken, p.Device, c.peer.origin)
+		if err != nil {
+			if len(keys) > 0 {
+				c.g.limiter.fail(policy, keys...)
+			}
+			c.fail(req.ID, protocol.Errorf(protocol.CodeUnauthorized, "unauthorized: %v (hint: ask the owner for a new link)", err).
+				WithDetails(map[string]any{"code": DetailDeviceNotEnrolled}), websocket.StatusPolicyViolation)
+			return false
+		}
+		enrolled = &d
+	}
 	if len(keys) > 0 {
 		c.g.limiter.succeed(keys...)
 	}
@@ -129,6 +159,11 @@ func (c *conn) handshake(data []byte) bool {
 	c.role = role
 	c.client = p.Client
 	c.scopes = grantScopes(p.Scopes)
+	c.device = p.Device
+	if enrolled != nil {
+		c.viaDevice = true
+		c.scopes = deviceScopes(c.scopes, *enrolled)
+	}
 	granted := make([]string, 0, len(c.scopes))
 	for _, s := range protocol.OperatorScopes {
 		if c.scopes[s] {
