@@ -208,7 +208,8 @@ func (m *Manager) Ask(ctx context.Context, r Request) (store.Approval, error) {
 	}
 	now := m.now()
 	a := store.Approval{ID: newID(), CreatedAt: now, ExpiresAt: now.Add(ttl), SessionKey: r.SessionKey, RunID: r.RunID, AgentID: r.AgentID,
-		Tool: r.Tool, Args: string(r.Args), PlanHash: PlanHash(r.Tool, r.Args), Reason: r.Reason, Status: "pending"}
+		Tool: r.Tool, Args: string(r.Args), PlanHash: PlanHash(r.Tool, r.Args), Reason: r.Reason, Status: "pending",
+		Plan: RenderPlan(r.Tool, r.Args, r.Plan)}
 	ch := make(chan store.Approval, 1)
 	m.mu.Lock()
 	if m.waiters == nil {
@@ -228,7 +229,7 @@ func (m *Manager) Ask(ctx context.Context, r Request) (store.Approval, error) {
 	// as it is sent (message.outbound).
 	m.audit(ctx, auditKindRequest, "system", a.Tool, map[string]any{"id": a.ID, "session": a.SessionKey, "run": a.RunID, "planHash": a.PlanHash,
 		"reason": a.Reason, "expiresAt": a.ExpiresAt, "operators": ops, "chats": len(reach)})
-	p := Pending{Approval: a, Plan: RenderPlan(r.Tool, r.Args, r.Plan), Fallback: r.Fallback}
+	p := Pending{Approval: a, Plan: a.Plan, Fallback: r.Fallback}
 	m.notify(EventRequested, p)
 	offered := m.offer(ctx, reach, p)
 	if !ops && len(offered) == 0 {

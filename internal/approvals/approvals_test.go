@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/talonclaw/talon/internal/core"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -33,7 +34,9 @@ func TestAskAndResolve(t *testing.T) {
 	args := json.RawMessage(`{"command":"go test ./..."}`)
 	got := make(chan store.Approval, 1)
 	go func() {
-		a, err := m.Ask(context.Background(), Request{SessionKey: "agent:main:main", Tool: "exec", Args: args, Reason: "not on the allowlist"})
+		plan := (&core.Plan{Tool: "exec", Effects: core.Executes | core.Egress, Args: args, Summary: "run go test",
+			Targets: []core.Target{{Kind: core.TargetBinary, Value: "/usr/bin/go"}}}).Seal()
+		a, err := m.Ask(context.Background(), Request{SessionKey: "agent:main:main", Tool: "exec", Args: args, Plan: plan, Reason: "not on the allowlist"})
 		if err != nil {
 			t.Error(err)
 		}
@@ -49,6 +52,11 @@ func TestAskAndResolve(t *testing.T) {
 	}
 	if len(pending) != 1 || pending[0].PlanHash != PlanHash("exec", args) || pending[0].Args != string(args) {
 		t.Fatalf("pending %+v", pending)
+	}
+	// A later listing shows the plan exactly as the live request did.
+	if want := RenderPlan("exec", args, (&core.Plan{Tool: "exec", Effects: core.Executes | core.Egress,
+		Targets: []core.Target{{Kind: core.TargetBinary, Value: "/usr/bin/go"}}})); pending[0].Plan != want || !strings.Contains(want, "binary: /usr/bin/go") {
+		t.Fatalf("stored plan %q, want %q", pending[0].Plan, want)
 	}
 	if _, err := m.Resolve(context.Background(), pending[0].ID, AllowOnce, "cli"); err != nil {
 		t.Fatal(err)

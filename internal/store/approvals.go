@@ -20,6 +20,8 @@ type Approval struct {
 	Args       string    `json:"args"`
 	PlanHash   string    `json:"planHash"`
 	Reason     string    `json:"reason"`
+	// Plan is the request as approvers were shown it (approvals.RenderPlan).
+	Plan       string    `json:"plan,omitempty"`
 	Status     string    `json:"status"`             // pending | allowed | denied | expired
 	Decision   string    `json:"decision,omitempty"` // allow-once | allow-always | deny
 	ResolvedAt time.Time `json:"resolvedAt,omitzero"`
@@ -39,9 +41,9 @@ func (s *Store) CreateApproval(ctx context.Context, a Approval) error {
 		return errors.New("store.CreateApproval: id, tool, createdAt and expiresAt are required")
 	}
 	err := s.Write(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO approvals (id, created_at, expires_at, session_key, run_id, agent_id, tool, args, plan_hash, reason)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, a.ID, a.CreatedAt.UnixMilli(), a.ExpiresAt.UnixMilli(), a.SessionKey, a.RunID, a.AgentID,
-			a.Tool, a.Args, a.PlanHash, a.Reason)
+		_, err := tx.ExecContext(ctx, `INSERT INTO approvals (id, created_at, expires_at, session_key, run_id, agent_id, tool, args, plan_hash, reason, plan)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, a.ID, a.CreatedAt.UnixMilli(), a.ExpiresAt.UnixMilli(), a.SessionKey, a.RunID, a.AgentID,
+			a.Tool, a.Args, a.PlanHash, a.Reason, a.Plan)
 		return err
 	})
 	if err != nil {
@@ -182,12 +184,12 @@ func (s *Store) ListApprovals(ctx context.Context, all bool, limit int) ([]Appro
 	return out, nil
 }
 
-const approvalCols = `SELECT id, created_at, expires_at, session_key, run_id, agent_id, tool, args, plan_hash, reason, status, decision, resolved_at, resolved_by FROM approvals`
+const approvalCols = `SELECT id, created_at, expires_at, session_key, run_id, agent_id, tool, args, plan_hash, reason, plan, status, decision, resolved_at, resolved_by FROM approvals`
 
 func scanApproval(r scanner) (Approval, error) {
 	var a Approval
 	var created, expires, resolved int64
-	err := r.Scan(&a.ID, &created, &expires, &a.SessionKey, &a.RunID, &a.AgentID, &a.Tool, &a.Args, &a.PlanHash, &a.Reason, &a.Status, &a.Decision, &resolved, &a.ResolvedBy)
+	err := r.Scan(&a.ID, &created, &expires, &a.SessionKey, &a.RunID, &a.AgentID, &a.Tool, &a.Args, &a.PlanHash, &a.Reason, &a.Plan, &a.Status, &a.Decision, &resolved, &a.ResolvedBy)
 	if err != nil {
 		return a, err
 	}
