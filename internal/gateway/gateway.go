@@ -510,7 +510,6 @@ func (g *Gateway) begin(ctx context.Context, c *conn, kind, subject string, data
 	return nil
 }
 
-
 // callAudit holds the actions one request began (begin), for dispatch to
 // record their outcome.
 type callAudit struct {
