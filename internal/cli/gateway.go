@@ -183,18 +183,21 @@ func (a *app) newSystem(ctx context.Context, p paths, cfg *config.Config, sec *s
 		},
 		AuditVerify:   consoleVerify(rt),
 		SecurityAudit: a.consoleAudit(p, rt),
-		OnConfig:      rt.setConfig,
-		Pairing:       &access.Pairing{Store: st, BootstrapOwner: a.bootstrapOwner(p, rt.setConfig)},
-		Channels:      rt.router,
-		Config:        cfg,
-		ConfigPath:    p.Config,
-		Env:           a.env.Lookup,
-		Store:         st,
-		Logger:        logger,
-		LogFile:       logFile,
-		Scrub:         rt.secrets.live.Scrub,
-		Version:       version.Current(),
-		StateDir:      p.StateDir,
+		SkillsStatus: func(_ context.Context, agentID string) (any, error) {
+			return rt.skills.Status(agentID, p.StateDir), nil
+		},
+		OnConfig:   rt.setConfig,
+		Pairing:    &access.Pairing{Store: st, BootstrapOwner: a.bootstrapOwner(p, rt.setConfig)},
+		Channels:   rt.router,
+		Config:     cfg,
+		ConfigPath: p.Config,
+		Env:        a.env.Lookup,
+		Store:      st,
+		Logger:     logger,
+		LogFile:    logFile,
+		Scrub:      rt.secrets.live.Scrub,
+		Version:    version.Current(),
+		StateDir:   p.StateDir,
 		Ready: func(addr net.Addr) {
 			host, portStr, _ := net.SplitHostPort(addr.String())
 			a.outf("gateway listening on ws://%s\n", net.JoinHostPort(host, portStr))

@@ -61,7 +61,10 @@ type runtime struct {
 	router *router.Router
 	// secrets feeds the one scrubber everything shares (invariant 10).
 	secrets *secretSet
-	log     *slog.Logger
+	// skills is the agent's skill library (skill_read, the prompt list,
+	// skills.status).
+	skills *skilltool.Library
+	log    *slog.Logger
 }
 
 // setConfig installs a new config (hot reload, config.patch, an edit made
@@ -118,6 +121,7 @@ func (a *app) newRuntime(ctx context.Context, p paths, cfg *config.Config, st *s
 	lib := &skilltool.Library{Manager: skills.NewManager(p.StateDir), Workspace: ws, Config: rt.cfg.Load,
 		Policy: func(agentID string) skills.AgentPolicy { return a.skillsAgentPolicy(p, rt.cfg.Load(), agentID) },
 		HasEnv: func(name string) bool { _, ok := a.env.Lookup("secret:" + name); return ok }}
+	rt.skills = lib
 	ag, err := agent.New(agent.Options{
 		Config:      rt.cfg.Load,
 		Store:       st,

@@ -112,6 +112,9 @@ type Options struct {
 	// security pages (console.go); nil answers UNAVAILABLE.
 	AuditVerify   AuditVerify
 	SecurityAudit SecurityAudit
+	// SkillsStatus answers skills.status: the agent's skills in OpenClaw's
+	// report shape (nil: skills are not available in this gateway).
+	SkillsStatus func(ctx context.Context, agentID string) (any, error)
 	// OnConfig is told of every config applied by hot reload or config.patch
 	// (the agent runtime reads budgets, models and tools from it).
 	OnConfig func(*config.Config)

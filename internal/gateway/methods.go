@@ -74,6 +74,7 @@ func (g *Gateway) methodTable() map[string]method {
 		"sessions.messages.subscribe":   {protocol.ScopeRead, g.mSessionsMessagesSubscribe},
 		"sessions.messages.unsubscribe": {protocol.ScopeRead, g.mSessionsMessagesUnsubscribe},
 		"sessions.describe":             {protocol.ScopeRead, g.mSessionsDescribe},
+		"skills.status":                 {protocol.ScopeRead, g.mSkillsStatus},
 		"sessions.compact":              {protocol.ScopeAdmin, g.mSessionsCompact},
 		"commands.list":                 {protocol.ScopeRead, g.mCommandsList},
 		"agents.list":                   {protocol.ScopeRead, g.mAgentsList},

@@ -723,3 +723,24 @@ func (g *Gateway) mMessageAction(ctx context.Context, c *conn, params json.RawMe
 	}
 	return map[string]any{"ok": true, "channel": p.Channel, "accountId": account, "target": target, "approvalId": a.ID}, nil
 }
+
+// mSkillsStatus is skills.status (operator.read, as in OpenClaw): the
+// agent's skills as `openclaw skills list` reads them — names,
+// descriptions, whether each is usable and where it comes from; never a
+// skill's body or a secret.
+func (g *Gateway) mSkillsStatus(ctx context.Context, c *conn, params json.RawMessage) (any, *protocol.Error) {
+	var p struct {
+		AgentID string `json:"agentId"`
+	}
+	if e := protocol.DecodeParams(params, &p); e != nil {
+		return nil, e
+	}
+	if g.opts.SkillsStatus == nil {
+		return nil, protocol.Errorf(protocol.CodeUnavailable, "skills are not available in this gateway")
+	}
+	out, err := g.opts.SkillsStatus(ctx, orMain(p.AgentID))
+	if err != nil {
+		return nil, protocol.Errorf(protocol.CodeUnavailable, "%v", err)
+	}
+	return out, nil
+}

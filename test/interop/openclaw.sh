@@ -158,6 +158,11 @@ done
 "$talon" config set models.providers.local "{api: \"openai-completions\", baseUrl: \"http://127.0.0.1:$fm_port/v1\", models: [{id: \"qwen3\", contextWindow: 32768}]}" >/dev/null
 "$talon" config set agents.defaults.model local/qwen3 >/dev/null
 
+# A workspace skill, for `openclaw skills list` (skills.status).
+mkdir -p "$TALON_STATE_DIR/workspace/skills/tide-tables"
+printf -- '---\nname: tide-tables\ndescription: Report high and low tide times for a harbour.\nmetadata:\n  version: "1.0.0"\n---\n# Tide tables\n' \
+	>"$TALON_STATE_DIR/workspace/skills/tide-tables/SKILL.md"
+
 "$talon" gateway run --port "$port" >"$work/gateway.out" 2>"$work/gateway.err" &
 gw_pid=$!
 
@@ -502,6 +507,10 @@ if check "doctor --non-interactive" 0 oc_env doctor --non-interactive; then
 fi
 check_json "security audit --deep --json" 'j.summary && typeof j.summary.critical === "number" && Array.isArray(j.findings)' \
 	oc_env security audit --deep --json
+
+# skills list reads skills.status: the workspace skill, with its description.
+check_json "skills list --json" 'Array.isArray(j.skills) && j.skills.some((s) => s.name === "tide-tables" && s.description.includes("tide times") && s.source === "workspace")' \
+	oc_env skills list --json
 
 # 5.13 wrong token must be rejected (last: failures may start a lockout).
 name="wrong token rejected"

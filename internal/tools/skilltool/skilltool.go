@@ -17,6 +17,7 @@ import (
 	"net/url"
 	"os/exec"
 	"path"
+	"path/filepath"
 	"slices"
 	"strings"
 	"unicode/utf8"
@@ -245,4 +246,32 @@ func orStr(a, b string) string {
 		return a
 	}
 	return b
+}
+
+// Status is the agent's skills in the shape of OpenClaw's skills.status
+// report, for `openclaw skills list`: every skill found, whether it is
+// usable by this agent and why not. Only names, descriptions and where a
+// skill comes from; never its body.
+func (l *Library) Status(agentID, stateDir string) map[string]any {
+	cat := l.Catalog()
+	allow := l.allow(agentID)
+	row := func(name, desc, source string, eligible, blocked bool, reason string) map[string]any {
+		r := map[string]any{"name": name, "skillKey": name, "description": desc, "emoji": "", "eligible": eligible && !blocked,
+			"disabled": false, "blockedByAllowlist": false, "blockedByAgentFilter": blocked, "modelVisible": eligible && !blocked,
+			"userInvocable": false, "commandVisible": false, "source": source, "bundled": source == "bundled", "primaryEnv": "", "homepage": "",
+			"missing": map[string][]string{"bins": {}, "anyBins": {}, "env": {}, "config": {}, "os": {}}}
+		if reason != "" {
+			r["refused"] = reason
+		}
+		return r
+	}
+	rows := []map[string]any{}
+	for _, sk := range cat.Skills {
+		blocked := allow != nil && !slices.Contains(allow, sk.Name) && !slices.Contains(allow, "*")
+		rows = append(rows, row(sk.Name, sk.Description, sk.Source, true, blocked, ""))
+	}
+	for _, r := range cat.Refused {
+		rows = append(rows, row(r.Name, "", r.Source, false, false, r.Reason))
+	}
+	return map[string]any{"workspaceDir": l.Workspace, "managedSkillsDir": filepath.Join(stateDir, "skills"), "skills": rows}
 }

@@ -160,3 +160,27 @@ func TestInvariant13_ActiveSkillGrantsOnlyWhatItDeclared(t *testing.T) {
 		t.Fatalf("ActionOf: %+v", act)
 	}
 }
+
+// TestStatusListsSkillsForOpenClaw: skills.status's report names each
+// skill with its description and source, marks those outside the agent's
+// allowlist, and holds no skill body.
+func TestStatusListsSkillsForOpenClaw(t *testing.T) {
+	m := skills.NewManager(t.TempDir())
+	install(t, m, "tides", "SECRET-BODY-TEXT")
+	install(t, m, "weather", "body")
+	cfg := &config.Config{Agents: config.Agents{List: []config.AgentOverride{{ID: "ops", Skills: []string{"weather"}}}}}
+	l := &Library{Manager: m, Workspace: t.TempDir(), Config: func() *config.Config { return cfg }}
+	st := l.Status("ops", "/state")
+	b, _ := json.Marshal(st)
+	if strings.Contains(string(b), "SECRET-BODY-TEXT") {
+		t.Fatal("a skill body in the status report")
+	}
+	rows := st["skills"].([]map[string]any)
+	got := map[string]bool{}
+	for _, r := range rows {
+		got[r["name"].(string)] = r["eligible"].(bool)
+	}
+	if len(rows) != 2 || got["tides"] || !got["weather"] || st["managedSkillsDir"] != "/state/skills" {
+		t.Fatalf("status %s", b)
+	}
+}
