@@ -156,6 +156,9 @@ func (g *Gateway) mChatHistory(ctx context.Context, c *conn, params json.RawMess
 		if m.Model != "" {
 			e["model"] = m.Model
 		}
+		if m.RunID != "" {
+			e["runId"] = m.RunID // which turn wrote it: a cron run's output is its run's messages
+		}
 		msgs = append(msgs, e)
 	}
 	return map[string]any{"sessionKey": key, "sessionId": sess.ID, "messages": msgs}, nil

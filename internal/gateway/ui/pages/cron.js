@@ -40,13 +40,17 @@ export async function render(root, app) {
   }
 
   async function output(run) {
-    // A run's output is the agent's reply in the job's session.
+    // A run's output is what its turn (run.runId) wrote in the job's
+    // session: the replies, and each tool call's result.
     const s = await gw.call("sessions.list", { limit: 500 });
     const mine = s.sessions.filter((x) => x.key.includes(run.jobId));
     for (const sess of mine) {
-      const hist = await gw.call("chat.history", { sessionKey: sess.key, limit: 200 });
-      const out = hist.messages.filter((m) => m.role === "assistant" && m.content);
-      if (out.length) { runs.append(h("pre", { class: "plan" }, out[out.length - 1].content)); return; }
+      const hist = await gw.call("chat.history", { sessionKey: sess.key, limit: 500 });
+      const out = hist.messages.filter((m) => m.runId === run.runId && (m.role === "assistant" || m.role === "tool") && m.content);
+      if (out.length) {
+        runs.append(h("pre", { class: "plan" }, out.map((m) => (m.role === "tool" ? "[" + (m.toolName || "tool") + "] " : "") + m.content).join("\n\n")));
+        return;
+      }
     }
     runs.append(h("p", { class: "empty" }, "No output recorded for this run."));
   }
