@@ -559,3 +559,62 @@ func TestRevokedBrowserIsSignedOut(t *testing.T) {
 	tablet.run(t, chromedp.Reload(), waitText("#state", "signed out"))
 	owner.checkClean(t, s.origin)
 }
+
+// TestCronRunOutputFromUI: jobs run by the scheduler show, on the Cron
+// page, what each run wrote — the older run its own reply, not the
+// session's latest.
+func TestCronRunOutputFromUI(t *testing.T) {
+	s := startScene(t, "")
+	s.llm.Script(fakellm.Reply{Text: "tide report: high water at 06:12"}, fakellm.Reply{Text: "tide report: high water at 18:40"})
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	admin, err := gateway.Dial(ctx, "ws"+strings.TrimPrefix(s.origin, "http")+"/", gateway.DialOptions{Token: token, Scopes: []string{"operator.admin"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	var added struct{ Job struct{ ID string } }
+	if err := admin.Call(ctx, "cron.add", map[string]any{"schedule": "@daily", "message": "report the tides", "name": "tides"}, &added); err != nil {
+		t.Fatal(err)
+	}
+	// runDone runs the job now and waits until run number n has replied.
+	runDone := func(n int) {
+		t.Helper()
+		if err := admin.Call(ctx, "cron.run", map[string]any{"id": added.Job.ID}, nil); err != nil {
+			t.Fatal(err)
+		}
+		ok := waitFor(func() bool {
+			var r struct{ Runs []struct{ RunID string } }
+			if admin.Call(ctx, "cron.runs", map[string]any{"id": added.Job.ID}, &r) != nil || len(r.Runs) < n || r.Runs[0].RunID == "" {
+				return false
+			}
+			var h struct {
+				Messages []struct{ Role, RunID string }
+			}
+			admin.Call(ctx, "chat.history", map[string]any{"sessionKey": "cron:" + added.Job.ID}, &h)
+			for _, m := range h.Messages {
+				if m.Role == "assistant" && m.RunID == r.Runs[0].RunID {
+					return true
+				}
+			}
+			return false
+		})
+		if !ok {
+			t.Fatalf("run %d of the job did not reply within a minute", n)
+		}
+	}
+	runDone(1)
+	runDone(2)
+	b := newBrowser(t)
+	b.signIn(t, s, "")
+	b.run(t, chromedp.Navigate(s.origin+"/#/cron"), waitText("#cron-jobs", "tides"))
+	eval[bool](t, b, `[...document.querySelectorAll("#cron-jobs button")].find((x) => x.textContent === "Runs").click(); true`)
+	b.run(t, waitText("#cron-runs", "Show output"))
+	// Runs are listed newest first: the last "Show output" is the first run.
+	eval[bool](t, b, `[...document.querySelectorAll("#cron-runs button")].filter((x) => x.textContent === "Show output").pop().click(); true`)
+	b.run(t, waitText("#cron-runs", "high water at 06:12"))
+	if got := b.text(t, "#cron-runs"); strings.Contains(got, "18:40") {
+		t.Errorf("the first run's output shows the second run's reply: %q", got)
+	}
+	b.checkClean(t, s.origin)
+}
