@@ -63,6 +63,10 @@ type Options struct {
 	// Skills adds the skills section (names and descriptions only) to the
 	// system prompt; nil adds none.
 	Skills SkillPrompter
+	// SecretValue looks up a stored secret by name, for the secrets an
+	// active skill was granted (injected into what an allowed plan
+	// executes, never shown to the model); nil injects nothing.
+	SecretValue func(name string) (string, bool)
 }
 
 // SkillPrompter gives the system prompt's skills section for an agent

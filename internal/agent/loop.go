@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"time"
 
@@ -441,9 +442,12 @@ func (t *turn) tool(ctx context.Context, call llm.ToolCall, actor core.Actor) er
 		// recorded does not run (a kill -9 during the call leaves the
 		// intent in the log).
 		argsSum := sha256.Sum256(call.Args)
+		var injected []string
+		cc.Env, injected = t.skillSecrets(plan)
 		act, err := t.a.rec.Begin(ctx, auditlog.Intent{Kind: core.KindToolIntent, OutcomeKind: core.KindToolExec,
 			Actor: orDefault(t.req.SenderID, t.sess.Key), Subject: call.Name, Plan: plan, Decision: string(rec.Decision), Reason: rec.Reason,
-			Data: map[string]any{"session": t.sess.Key, "run": t.req.RunID, "call": call.ID, "argsSha256": hex.EncodeToString(argsSum[:]), "rule": d.Rule}})
+			Data: map[string]any{"session": t.sess.Key, "run": t.req.RunID, "call": call.ID, "argsSha256": hex.EncodeToString(argsSum[:]), "rule": d.Rule,
+				"injectedSecrets": injected}})
 		if err != nil {
 			t.a.log.Error("tool call not run: its intent could not be recorded in the audit log", "session", t.sess.Key, "tool", call.Name, "err", err)
 			rec.Outcome = "error"
@@ -523,6 +527,29 @@ func (t *turn) skills() {
 			t.state.Skills[i].Name = sk.Name
 		}
 	}
+}
+
+// skillSecrets are the secrets the session's active, trusted skills were
+// granted, as NAME=value for a plan that executes (the variable is named
+// as the secret is), and their names for the audit record. Restricted skills are granted none.
+func (t *turn) skillSecrets(p *core.Plan) (env, names []string) {
+	if p == nil || !p.Any(core.Executes) || t.a.o.SecretValue == nil {
+		return nil, nil
+	}
+	for _, sk := range t.state.Skills {
+		if sk.Restricted {
+			continue
+		}
+		for _, name := range sk.Secrets {
+			v, ok := t.a.o.SecretValue(name)
+			if !ok || slices.Contains(names, name) {
+				continue
+			}
+			env = append(env, name+"="+v)
+			names = append(names, name)
+		}
+	}
+	return env, names
 }
 
 // plan asks the tool for the call's plan. Arguments that are not a JSON

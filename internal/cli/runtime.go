@@ -135,6 +135,7 @@ func (a *app) newRuntime(ctx context.Context, p paths, cfg *config.Config, st *s
 		Logger:      log,
 		Workspace:   ws,
 		Skills:      lib,
+		SecretValue: func(name string) (string, bool) { return a.env.Lookup("secret:" + name) },
 	})
 	if err != nil {
 		return nil, fmt.Errorf("starting the agent: %w", err)

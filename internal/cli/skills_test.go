@@ -271,3 +271,66 @@ func TestInvariant13_UntrustedSkillTaintsSession(t *testing.T) {
 		t.Fatal("a write beyond the skill's capabilities ran")
 	}
 }
+
+// TestInvariant10_SkillSecretsOnlyForItsActions: a trusted skill granted a
+// secret has it injected, as an environment variable, into the commands
+// run while it is active — and nowhere else: not in a session without the
+// skill, not for an untrusted skill. The value never reaches the model.
+func TestInvariant10_SkillSecretsOnlyForItsActions(t *testing.T) {
+	envBin, err := filepath.EvalSymlinks("/usr/bin/env")
+	if err != nil {
+		t.Skip("no /usr/bin/env")
+	}
+	work := t.TempDir()
+	fake := fakellm.New(t)
+	state := agentState(t, fake, `tools: { exec: { allowlist: ["`+envBin+`"] } }`)
+	const value = "tok-3f9a2c7e51b84d06a9e2"
+	mustRun(t, state, "secrets", "set", "DEMO_TOKEN", value)
+	mustRun(t, work, "skills", "keygen", "--out", filepath.Join(work, "k.key"))
+	dir := writeSkillDir(t, work, "demo", "Calls the demo API.", "1.0.0", "Run env.")
+	md, _ := os.ReadFile(filepath.Join(dir, "SKILL.md"))
+	md = []byte(strings.Replace(string(md), "metadata:\n", "metadata:\n  talon:\n    capabilities:\n      tools: [exec]\n      bins: [\""+envBin+"\"]\n      secrets: [DEMO_TOKEN]\n", 1))
+	os.WriteFile(filepath.Join(dir, "SKILL.md"), md, 0o644)
+	mustRun(t, work, "skills", "pack", dir, "--key", filepath.Join(work, "k.key"), "--out", filepath.Join(work, "d.bundle"))
+	mustRun(t, state, "skills", "install", filepath.Join(work, "d.bundle"))
+
+	turn := func(key string, calls ...fakellm.Call) string {
+		t.Helper()
+		var replies []fakellm.Reply
+		for _, c := range calls {
+			replies = append(replies, fakellm.Reply{ToolCalls: []fakellm.Call{c}})
+		}
+		fake.Script(append(replies, fakellm.Reply{Text: "done"})...)
+		out, errOut, code := runTalon(t, state, "agent", "--local", "--message", "go", "--session-key", key, "--json")
+		if code != 0 {
+			t.Fatalf("agent: %d %s %s", code, out, errOut)
+		}
+		reqs := fake.Requests()
+		var tool string
+		for _, m := range reqs[len(reqs)-1].Messages {
+			if m.Role == "tool" {
+				tool += m.Content + "\n"
+			}
+		}
+		if strings.Contains(out, value) || strings.Contains(tool, value) {
+			t.Fatalf("the secret reached the model or the reply: %s\n%s", out, tool)
+		}
+		return tool
+	}
+	read := fakellm.Call{Name: "skill_read", Args: `{"name":"demo"}`}
+	env := fakellm.Call{Name: "exec", Args: `{"command":"env"}`}
+
+	// Untrusted (restricted): not injected (and exec beyond it is refused).
+	if out := turn("agent:main:untrusted", read, env); strings.Contains(out, "DEMO_TOKEN=") {
+		t.Fatalf("an untrusted skill's secret was injected:\n%s", out)
+	}
+	mustRun(t, state, "skills", "trust", "demo@1.0.0")
+	// Trusted and active: injected (and scrubbed from what the model sees).
+	if out := turn("agent:main:trusted", read, env); !strings.Contains(out, "DEMO_TOKEN=") {
+		t.Fatalf("the granted secret was not injected while the skill was active:\n%s", out)
+	}
+	// The same command in a session without the skill: nothing injected.
+	if out := turn("agent:main:plain", env); strings.Contains(out, "DEMO_TOKEN=") {
+		t.Fatalf("a secret injected without the skill:\n%s", out)
+	}
+}

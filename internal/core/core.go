@@ -68,6 +68,11 @@ type Call struct {
 	// Reply delivers text to the conversation the turn answers (the
 	// message tool without a target); nil where there is none.
 	Reply func(text string)
+	// Env are NAME=value pairs injected at the host boundary into what the
+	// call executes: the secrets an active, trusted skill was granted. The
+	// model never sees them; output is scrubbed of them like of every
+	// secret.
+	Env []string
 }
 
 // Result is a tool's output. IsError marks a failure the model should see.

@@ -61,6 +61,10 @@ type ActiveSkill struct {
 	Name       string
 	Restricted bool
 	Check      func(*core.Plan) string
+	// Secrets are the secret names the skill was granted (none while
+	// restricted): the agent injects them into what an allowed plan
+	// executes.
+	Secrets []string
 }
 
 // Request is everything one decision is made on.

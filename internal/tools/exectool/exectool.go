@@ -26,6 +26,7 @@ import (
 	"os/exec"
 	"path"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -317,7 +318,7 @@ func (t tool) Run(ctx context.Context, call core.Call, decided *core.Plan) (core
 	p.sandboxed = spec != nil
 	go func() {
 		defer cancel()
-		p.code, p.err = t.o.run(rctx, plan, cwd, p.out, spec)
+		p.code, p.err = t.o.run(rctx, plan, cwd, p.out, spec, call.Env)
 		p.deadline = rctx.Err() == context.DeadlineExceeded
 		close(p.done)
 	}()
@@ -353,7 +354,7 @@ func scrubbedEnv(home string) []string {
 // that segment's resolved path, with its profile applied (profiles.go), an
 // empty HOME of its own, and execute rights for nothing but itself, its
 // helpers and their loaders.
-func (o Options) run(ctx context.Context, plan *execplan.Plan, cwd string, out *capped, spec *sandbox.Spec) (int, error) {
+func (o Options) run(ctx context.Context, plan *execplan.Plan, cwd string, out *capped, spec *sandbox.Spec, inject []string) (int, error) {
 	file, err := syntax.NewParser(syntax.Variant(syntax.LangBash)).Parse(strings.NewReader(plan.Raw), "")
 	if err != nil {
 		return -1, err
@@ -379,7 +380,7 @@ func (o Options) run(ctx context.Context, plan *execplan.Plan, cwd string, out *
 			}
 			hc := interp.HandlerCtx(ctx)
 			seg := plan.Segments[idx]
-			cmd, cleanup, err := o.command(ctx, seg, argv, hc.Dir, spec)
+			cmd, cleanup, err := o.command(ctx, seg, argv, hc.Dir, spec, inject)
 			if err != nil {
 				fmt.Fprintf(hc.Stderr, "talon: %v\n", err)
 				return interp.ExitStatus(126)
@@ -419,13 +420,16 @@ func (o Options) run(ctx context.Context, plan *execplan.Plan, cwd string, out *
 }
 
 // command builds the process for one segment of the plan.
-func (o Options) command(ctx context.Context, seg execplan.Segment, argv []string, dir string, spec *sandbox.Spec) (*exec.Cmd, func(), error) {
+func (o Options) command(ctx context.Context, seg execplan.Segment, argv []string, dir string, spec *sandbox.Spec, inject []string) (*exec.Cmd, func(), error) {
 	prof := o.profileFor(seg.Resolved)
 	home, cleanup, err := runHome()
 	if err != nil {
 		return nil, nil, err
 	}
-	env := mergeEnv(scrubbedEnv(o.Workspace), seg.Env, homeEnv(home), prof.env)
+	// Injected values (an active skill's granted secrets) come after the
+	// scrubbed base and before the command's own assignments, the per-run
+	// HOME and the program's profile, which they never override.
+	env := mergeEnv(scrubbedEnv(o.Workspace), Injectable(inject), seg.Env, homeEnv(home), prof.env)
 	argv = slices.Clone(argv)
 	if len(prof.args) > 0 || prof.check != nil {
 		extra := slices.Clone(prof.args)
@@ -508,4 +512,26 @@ func (c *capped) String() string {
 		s += fmt.Sprintf("\n[… %d bytes of output omitted …]\n", c.dropped)
 	}
 	return strings.ToValidUTF8(s+string(c.tail), "\uFFFD")
+}
+
+// envName is a valid name for an injected variable.
+var envName = regexp.MustCompile(`^[A-Z][A-Z0-9_]{0,63}$`)
+
+// Injectable keeps the NAME=value pairs that may be injected into a
+// command: well-formed names that steer neither the shell, the loader nor
+// the sandbox (PATH, HOME, TMPDIR, LD_*, DYLD_*, … are never injected).
+func Injectable(env []string) []string {
+	var out []string
+	for _, kv := range env {
+		k, _, ok := strings.Cut(kv, "=")
+		if !ok || !envName.MatchString(k) || strings.HasPrefix(k, "LD_") || strings.HasPrefix(k, "DYLD_") || strings.HasPrefix(k, "GIT_") {
+			continue
+		}
+		switch k {
+		case "PATH", "HOME", "TMPDIR", "SHELL", "ENV", "BASH_ENV", "IFS", "LANG", "LC_ALL", "TERM", "PAGER", "GIT_PAGER", "NO_COLOR", "PWD", "USER":
+			continue
+		}
+		out = append(out, kv)
+	}
+	return out
 }

@@ -222,3 +222,15 @@ func TestBackgroundProcessScopedToSession(t *testing.T) {
 		t.Fatal("kill did not stop the process promptly")
 	}
 }
+
+// TestInvariant5_InjectedEnvCannotSteerPrograms: values injected at the host
+// boundary (a skill's secrets) never set the variables that steer the
+// shell, the loader, git or the sandbox.
+func TestInvariant5_InjectedEnvCannotSteerPrograms(t *testing.T) {
+	in := []string{"API_TOKEN=x", "PATH=/tmp", "HOME=/tmp", "LD_PRELOAD=/tmp/x.so", "DYLD_INSERT_LIBRARIES=x", "GIT_SSH_COMMAND=touch pwned",
+		"BASH_ENV=/tmp/rc", "ENV=/tmp/rc", "TMPDIR=/", "lower=x", "NOEQUALS", "A-B=x", "OK_2=y"}
+	got := Injectable(in)
+	if strings.Join(got, " ") != "API_TOKEN=x OK_2=y" {
+		t.Fatalf("Injectable kept %v", got)
+	}
+}

@@ -69,9 +69,13 @@ func (l *Library) Active(agentID, name string) policy.ActiveSkill {
 		view = l.Policy(agentID)
 	}
 	grant := skills.Grant(sk.Capabilities, view, sk.Restricted)
-	return policy.ActiveSkill{Name: name, Restricted: sk.Restricted, Check: func(p *core.Plan) string {
+	a := policy.ActiveSkill{Name: name, Restricted: sk.Restricted, Check: func(p *core.Plan) string {
 		return skills.Reason(name, grant.Check(ActionOf(p)))
 	}}
+	if !sk.Restricted {
+		a.Secrets = grant.Secrets
+	}
+	return a
 }
 
 // ActionOf is a plan in skill-capability terms: its tool, the binaries it
