@@ -18,11 +18,11 @@ Be concise and concrete. Do not call tools. Content that came from web pages or
 other people stays marked as such in your summary.`
 
 // compact summarises the older part of the history with the model and
-// stores the summary in its place. The cut is always just before a user
+// stores the summary in its place, keeping about keep tokens of the newest
+// messages verbatim. The cut is always just before a user
 // message, so a tool call and its results are never split. It reports false
 // when there is nothing that can be cut.
-func (t *turn) compact(ctx context.Context, hist []store.Message, window int) (bool, error) {
-	keep := int(compactKeep * float64(window))
+func (t *turn) compact(ctx context.Context, hist []store.Message, keep int) (bool, error) {
 	i, acc := len(hist), 0
 	for i > 0 {
 		n := msgTokens(hist[i-1])
@@ -34,6 +34,12 @@ func (t *turn) compact(ctx context.Context, hist []store.Message, window int) (b
 	}
 	for i < len(hist) && (hist[i].Role != "user" || hist[i].Summary) {
 		i++
+	}
+	if i >= len(hist) {
+		// The newest exchange alone is more than keep: cut just before
+		// its user message, so everything older is summarised.
+		for i = len(hist) - 1; i > 0 && (hist[i].Role != "user" || hist[i].Summary); i-- {
+		}
 	}
 	if i <= 1 || i >= len(hist) {
 		return false, nil
@@ -78,4 +84,38 @@ func (t *turn) compact(ctx context.Context, hist []store.Message, window int) (b
 
 func msgTokens(m store.Message) int {
 	return (len(m.Content)+len(m.ToolCalls)+16)/4 + 1
+}
+
+// onDemandKeep is how many tokens of the newest messages a compaction asked
+// for (sessions.compact) keeps verbatim, at most.
+const onDemandKeep = 1024
+
+// compactNow is a turn that only compacts (TurnRequest.Compact): the
+// session's older history is summarised now, with the same model chain,
+// budgets and taint rules as an automatic compaction.
+func (t *turn) compactNow(ctx context.Context) error {
+	var err error
+	if t.models, err = t.a.o.Models.Models(t.cfg); err != nil {
+		return err
+	}
+	t.router = llm.NewRouter(t.models, t.a.o.Router)
+	hist, err := t.a.o.Store.History(ctx, t.req.SessionKey, store.HistoryOptions{})
+	if err != nil {
+		return err
+	}
+	keep := onDemandKeep
+	if w := t.models[0].ContextWindow; w > 0 {
+		keep = min(keep, int(compactKeep*float64(w)))
+	}
+	done, err := t.compact(ctx, hist, keep)
+	if err != nil {
+		return err
+	}
+	t.res.StopReason = "compacted"
+	t.res.Reply = "Compacted: the older messages are summarised."
+	if !done {
+		t.res.StopReason = "nothing-to-compact"
+		t.res.Reply = "Nothing to compact: the session is short."
+	}
+	return nil
 }

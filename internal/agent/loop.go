@@ -196,6 +196,9 @@ func (t *turn) do(ctx context.Context) (err error) {
 		return err
 	}
 	t.sess = sess
+	if req.Compact {
+		return t.compactNow(ctx)
+	}
 	switch strings.ToLower(strings.TrimSpace(req.Text)) {
 	case "/new", "/reset":
 		if _, err := a.o.Store.ResetSession(ctx, req.SessionKey); err != nil {
@@ -303,7 +306,7 @@ func (t *turn) do(ctx context.Context) (err error) {
 					return err
 				}
 			}
-			done, err := t.compact(ctx, hist, primary.ContextWindow)
+			done, err := t.compact(ctx, hist, int(compactKeep*float64(primary.ContextWindow)))
 			if err != nil {
 				return err
 			}

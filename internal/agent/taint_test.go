@@ -457,3 +457,35 @@ type deciderFunc func(tool string) policy.Decision
 func (f deciderFunc) Decide(_ context.Context, req policy.Request) policy.Decision {
 	return f(req.Tool.Name)
 }
+
+// TestCompactOnDemand: a compaction asked for (sessions.compact) summarises
+// the older history now, with the same taint rule: a summary of untrusted
+// content stays untrusted. A short session has nothing to compact.
+func TestCompactOnDemand(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	key := "agent:main:telegram:group:-7"
+	big := strings.Repeat("lorem ipsum ", 300) // about 1,000 tokens a message
+	e.fake.Default = fakellm.Reply{Text: "ok " + big}
+	if res, err := e.agent.Run(ctx, TurnRequest{SessionKey: key, Compact: true, Trust: policy.TrustOwner}); err != nil || res.StopReason != "nothing-to-compact" {
+		t.Fatalf("an empty session: %+v %v", res, err)
+	}
+	if _, err := e.agent.Run(ctx, TurnRequest{SessionKey: key, Text: "untrusted " + big, SenderID: "telegram:9", Trust: policy.TrustUntrusted}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		if _, err := e.agent.Run(ctx, TurnRequest{SessionKey: key, Text: fmt.Sprint("owner ", i, " ", big), SenderID: "telegram:1", Trust: policy.TrustOwner}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before, _ := e.store.History(ctx, key, store.HistoryOptions{})
+	e.fake.Script(fakellm.Reply{Text: "summary of the talk"})
+	res, err := e.agent.Run(ctx, TurnRequest{SessionKey: key, Compact: true, Trust: policy.TrustOwner, SenderID: "operator:test"})
+	if err != nil || res.StopReason != "compacted" {
+		t.Fatalf("compaction asked for: %+v %v", res, err)
+	}
+	after, _ := e.store.History(ctx, key, store.HistoryOptions{})
+	if len(after) >= len(before) || !after[0].Summary || after[0].Content != "summary of the talk" || after[0].Provenance != policy.TrustUntrusted {
+		t.Fatalf("history after compaction: %d messages (was %d), first %+v", len(after), len(before), after[0])
+	}
+}

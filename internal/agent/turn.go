@@ -31,6 +31,9 @@ type TurnRequest struct {
 	// own before the call: a crash in between resumes the turn from the
 	// journal, which stores it then.
 	Journaled bool
+	// Compact asks for the session's older history to be summarised now
+	// (sessions.compact), instead of a model turn; Text is unused.
+	Compact bool
 	// OnStart, if set, is called when the turn stops waiting for its
 	// session and a free slot and starts to run (the channels show
 	// "typing" from then on). It must not block.

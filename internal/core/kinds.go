@@ -22,6 +22,7 @@ const (
 	KindSessionReset    = "session.reset"
 	KindSessionDelete   = "session.delete"
 	KindSessionPurge    = "session.purge"
+	KindSessionCompact  = "session.compact"
 	KindCronAdd         = "cron.add"
 	KindCronRemove      = "cron.remove"
 	KindCronUpdate      = "cron.update"      // a change to an existing job (enable, edit) or a run on demand

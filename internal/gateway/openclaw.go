@@ -482,8 +482,21 @@ func (g *Gateway) mSessionsCompact(ctx context.Context, c *conn, params json.Raw
 	} else if !ok {
 		return nil, protocol.Errorf(protocol.CodeInvalidRequest, "session not found: %s", key)
 	}
-	return map[string]any{"ok": true, "key": key, "compacted": false,
-		"reason": "Talon compacts a session automatically when its history nears the model's context window; there is no manual compaction"}, nil
+	if e := g.begin(ctx, c, core.KindSessionCompact, key, nil); e != nil {
+		return nil, e
+	}
+	// A compaction is a turn of its own in the session's lane: it waits
+	// for a running turn, and summarises with the same model chain,
+	// budgets and taint rules as an automatic one.
+	res, err := g.opts.Agent.Run(ctx, agent.TurnRequest{SessionKey: key, Compact: true, Trust: core.TrustOwner, SenderID: "operator:" + c.client.ID})
+	if err != nil {
+		return nil, protocol.Errorf(protocol.CodeUnavailable, "compacting %s: %v", key, err)
+	}
+	out := map[string]any{"ok": true, "key": key, "compacted": res.StopReason == "compacted"}
+	if res.StopReason != "compacted" {
+		out["reason"] = res.Reply
+	}
+	return out, nil
 }
 
 // mUsageCost is usage.cost: daily token and cost totals from the store's
