@@ -239,7 +239,8 @@ func TestDecisionNamesRuleAndPlan(t *testing.T) {
 }
 
 func BenchmarkDecide(b *testing.B) {
-	r := &Rules{Config: func() *config.Config { return config.Default() }}
+	cfg := config.Default()
+	r := &Rules{Config: func() *config.Config { return cfg }}
 	req := Request{Actor: owner, State: tainted, Tool: core.Spec{Name: "web_fetch", Group: "group:web"}, Registered: true,
 		Plan: plan(core.Egress|core.Ingests, core.Target{Kind: core.TargetURL, Value: "evil.example", Rest: "/page"})}
 	b.ReportAllocs()
