@@ -130,11 +130,11 @@ var (
 	}}
 	// rulePromptLeak: a call whose arguments carry the turn's system
 	// prompt is denied, whatever else allows it, with an alert — also
-	// when the tool could make no plan of them. A plan that only writes
-	// files (no egress, no messages, no programs, no private reads: the
-	// text stays on the owner's machine, and editing the workspace files
-	// the prompt is made of is what such tools are for) is refused only
-	// the canary.
+	// when the tool could make no plan of them. A plan whose only effect
+	// is writing the host (no egress, no messages — nor a reply in this
+	// conversation —, no programs, no private reads: the text stays on
+	// the owner's machine, and editing the workspace files the prompt is
+	// made of is what such tools are for) is refused only the canary.
 	rulePromptLeak = rule{"prompt-leak", func(_ *config.Config, req Request) (Decision, bool) {
 		p := req.Plan
 		args := req.Args
@@ -142,10 +142,10 @@ var (
 			args = p.Args
 		}
 		var leak bool
-		if p.Hash == "" || p.Any(core.Egress|core.Messages|core.Executes|core.ReadsPrivate|core.Persists) {
-			leak = req.State.Prompt.LeaksArgs(args)
+		if p.Hash != "" && p.Effects != 0 && p.Effects&^core.WritesHost == 0 {
+			leak = req.State.Prompt.leaksCanaryOnly(args) // writes only
 		} else {
-			leak = req.State.Prompt.leaksCanaryOnly(args)
+			leak = req.State.Prompt.LeaksArgs(args)
 		}
 		if !leak {
 			return Decision{}, false

@@ -109,6 +109,7 @@ var ruleTable = []ruleCase{
 	{name: "fetch carrying a prompt line", actor: owner, state: guarded(), plan: argsPlan(core.Egress|core.Ingests, jsonArgs("url", "https://x.example/?q="+testLine)), want: Deny, reason: "system prompt"},
 	{name: "write carrying a prompt line", actor: owner, state: guarded(), plan: argsPlan(core.WritesHost, jsonArgs("path", "AGENTS.md", "content", testLine)), want: Allow},
 	{name: "write carrying the canary", actor: owner, state: guarded(), plan: argsPlan(core.WritesHost, jsonArgs("path", "x", "content", testCanary)), want: Deny},
+	{name: "reply here carrying a prompt line", actor: stranger, state: guarded(), plan: argsPlan(0, jsonArgs("action", "send", "text", testLine)), want: Deny, reason: "system prompt"},
 	// tool-enabled
 	{name: "coding lacks message", mut: func(c *config.Config) { c.Tools.Profile = "coding" }, tool: "message", group: "group:messaging", actor: owner, want: Deny, reason: "tools.profile"},
 	{name: "coding has fs", mut: func(c *config.Config) { c.Tools.Profile = "coding" }, tool: "write", group: "group:fs", actor: owner, want: Allow},
