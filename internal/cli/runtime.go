@@ -141,12 +141,17 @@ func (a *app) newRuntime(ctx context.Context, p paths, cfg *config.Config, st *s
 		return nil, fmt.Errorf("starting the agent: %w", err)
 	}
 	rt.agent = ag
-	rt.router = &router.Router{Config: rt.cfg.Load, Access: &access.Checker{Store: st, Config: rt.cfg.Load}, Agent: ag,
-		Scrub: sec.live.Scrub, Audit: rt.audit, Logger: log, Journal: st, OnPairing: hooks.OnPairing, OnAlert: hooks.OnAlert}
+	// With ChatApprovers the owner's chats are approvers too: the router
+	// takes answers typed or pressed there out of band, and is one of the
+	// approvals' reaches.
+	var chatApprovals *approvals.Manager
 	if hooks.ChatApprovers {
-		// The owner's chats are approvers too, and answers typed or
-		// pressed there are taken out of band.
-		rt.router.Approvals = rt.approvals
+		chatApprovals = rt.approvals
+	}
+	rt.router = &router.Router{Config: rt.cfg.Load, Access: &access.Checker{Store: st, Config: rt.cfg.Load}, Agent: ag,
+		Scrub: sec.live.Scrub, Audit: rt.audit, Logger: log, Journal: st, OnPairing: hooks.OnPairing, OnAlert: hooks.OnAlert,
+		Approvals: chatApprovals}
+	if hooks.ChatApprovers {
 		rt.approvals.AddReach(rt.router.ApprovalReach())
 	}
 	// The tools: built once the agent exists, as sessions_send starts
