@@ -255,52 +255,89 @@ func (s *System) notifyAlert(ev agent.Event) {
 // Run starts every part and serves until ctx ends, then stops them.
 func (s *System) Run(ctx context.Context) error {
 	defer s.stop(ctx)
-	rt, st, logger := s.rt, s.store, s.log
-	// Approvals left pending by an earlier process belong to turns that
-	// died with it: expire them before anything new is asked, so no
-	// approver acts on a request that can no longer run anything. The
-	// owner is told below, once the channels run; the turns themselves
-	// are resumed from the inbound journal and ask again.
-	orphans, err := st.ExpireOrphanedApprovals(ctx, time.Now())
-	if err != nil {
-		logger.Logger.Warn("expiring approvals left by an earlier run failed", "err", err)
+	for _, p := range s.parts() {
+		if p.start != nil {
+			p.start(ctx)
+		}
 	}
-	for _, ap := range orphans {
-		rt.audit(ctx, core.KindApprovalResolve, "system", ap.Tool,
-			map[string]any{"id": ap.ID, "decision": "expired", "reason": "orphaned by a restart", "planHash": ap.PlanHash, "session": ap.SessionKey})
-	}
-	s.app.startChannels(ctx, s.paths, rt, logger.Logger)
-	if len(orphans) > 0 {
-		go rt.router.NotifyOwner(ctx, orphanNote(orphans), "approval-note")
-	}
-	go pruneLoop(ctx, st, rt, logger.Logger)
-	go s.sec.watch(ctx, config.DefaultWatchInterval, rt.cfg.Load, func(err error) {
-		logger.Warn("secrets: the scrubber keeps the values it knew", "err", err)
-	})
-	go s.sched.Run(ctx)
 	return s.gw.Load().Run(ctx)
 }
 
-// stop is the two-phase stop: the gateway has stopped serving (Run
-// returned); no new turns, running turns drain and deliver until the
-// deadline, then are cancelled; the channels stop; background processes
-// are killed; the store closes last.
+// part is one piece of the running process with its start and stop (nil:
+// nothing to do). Parts start in order and stop in reverse order.
+type part struct {
+	name  string
+	start func(ctx context.Context)
+	stop  func(ctx context.Context) error
+}
+
+// parts are the System's parts in start order. The gateway is started
+// last by Run (it serves until ctx ends) and has stopped serving before
+// any part stops, so stopping in reverse is the two-phase stop: no new
+// turns and running turns drain until the deadline (then are cancelled),
+// background processes are killed, the channels stop, and the store
+// closes last — nothing writes after it.
+func (s *System) parts() []part {
+	rt, st, logger := s.rt, s.store, s.log
+	var orphans []store.Approval
+	return []part{
+		{name: "store", stop: func(context.Context) error { return st.Close() }},
+		{name: "approvals", start: func(ctx context.Context) {
+			// Approvals left pending by an earlier process belong to
+			// turns that died with it: expire them before anything new is
+			// asked, so no approver acts on a request that can no longer
+			// run anything. The owner is told once the channels run; the
+			// turns themselves are resumed from the inbound journal and
+			// ask again.
+			var err error
+			if orphans, err = st.ExpireOrphanedApprovals(ctx, time.Now()); err != nil {
+				logger.Logger.Warn("expiring approvals left by an earlier run failed", "err", err)
+			}
+			for _, ap := range orphans {
+				rt.audit(ctx, core.KindApprovalResolve, "system", ap.Tool,
+					map[string]any{"id": ap.ID, "decision": "expired", "reason": "orphaned by a restart", "planHash": ap.PlanHash, "session": ap.SessionKey})
+			}
+		}},
+		{name: "channels", start: func(ctx context.Context) {
+			s.app.startChannels(ctx, s.paths, rt, logger.Logger)
+			if len(orphans) > 0 {
+				go rt.router.NotifyOwner(ctx, orphanNote(orphans), "approval-note")
+			}
+		}, stop: func(ctx context.Context) error {
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+			defer cancel()
+			return rt.router.Stop(rctx)
+		}},
+		{name: "processes", stop: func(context.Context) error { rt.procs.KillAll(); return nil }},
+		{name: "agent", stop: func(ctx context.Context) error {
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.drain)
+			defer cancel()
+			return rt.agent.Shutdown(sctx)
+		}},
+		{name: "retention", start: func(ctx context.Context) { go pruneLoop(ctx, st, rt, logger.Logger) }},
+		{name: "secrets", start: func(ctx context.Context) {
+			go s.sec.watch(ctx, config.DefaultWatchInterval, rt.cfg.Load, func(err error) {
+				logger.Warn("secrets: the scrubber keeps the values it knew", "err", err)
+			})
+		}},
+		{name: "scheduler", start: func(ctx context.Context) { go s.sched.Run(ctx) }},
+	}
+}
+
+// stop stops every part in reverse order, once.
 func (s *System) stop(ctx context.Context) {
 	if s.closed {
 		return
 	}
 	s.closed = true
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.drain)
-	defer cancel()
-	if err := s.rt.agent.Shutdown(sctx); err != nil {
-		s.log.Warn("gateway: stopping turns", "err", err)
-	}
-	rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	defer rcancel()
-	_ = s.rt.router.Stop(rctx)
-	s.rt.procs.KillAll()
-	if err := s.store.Close(); err != nil {
-		s.log.Warn("gateway: closing the store", "err", err)
+	ps := s.parts()
+	for i := len(ps) - 1; i >= 0; i-- {
+		if ps[i].stop == nil {
+			continue
+		}
+		if err := ps[i].stop(ctx); err != nil {
+			s.log.Warn("gateway: stopping "+ps[i].name, "err", err)
+		}
 	}
 }
 
