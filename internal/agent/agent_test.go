@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/talonclaw/talon/internal/core"
 	"math"
 	"os"
 	"path/filepath"
@@ -15,6 +14,7 @@ import (
 	"time"
 
 	"github.com/talonclaw/talon/internal/config"
+	"github.com/talonclaw/talon/internal/core"
 	"github.com/talonclaw/talon/internal/llm"
 	"github.com/talonclaw/talon/internal/policy"
 	"github.com/talonclaw/talon/internal/store"

@@ -3,7 +3,6 @@ package agent
 import (
 	"context"
 	"fmt"
-	"github.com/talonclaw/talon/internal/policy"
 	"path/filepath"
 	"runtime"
 	"sync"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/talonclaw/talon/internal/config"
 	"github.com/talonclaw/talon/internal/llm"
+	"github.com/talonclaw/talon/internal/policy"
 	"github.com/talonclaw/talon/internal/store"
 )
 

@@ -3,12 +3,12 @@ package agent
 import (
 	"context"
 	"errors"
-	"github.com/talonclaw/talon/internal/core"
 	"strings"
 	"sync"
 	"testing"
 
 	"github.com/talonclaw/talon/internal/config"
+	"github.com/talonclaw/talon/internal/core"
 	"github.com/talonclaw/talon/internal/testutil/fakellm"
 )
 

@@ -2,12 +2,12 @@ package agent
 
 import (
 	"context"
-	"github.com/talonclaw/talon/internal/tools/msgtool"
 	"testing"
 
 	"github.com/talonclaw/talon/internal/config"
 	"github.com/talonclaw/talon/internal/policy"
 	"github.com/talonclaw/talon/internal/testutil/fakellm"
+	"github.com/talonclaw/talon/internal/tools/msgtool"
 )
 
 func TestMessageTool(t *testing.T) {

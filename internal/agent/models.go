@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"github.com/talonclaw/talon/internal/netguard"
 	"net/http"
 	"net/url"
 	"slices"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/talonclaw/talon/internal/config"
 	"github.com/talonclaw/talon/internal/llm"
+	"github.com/talonclaw/talon/internal/netguard"
 )
 
 // ConfigModels builds providers from models.providers and resolves

@@ -2,9 +2,9 @@ package agent
 
 import (
 	"context"
-	"github.com/talonclaw/talon/internal/policy"
 	"testing"
 
+	"github.com/talonclaw/talon/internal/policy"
 	"github.com/talonclaw/talon/internal/store"
 	"github.com/talonclaw/talon/internal/testutil/fakellm"
 )

@@ -2,16 +2,16 @@ package agent
 
 import (
 	"context"
-	"github.com/talonclaw/talon/internal/core"
-	"github.com/talonclaw/talon/internal/tools/sessiontools"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/talonclaw/talon/internal/config"
+	"github.com/talonclaw/talon/internal/core"
 	"github.com/talonclaw/talon/internal/policy"
 	"github.com/talonclaw/talon/internal/store"
 	"github.com/talonclaw/talon/internal/testutil/fakellm"
+	"github.com/talonclaw/talon/internal/tools/sessiontools"
 )
 
 // TestInvariant4_SessionsAreIsolated: the model in a stranger's session

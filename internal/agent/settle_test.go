@@ -3,12 +3,12 @@ package agent
 import (
 	"context"
 	"errors"
-	"github.com/talonclaw/talon/internal/policy"
 	"path/filepath"
 	"testing"
 
 	"github.com/talonclaw/talon/internal/config"
 	"github.com/talonclaw/talon/internal/llm"
+	"github.com/talonclaw/talon/internal/policy"
 	"github.com/talonclaw/talon/internal/store"
 )
 

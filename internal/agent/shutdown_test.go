@@ -3,11 +3,11 @@ package agent
 import (
 	"context"
 	"errors"
-	"github.com/talonclaw/talon/internal/policy"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/talonclaw/talon/internal/policy"
 	"github.com/talonclaw/talon/internal/testutil/fakellm"
 )
 

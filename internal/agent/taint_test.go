@@ -4,12 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/talonclaw/talon/internal/core"
 	"strings"
 	"sync"
 	"testing"
 
 	"github.com/talonclaw/talon/internal/config"
+	"github.com/talonclaw/talon/internal/core"
 	"github.com/talonclaw/talon/internal/llm"
 	"github.com/talonclaw/talon/internal/policy"
 	"github.com/talonclaw/talon/internal/store"

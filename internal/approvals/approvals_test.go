@@ -4,13 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"github.com/talonclaw/talon/internal/core"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/talonclaw/talon/internal/core"
 	"github.com/talonclaw/talon/internal/store"
 )
 

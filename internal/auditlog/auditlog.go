@@ -75,10 +75,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/talonclaw/talon/internal/core"
 	"strconv"
 	"time"
 
+	"github.com/talonclaw/talon/internal/core"
 	"github.com/talonclaw/talon/internal/store"
 )
 

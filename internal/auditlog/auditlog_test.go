@@ -6,13 +6,13 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"github.com/talonclaw/talon/internal/core"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/talonclaw/talon/internal/core"
 	"github.com/talonclaw/talon/internal/store"
 )
 

@@ -5,13 +5,13 @@ package auditlog
 import (
 	"context"
 	"fmt"
-	"github.com/talonclaw/talon/internal/core"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"syscall"
 	"testing"
 
+	"github.com/talonclaw/talon/internal/core"
 	"github.com/talonclaw/talon/internal/store"
 	"github.com/talonclaw/talon/internal/testutil/crashtest"
 )

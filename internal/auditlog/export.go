@@ -8,8 +8,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/talonclaw/talon/internal/core"
 	"os"
+
+	"github.com/talonclaw/talon/internal/core"
 )
 
 // Exported is one line of a checkpoint export file: a signed checkpoint

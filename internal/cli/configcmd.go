@@ -5,12 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/talonclaw/talon/internal/core"
 	"io/fs"
 	"os"
 
 	"github.com/spf13/cobra"
 	"github.com/talonclaw/talon/internal/config"
+	"github.com/talonclaw/talon/internal/core"
 )
 
 func (a *app) configCmd() *cobra.Command {

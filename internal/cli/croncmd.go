@@ -4,12 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/talonclaw/talon/internal/core"
 	"slices"
 	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/talonclaw/talon/internal/agent"
+	"github.com/talonclaw/talon/internal/core"
 	"github.com/talonclaw/talon/internal/cron"
 	"github.com/talonclaw/talon/internal/store"
 )

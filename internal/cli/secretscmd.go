@@ -2,11 +2,11 @@ package cli
 
 import (
 	"bufio"
-	"github.com/talonclaw/talon/internal/core"
 	"strings"
 
 	"github.com/spf13/cobra"
 	"github.com/talonclaw/talon/internal/config"
+	"github.com/talonclaw/talon/internal/core"
 	"github.com/talonclaw/talon/internal/secretstore"
 )
 

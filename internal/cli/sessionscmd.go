@@ -2,11 +2,11 @@ package cli
 
 import (
 	"fmt"
-	"github.com/talonclaw/talon/internal/core"
 	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/talonclaw/talon/internal/agent"
+	"github.com/talonclaw/talon/internal/core"
 	"github.com/talonclaw/talon/internal/store"
 )
 

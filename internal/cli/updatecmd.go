@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/talonclaw/talon/internal/core"
 	"os"
 	"path/filepath"
 	goruntime "runtime"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/talonclaw/talon/internal/auditlog"
+	"github.com/talonclaw/talon/internal/core"
 	"github.com/talonclaw/talon/internal/netguard"
 	"github.com/talonclaw/talon/internal/release"
 	"github.com/talonclaw/talon/internal/store"

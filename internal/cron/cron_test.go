@@ -3,7 +3,6 @@ package cron
 import (
 	"context"
 	"encoding/json"
-	"github.com/talonclaw/talon/internal/core"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/talonclaw/talon/internal/agent"
 	"github.com/talonclaw/talon/internal/config"
+	"github.com/talonclaw/talon/internal/core"
 	"github.com/talonclaw/talon/internal/llm"
 	"github.com/talonclaw/talon/internal/policy"
 	"github.com/talonclaw/talon/internal/store"

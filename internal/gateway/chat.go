@@ -3,11 +3,11 @@ package gateway
 import (
 	"context"
 	"encoding/json"
-	"github.com/talonclaw/talon/internal/core"
 	"sync"
 	"time"
 
 	"github.com/talonclaw/talon/internal/agent"
+	"github.com/talonclaw/talon/internal/core"
 	"github.com/talonclaw/talon/internal/protocol"
 	"github.com/talonclaw/talon/internal/store"
 )

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/talonclaw/talon/internal/core"
 	"net"
 	"os"
 	"runtime"
@@ -16,6 +15,7 @@ import (
 	"time"
 
 	"github.com/talonclaw/talon/internal/config"
+	"github.com/talonclaw/talon/internal/core"
 	"github.com/talonclaw/talon/internal/logging"
 	"github.com/talonclaw/talon/internal/protocol"
 	"github.com/talonclaw/talon/internal/router"

@@ -6,13 +6,13 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"github.com/talonclaw/talon/internal/core"
 	"sort"
 	"strings"
 	"time"
 
 	"github.com/adhocore/gronx"
 
+	"github.com/talonclaw/talon/internal/core"
 	"github.com/talonclaw/talon/internal/cron"
 	"github.com/talonclaw/talon/internal/protocol"
 	"github.com/talonclaw/talon/internal/store"

@@ -4,10 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"github.com/talonclaw/talon/internal/core"
 	"time"
 
 	"github.com/talonclaw/talon/internal/access"
+	"github.com/talonclaw/talon/internal/core"
 	"github.com/talonclaw/talon/internal/protocol"
 	"github.com/talonclaw/talon/internal/router"
 	"github.com/talonclaw/talon/internal/store"

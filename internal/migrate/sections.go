@@ -2,11 +2,12 @@ package migrate
 
 import (
 	"fmt"
-	"github.com/talonclaw/talon/internal/tools"
 	"math"
 	"regexp"
 	"slices"
 	"strings"
+
+	"github.com/talonclaw/talon/internal/tools"
 )
 
 var idRe = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,63}$`)

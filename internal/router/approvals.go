@@ -23,14 +23,14 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"github.com/talonclaw/talon/internal/channels"
-	"github.com/talonclaw/talon/internal/core"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/talonclaw/talon/internal/access"
 	"github.com/talonclaw/talon/internal/approvals"
+	"github.com/talonclaw/talon/internal/channels"
+	"github.com/talonclaw/talon/internal/core"
 	"github.com/talonclaw/talon/internal/redact"
 	"github.com/talonclaw/talon/internal/store"
 )

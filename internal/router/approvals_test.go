@@ -3,13 +3,13 @@ package router
 import (
 	"context"
 	"encoding/json"
-	"github.com/talonclaw/talon/internal/channels"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/talonclaw/talon/internal/approvals"
+	"github.com/talonclaw/talon/internal/channels"
 	"github.com/talonclaw/talon/internal/config"
 	"github.com/talonclaw/talon/internal/store"
 )

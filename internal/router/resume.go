@@ -4,10 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/talonclaw/talon/internal/channels"
 	"time"
 
 	"github.com/talonclaw/talon/internal/access"
+	"github.com/talonclaw/talon/internal/channels"
 )
 
 // DefaultResumeMaxAge is how old a journaled message may be and still be

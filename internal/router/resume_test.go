@@ -3,12 +3,12 @@ package router
 import (
 	"context"
 	"database/sql"
-	"github.com/talonclaw/talon/internal/channels"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/talonclaw/talon/internal/agent"
+	"github.com/talonclaw/talon/internal/channels"
 	"github.com/talonclaw/talon/internal/store"
 )
 

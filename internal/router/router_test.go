@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"github.com/talonclaw/talon/internal/channels"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/talonclaw/talon/internal/access"
 	"github.com/talonclaw/talon/internal/agent"
+	"github.com/talonclaw/talon/internal/channels"
 	"github.com/talonclaw/talon/internal/config"
 	"github.com/talonclaw/talon/internal/policy"
 	"github.com/talonclaw/talon/internal/store"

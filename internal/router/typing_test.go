@@ -2,12 +2,12 @@ package router
 
 import (
 	"context"
-	"github.com/talonclaw/talon/internal/channels"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/talonclaw/talon/internal/agent"
+	"github.com/talonclaw/talon/internal/channels"
 )
 
 // heldRunner takes turns and runs none until the test says so.
