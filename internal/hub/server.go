@@ -183,16 +183,26 @@ func (s *Server) bundle(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) skillInfo(w http.ResponseWriter, r *http.Request) {
-	si, err := s.Store.Skill(r.Context(), r.PathValue("name"))
-	if err != nil {
-		s.internal(w, err)
-		return
-	}
-	if si == nil {
-		writeErr(w, http.StatusNotFound, "no such skill")
+	si, ok := s.skill(w, r, r.PathValue("name"), "no such skill")
+	if !ok {
 		return
 	}
 	writeJSON(w, http.StatusOK, si)
+}
+
+// skill looks a skill up by name; when it cannot answer with one it has
+// written the error (500, or 404 with notFound) and returns false.
+func (s *Server) skill(w http.ResponseWriter, r *http.Request, name, notFound string) (*SkillInfo, bool) {
+	si, err := s.Store.Skill(r.Context(), name)
+	if err != nil {
+		s.internal(w, err)
+		return nil, false
+	}
+	if si == nil {
+		writeErr(w, http.StatusNotFound, notFound)
+		return nil, false
+	}
+	return si, true
 }
 
 // ---- ClawHub API ----
@@ -260,13 +270,8 @@ func (s *Server) chList(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) chSkill(w http.ResponseWriter, r *http.Request) {
-	si, err := s.Store.Skill(r.Context(), r.PathValue("slug"))
-	if err != nil {
-		s.internal(w, err)
-		return
-	}
-	if si == nil {
-		writeErr(w, http.StatusNotFound, "Skill not found")
+	si, ok := s.skill(w, r, r.PathValue("slug"), "Skill not found")
+	if !ok {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{
@@ -301,12 +306,11 @@ func (s *Server) chDownload(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	name, version := q.Get("slug"), q.Get("version")
 	if version == "" || version == "latest" {
-		si, err := s.Store.Skill(r.Context(), name)
-		if err != nil {
-			s.internal(w, err)
+		si, ok := s.skill(w, r, name, "Skill not found")
+		if !ok {
 			return
 		}
-		if si == nil || si.Latest == "" {
+		if si.Latest == "" {
 			writeErr(w, http.StatusNotFound, "Skill not found")
 			return
 		}
@@ -350,13 +354,8 @@ func (s *Server) chDownload(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) chResolve(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	si, err := s.Store.Skill(r.Context(), q.Get("slug"))
-	if err != nil {
-		s.internal(w, err)
-		return
-	}
-	if si == nil {
-		writeErr(w, http.StatusNotFound, "Skill not found")
+	si, ok := s.skill(w, r, q.Get("slug"), "Skill not found")
+	if !ok {
 		return
 	}
 	var match any

