@@ -233,4 +233,13 @@ func TestInvariant5_InjectedEnvCannotSteerPrograms(t *testing.T) {
 	if strings.Join(got, " ") != "API_TOKEN=x OK_2=y" {
 		t.Fatalf("Injectable kept %v", got)
 	}
+	// And a command run with them gets only those.
+	o, tl := setup(t, nil)
+	args, _ := json.Marshal(map[string]any{"command": "env"})
+	_, p := decidePlan(o, args)
+	res, err := tl.Run(context.Background(), core.Call{Args: args, Actor: owner, Env: in}, p)
+	if err != nil || !strings.Contains(res.Content, "API_TOKEN=x") || !strings.Contains(res.Content, "PATH="+SandboxPATH+"\n") ||
+		strings.Contains(res.Content, "/tmp/x.so") || strings.Contains(res.Content, "pwned") || strings.Contains(res.Content, "BASH_ENV") {
+		t.Fatalf("env of a command run with injected values: %q %v", res.Content, err)
+	}
 }
