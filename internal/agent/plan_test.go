@@ -30,6 +30,10 @@ func testPlan(name string, c core.Call) (*core.Plan, error) {
 		return web.NewFetch(web.FetchOptions{}).Plan(context.Background(), c)
 	case "message":
 		return msgtool.New(nil).Plan(context.Background(), c)
+	case "skill_read":
+		var a struct{ Name string }
+		json.Unmarshal(c.Args, &a)
+		return (&core.Plan{Tool: name, Args: c.Args, Summary: "read a skill", Targets: []core.Target{{Kind: core.TargetSkill, Value: a.Name}}}).Seal(), nil
 	}
 	return (&core.Plan{Tool: name, Effects: testEffects[name], Args: c.Args, Summary: "test " + name}).Seal(), nil
 }

@@ -489,3 +489,55 @@ func TestCompactOnDemand(t *testing.T) {
 		t.Fatalf("history after compaction: %d messages (was %d), first %+v", len(after), len(before), after[0])
 	}
 }
+
+// envTool records the environment injected into each call.
+type envTool struct{ got [][]string }
+
+func (*envTool) Spec() llm.ToolSpec {
+	return llm.ToolSpec{Name: "exec", Parameters: json.RawMessage(`{"type":"object"}`)}
+}
+
+func (e *envTool) Plan(_ context.Context, c core.Call) (*core.Plan, error) {
+	return testPlan("exec", c)
+}
+
+func (e *envTool) Run(_ context.Context, c core.Call, _ *core.Plan) (core.Result, error) {
+	e.got = append(e.got, c.Env)
+	return core.Result{Content: "ran"}, nil
+}
+
+// fakeSkills activates every skill with the given restriction and secrets.
+type fakeSkills struct {
+	restricted bool
+}
+
+func (fakeSkills) PromptSection(string) string { return "" }
+func (f fakeSkills) Active(_, name string) policy.ActiveSkill {
+	return policy.ActiveSkill{Name: name, Restricted: f.restricted, Secrets: []string{"DEMO_TOKEN"}, Check: func(*core.Plan) string { return "" }}
+}
+
+// TestInvariant10_RestrictedSkillGetsNoSecrets: a skill's secrets reach a
+// command only while the skill is active and not restricted, whatever the
+// skill library says it was granted.
+func TestInvariant10_RestrictedSkillGetsNoSecrets(t *testing.T) {
+	for _, restricted := range []bool{false, true} {
+		tool := &envTool{}
+		e := newEnv(t, func(c *config.Config, o *Options) {
+			o.Policy = allowAll{}
+			o.Skills = fakeSkills{restricted: restricted}
+			o.SecretValue = func(name string) (string, bool) { return "v-" + name, true }
+		})
+		e.reg.Register(tool, &recordingTool{name: "skill_read", out: "skill text"})
+		e.fake.Script(
+			fakellm.Reply{ToolCalls: []fakellm.Call{{ID: "r", Name: "skill_read", Args: `{"name":"demo"}`}}},
+			fakellm.Reply{ToolCalls: []fakellm.Call{{ID: "x", Name: "exec", Args: `{"command":"env"}`}}},
+			fakellm.Reply{Text: "done"})
+		if _, err := e.run("go"); err != nil {
+			t.Fatal(err)
+		}
+		injected := len(tool.got) == 1 && len(tool.got[0]) == 1 && tool.got[0][0] == "DEMO_TOKEN=v-DEMO_TOKEN"
+		if injected == restricted {
+			t.Errorf("restricted=%v: injected %v", restricted, tool.got)
+		}
+	}
+}
